@@ -1,0 +1,15 @@
+"""Patches that turn moto into rollgate's local AWS emulator.
+
+Import this package, call :func:`apply_patches` once, then serve moto's WSGI
+application wrapped by :func:`control.wrap`.
+"""
+
+from . import awslambda, codedeploy, control, state
+
+__all__ = ["apply_patches", "control", "state"]
+
+
+def apply_patches(settings: "state.Settings") -> None:
+    state.configure(settings)
+    awslambda.patch()
+    codedeploy.patch()
