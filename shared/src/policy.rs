@@ -20,11 +20,11 @@ pub const POLICY_VERSION: u32 = 1;
 pub const MAX_POLICY_BYTES: usize = 64 * 1024;
 /// Overall gate budget bounds, seconds. The upper bound keeps the hook well inside
 /// Lambda's 15-minute limit so it can always report a result.
-pub const BUDGET_SECONDS: RangeInclusive<u32> = 1..=840;
-pub const DEFAULT_BUDGET_SECONDS: u32 = 120;
+pub const BUDGET_SECONDS: RangeInclusive<u64> = 1..=840;
+pub const DEFAULT_BUDGET_SECONDS: u64 = 120;
 /// Smoke tests in flight at once.
-pub const CONCURRENCY: RangeInclusive<u32> = 1..=32;
-pub const DEFAULT_CONCURRENCY: u32 = 4;
+pub const CONCURRENCY: RangeInclusive<usize> = 1..=32;
+pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Lambda's own bounds on a function's memory size.
 pub const MEMORY_MB: RangeInclusive<u32> = 128..=10_240;
 /// Lambda's own bounds on a function's timeout.
@@ -124,10 +124,10 @@ impl Default for Policy {
 pub struct PreTraffic {
     /// Overall gate budget in seconds ([`BUDGET_SECONDS`]).
     #[serde(default = "default_budget")]
-    pub budget_seconds: u32,
+    pub budget_seconds: u64,
     /// Smoke tests in flight at once ([`CONCURRENCY`]).
     #[serde(default = "default_concurrency")]
-    pub concurrency: u32,
+    pub concurrency: usize,
     /// Guards on the target version's configuration.
     #[serde(default)]
     pub checks: ConfigGuards,
@@ -150,7 +150,7 @@ impl Default for PreTraffic {
 impl PreTraffic {
     /// [`PreTraffic::budget_seconds`] as a `Duration`.
     pub fn budget(&self) -> Duration {
-        Duration::from_secs(u64::from(self.budget_seconds))
+        Duration::from_secs(self.budget_seconds)
     }
 }
 
@@ -414,10 +414,10 @@ where
 fn default_version() -> u32 {
     POLICY_VERSION
 }
-fn default_budget() -> u32 {
+fn default_budget() -> u64 {
     DEFAULT_BUDGET_SECONDS
 }
-fn default_concurrency() -> u32 {
+fn default_concurrency() -> usize {
     DEFAULT_CONCURRENCY
 }
 fn empty_object() -> Value {
