@@ -223,8 +223,8 @@ def invoke(
             except ServiceException:
                 pass
 
+        record["status"] = 202  # replaced by watch's status once it answers
         threading.Thread(target=background, daemon=True).start()
-        record["status"] = 202
         return resolved, record
     record["body"] = run()
     return resolved, record
