@@ -241,7 +241,7 @@ pub struct SmokeTest {
     /// Event sent to the function. Defaults to `{}`.
     #[serde(default = "empty_object")]
     pub payload: Value,
-    /// Extra attempts when the invoke itself fails or an expectation is not met.
+    /// Extra attempts after the first when the invocation fails with a transient AWS error.
     #[serde(default)]
     pub retries: u32,
     #[serde(default)]
