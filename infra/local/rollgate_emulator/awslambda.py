@@ -128,12 +128,16 @@ def client_context(resolved: Resolved, caller_header: str | None) -> str:
     env = dict(resolved.fn.environment_vars or {})
     env["AWS_LAMBDA_FUNCTION_NAME"] = resolved.name
     env["AWS_LAMBDA_FUNCTION_VERSION"] = resolved.version
-    return json.dumps(
-        {"custom": caller.get("custom"), "env": env, "client": caller.get("client")}
-    )
+    # AWS spells the section `env`; the Rust runtime's ClientContext reads `environment`
+    # and rejects `null` sections, so send both spellings and omit what the caller lacks.
+    context: dict[str, Any] = {"env": env, "environment": env}
+    for key in ("custom", "client"):
+        if isinstance(caller.get(key), dict):
+            context[key] = caller[key]
+    return json.dumps(context)
 
 
-def _forward(resolved: Resolved, payload: bytes, context: str) -> tuple[int, bytes]:
+def _forward(resolved: Resolved, payload: bytes) -> tuple[int, bytes]:
     url = (
         f"{state.settings.lambda_endpoint.rstrip('/')}"
         f"/2015-03-31/functions/{resolved.binary}/invocations"
@@ -142,10 +146,10 @@ def _forward(resolved: Resolved, payload: bytes, context: str) -> tuple[int, byt
         url,
         data=payload or b"{}",
         method="POST",
-        headers={
-            "content-type": "application/json",
-            "lambda-runtime-client-context": context,
-        },
+        # No client context is forwarded: cargo lambda watch base64-encodes that header
+        # while the Rust runtime expects raw JSON there, and a context it cannot parse
+        # ends the function process. Versions differ by binary (their Handler) instead.
+        headers={"content-type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_SECONDS) as resp:
@@ -185,12 +189,13 @@ def invoke(
     if invocation_type == "DryRun":
         record["status"] = 204
         return resolved, record
-    context = client_context(resolved, caller_context)
+    # What the version would see in its environment on AWS, kept for inspection.
+    record["context"] = json.loads(client_context(resolved, caller_context))
 
     def run() -> bytes:
         started = time.monotonic()
         try:
-            status, body = _forward(resolved, payload, context)
+            status, body = _forward(resolved, payload)
         except (urllib.error.URLError, OSError) as err:
             record.update(status="unreachable", error=str(err))
             log.warning(

@@ -1,0 +1,54 @@
+# rollgate — the two commands: `make demo` and `make test`. Both set themselves up.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# cargo-lambda lives in the venv (pip ships it with Zig); put it first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup test test-unit test-emulator test-integration lint build build-release demo clean
+
+help:
+	@echo "make demo   - run the whole story end to end on the local AWS emulator"
+	@echo "make test   - set up, build, and run unit, emulator and integration tests"
+	@echo "make lint   - cargo fmt --check and clippy -D warnings"
+	@echo "make build-release - cargo lambda build --release --arm64 (zips in target/lambda)"
+
+$(STAMP): infra/local/requirements.txt tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r infra/local/requirements.txt -r tests/requirements.txt
+	touch $@
+
+setup: $(STAMP)
+
+build: setup
+	cargo build --workspace --bins
+
+test: setup build test-unit test-emulator test-integration
+
+test-unit:
+	cargo test --workspace
+
+test-emulator: setup
+	$(PY) -m pytest -q infra/local/tests
+
+test-integration: setup build
+	$(PY) -m pytest -q tests
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+build-release: setup
+	cargo lambda build --release --arm64 --output-format zip --workspace
+
+demo: setup build
+	$(PY) infra/demo.py
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

@@ -1,0 +1,188 @@
+//! CodeDeploy: find what a deployment deploys, and report hook verdicts.
+
+// The `String` revision type is deprecated but older pipelines still create it.
+#![allow(deprecated)]
+
+use crate::appspec;
+use crate::decision::Verdict;
+use crate::error::{Error, Result};
+use crate::ports::{DeploymentInfo, Deployments, ReportOutcome};
+use aws_sdk_codedeploy::Client;
+use aws_sdk_codedeploy::error::SdkError;
+use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentError;
+use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusError;
+use aws_sdk_codedeploy::types::{
+    AppSpecContent, ComputePlatform, LifecycleEventStatus, RawString, RevisionLocation,
+    RevisionLocationType,
+};
+
+#[derive(Clone, Debug)]
+pub struct CodeDeploy {
+    client: Client,
+}
+
+impl CodeDeploy {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The AppSpec text of a revision. `GetDeployment` never returns it, only its sha256:
+    /// `GetApplicationRevision` with that hash does.
+    async fn appspec_text(
+        &self,
+        deployment_id: &str,
+        application: &str,
+        revision: &RevisionLocation,
+    ) -> Result<String> {
+        let no_revision = |detail: &str| Error::NoRevision {
+            id: deployment_id.to_owned(),
+            detail: detail.to_owned(),
+        };
+        let lookup = match revision.revision_type() {
+            Some(RevisionLocationType::AppSpecContent) => {
+                let spec = revision
+                    .app_spec_content()
+                    .ok_or_else(|| no_revision("revision.appSpecContent is missing"))?;
+                if let Some(content) = spec.content().filter(|c| !c.is_empty()) {
+                    return Ok(content.to_owned());
+                }
+                let sha = spec
+                    .sha256()
+                    .ok_or_else(|| no_revision("revision.appSpecContent.sha256 is missing"))?;
+                RevisionLocation::builder()
+                    .revision_type(RevisionLocationType::AppSpecContent)
+                    .app_spec_content(AppSpecContent::builder().sha256(sha).build())
+                    .build()
+            }
+            Some(RevisionLocationType::String) => {
+                let spec = revision
+                    .string()
+                    .ok_or_else(|| no_revision("revision.string is missing"))?;
+                if let Some(content) = spec.content().filter(|c| !c.is_empty()) {
+                    return Ok(content.to_owned());
+                }
+                let sha = spec
+                    .sha256()
+                    .ok_or_else(|| no_revision("revision.string.sha256 is missing"))?;
+                RevisionLocation::builder()
+                    .revision_type(RevisionLocationType::String)
+                    .string(RawString::builder().sha256(sha).build())
+                    .build()
+            }
+            other => {
+                return Err(no_revision(&format!(
+                    "revision type {} is not an inline AppSpec (Lambda deployments use AppSpecContent)",
+                    other.map(|t| t.as_str()).unwrap_or("(none)")
+                )));
+            }
+        };
+        let out = self
+            .client
+            .get_application_revision()
+            .application_name(application)
+            .revision(lookup)
+            .send()
+            .await
+            .map_err(|e| Error::aws("codedeploy", "GetApplicationRevision", e))?;
+        let rev = out
+            .revision()
+            .ok_or_else(|| no_revision("GetApplicationRevision returned no revision"))?;
+        rev.app_spec_content()
+            .and_then(|c| c.content())
+            .or_else(|| rev.string().and_then(|s| s.content()))
+            .map(str::to_owned)
+            .ok_or_else(|| no_revision("GetApplicationRevision returned no AppSpec content"))
+    }
+}
+
+impl Deployments for CodeDeploy {
+    async fn lambda_deployment(&self, deployment_id: &str) -> Result<DeploymentInfo> {
+        let out = self
+            .client
+            .get_deployment()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .map_err(|e| match e {
+                SdkError::ServiceError(ref se)
+                    if matches!(
+                        se.err(),
+                        GetDeploymentError::DeploymentDoesNotExistException(_)
+                            | GetDeploymentError::InvalidDeploymentIdException(_)
+                    ) =>
+                {
+                    Error::DeploymentNotFound(deployment_id.to_owned())
+                }
+                e => Error::aws("codedeploy", "GetDeployment", e),
+            })?;
+        let info = out
+            .deployment_info()
+            .ok_or_else(|| Error::DeploymentNotFound(deployment_id.to_owned()))?;
+        match info.compute_platform() {
+            Some(ComputePlatform::Lambda) => {}
+            other => {
+                return Err(Error::NotLambda {
+                    id: deployment_id.to_owned(),
+                    platform: other
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| "unknown".into()),
+                });
+            }
+        }
+        let application = info.application_name().unwrap_or_default().to_owned();
+        let revision = info.revision().ok_or_else(|| Error::NoRevision {
+            id: deployment_id.to_owned(),
+            detail: "GetDeployment returned no revision".into(),
+        })?;
+        let text = self
+            .appspec_text(deployment_id, &application, revision)
+            .await?;
+        let target = appspec::parse(&text)?;
+        Ok(DeploymentInfo {
+            deployment_id: deployment_id.to_owned(),
+            application,
+            deployment_group: info.deployment_group_name().unwrap_or_default().to_owned(),
+            status: info
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            target,
+        })
+    }
+
+    async fn report_hook(
+        &self,
+        deployment_id: &str,
+        execution_id: &str,
+        verdict: Verdict,
+    ) -> Result<ReportOutcome> {
+        let status = match verdict {
+            Verdict::Succeeded => LifecycleEventStatus::Succeeded,
+            Verdict::Failed => LifecycleEventStatus::Failed,
+        };
+        match self
+            .client
+            .put_lifecycle_event_hook_execution_status()
+            .deployment_id(deployment_id)
+            .lifecycle_event_hook_execution_id(execution_id)
+            .status(status)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(ReportOutcome::Accepted),
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err(),
+                    PutLifecycleEventHookExecutionStatusError::LifecycleEventAlreadyCompletedException(_)
+                ) =>
+            {
+                Ok(ReportOutcome::AlreadyCompleted)
+            }
+            Err(e) => Err(Error::aws("codedeploy", "PutLifecycleEventHookExecutionStatus", e)),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Lambda: read a version's configuration and invoke that exact version.
+
+use crate::checks::{FunctionSnapshot, InvokeOutcome};
+use crate::error::{Error, Result};
+use crate::ports::Functions;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationError;
+use aws_sdk_lambda::operation::invoke::InvokeError;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct Lambda {
+    client: Client,
+}
+
+impl Lambda {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+/// `errorType` of a function error body (`{"errorType": "...", "errorMessage": "..."}`).
+fn error_type(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get("errorType")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+impl Functions for Lambda {
+    async fn configuration(&self, function: &str, version: &str) -> Result<FunctionSnapshot> {
+        let out = self
+            .client
+            .get_function_configuration()
+            .function_name(function)
+            .qualifier(version)
+            .send()
+            .await
+            .map_err(|e| match e {
+                SdkError::ServiceError(ref se)
+                    if matches!(
+                        se.err(),
+                        GetFunctionConfigurationError::ResourceNotFoundException(_)
+                    ) =>
+                {
+                    Error::FunctionNotFound(format!("{function}:{version}"))
+                }
+                e => Error::aws("lambda", "GetFunctionConfiguration", e),
+            })?;
+        let mut env_keys: Vec<String> = out
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default();
+        env_keys.sort();
+        Ok(FunctionSnapshot {
+            version: out.version().unwrap_or(version).to_owned(),
+            state: out.state().map(|s| s.as_str().to_owned()),
+            state_reason: out.state_reason().map(str::to_owned),
+            last_update_status: out.last_update_status().map(|s| s.as_str().to_owned()),
+            last_update_status_reason: out.last_update_status_reason().map(str::to_owned),
+            architectures: out
+                .architectures()
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+            runtime: out.runtime().map(|r| r.as_str().to_owned()),
+            memory_mb: out.memory_size(),
+            timeout_seconds: out.timeout(),
+            env_keys,
+        })
+    }
+
+    async fn invoke(
+        &self,
+        function: &str,
+        version: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<InvokeOutcome> {
+        let started = Instant::now();
+        // One attempt: the gate retries transient errors itself so that the evidence
+        // counts every attempt, and bounds the call by what is left of its budget.
+        let out = self
+            .client
+            .invoke()
+            .function_name(function)
+            .qualifier(version)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(payload))
+            .customize()
+            .config_override(
+                aws_sdk_lambda::config::Builder::default()
+                    .retry_config(RetryConfig::disabled())
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .operation_timeout(timeout)
+                            .operation_attempt_timeout(timeout)
+                            .build(),
+                    ),
+            )
+            .send()
+            .await
+            .map_err(|e| match e {
+                SdkError::ServiceError(ref se)
+                    if matches!(se.err(), InvokeError::ResourceNotFoundException(_)) =>
+                {
+                    Error::FunctionNotFound(format!("{function}:{version}"))
+                }
+                e => Error::aws("lambda", "Invoke", e),
+            })?;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let body = out
+            .payload()
+            .map(|b| b.as_ref().to_vec())
+            .unwrap_or_default();
+        let function_error = out.function_error().map(str::to_owned);
+        let error_type = function_error.as_ref().and_then(|_| error_type(&body));
+        Ok(InvokeOutcome {
+            function_error,
+            error_type,
+            payload: body,
+            duration_ms,
+            executed_version: out.executed_version().map(str::to_owned),
+            attempts: 1,
+        })
+    }
+}

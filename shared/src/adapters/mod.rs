@@ -1,0 +1,11 @@
+//! One adapter per AWS service, each implementing a port from [`crate::ports`].
+
+pub mod codedeploy;
+pub mod lambda;
+pub mod sns;
+pub mod ssm;
+
+pub use codedeploy::CodeDeploy;
+pub use lambda::Lambda;
+pub use sns::SnsNotifier;
+pub use ssm::SsmPolicies;

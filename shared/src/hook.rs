@@ -1,0 +1,407 @@
+//! The CodeDeploy lifecycle-hook frame shared by the pre- and post-traffic hooks:
+//! parse the event, find the deployment, load the policy, evaluate within a budget,
+//! report `Succeeded`/`Failed` exactly once before the deadline (fail closed), then
+//! explain the decision in the log, on SNS and in EMF metrics.
+
+use crate::decision::{CheckResult, Decision, Verdict};
+use crate::error::Error;
+use crate::metrics::Emf;
+use crate::policy::Policy;
+use crate::ports::{DeploymentInfo, Deployments, Notifier, PolicyStore, ReportOutcome};
+use crate::report::{HookExecution, ReportSlot};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::time::timeout_at;
+
+/// Time kept back from the Lambda deadline for reporting and announcing.
+pub const DEFAULT_REPORT_MARGIN: Duration = Duration::from_secs(3);
+
+/// The event CodeDeploy sends a lifecycle hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookEvent {
+    pub deployment_id: String,
+    pub execution_id: String,
+}
+
+impl HookEvent {
+    /// Parse `{"DeploymentId": "...", "LifecycleEventHookExecutionId": "..."}`; the error
+    /// names the missing or malformed field.
+    pub fn from_value(v: &Value) -> Result<Self, Error> {
+        let obj = v.as_object().ok_or_else(|| {
+            Error::InvalidEvent(format!("expected a JSON object, got {}", kind(v)))
+        })?;
+        let field = |name: &str| -> Result<String, Error> {
+            match obj.get(name) {
+                None | Some(Value::Null) => {
+                    Err(Error::InvalidEvent(format!("field {name} is missing")))
+                }
+                Some(Value::String(s)) if s.trim().is_empty() => {
+                    Err(Error::InvalidEvent(format!("field {name} is empty")))
+                }
+                Some(Value::String(s)) if s.len() > 256 || s.chars().any(char::is_control) => {
+                    Err(Error::InvalidEvent(format!(
+                        "field {name} is not a valid id (too long or control characters)"
+                    )))
+                }
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(other) => Err(Error::InvalidEvent(format!(
+                    "field {name} must be a string, got {}",
+                    kind(other)
+                ))),
+            }
+        };
+        Ok(Self {
+            deployment_id: field("DeploymentId")?,
+            execution_id: field("LifecycleEventHookExecutionId")?,
+        })
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The time a gate may spend: its start, and when checks must stop.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub started: Instant,
+    pub deadline: Instant,
+}
+
+impl Budget {
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Convert Lambda's deadline (epoch milliseconds) into an `Instant`, keeping `margin`
+/// back for the report. A deadline that is absent or already past (local runtimes
+/// sometimes send none) falls back to `fallback` from now.
+pub fn hard_deadline(deadline_epoch_ms: u64, margin: Duration, fallback: Duration) -> Instant {
+    let now = Instant::now();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = if deadline_epoch_ms > now_ms {
+        Duration::from_millis(deadline_epoch_ms - now_ms)
+    } else {
+        fallback
+    };
+    now + left.saturating_sub(margin)
+}
+
+/// A gate's own checks, run inside the frame.
+pub trait Evaluator: Send + Sync {
+    /// Push checks into `checks` as they complete: on a budget overrun the frame keeps
+    /// what was pushed and adds a failed `budget` check.
+    fn evaluate(
+        &self,
+        info: &DeploymentInfo,
+        policy: &Policy,
+        budget: Budget,
+        checks: &mut Vec<CheckResult>,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// The policy's overall budget for this gate.
+    fn budget(&self, policy: &Policy) -> Duration;
+}
+
+/// Everything the frame talks to.
+pub struct Hook<'a, D, P, N> {
+    pub component: &'static str,
+    pub deployments: &'a D,
+    pub policies: &'a P,
+    pub notifier: &'a N,
+    pub slot: &'a ReportSlot,
+}
+
+/// Run one hook invocation to its verdict. Never fails: every error becomes a `Failed`
+/// decision with its reason, reported to CodeDeploy once.
+pub async fn run<D, P, N, E>(
+    hook: &Hook<'_, D, P, N>,
+    gate: &E,
+    event: HookEvent,
+    hard_deadline: Instant,
+) -> Decision
+where
+    D: Deployments,
+    P: PolicyStore,
+    N: Notifier,
+    E: Evaluator,
+{
+    let started = Instant::now();
+    hook.slot.arm(HookExecution {
+        deployment_id: event.deployment_id.clone(),
+        execution_id: event.execution_id.clone(),
+    });
+    let mut decision = Decision {
+        component: hook.component.to_owned(),
+        verdict: Verdict::Failed,
+        reason: String::new(),
+        deployment_id: Some(event.deployment_id.clone()),
+        function_name: None,
+        alias: None,
+        current_version: None,
+        target_version: None,
+        policy_source: None,
+        checks: Vec::new(),
+        duration_ms: 0,
+    };
+
+    let outcome = timeout_at(
+        hard_deadline.into(),
+        evaluate(hook, gate, &event, hard_deadline, &mut decision),
+    )
+    .await;
+    match outcome {
+        Ok(Ok(())) => {
+            decision.verdict = Verdict::from_checks(&decision.checks);
+            decision.reason = summarize(&decision);
+        }
+        Ok(Err(e)) => {
+            decision.checks.push(
+                CheckResult::fail(stage(&e), json!("no error"), json!(e.to_string()))
+                    .with_detail(e.to_string()),
+            );
+            decision.verdict = Verdict::Failed;
+            decision.reason = e.to_string();
+        }
+        Err(_) => {
+            decision.checks.push(
+                CheckResult::fail(
+                    "budget",
+                    json!({"report_before_deadline": true}),
+                    json!({"elapsed_ms": started.elapsed().as_millis() as u64}),
+                )
+                .with_detail("the Lambda deadline came before the checks finished: failing closed"),
+            );
+            decision.verdict = Verdict::Failed;
+            decision.reason = summarize(&decision);
+        }
+    }
+    decision.duration_ms = started.elapsed().as_millis() as u64;
+
+    let report = report(hook, hard_deadline, decision.verdict).await;
+    explain(hook, &decision, &report).await;
+    decision
+}
+
+async fn evaluate<D, P, N, E>(
+    hook: &Hook<'_, D, P, N>,
+    gate: &E,
+    event: &HookEvent,
+    hard_deadline: Instant,
+    decision: &mut Decision,
+) -> Result<(), Error>
+where
+    D: Deployments,
+    P: PolicyStore,
+    N: Notifier,
+    E: Evaluator,
+{
+    let info = hook
+        .deployments
+        .lambda_deployment(&event.deployment_id)
+        .await?;
+    decision.function_name = Some(info.target.function_name.clone());
+    decision.alias = Some(info.target.alias.clone());
+    decision.current_version = Some(info.target.current_version.clone());
+    decision.target_version = Some(info.target.target_version.clone());
+
+    let (policy, source) = match hook.policies.policy(&info.target.function_name).await? {
+        None => (Policy::default(), "default (no policy stored)".to_owned()),
+        Some(doc) => {
+            let policy = Policy::parse(&doc.text).map_err(|error| Error::Policy {
+                source_name: doc.source.clone(),
+                error,
+            });
+            decision.policy_source = Some(doc.source);
+            (policy?, decision.policy_source.clone().unwrap_or_default())
+        }
+    };
+    decision.policy_source = Some(source);
+
+    let started = Instant::now();
+    let budget = Budget {
+        started,
+        deadline: (started + gate.budget(&policy)).min(hard_deadline),
+    };
+    let checks = &mut decision.checks;
+    if timeout_at(
+        budget.deadline.into(),
+        gate.evaluate(&info, &policy, budget, checks),
+    )
+    .await
+    .is_err()
+    {
+        checks.push(
+            CheckResult::fail(
+                "budget",
+                json!({"max_ms": gate.budget(&policy).as_millis() as u64}),
+                json!({"elapsed_ms": started.elapsed().as_millis() as u64}),
+            )
+            .with_detail(
+                "the gate's time budget ran out before every check finished: failing closed",
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The name of the check an error stands for in the decision record.
+fn stage(e: &Error) -> &'static str {
+    match e {
+        Error::Policy { .. } => "policy",
+        Error::FunctionNotFound(_) => "function",
+        Error::DeploymentNotFound(_)
+        | Error::NotLambda { .. }
+        | Error::NoRevision { .. }
+        | Error::AppSpec(_) => "deployment",
+        Error::InvalidEvent(_) => "event",
+        Error::Aws { .. } | Error::Config(_) => "aws",
+    }
+}
+
+fn summarize(decision: &Decision) -> String {
+    let target = match (&decision.function_name, &decision.target_version) {
+        (Some(f), Some(v)) => format!("{f}:{v}"),
+        _ => "the target version".into(),
+    };
+    let failed: Vec<&str> = decision.failed_checks().map(|c| c.name.as_str()).collect();
+    if failed.is_empty() {
+        format!("all {} checks passed on {target}", decision.checks.len())
+    } else {
+        format!(
+            "{} of {} checks failed on {target}: {}",
+            failed.len(),
+            decision.checks.len(),
+            failed.join(", ")
+        )
+    }
+}
+
+/// What happened to the report; part of the explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reported {
+    Accepted {
+        attempts: u32,
+    },
+    AlreadyCompleted,
+    /// Somebody else (the panic reporter) had already claimed the report.
+    NotOurs,
+    Failed {
+        attempts: u32,
+        error: String,
+    },
+}
+
+/// Report the verdict once, retrying transient errors until the hard deadline.
+async fn report<D, P, N>(
+    hook: &Hook<'_, D, P, N>,
+    hard_deadline: Instant,
+    verdict: Verdict,
+) -> Reported
+where
+    D: Deployments,
+{
+    let Some(exec) = hook.slot.claim() else {
+        return Reported::NotOurs;
+    };
+    // Reporting may use the margin kept back from the deadline, minus a little for SNS.
+    let report_deadline = hard_deadline + DEFAULT_REPORT_MARGIN / 2;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let left = report_deadline.saturating_duration_since(Instant::now());
+        let result = tokio::time::timeout(
+            left.max(Duration::from_millis(500)),
+            hook.deployments
+                .report_hook(&exec.deployment_id, &exec.execution_id, verdict),
+        )
+        .await;
+        match result {
+            Ok(Ok(ReportOutcome::Accepted)) => return Reported::Accepted { attempts },
+            Ok(Ok(ReportOutcome::AlreadyCompleted)) => return Reported::AlreadyCompleted,
+            Ok(Err(e)) if e.is_retryable() && Instant::now() < report_deadline && attempts < 8 => {
+                let backoff = Duration::from_millis(50 * 2u64.pow(attempts.min(5)));
+                tokio::time::sleep(
+                    backoff.min(report_deadline.saturating_duration_since(Instant::now())),
+                )
+                .await;
+            }
+            Ok(Err(e)) => {
+                return Reported::Failed {
+                    attempts,
+                    error: e.to_string(),
+                };
+            }
+            Err(_) => {
+                return Reported::Failed {
+                    attempts,
+                    error: "timed out at the deadline".into(),
+                };
+            }
+        }
+    }
+}
+
+/// One structured log record, one SNS message, one EMF document.
+async fn explain<D, P, N>(hook: &Hook<'_, D, P, N>, decision: &Decision, reported: &Reported)
+where
+    N: Notifier,
+{
+    let record = serde_json::to_string(decision).unwrap_or_default();
+    let reported_text = format!("{reported:?}");
+    match decision.verdict {
+        Verdict::Succeeded => tracing::info!(
+            decision = %record,
+            reported = %reported_text,
+            verdict = decision.verdict.as_str(),
+            "{}", decision.reason
+        ),
+        Verdict::Failed => tracing::warn!(
+            decision = %record,
+            reported = %reported_text,
+            verdict = decision.verdict.as_str(),
+            "{}", decision.reason
+        ),
+    }
+    if let Err(e) = hook.notifier.announce(decision).await {
+        tracing::error!(error = %e, "could not announce the decision on SNS");
+    }
+    Emf::from_env()
+        .dimension("Component", hook.component)
+        .dimension("Verdict", decision.verdict.as_str())
+        .metric("GateDecisions", 1.0, "Count")
+        .metric("GateDuration", decision.duration_ms as f64, "Milliseconds")
+        .metric(
+            "FailedChecks",
+            decision.failed_checks().count() as f64,
+            "Count",
+        )
+        .property(
+            "FunctionName",
+            decision.function_name.clone().unwrap_or_default(),
+        )
+        .property(
+            "DeploymentId",
+            decision.deployment_id.clone().unwrap_or_default(),
+        )
+        .property(
+            "ReportAccepted",
+            matches!(
+                reported,
+                Reported::Accepted { .. } | Reported::AlreadyCompleted
+            ),
+        )
+        .emit();
+}

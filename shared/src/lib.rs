@@ -1,0 +1,22 @@
+//! rollgate: the domain logic and AWS adapters shared by every rollgate Lambda function.
+//!
+//! Decisions are pure functions over plain data ([`appspec`], [`policy`], [`checks`],
+//! [`decision`]); AWS calls live behind the small traits of [`ports`], implemented by one
+//! adapter module per service in [`adapters`]; [`hook`] is the CodeDeploy lifecycle-hook
+//! frame (report exactly once, fail closed, explain); the function crates glue them.
+
+pub mod adapters;
+pub mod appspec;
+pub mod aws;
+pub mod checks;
+pub mod decision;
+pub mod error;
+pub mod hook;
+pub mod logging;
+pub mod metrics;
+pub mod policy;
+pub mod ports;
+pub mod pre_traffic;
+pub mod report;
+
+pub use error::{Error, Result};

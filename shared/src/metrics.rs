@@ -1,0 +1,119 @@
+//! CloudWatch embedded metric format (EMF): metrics as one structured log line, with no
+//! API call on the hot path. CloudWatch Logs extracts them from the function's log.
+
+use serde_json::{Map, Value, json};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const DEFAULT_NAMESPACE: &str = "Rollgate";
+
+/// One EMF document: dimensions, metrics with units, and extra searchable properties.
+#[derive(Debug, Clone)]
+pub struct Emf {
+    namespace: String,
+    dimensions: Vec<(String, String)>,
+    metrics: Vec<(String, f64, &'static str)>,
+    properties: Map<String, Value>,
+}
+
+impl Emf {
+    pub fn new(namespace: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            dimensions: Vec::new(),
+            metrics: Vec::new(),
+            properties: Map::new(),
+        }
+    }
+
+    /// Namespace from `ROLLGATE_METRICS_NAMESPACE`, default `Rollgate`.
+    pub fn from_env() -> Self {
+        Self::new(
+            std::env::var("ROLLGATE_METRICS_NAMESPACE")
+                .unwrap_or_else(|_| DEFAULT_NAMESPACE.to_owned()),
+        )
+    }
+
+    pub fn dimension(mut self, name: &str, value: &str) -> Self {
+        self.dimensions.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn metric(mut self, name: &str, value: f64, unit: &'static str) -> Self {
+        self.metrics.push((name.to_owned(), value, unit));
+        self
+    }
+
+    /// A property is searchable in the log but is not a dimension (no cardinality cost).
+    pub fn property(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.properties.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn to_json(&self, timestamp_ms: u64) -> Value {
+        let mut doc = self.properties.clone();
+        for (name, value) in &self.dimensions {
+            doc.insert(name.clone(), Value::String(value.clone()));
+        }
+        for (name, value, _) in &self.metrics {
+            doc.insert(name.clone(), json!(value));
+        }
+        let dims: Vec<&str> = self.dimensions.iter().map(|(n, _)| n.as_str()).collect();
+        let metrics: Vec<Value> = self
+            .metrics
+            .iter()
+            .map(|(n, _, u)| json!({"Name": n, "Unit": u}))
+            .collect();
+        doc.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [dims],
+                    "Metrics": metrics,
+                }]
+            }),
+        );
+        Value::Object(doc)
+    }
+
+    /// Write the document as one line on stdout, where Lambda's log capture picks it up.
+    pub fn emit(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        println!("{}", self.to_json(now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_declares_every_metric_and_dimension() {
+        let doc = Emf::new("Rollgate")
+            .dimension("Component", "pre-traffic-hook")
+            .dimension("Verdict", "Failed")
+            .metric("GateDecisions", 1.0, "Count")
+            .metric("GateDuration", 812.0, "Milliseconds")
+            .property("FunctionName", "orders")
+            .to_json(1_700_000_000_000);
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000u64);
+        let cw = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "Rollgate");
+        assert_eq!(cw["Dimensions"], json!([["Component", "Verdict"]]));
+        assert_eq!(
+            cw["Metrics"][1],
+            json!({"Name": "GateDuration", "Unit": "Milliseconds"})
+        );
+        assert_eq!(doc["Verdict"], "Failed");
+        assert_eq!(doc["GateDuration"], 812.0);
+        assert_eq!(doc["FunctionName"], "orders");
+        // Every metric and dimension named in the metadata has a value at the root.
+        for m in cw["Metrics"].as_array().unwrap() {
+            assert!(doc.get(m["Name"].as_str().unwrap()).is_some());
+        }
+    }
+}
