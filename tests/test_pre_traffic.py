@@ -104,13 +104,21 @@ def test_checks_that_outrun_the_budget_report_failed_in_time(stack, decisions):
     assert [h["reportCount"] for h in hooks if h["lifecycleEvent"] == "BeforeAllowTraffic"] == [1], hooks
 
 
-def test_appspec_naming_a_missing_function_fails_cleanly(stack, decisions):
+def test_appspec_naming_a_missing_function_fails_cleanly(stack):
     app = make_app(stack, policy=SMOKE)
     dep = deploy(stack, app, appspec(app, function="no-such-function"))
+    # CodeDeploy itself refuses the missing function before any hook runs...
     assert wait_deployment(stack, dep)["status"] == "Failed"
     assert alias_version(stack, app) == "1"
-    body = json.loads(decisions(dep)["Message"])
-    assert "no-such-function" in body["reason"], body
+    # ...and the hook, handed that deployment anyway, fails it and names the function.
+    out = stack.client("lambda").invoke(
+        FunctionName=HOOK_FUNCTION,
+        Payload=json.dumps({"DeploymentId": dep, "LifecycleEventHookExecutionId": "e-unknown"}))
+    assert "FunctionError" not in out
+    body = json.loads(out["Payload"].read())
+    assert body["verdict"] == "Failed"
+    assert "no-such-function" in json.dumps(body["checks"]), body
+    assert stack.control(f"invocations?function={app.name}") == []
 
 
 def test_malformed_event_is_a_clear_error_without_side_effects(stack):

@@ -137,7 +137,10 @@ mod tests {
         let bad = CheckResult::fail("b", json!(1), json!(2));
         let unsure = CheckResult::new("c", Outcome::Inconclusive, json!(null), json!(null));
         assert_eq!(Verdict::from_checks(&[]), Verdict::Succeeded);
-        assert_eq!(Verdict::from_checks(std::slice::from_ref(&ok)), Verdict::Succeeded);
+        assert_eq!(
+            Verdict::from_checks(std::slice::from_ref(&ok)),
+            Verdict::Succeeded
+        );
         assert_eq!(Verdict::from_checks(&[ok.clone(), bad]), Verdict::Failed);
         assert_eq!(Verdict::from_checks(&[ok, unsure]), Verdict::Failed);
     }

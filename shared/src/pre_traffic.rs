@@ -65,9 +65,14 @@ impl<F: Functions> PreTraffic<'_, F> {
                     tokio::time::sleep(pause).await;
                 }
                 Err(e) => {
+                    let message = if budget.remaining().is_zero() {
+                        format!("no answer before the gate budget ran out: {e}")
+                    } else {
+                        e.to_string()
+                    };
                     return vec![checks::smoke_error(
                         &test.name,
-                        &e.to_string(),
+                        &message,
                         attempts,
                         started.elapsed().as_millis() as u64,
                     )];

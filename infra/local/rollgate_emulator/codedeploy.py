@@ -325,7 +325,8 @@ def _end_badly(run: Run, halt: Halt) -> None:
     d.deployment_status_messages.append(halt.message)
     log.info("deployment %s %s: %s", run.id, "stopping" if stopped else "failing", halt.message)
     rollback_deployment = None
-    if rollback and run.spec is not None:
+    if rollback and run.spec is not None and halt.code != "INVALID_LAMBDA_CONFIGURATION":
+        # Nothing to roll back when the AppSpec's function or alias does not exist.
         rollback_deployment = _roll_back(run)
     _finish(run, "Stopped" if stopped else "Failed", "STOP" if stopped else "FAILURE")
     if rollback_deployment is not None:
