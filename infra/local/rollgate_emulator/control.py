@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from . import codedeploy
+from . import codedeploy, faults
 from .state import records
 
 PREFIX = "/_rollgate/"
@@ -44,6 +45,22 @@ def handle(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, An
     return "404 Not Found", {"message": f"unknown control endpoint {method} {path}"}
 
 
+def _faults(environ: dict[str, Any], method: str, start_response: Callable) -> Iterable[bytes]:
+    if method == "GET":
+        return _json(start_response, "200 OK", faults.listing())
+    if method == "DELETE":
+        faults.clear()
+        return _json(start_response, "200 OK", {"status": "cleared"})
+    if method == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            return _json(start_response, "200 OK", faults.add(spec))
+        except (ValueError, TypeError) as err:
+            return _json(start_response, "400 Bad Request", {"message": str(err)})
+    return _json(start_response, "405 Method Not Allowed", {"message": method})
+
+
 def wrap(app: Callable) -> Callable:
     """WSGI middleware: control endpoints here, everything else to moto.
 
@@ -53,11 +70,24 @@ def wrap(app: Callable) -> Callable:
     def middleware(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
+        if path.rstrip("/") == PREFIX + "faults":
+            return _faults(environ, method, start_response)
         if path.startswith(PREFIX):
             status, body = handle(method, path, parse_qs(environ.get("QUERY_STRING", "")))
             return _json(start_response, status, body)
         if path.rstrip("/") == "/moto-api/reset" and method == "POST":
             records.reset()
+        if faults.listing():
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(raw)
+            operation = faults.operation_of(environ, raw)
+            fault = operation and faults.take(operation, raw.decode(errors="replace"), entries=False)
+            if fault:
+                json_protocol = "HTTP_X_AMZ_TARGET" in environ
+                status, headers, data = faults.error_response(fault, json_protocol)
+                start_response(status, headers)
+                return [data]
         return app(environ, start_response)
 
     return middleware

@@ -1,0 +1,301 @@
+"""SQS: message move tasks (DLQ redrive) and FIFO semantics moto 5.2.5 gets wrong.
+
+* ``StartMessageMoveTask`` / ``ListMessageMoveTasks`` / ``CancelMessageMoveTask``
+  (missing in moto). A task moves the messages its source DLQ held when it started,
+  in a background thread, at ``MaxNumberOfMessagesPerSecond`` (default: as fast as
+  the emulator goes), to ``DestinationArn`` or, without one, to the queue whose
+  RedrivePolicy names the DLQ.
+* FIFO group locking: moto locked a group while *any* received message of it was
+  remembered as pending, including ones whose visibility timeout had expired; AWS
+  locks a group only while one of its messages is in flight (invisible).
+* FIFO deduplication: moto compared a new MessageDeduplicationId only with messages
+  still stored, so a duplicate sent after the first copy was consumed got in. AWS
+  remembers every id for 5 minutes, per queue or, with
+  ``DeduplicationScope=messageGroup``, per message group.
+* FIFO sequence numbers: moto drew random ones; AWS's grow with every message.
+* A long poll on a FIFO queue whose visible messages were all in locked groups
+  spun the CPU until its wait ended; it now sleeps between looks.
+* ``SendMessageBatch`` honours faults registered with ``entries: true``
+  (see faults.py): matching entries fail on their own (partial batch failure).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.sqs import models, responses
+from moto.sqs.exceptions import QueueDoesNotExist, SQSException
+from moto.sqs.models import DEDUPLICATION_TIME_IN_SECONDS, Queue, SQSBackend, sqs_backends
+from moto.sqs.responses import SQSResponse
+
+from . import faults
+from .state import log, records
+
+MAX_MOVE_RATE = 500  # AWS's upper bound for MaxNumberOfMessagesPerSecond
+_sequence = itertools.count(10_000_000_000_000_000_000)
+_tasks_lock = threading.RLock()
+_tasks: list["MoveTask"] = []
+
+
+class ResourceNotFound(SQSException):
+    def __init__(self, message: str) -> None:
+        super().__init__("ResourceNotFoundException", message)
+
+
+class UnsupportedOperation(SQSException):
+    def __init__(self, message: str) -> None:
+        super().__init__("AWS.SimpleQueueService.UnsupportedOperation", message)
+
+
+class InvalidParameter(SQSException):
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidParameterValue", message)
+
+
+# --- FIFO semantics -------------------------------------------------------------------
+
+def _pending_message_groups(self: Queue) -> set[str]:
+    return {m.group_id for m in self._pending_messages
+            if m.group_id is not None and not m.visible}
+
+
+_original_add_message = Queue.add_message
+
+
+def _add_message(self: Queue, message: Any) -> None:
+    if self.fifo_queue:
+        dedup_id = message.deduplication_id
+        if dedup_id:
+            scope = message.group_id if self.attributes.get("DeduplicationScope") == "messageGroup" else ""
+            seen: dict[tuple[str, str], float] = self.__dict__.setdefault("_rollgate_dedup", {})
+            now = time.time()
+            for key in [k for k, t in seen.items() if now - t >= DEDUPLICATION_TIME_IN_SECONDS]:
+                del seen[key]
+            if (scope, dedup_id) in seen:
+                return  # accepted by the API, not delivered again
+            seen[(scope, dedup_id)] = now
+        message.sequence_number = str(next(_sequence))
+        # moto's own check compares with stored messages only and ignores the scope:
+        # hide the id from it (an object equal to nothing) and restore it afterwards.
+        message.deduplication_id = object()
+        try:
+            _original_add_message(self, message)
+        finally:
+            message.deduplication_id = dedup_id
+        return
+    _original_add_message(self, message)
+
+
+def _wait_for_messages(self: Queue, timeout: int) -> None:
+    with self._messages_lock:
+        if self.messages:
+            # Visible messages exist but none could be delivered (locked FIFO groups):
+            # look again shortly instead of returning at once.
+            self._messages_lock.wait(timeout=min(timeout, 0.05))
+        else:
+            self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
+
+
+# --- partial batch failures -----------------------------------------------------------
+
+_original_send_message_batch = SQSBackend.send_message_batch
+
+
+def _send_message_batch(self: SQSBackend, queue_name: str, entries: dict[str, dict[str, Any]]) -> Any:
+    failed_injected: list[dict[str, Any]] = []
+    kept: dict[str, dict[str, Any]] = {}
+    for key, entry in entries.items():
+        fault = faults.take("SendMessageBatch", f"{queue_name} {entry.get('MessageBody', '')}", entries=True)
+        if fault:
+            failed_injected.append({"Id": entry["Id"], "SenderFault": fault["status"] < 500,
+                                    "Code": fault["code"], "Message": fault["message"]})
+        else:
+            kept[key] = entry
+    if not kept:
+        return [], failed_injected
+    messages, failed = _original_send_message_batch(self, queue_name, kept)
+    return messages, list(failed) + failed_injected
+
+
+# --- message move tasks ---------------------------------------------------------------
+
+def _queue_by_arn(backend: SQSBackend, arn: str, field: str) -> Queue:
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs":
+        raise InvalidParameter(f"Value {arn} for parameter {field} is invalid. Reason: not an SQS queue ARN.")
+    try:
+        return backend.get_queue(parts[5])
+    except QueueDoesNotExist:
+        raise ResourceNotFound(f"The resource {arn} does not exist.") from None
+
+
+class MoveTask:
+    def __init__(self, backend: SQSBackend, source: Queue, destination: Queue | None,
+                 rate: int | None) -> None:
+        self.handle = uuid.uuid4().hex
+        self.backend = backend
+        self.source = source
+        self.destination = destination
+        self.rate = rate
+        self.status = "RUNNING"
+        self.moved = 0
+        self.failure: str | None = None
+        self.started = int(time.time() * 1000)
+        # The task moves what the DLQ holds now; later arrivals wait for the next task.
+        self.pending_ids = {m.id for m in source._messages}
+        self.to_move = len(self.pending_ids)
+        self.thread = threading.Thread(target=self.run, daemon=True, name=f"move-{self.handle[:8]}")
+
+    def describe(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "Status": self.status,
+            "SourceArn": self.source.queue_arn,
+            "ApproximateNumberOfMessagesMoved": self.moved,
+            "ApproximateNumberOfMessagesToMove": self.to_move,
+            "StartedTimestamp": self.started,
+        }
+        if self.status == "RUNNING":
+            item["TaskHandle"] = self.handle
+        if self.destination is not None:
+            item["DestinationArn"] = self.destination.queue_arn
+        if self.rate is not None:
+            item["MaxNumberOfMessagesPerSecond"] = self.rate
+        if self.failure:
+            item["FailureReason"] = self.failure
+        return item
+
+    def _target_for(self) -> Queue:
+        if self.destination is not None:
+            return self.destination
+        sources = self.backend.list_dead_letter_source_queues(self.source.name)
+        if len(sources) != 1:
+            raise RuntimeError(f"the DLQ has {len(sources)} source queues; the emulator does not "
+                               "record which one each message came from: give DestinationArn")
+        return sources[0]
+
+    def _move_one(self) -> bool:
+        """Move the next movable message; False when none is movable right now."""
+        locked = self.source.pending_message_groups
+        for message in self.source._messages:
+            if message.id not in self.pending_ids or not message.visible:
+                continue
+            if self.source.fifo_queue and message.group_id in locked:
+                continue
+            target = self._target_for()
+            # A fresh deduplication id: the original one may still be inside the
+            # destination's 5-minute window, which would swallow the moved copy.
+            self.backend.send_message(
+                target.name, message.body, message_attributes=message.message_attributes,
+                deduplication_id=f"move-{self.handle}-{message.id}" if target.fifo_queue else None,
+                group_id=(message.group_id or "default") if target.fifo_queue else None,
+                system_attributes=message.system_attributes,
+            )
+            self.source._messages = [m for m in self.source._messages if m is not message]
+            self.source._pending_messages.discard(message)
+            self.pending_ids.discard(message.id)
+            self.moved += 1
+            return True
+        return False
+
+    def run(self) -> None:
+        interval = 1.0 / self.rate if self.rate else 0.0
+        try:
+            while self.status == "RUNNING":
+                self.pending_ids &= {m.id for m in self.source._messages}
+                if not self.pending_ids:
+                    self.status = "COMPLETED"
+                    break
+                if not self._move_one():
+                    time.sleep(0.05)
+                elif interval:
+                    time.sleep(interval)
+            if self.status == "CANCELLING":
+                self.status = "CANCELLED"
+        except Exception as err:  # noqa: BLE001 - recorded as the task's failure
+            self.status = "FAILED"
+            self.failure = str(err)
+        log.info("message move task %s %s: moved %d of %d", self.handle, self.status, self.moved, self.to_move)
+
+
+def _start_message_move_task(self: SQSResponse) -> ActionResult:
+    backend = self.sqs_backend
+    source_arn = self._get_param("SourceArn")
+    if not source_arn:
+        raise InvalidParameter("Value for parameter SourceArn is invalid. Reason: required.")
+    source = _queue_by_arn(backend, source_arn, "SourceArn")
+    if not backend.list_dead_letter_source_queues(source.name):
+        raise UnsupportedOperation(f"Source queue must be configured as a Dead Letter Queue: {source_arn}")
+    dest_arn = self._get_param("DestinationArn")
+    destination = _queue_by_arn(backend, dest_arn, "DestinationArn") if dest_arn else None
+    if destination is not None and destination.fifo_queue != source.fifo_queue:
+        raise InvalidParameter("Value for parameter DestinationArn is invalid. Reason: the destination "
+                               "queue must be of the same type (standard or FIFO) as the source.")
+    rate = self._get_param("MaxNumberOfMessagesPerSecond")
+    if rate is not None:
+        rate = int(rate)
+        if not 1 <= rate <= MAX_MOVE_RATE:
+            raise InvalidParameter(f"Value {rate} for parameter MaxNumberOfMessagesPerSecond is invalid. "
+                                   f"Reason: must be between 1 and {MAX_MOVE_RATE}.")
+    with _tasks_lock:
+        if any(t.status in ("RUNNING", "CANCELLING") and t.source is source for t in _tasks):
+            raise UnsupportedOperation("There is already a task running. Only one active task is allowed "
+                                       "for a source queue arn at a given time.")
+        task = MoveTask(backend, source, destination, rate)
+        _tasks.append(task)
+    task.thread.start()
+    return ActionResult({"TaskHandle": task.handle})
+
+
+def _list_message_move_tasks(self: SQSResponse) -> ActionResult:
+    source_arn = self._get_param("SourceArn")
+    if not source_arn:
+        raise InvalidParameter("Value for parameter SourceArn is invalid. Reason: required.")
+    source = _queue_by_arn(self.sqs_backend, source_arn, "SourceArn")
+    max_results = int(self._get_param("MaxResults") or 1)
+    if not 1 <= max_results <= 10:
+        raise InvalidParameter(f"Value {max_results} for parameter MaxResults is invalid. "
+                               "Reason: must be between 1 and 10.")
+    with _tasks_lock:
+        mine = [t for t in _tasks if t.source is source]
+    newest = sorted(mine, key=lambda t: t.started, reverse=True)[:max_results]
+    return ActionResult({"Results": [t.describe() for t in newest]})
+
+
+def _cancel_message_move_task(self: SQSResponse) -> ActionResult:
+    handle = self._get_param("TaskHandle")
+    with _tasks_lock:
+        task = next((t for t in _tasks if t.handle == handle), None)
+        if task is None:
+            raise ResourceNotFound(f"Task does not exist: {handle}")
+        if task.status != "RUNNING":
+            raise UnsupportedOperation(f"Task {handle} is {task.status}; only a RUNNING task can be cancelled.")
+        task.status = "CANCELLING"
+    task.thread.join(timeout=5)
+    return ActionResult({"ApproximateNumberOfMessagesMoved": task.moved})
+
+
+def _reset_tasks() -> None:
+    with _tasks_lock:
+        for task in _tasks:
+            if task.status == "RUNNING":
+                task.status = "CANCELLING"
+        _tasks.clear()
+
+
+def patch() -> None:
+    Queue.pending_message_groups = property(_pending_message_groups)
+    Queue.add_message = _add_message
+    Queue.wait_for_messages = _wait_for_messages
+    SQSBackend.send_message_batch = _send_message_batch
+    SQSResponse.start_message_move_task = _start_message_move_task
+    SQSResponse.list_message_move_tasks = _list_message_move_tasks
+    SQSResponse.cancel_message_move_task = _cancel_message_move_task
+    records.on_reset(_reset_tasks)
+
+
+__all__ = ["patch", "models", "responses", "sqs_backends"]
