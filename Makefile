@@ -10,12 +10,13 @@ STAMP := $(VENV)/.installed
 # cargo-lambda lives in the venv (pip ships it with Zig); put it first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup test test-unit test-emulator test-integration lint build build-release demo clean
+.PHONY: help setup test test-unit test-emulator test-integration check-iac lint build build-release demo clean
 
 help:
 	@echo "make demo   - run the whole story end to end on the local AWS emulator"
 	@echo "make test   - set up, build, and run unit, emulator and integration tests"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
+	@echo "make check-iac - cfn-lint, sam validate (--lint and plain) and checkov on the SAM templates"
 	@echo "make build-release - cargo lambda build --release --arm64 (zips in target/lambda)"
 
 $(STAMP): infra/local/requirements.txt tests/requirements.txt
@@ -28,7 +29,7 @@ setup: $(STAMP)
 build: setup
 	cargo build --workspace --bins
 
-test: setup build test-unit test-emulator test-integration
+test: setup build check-iac test-unit test-emulator test-integration
 
 test-unit:
 	cargo test --workspace
@@ -38,6 +39,24 @@ test-emulator: setup
 
 test-integration: setup build
 	$(PY) -m pytest -q tests
+
+# IaC checkers live in their own venvs: SAM CLI and checkov each pin a boto3 that
+# conflicts with the emulator's (.venv) and with each other.
+IAC_VENV := .venv-iac
+IAC_STAMP := $(IAC_VENV)/.installed
+
+$(IAC_STAMP): infra/checks/requirements.txt infra/checks/requirements-checkov.txt
+	rm -rf $(IAC_VENV)
+	$(PYTHON) -m venv $(IAC_VENV)/sam
+	$(PYTHON) -m venv $(IAC_VENV)/checkov
+	$(IAC_VENV)/sam/bin/pip install -q --disable-pip-version-check -r infra/checks/requirements.txt & \
+	  sam=$$!; \
+	  $(IAC_VENV)/checkov/bin/pip install -q --disable-pip-version-check -r infra/checks/requirements-checkov.txt; \
+	  wait $$sam
+	touch $@
+
+check-iac: $(IAC_STAMP)
+	infra/checks/check-iac.sh $(IAC_VENV)
 
 lint:
 	cargo fmt --all -- --check
@@ -51,4 +70,4 @@ demo: setup build
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(IAC_VENV)
