@@ -1,0 +1,377 @@
+"""House rules of the SAM templates (infra/template.yaml, infra/example-app/template.yaml),
+checked on the source and on what SAM expands it to (aws-sam-translator, offline)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+import cfn  # noqa: E402
+
+STACK = ROOT / "infra" / "template.yaml"
+APP = ROOT / "infra" / "example-app" / "template.yaml"
+TEMPLATES = [STACK, APP]
+
+# The only actions AWS lets no policy scope to a resource, so "*" is their only Resource.
+UNSCOPABLE = {"cloudwatch:GetMetricData"}
+
+
+@functools.cache
+def source(path: Path) -> dict:
+    return cfn.load(path)
+
+
+@functools.cache
+def expanded(path: Path, params: tuple = ()) -> dict:
+    return cfn.expand_sam(source(path), dict(params))
+
+
+def resources(template: dict, type_: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
+
+
+def props(template: dict, logical_id: str) -> dict:
+    return template["Resources"][logical_id].get("Properties", {})
+
+
+def resolver(template: dict, **params: str) -> cfn.Resolver:
+    names = {"DecisionTopic": "arn:aws:sns:us-east-1:123456789012:rollgate-decisions"}
+
+    def ref(name: str) -> str:
+        return names.get(name, f"<{name}>")
+
+    def getatt(res: str, att: str) -> str:
+        return f"<{res}.{att}>"
+
+    return cfn.Resolver(template, params, ref=ref, getatt=getatt,
+                        imports={"rollgate-PreTrafficHookName": "CodeDeployHook_rollgate-pre-traffic",
+                                 "rollgate-PostTrafficHookName": "CodeDeployHook_rollgate-post-traffic"})
+
+
+def statements(template: dict):
+    """(role, statement) for every IAM statement of every role and policy."""
+    for rid, res in template["Resources"].items():
+        if res["Type"] == "AWS::IAM::Role":
+            for policy in res["Properties"].get("Policies", []):
+                for st in policy["PolicyDocument"]["Statement"]:
+                    yield rid, st
+        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for st in res["Properties"]["PolicyDocument"]["Statement"]:
+                yield rid, st
+
+
+def as_list(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+# ---------------------------------------------------------------- the loader itself
+
+def test_loader_reads_short_form_intrinsics():
+    t = cfn.loads("""
+a: !Ref X
+b: !GetAtt Res.Arn
+c: !Sub "${AWS::StackName}-x"
+d: !If [Cond, !Ref A, !Ref AWS::NoValue]
+e: !Select [0, !Split [",", !ImportValue Exported]]
+f: !Equals [!Ref P, ""]
+g: on
+h: true
+""")
+    assert t["a"] == {"Ref": "X"}
+    assert t["b"] == {"Fn::GetAtt": ["Res", "Arn"]}
+    assert t["c"] == {"Fn::Sub": "${AWS::StackName}-x"}
+    assert t["d"] == {"Fn::If": ["Cond", {"Ref": "A"}, {"Ref": "AWS::NoValue"}]}
+    assert t["e"] == {"Fn::Select": [0, {"Fn::Split": [",", {"Fn::ImportValue": "Exported"}]}]}
+    assert t["f"] == {"Fn::Equals": [{"Ref": "P"}, ""]}
+    assert t["g"] == "on" and t["h"] is True
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_templates_expand_offline(path):
+    out = expanded(path)
+    assert "Transform" not in out
+    assert not resources(out, "AWS::Serverless::Function")
+
+
+# ---------------------------------------------------------------- IAM
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_wildcard_actions(path):
+    for rid, st in statements(expanded(path)):
+        for action in as_list(st.get("Action", [])):
+            assert "*" not in action, f"{rid}: action {action}"
+        assert "NotAction" not in st, rid
+
+
+def test_resource_star_only_where_aws_allows_nothing_else():
+    t = expanded(STACK)
+    for rid, st in statements(t):
+        if "*" in as_list(st["Resource"]):
+            assert set(as_list(st["Action"])) <= UNSCOPABLE, f"{rid} {st.get('Sid')}"
+
+
+def test_every_statement_has_a_sid_and_a_comment_saying_why():
+    lines = STACK.read_text().splitlines()
+    sids = [i for i, line in enumerate(lines) if re.match(r"\s+- Sid: ", line)]
+    queue_policy_statements = 1
+    assert len(sids) == sum(1 for _ in statements(source(STACK))) + queue_policy_statements
+    for i in sids:
+        assert lines[i - 1].strip().startswith("#"), f"no comment above line {i + 1}: {lines[i].strip()}"
+
+
+def test_each_function_has_its_own_role():
+    t = source(STACK)
+    roles = [props(t, f)["Role"]["Fn::GetAtt"][0] for f in resources(t, "AWS::Serverless::Function")]
+    assert len(roles) == len(set(roles)) == 4
+
+
+def test_roles_are_scoped_to_the_account_region_and_stack():
+    t = expanded(STACK)
+    r = resolver(t)
+    for rid, st in statements(t):
+        for res in as_list(r.resolve(st["Resource"])):
+            if res == "*" or res.startswith("<") or res.startswith("arn:aws:sns:"):
+                continue
+            assert res.startswith("arn:aws:"), res
+            assert ":us-east-1:123456789012:" in res, f"{rid}: {res}"
+
+
+def test_redrive_role_grants_exactly_the_allow_list():
+    allow = "arn:aws:sqs:us-east-1:123456789012:orders-*,arn:aws:lambda:us-east-1:123456789012:function:orders"
+    for params, extra in ((("RedriveAllowList", allow),), allow.split(",")), ((), []):
+        t = expanded(STACK, params)
+        r = resolver(t, **dict(params))
+        role = props(t, "DlqRedriveRole")["Policies"][0]["PolicyDocument"]["Statement"]
+        by_sid = {st["Sid"]: st for st in role}
+        queues = as_list(r.resolve(by_sid["RedriveAllowedQueues"]["Resource"]))
+        functions = as_list(r.resolve(by_sid["ReplayIntoAllowedFunctions"]["Resource"]))
+        own_q = "arn:aws:sqs:us-east-1:123456789012:rollgate-*"
+        own_f = "arn:aws:lambda:us-east-1:123456789012:function:rollgate-*"
+        assert queues == [own_q, *extra]
+        assert functions == [own_f, *extra]
+        env = r.resolve(props(t, "DlqRedrive")["Environment"]["Variables"]["ROLLGATE_REDRIVE_ALLOW"])
+        assert env.split(",") == [own_q, own_f, *extra]
+
+
+def test_post_traffic_hook_may_invoke_only_itself():
+    t = expanded(STACK)
+    r = resolver(t)
+    for st in props(t, "PostTrafficRole")["Policies"][0]["PolicyDocument"]["Statement"]:
+        if "lambda:InvokeFunction" in as_list(st["Action"]):
+            assert r.resolve(st["Resource"]) == r.resolve(props(t, "PostTrafficHook")["FunctionName"]).join(
+                ["arn:aws:lambda:us-east-1:123456789012:function:", ""])
+
+
+# ---------------------------------------------------------------- functions
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_function_is_arm64_al2023_with_dlq_and_log_retention(path):
+    t = expanded(path)
+    functions = resources(t, "AWS::Lambda::Function")
+    assert functions
+    for fid, fn in functions.items():
+        p = fn["Properties"]
+        assert p["Runtime"] == "provided.al2023", fid
+        assert p["Architectures"] == ["arm64"], fid
+        assert p["Handler"] == "bootstrap", fid
+        dlq = p.get("DeadLetterConfig", {}).get("TargetArn")
+        configs = [c for c in resources(t, "AWS::Lambda::EventInvokeConfig").values()
+                   if c["Properties"]["FunctionName"] == {"Ref": fid}]
+        on_failure = [c for c in configs if c["Properties"].get("DestinationConfig", {}).get("OnFailure")]
+        assert dlq or on_failure, f"{fid}: no DLQ or on-failure destination"
+        if dlq:
+            queue = dlq["Fn::GetAtt"][0]
+            assert t["Resources"][queue]["Type"] == "AWS::SQS::Queue"
+        group = p["LoggingConfig"]["LogGroup"]["Ref"]
+        log = t["Resources"][group]
+        assert log["Type"] == "AWS::Logs::LogGroup"
+        assert log["Properties"]["RetentionInDays"], fid
+        # the log group is the function's own: its name is /aws/lambda/<FunctionName>
+        r = resolver(t)
+        assert r.resolve(log["Properties"]["LogGroupName"]) == "/aws/lambda/" + r.resolve(p["FunctionName"])
+
+
+def test_all_four_functions_are_built_by_sam_with_cargo_lambda():
+    t = source(STACK)
+    functions = resources(t, "AWS::Serverless::Function")
+    binaries = {}
+    for fid, fn in functions.items():
+        assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda", fid
+        binaries[fn["Metadata"]["BuildProperties"]["Binary"]] = fid
+    assert set(binaries) == {"pre-traffic-hook", "post-traffic-hook", "alarm-rollback", "dlq-redrive"}
+    assert t["Globals"]["Function"]["CodeUri"] == ".."
+    assert (STACK.parent / t["Globals"]["Function"]["CodeUri"] / "Cargo.toml").is_file()
+    # every function crate of the workspace is deployed by the stack
+    crates = {p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").is_file()}
+    assert crates <= set(binaries), crates - set(binaries)
+
+
+def test_hooks_are_named_for_the_codedeploy_role():
+    t = expanded(STACK)
+    r = resolver(t)
+    for fid in ("PreTrafficHook", "PostTrafficHook"):
+        assert r.resolve(props(t, fid)["FunctionName"]).startswith("CodeDeployHook_")
+    for fid in ("AlarmRollback", "DlqRedrive"):
+        assert not r.resolve(props(t, fid)["FunctionName"]).startswith("CodeDeployHook_")
+    # names stay within Lambda's 64 characters for stack names up to 36 characters
+    long = cfn.Resolver(t, {}, stack_name="x" * 36)
+    for fid in resources(t, "AWS::Lambda::Function"):
+        assert len(long.resolve(props(t, fid)["FunctionName"])) <= 64
+
+
+ENV = {
+    "PreTrafficHook": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_REPORT_MARGIN_MS",
+                       "ROLLGATE_METRICS_NAMESPACE"},
+    "PostTrafficHook": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_REPORT_MARGIN_MS",
+                        "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_BAKE_MINUTES"},
+    "AlarmRollback": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_LEDGER_TABLE", "ROLLGATE_DRY_RUN",
+                      "ROLLGATE_BAKE_MINUTES", "ROLLGATE_METRICS_NAMESPACE"},
+    "DlqRedrive": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_REDRIVE_ALLOW", "ROLLGATE_METRICS_NAMESPACE"},
+}
+
+
+@pytest.mark.parametrize("fid", sorted(ENV))
+def test_functions_get_the_environment_they_read(fid):
+    t = expanded(STACK, (("DryRun", "true"), ("BakeMinutes", "30")))
+    env = resolver(t, DryRun="true", BakeMinutes="30").resolve(props(t, fid)["Environment"]["Variables"])
+    assert set(env) == ENV[fid]
+    assert env["ROLLGATE_TOPIC_ARN"].startswith("arn:aws:sns:")
+    if "ROLLGATE_DRY_RUN" in env:
+        assert env["ROLLGATE_DRY_RUN"] == "true" and env["ROLLGATE_BAKE_MINUTES"] == "30"
+    if "ROLLGATE_POLICY_PREFIX" in env:
+        assert env["ROLLGATE_POLICY_PREFIX"] == "/rollgate/policies/"
+
+
+def test_every_env_var_the_rust_code_reads_is_set_somewhere():
+    read = set()
+    for rs in list((ROOT / "shared").rglob("*.rs")) + list((ROOT / "functions").rglob("*.rs")):
+        read |= set(re.findall(r'env::var\("(ROLLGATE_[A-Z_]+)"\)', rs.read_text()))
+    read |= set(re.findall(r'"(ROLLGATE_[A-Z_]+)"', (ROOT / "shared" / "src" / "aws.rs").read_text()))
+    local_only = {"ROLLGATE_LOG_FORMAT", "ROLLGATE_AWS_MAX_ATTEMPTS"}  # emulator/test knobs
+    set_somewhere = set().union(*ENV.values())
+    assert read - local_only <= set_somewhere, read - local_only - set_somewhere
+
+
+# ---------------------------------------------------------------- rules, topic, table
+
+def test_every_rule_has_retry_policy_and_dead_letter_queue():
+    t = expanded(STACK)
+    rules = resources(t, "AWS::Events::Rule")
+    assert len(rules) == 2
+    policy = props(t, "RuleDLQPolicy")
+    for rid, rule in rules.items():
+        for target in rule["Properties"]["Targets"]:
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0, rid
+            assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0, rid
+            queue = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+            assert t["Resources"][queue]["Type"] == "AWS::SQS::Queue"
+            assert {"Ref": queue} in policy["Queues"], f"{rid}: EventBridge may not write to {queue}"
+
+
+def test_rule_dlq_policy_admits_only_this_stacks_rules():
+    t = expanded(STACK)
+    r = resolver(t)
+    (st,) = props(t, "RuleDLQPolicy")["PolicyDocument"]["Statement"]
+    assert st["Principal"] == {"Service": "events.amazonaws.com"}
+    assert st["Action"] == "sqs:SendMessage"
+    rule_arns = sorted(r.resolve(st["Condition"]["ArnEquals"]["aws:SourceArn"]))
+    names = sorted(r.resolve(rule["Properties"]["Name"]) for rule in resources(t, "AWS::Events::Rule").values())
+    assert rule_arns == [f"arn:aws:events:us-east-1:123456789012:rule/{n}" for n in names]
+
+
+def test_topic_is_kms_encrypted_and_email_is_optional():
+    t = expanded(STACK)
+    (topic,) = resources(t, "AWS::SNS::Topic").values()
+    assert topic["Properties"]["KmsMasterKeyId"]
+    (sub_id, sub), = resources(t, "AWS::SNS::Subscription").items()
+    assert sub["Condition"] == "HasNotificationEmail"
+    assert cfn.Resolver(t, {}).condition("HasNotificationEmail") is False
+    assert cfn.Resolver(t, {"NotificationEmail": "ops@example.com"}).condition("HasNotificationEmail") is True
+
+
+def test_ledger_has_point_in_time_recovery_and_survives_stack_deletion():
+    t = expanded(STACK)
+    (table,) = resources(t, "AWS::DynamoDB::Table").values()
+    assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    keys = {k["AttributeName"]: k["KeyType"] for k in table["Properties"]["KeySchema"]}
+    assert keys == {"pk": "HASH", "sk": "RANGE"}  # shared/src/adapters/dynamodb.rs
+
+
+def test_queues_are_encrypted():
+    for path in TEMPLATES:
+        for qid, q in resources(expanded(path), "AWS::SQS::Queue").items():
+            p = q["Properties"]
+            assert p.get("SqsManagedSseEnabled") or p.get("KmsMasterKeyId"), qid
+
+
+def test_parameters_and_exported_outputs():
+    t = source(STACK)
+    assert {"PolicyPrefix", "BakeMinutes", "DryRun", "RedriveAllowList", "NotificationEmail",
+            "AlarmNamePrefix"} <= set(t["Parameters"])
+    assert t["Parameters"]["PolicyPrefix"]["Default"] == "/rollgate/policies/"
+    exported = {k for k, o in t["Outputs"].items() if "Export" in o}
+    assert exported == {"PreTrafficHookName", "PreTrafficHookArn", "PostTrafficHookName", "PostTrafficHookArn",
+                        "DecisionTopicArn"}
+    r = cfn.Resolver(t, {}, stack_name="rollgate")
+    assert r.resolve(t["Outputs"]["PreTrafficHookName"]["Export"]["Name"]) == "rollgate-PreTrafficHookName"
+
+
+# ---------------------------------------------------------------- the example app
+
+def test_example_app_releases_by_canary_through_the_exported_hooks():
+    t = source(APP)
+    fn = props(t, "OrdersFunction")
+    assert fn["AutoPublishAlias"] == "live"
+    pref = fn["DeploymentPreference"]
+    assert pref["Type"] == "Canary10Percent5Minutes"
+    r = resolver(t)
+    assert r.resolve(pref["Hooks"]["PreTraffic"]) == "CodeDeployHook_rollgate-pre-traffic"
+    assert r.resolve(pref["Hooks"]["PostTraffic"]) == "CodeDeployHook_rollgate-post-traffic"
+    out = expanded(APP)
+    (alias,) = resources(out, "AWS::Lambda::Alias").values()
+    update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+    assert update["BeforeAllowTrafficHook"] == pref["Hooks"]["PreTraffic"]
+    assert update["AfterAllowTrafficHook"] == pref["Hooks"]["PostTraffic"]
+    # SAM's CodeDeploy role: its managed policy invokes only CodeDeployHook_* functions
+    (role,) = [v for k, v in resources(out, "AWS::IAM::Role").items() if k == "CodeDeployServiceRole"]
+    assert role["Properties"]["ManagedPolicyArns"][0].endswith("/AWSCodeDeployRoleForLambda")
+
+
+def test_example_app_alarm_is_scoped_to_the_released_version():
+    out = expanded(APP)
+    (alarm,) = resources(out, "AWS::CloudWatch::Alarm").values()
+    p = alarm["Properties"]
+    assert (p["Namespace"], p["MetricName"]) == ("AWS/Lambda", "Errors")
+    dims = {d["Name"]: d["Value"] for d in p["Dimensions"]}
+    assert set(dims) == {"FunctionName", "Resource", "ExecutedVersion"}
+    assert dims["Resource"] == {"Fn::Sub": "${OrdersFunction}:live"}
+    version = next(k for k in resources(out, "AWS::Lambda::Version"))
+    assert dims["ExecutedVersion"] == {"Fn::Select": [7, {"Fn::Split": [":", {"Ref": version}]}]}
+    r = cfn.Resolver(out, {}, ref=lambda n: {version: "arn:aws:lambda:us-east-1:123456789012:function:f:7"}[n])
+    assert r.resolve(dims["ExecutedVersion"]) == "7"
+    group = props(out, "OrdersFunctionDeploymentGroup")
+    assert group["AlarmConfiguration"]["Alarms"] == [{"Name": {"Ref": "ErrorAlarm"}}]
+
+
+def test_example_app_gate_policy_is_a_valid_policy_in_the_right_parameter():
+    t = source(APP)
+    p = props(t, "GatePolicy")
+    assert cfn.Resolver(t, {}, stack_name="example-app").resolve(p["Name"]) == "/rollgate/policies/example-app-orders"
+    assert cfn.Resolver(t, {}, stack_name="example-app").resolve(props(t, "OrdersFunction")["FunctionName"]) \
+        == "example-app-orders"
+    policy = json.loads(p["Value"])
+    schema = json.loads((ROOT / "schema" / "policy.schema.json").read_text())
+    jsonschema.validate(policy, schema)
+    assert set(policy["pre_traffic"]["checks"]["required_env"]) <= set(
+        props(t, "OrdersFunction")["Environment"]["Variables"])
+    assert t["Resources"]["OrdersFunction"]["DependsOn"] == "GatePolicy"
