@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # cargo-lambda lives in the venv (pip ships it with Zig); put it first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup test test-unit test-emulator test-integration check-iac lint build build-release demo clean
+.PHONY: help setup test test-unit test-emulator test-integration check-iac lint build build-release demo clean bench
 
 help:
 	@echo "make demo   - run the whole story end to end on the local AWS emulator"
@@ -71,3 +71,11 @@ demo: setup build
 clean:
 	cargo clean
 	rm -rf $(VENV) $(IAC_VENV)
+
+# Benchmarks, side by side with Python/boto3 and Node/SDK v3; writes docs/benchmarks.md.
+# Not part of `make test`: nothing timed can fail. Raw numbers: target/bench/results.json.
+bench: setup
+	@if [ ! -d bench/node_modules ] || [ bench/package-lock.json -nt bench/node_modules ]; then \
+	  (cd bench && npm ci --no-audit --no-fund --loglevel=error && touch node_modules) || \
+	  echo "bench: npm ci failed, the Node comparison will be skipped"; fi
+	$(PY) bench/bench.py

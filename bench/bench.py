@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""`make bench`: measure rollgate side by side with the Python and Node equivalents and
+write docs/benchmarks.md. Nothing here fails on a number: a benchmark that cannot run
+is reported as skipped, with the reason, and the run goes on.
+
+    .venv/bin/python bench/bench.py [--runs 25] [--only cold,zip,rollback,redrive,gate]
+
+Sections live in bench/sections/; this file builds, runs them in order (builds first, so
+no compiler competes with the timed parts) and renders the document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from sections import coldstart, gate, redrive, rollback, zips  # noqa: E402
+from sections.common import OUT_DIR, run_text  # noqa: E402
+from render import render  # noqa: E402
+
+SECTIONS = ["zip", "cold", "rollback", "redrive", "gate"]
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
+                   if l.startswith("MemTotal"))
+    return {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kib / 1024 / 1024, 1),
+            "kernel": platform.release(), "arch": platform.machine(),
+            "load_start": os.getloadavg()}
+
+
+def versions() -> dict:
+    import boto3
+    import botocore
+
+    def sdk(pkg: str) -> str:
+        try:
+            return json.loads((BENCH / "node_modules" / pkg / "package.json").read_text())["version"]
+        except OSError:
+            return "not installed"
+
+    return {
+        "rustc": run_text(["rustc", "--version"]),
+        "cargo-lambda": run_text(["cargo", "lambda", "--version"]),
+        "python": platform.python_version(),
+        "boto3": boto3.__version__,
+        "botocore": botocore.__version__,
+        "node": run_text(["node", "--version"]),
+        "@aws-sdk/client-lambda": sdk("@aws-sdk/client-lambda"),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=25, help="cold starts per implementation and function")
+    ap.add_argument("--gate-reps", type=int, default=5, help="deployments per gate scenario")
+    ap.add_argument("--only", default=",".join(SECTIONS))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"
+
+    started = time.monotonic()
+    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "machine": machine(), "versions": versions(), "sections": {}}
+    steps = [("zip", zips.run, {}), ("cold", coldstart.run, {"runs": args.runs}),
+             ("rollback", rollback.run, {}), ("redrive", redrive.run, {}),
+             ("gate", gate.run, {"reps": args.gate_reps})]
+    for name, fn, kw in steps:
+        if name not in only:
+            continue
+        print(f"bench: {name} ...", flush=True)
+        t0 = time.monotonic()
+        try:
+            res = fn(**kw)
+        except Exception as e:  # noqa: BLE001 - a broken section is reported, never fatal
+            res = {"status": "skipped", "reason": f"the section crashed: {type(e).__name__}: {e}"}
+        res["seconds"] = round(time.monotonic() - t0, 1)
+        results["sections"][name] = res
+        print(f"bench: {name} {res['status']} in {res['seconds']} s"
+              + (f" ({res['reason']})" if res.get("reason") else ""), flush=True)
+    results["machine"]["load_end"] = os.getloadavg()
+    results["total_seconds"] = round(time.monotonic() - started, 1)
+    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2))
+    Path(args.out).write_text(render(results))
+    print(f"bench: wrote {args.out} and {OUT_DIR / 'results.json'} in {results['total_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Section 2: rollback reaction. On the emulator, a release v1 -> v2 finishes, its
+CodeDeploy SUCCESS event is handed to alarm-rollback (which records it in the ledger),
+then an EventBridge "CloudWatch Alarm State Change" naming the function's alias is.
+Measured: from that Invoke to the arrival of alarm-rollback's `UpdateAlias`, and every
+AWS call it made on the way (through the recording proxy in awscalls.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+
+from .awscalls import CallLog
+from .common import OUT_DIR, ROOT, cargo, median, not_ready
+
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+FUNCTION = "rollgate-alarm-rollback"
+LEDGER = "rollgate-bench-ledger"
+# What the path cannot do without: read the ledger (which version was good) and the alias
+# (where it points, and its RevisionId) - independent, so one round trip together - and
+# then the UpdateAlias itself.
+MINIMUM_CALLS = 3
+MINIMUM_ROUND_TRIPS = 2
+
+
+def _alarm_event(function: str, alias: str) -> dict:
+    now = datetime.now(timezone.utc)
+    name = f"{function}-errors-{uuid.uuid4().hex[:6]}"
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": "123456789012", "region": "us-east-1",
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "resources": [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"],
+        "detail": {
+            "alarmName": name,
+            "state": {"value": "ALARM", "reason": "bench", "timestamp": now.isoformat(timespec="milliseconds")},
+            "previousState": {"value": "OK", "reason": "bench", "timestamp": now.isoformat(timespec="milliseconds")},
+            "configuration": {"metrics": [{"id": "m1", "returnData": True, "metricStat": {
+                "metric": {"namespace": "AWS/Lambda", "name": "Errors",
+                           "dimensions": {"FunctionName": function, "Resource": f"{function}:{alias}"}},
+                "period": 60, "stat": "Sum"}}]},
+        },
+    }
+
+
+def _deployment_event(record: dict) -> dict:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": record["DetailType"],
+            "source": record["Source"], "account": "123456789012", "region": "us-east-1",
+            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "resources": record.get("Resources", []), "detail": record["Detail"]}
+
+
+def run(reps: int = 3) -> dict:
+    why = not_ready("alarm-rollback")
+    if why:
+        return {"status": "skipped", "reason": f"alarm-rollback is {why}"}
+    ok, err = cargo(["build", "-p", "alarm-rollback", "-p", "pre-traffic-hook", "-p", "example-app"],
+                    OUT_DIR / "logs" / "rollback-build.log")
+    if not ok:
+        return {"status": "skipped", "reason": f"debug build for cargo lambda watch failed: {err}"}
+    import conftest
+    from harness import LocalAws
+
+    proxy = CallLog()
+    env = {"ROLLGATE_TOPIC_ARN": conftest.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": conftest.POLICY_PREFIX,
+           "ROLLGATE_LEDGER_TABLE": LEDGER, "AWS_ENDPOINT_URL": proxy.url}
+    samples, notes = [], []
+    try:
+        with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120,
+                      log_dir=OUT_DIR / "logs" / "rollback") as aws:
+            host, port = aws.endpoint.removeprefix("http://").split(":")
+            proxy.upstream = (host, int(port))
+            conftest.bootstrap(aws)
+            conftest.create_function(aws, FUNCTION, handler="alarm-rollback", env={}, timeout=60)
+            aws.client("dynamodb").create_table(
+                TableName=LEDGER, BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                      {"AttributeName": "sk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+            lam = aws.client("lambda")
+
+            def invoke(event: dict) -> dict:
+                out = lam.invoke(FunctionName=FUNCTION, Payload=json.dumps(event))
+                body = json.loads(out["Payload"].read() or b"null")
+                if out.get("FunctionError"):
+                    raise RuntimeError(f"alarm-rollback failed: {json.dumps(body)[:300]}")
+                return body
+
+            for rep in range(reps + 1):  # the first one also starts the function: not counted
+                app = conftest.make_app(aws)
+                dep = conftest.deploy(aws, app)
+                info = conftest.wait_deployment(aws, dep)
+                if info["status"] != "Succeeded":
+                    raise RuntimeError(f"the release did not succeed: {info.get('errorInformation')}")
+                for rec in aws.control("events"):
+                    if rec["Detail"].get("deploymentId") == dep:
+                        invoke(_deployment_event(rec))
+                t0 = time.monotonic_ns()
+                result = invoke(_alarm_event(app.name, app.alias))
+                t_end = time.monotonic_ns()
+                calls = proxy.between(t0, t_end)
+                updates = [c for c in calls if c["op"] == "lambda:UpdateAlias"]
+                if not updates:
+                    notes.append(json.dumps(result)[:400])
+                    continue
+                before = [c["op"] for c in calls if c["t_ns"] <= updates[0]["t_ns"]]
+                after = [c["op"] for c in calls if c["t_ns"] > updates[0]["t_ns"]]
+                moved = conftest.alias_version(aws, app) == "1"
+                if rep > 0:
+                    samples.append({"reaction_ms": (updates[0]["t_ns"] - t0) / 1e6,
+                                    "invoke_ms": (t_end - t0) / 1e6, "calls_to_update": len(before),
+                                    "calls_total": len(calls), "ops_before": before, "ops_after": after,
+                                    "alias_back_on_1": moved})
+    finally:
+        proxy.close()
+    if not samples:
+        return {"status": "skipped", "reason": "alarm-rollback made no UpdateAlias call"
+                + (f" (it answered {notes[0]})" if notes else "")}
+    s0 = samples[0]
+    return {"status": "ran", "reason": "", "reps": len(samples),
+            "reaction_ms": median([s["reaction_ms"] for s in samples]),
+            "invoke_ms": median([s["invoke_ms"] for s in samples]),
+            "calls_to_update": median([s["calls_to_update"] for s in samples]),
+            "calls_total": median([s["calls_total"] for s in samples]),
+            "ops_before": s0["ops_before"], "ops_after": s0["ops_after"],
+            "alias_back_on_1": all(s["alias_back_on_1"] for s in samples),
+            "minimum_calls": MINIMUM_CALLS, "minimum_round_trips": MINIMUM_ROUND_TRIPS}
