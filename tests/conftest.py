@@ -25,13 +25,15 @@ TOPIC_NAME = "rollgate-decisions"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
 POLICY_PREFIX = "/rollgate/policies/"
 HOOK_FUNCTION = "CodeDeployHook_rollgate-pre-traffic"
+LEDGER_TABLE = "rollgate-ledger"
 LOG_DIR = ROOT / "target" / "test-logs"
 
 @pytest.fixture(scope="session")
 def stack():
     """The emulator and `cargo lambda watch` (see infra/local/harness.py), bootstrapped
     with the account-wide resources every test uses."""
-    env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX}
+    env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX,
+           "ROLLGATE_LEDGER_TABLE": LEDGER_TABLE}
     with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120, log_dir=LOG_DIR) as aws:
         bootstrap(aws)
         yield aws

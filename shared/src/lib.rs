@@ -18,5 +18,6 @@ pub mod policy;
 pub mod ports;
 pub mod pre_traffic;
 pub mod report;
+pub mod rollback;
 
 pub use error::{Error, Result};

@@ -106,6 +106,13 @@ pub struct Policy {
         skip_serializing_if = "Option::is_none"
     )]
     pub post_traffic: Option<Value>,
+    /// How the alarm-rollback function treats this function; absent: the stack's defaults.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rollback: Option<RollbackPolicy>,
 }
 
 impl Default for Policy {
@@ -114,8 +121,33 @@ impl Default for Policy {
             version: POLICY_VERSION,
             pre_traffic: PreTraffic::default(),
             post_traffic: None,
+            rollback: None,
         }
     }
+}
+
+/// Bake window bounds for `rollback.bake_minutes`, minutes (up to one week).
+pub const BAKE_MINUTES: RangeInclusive<u64> = 0..=10_080;
+
+/// What the alarm-rollback function may do for this function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackPolicy {
+    /// `false`: alarms are announced but never acted on for this function.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Minutes after a successful deployment during which an alarm rolls it back
+    /// ([`BAKE_MINUTES`]); absent: the stack's default (`ROLLGATE_BAKE_MINUTES`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bake_minutes: Option<u64>,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 /// What the BeforeAllowTraffic hook checks.
@@ -484,6 +516,9 @@ impl Policy {
                 "must be a JSON object",
             ));
         }
+        if let Some(bake) = self.rollback.as_ref().and_then(|r| r.bake_minutes) {
+            in_range("rollback.bake_minutes", bake, &BAKE_MINUTES)?;
+        }
         let pre = &self.pre_traffic;
         in_range(
             "pre_traffic.budget_seconds",
@@ -521,6 +556,9 @@ impl Policy {
 /// a policy section written as an array is a mistake, so reject it before serde sees it.
 fn reject_arrays_for_sections(doc: &Value) -> Result<(), PolicyError> {
     let mut sections: Vec<(String, &Value)> = vec![("(document)".into(), doc)];
+    if let Some(rollback) = doc.get("rollback") {
+        sections.push(("rollback".into(), rollback));
+    }
     if let Some(pre) = doc.get("pre_traffic") {
         sections.push(("pre_traffic".into(), pre));
         if let Some(checks) = pre.get("checks") {

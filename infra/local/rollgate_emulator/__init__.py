@@ -4,7 +4,7 @@ Import this package, call :func:`apply_patches` once, then serve moto's WSGI
 application wrapped by :func:`control.wrap`.
 """
 
-from . import awslambda, codedeploy, control, sqs, state
+from . import alarms, awslambda, codedeploy, control, sqs, state
 
 __all__ = ["apply_patches", "control", "state"]
 
@@ -14,3 +14,4 @@ def apply_patches(settings: "state.Settings") -> None:
     awslambda.patch()
     codedeploy.patch()
     sqs.patch()
+    alarms.patch()  # after awslambda: wraps its UpdateAlias

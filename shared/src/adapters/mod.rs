@@ -1,7 +1,10 @@
 //! One adapter per AWS service, each implementing a port from [`crate::ports`].
 
+pub mod cloudwatch_alarms;
 pub mod codedeploy;
+pub mod dynamodb;
 pub mod lambda;
+pub mod rollback;
 pub mod sns;
 pub mod ssm;
 

@@ -1,0 +1,70 @@
+//! EventBridge alarm state changes (and CloudWatch Lambda actions, SNS alarm
+//! notifications) → stop or roll back the release; CodeDeploy state changes → ledger.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use rollgate::adapters::cloudwatch_alarms::CloudWatchAlarms;
+use rollgate::adapters::dynamodb::DynamoLedger;
+use rollgate::adapters::rollback::{AwsReleases, RollbackAnnouncer};
+use rollgate::adapters::{CodeDeploy, SsmPolicies, ssm::DEFAULT_PREFIX};
+use rollgate::rollback::event::{self, Inbound};
+use rollgate::rollback::run::{self, Deps, Settings};
+use serde_json::{Value, json};
+
+struct Clients {
+    ledger: DynamoLedger,
+    tags: CloudWatchAlarms,
+    releases: AwsReleases,
+    policies: SsmPolicies,
+    announcer: RollbackAnnouncer,
+}
+
+async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let (payload, _ctx) = event.into_parts();
+    // A payload that is none of the accepted shapes is an error naming what is wrong.
+    let inbound = event::parse(&payload)?;
+    let deps = Deps {
+        ledger: &c.ledger,
+        tags: &c.tags,
+        releases: &c.releases,
+        policies: &c.policies,
+        announcer: &c.announcer,
+        settings: Settings::from_env(),
+    };
+    let mut results = Vec::new();
+    for item in inbound {
+        match item {
+            Inbound::Deployment(change) => {
+                results.push(run::record(&c.ledger, &c.releases, &change).await?);
+            }
+            Inbound::Alarm(alarm) => {
+                let outcomes = run::handle_alarm(&deps, &alarm).await;
+                results.push(json!({"alarm": alarm.alarm_name, "outcomes": outcomes}));
+            }
+        }
+    }
+    Ok(json!({"results": results}))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    rollgate::logging::init();
+    let aws = rollgate::aws::Aws::from_env().await;
+    let table = std::env::var("ROLLGATE_LEDGER_TABLE")
+        .map_err(|_| "configuration: ROLLGATE_LEDGER_TABLE is not set")?;
+    let clients = Clients {
+        ledger: DynamoLedger::new(aws.dynamodb(), table),
+        tags: CloudWatchAlarms::new(aws.cloudwatch()),
+        releases: AwsReleases::new(CodeDeploy::new(aws.codedeploy()), aws.lambda()),
+        policies: SsmPolicies::new(
+            aws.ssm(),
+            std::env::var("ROLLGATE_POLICY_PREFIX").unwrap_or_else(|_| DEFAULT_PREFIX.to_owned()),
+        ),
+        announcer: RollbackAnnouncer::new(
+            aws.sns(),
+            std::env::var("ROLLGATE_TOPIC_ARN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        ),
+    };
+    lambda_runtime::run(service_fn(|event| handle(&clients, event))).await
+}

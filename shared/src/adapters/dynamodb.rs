@@ -1,0 +1,320 @@
+//! DynamoDB: the deployment ledger (see [`crate::rollback::ledger`] for the keys).
+
+use crate::error::{Error, Result};
+use crate::rollback::ledger::{
+    self, Claim, ClaimOutcome, DEPLOYMENT_PREFIX, DeploymentKind, DeploymentRecord,
+    DeploymentStatus, History, QUARANTINE_PREFIX,
+};
+use crate::rollback::ports::Ledger;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+/// Newest deployments read per decision: enough to skip CodeDeploy's own rollbacks.
+const HISTORY_DEPTH: i32 = 25;
+
+#[derive(Clone, Debug)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn get_s(item: &Item, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn get_n(item: &Item, k: &str) -> Option<i64> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+fn to_deployment(item: &Item) -> Option<DeploymentRecord> {
+    Some(DeploymentRecord {
+        deployment_id: get_s(item, "deployment_id")?,
+        application: get_s(item, "application").unwrap_or_default(),
+        deployment_group: get_s(item, "deployment_group").unwrap_or_default(),
+        function: get_s(item, "function")?,
+        alias: get_s(item, "alias")?,
+        from_version: get_s(item, "from_version").unwrap_or_default(),
+        to_version: get_s(item, "to_version").unwrap_or_default(),
+        status: DeploymentStatus::parse(&get_s(item, "status")?)?,
+        kind: match get_s(item, "kind").as_deref() {
+            Some("rollback") => DeploymentKind::Rollback,
+            _ => DeploymentKind::Release,
+        },
+        created_ms: get_n(item, "created_ms").unwrap_or_default(),
+        started_ms: get_n(item, "started_ms"),
+        ended_ms: get_n(item, "ended_ms"),
+    })
+}
+
+fn ddb<E>(
+    op: &'static str,
+) -> impl FnOnce(SdkError<E, aws_smithy_runtime_api::http::Response>) -> Error
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    move |e| Error::aws("dynamodb", op, e)
+}
+
+impl DynamoLedger {
+    async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+        newest_first: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":p", s(prefix))
+                .scan_index_forward(!newest_first)
+                .set_limit(limit)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb("Query"))?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) if limit.is_none() && !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    async fn put_if_absent(&self, item: Item) -> Result<bool> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(Error::aws("dynamodb", "PutItem", e)),
+        }
+    }
+}
+
+impl Ledger for DynamoLedger {
+    async fn history(&self, function: &str, alias: &str) -> Result<History> {
+        let pk = ledger::partition(function, alias);
+        let (deps, quarantine) = tokio::try_join!(
+            self.query_prefix(&pk, DEPLOYMENT_PREFIX, true, Some(HISTORY_DEPTH)),
+            self.query_prefix(&pk, QUARANTINE_PREFIX, false, None)
+        )?;
+        Ok(History {
+            deployments: deps.iter().filter_map(to_deployment).collect(),
+            quarantined: quarantine
+                .iter()
+                .filter_map(|i| get_s(i, "version"))
+                .collect(),
+        })
+    }
+
+    async fn aliases(&self, function: &str) -> Result<Vec<String>> {
+        let items = self
+            .query_prefix(&ledger::function_partition(function), "alias#", false, None)
+            .await?;
+        Ok(items.iter().filter_map(|i| get_s(i, "alias")).collect())
+    }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<(String, String)>> {
+        let items = self
+            .query_prefix(&ledger::group_partition(group), "member#", false, None)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| get_s(i, "sk"))
+            .filter_map(|sk| ledger::parse_member(&sk))
+            .collect())
+    }
+
+    async fn record_deployment(&self, r: &DeploymentRecord, group: Option<&str>) -> Result<()> {
+        let kind = match r.kind {
+            DeploymentKind::Release => "release",
+            DeploymentKind::Rollback => "rollback",
+        };
+        let mut sets = vec![
+            "deployment_id = :id",
+            "application = :app",
+            "deployment_group = :dg",
+            "#fn = :fn",
+            "#alias = :alias",
+            "from_version = :from",
+            "to_version = :to",
+            "kind = :kind",
+            "created_ms = :created",
+        ];
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(ledger::partition(&r.function, &r.alias)))
+            .key("sk", s(r.sort_key()))
+            .expression_attribute_names("#fn", "function")
+            .expression_attribute_names("#alias", "alias")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":id", s(&r.deployment_id))
+            .expression_attribute_values(":app", s(&r.application))
+            .expression_attribute_values(":dg", s(&r.deployment_group))
+            .expression_attribute_values(":fn", s(&r.function))
+            .expression_attribute_values(":alias", s(&r.alias))
+            .expression_attribute_values(":from", s(&r.from_version))
+            .expression_attribute_values(":to", s(&r.to_version))
+            .expression_attribute_values(":kind", s(kind))
+            .expression_attribute_values(":created", n(r.created_ms))
+            .expression_attribute_values(":status", s(r.status.as_str()));
+        // A final status is never replaced by InProgress (events arrive in any order).
+        if r.status.is_final() {
+            sets.push("#st = :status");
+        } else {
+            sets.push("#st = if_not_exists(#st, :status)");
+        }
+        if let Some(v) = r.started_ms {
+            sets.push("started_ms = :started");
+            req = req.expression_attribute_values(":started", n(v));
+        }
+        if let Some(v) = r.ended_ms {
+            sets.push("ended_ms = :ended");
+            req = req.expression_attribute_values(":ended", n(v));
+        }
+        if let Some(g) = group {
+            sets.push("#grp = :grp");
+            req = req
+                .expression_attribute_names("#grp", "group")
+                .expression_attribute_values(":grp", s(g));
+        }
+        req.update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        let mut index = vec![(
+            ledger::function_partition(&r.function),
+            ledger::alias_sort(&r.alias),
+        )];
+        if let Some(g) = group {
+            index.push((
+                ledger::group_partition(g),
+                ledger::member_sort(&r.function, &r.alias),
+            ));
+        }
+        for (pk, sk) in index {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(pk))
+                .item("sk", s(sk))
+                .item("function", s(&r.function))
+                .item("alias", s(&r.alias))
+                .send()
+                .await
+                .map_err(ddb("PutItem"))?;
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, c: &Claim) -> Result<ClaimOutcome> {
+        let mut item: Item = HashMap::from([
+            ("pk".to_owned(), s(ledger::partition(&c.function, &c.alias))),
+            ("sk".to_owned(), s(&c.sort)),
+            ("event".to_owned(), s(&c.event_key)),
+            ("alarm".to_owned(), s(&c.alarm)),
+            ("deployment_id".to_owned(), s(&c.deployment_id)),
+            ("bad_version".to_owned(), s(&c.bad_version)),
+            ("at_ms".to_owned(), n(c.at_ms)),
+            ("outcome".to_owned(), s("claimed")),
+        ]);
+        if let Some(g) = &c.good_version {
+            item.insert("good_version".into(), s(g));
+        }
+        if self.put_if_absent(item).await? {
+            return Ok(ClaimOutcome::Won);
+        }
+        let existing = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(ledger::partition(&c.function, &c.alias)))
+            .key("sk", s(&c.sort))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb("GetItem"))?;
+        Ok(ClaimOutcome::Lost {
+            by_event: existing
+                .item()
+                .and_then(|i| get_s(i, "event"))
+                .unwrap_or_else(|| "an earlier invocation".into()),
+        })
+    }
+
+    async fn settle(&self, c: &Claim, outcome: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(ledger::partition(&c.function, &c.alias)))
+            .key("sk", s(&c.sort))
+            .update_expression("SET outcome = :o")
+            .expression_attribute_values(":o", s(outcome))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
+    }
+
+    async fn quarantine(&self, c: &Claim, reason: &str) -> Result<()> {
+        let item: Item = HashMap::from([
+            ("pk".to_owned(), s(ledger::partition(&c.function, &c.alias))),
+            ("sk".to_owned(), s(ledger::quarantine_sort(&c.bad_version))),
+            ("version".to_owned(), s(&c.bad_version)),
+            ("reason".to_owned(), s(reason)),
+            ("event".to_owned(), s(&c.event_key)),
+            ("deployment_id".to_owned(), s(&c.deployment_id)),
+            ("at_ms".to_owned(), n(c.at_ms)),
+        ]);
+        // The first quarantine of a version is the one kept.
+        self.put_if_absent(item).await.map(|_| ())
+    }
+}

@@ -1,0 +1,249 @@
+//! The alarm-rollback function's actions on CodeDeploy and Lambda, and its SNS
+//! announcements (the decision record plus `action`/`alias`/`alarm` attributes).
+
+use crate::adapters::{CodeDeploy, sns};
+use crate::decision::Decision;
+use crate::error::{Error, Result};
+use crate::ports::Deployments;
+use crate::rollback::decide::AliasState;
+use crate::rollback::ledger::DeploymentKind;
+use crate::rollback::ports::{Announcer, ReleaseMeta, Releases, StopOutcome, UpdateOutcome};
+use crate::rollback::targets::TAG_GROUP;
+use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentError;
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::get_alias::GetAliasError;
+use aws_sdk_lambda::operation::get_function::GetFunctionError;
+use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
+use aws_sdk_lambda::types::AliasRoutingConfiguration;
+use aws_sdk_sns::types::MessageAttributeValue;
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct AwsReleases {
+    codedeploy: CodeDeploy,
+    lambda: aws_sdk_lambda::Client,
+}
+
+impl AwsReleases {
+    pub fn new(codedeploy: CodeDeploy, lambda: aws_sdk_lambda::Client) -> Self {
+        Self { codedeploy, lambda }
+    }
+}
+
+fn ms(t: Option<&aws_sdk_codedeploy::primitives::DateTime>) -> Option<i64> {
+    t.and_then(|t| t.to_millis().ok())
+}
+
+impl Releases for AwsReleases {
+    async fn release(&self, deployment_id: &str) -> Result<ReleaseMeta> {
+        let info = self.codedeploy.lambda_deployment(deployment_id).await?;
+        // lambda_deployment reads the AppSpec; the times and the creator are read here.
+        let out = self
+            .codedeploy
+            .client()
+            .get_deployment()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .map_err(|e| Error::aws("codedeploy", "GetDeployment", e))?;
+        let d = out
+            .deployment_info()
+            .ok_or_else(|| Error::DeploymentNotFound(deployment_id.to_owned()))?;
+        let rollback = d
+            .creator()
+            .is_some_and(|c| c.as_str() == "codeDeployRollback")
+            || d.rollback_info()
+                .and_then(|r| r.rollback_triggering_deployment_id())
+                .is_some();
+        let created_ms = ms(d.create_time())
+            .or(ms(d.start_time()))
+            .unwrap_or_default();
+        Ok(ReleaseMeta {
+            info,
+            kind: if rollback {
+                DeploymentKind::Rollback
+            } else {
+                DeploymentKind::Release
+            },
+            created_ms,
+            started_ms: ms(d.start_time()),
+            ended_ms: ms(d.complete_time()),
+        })
+    }
+
+    async fn stop(&self, deployment_id: &str) -> Result<StopOutcome> {
+        match self
+            .codedeploy
+            .client()
+            .stop_deployment()
+            .deployment_id(deployment_id)
+            .auto_rollback_enabled(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(StopOutcome::Requested),
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err(),
+                    StopDeploymentError::DeploymentAlreadyCompletedException(_)
+                ) =>
+            {
+                Ok(StopOutcome::AlreadyCompleted)
+            }
+            Err(e) => Err(Error::aws("codedeploy", "StopDeployment", e)),
+        }
+    }
+
+    async fn alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>> {
+        match self
+            .lambda
+            .get_alias()
+            .function_name(function)
+            .name(alias)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(AliasState {
+                version: out.function_version().unwrap_or_default().to_owned(),
+                weights: out
+                    .routing_config()
+                    .and_then(|r| r.additional_version_weights())
+                    .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                    .unwrap_or_default(),
+                revision_id: out.revision_id().unwrap_or_default().to_owned(),
+            })),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), GetAliasError::ResourceNotFoundException(_)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::aws("lambda", "GetAlias", e)),
+        }
+    }
+
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        version: &str,
+        revision_id: &str,
+    ) -> Result<UpdateOutcome> {
+        match self
+            .lambda
+            .update_alias()
+            .function_name(function)
+            .name(alias)
+            .function_version(version)
+            .routing_config(
+                AliasRoutingConfiguration::builder()
+                    .set_additional_version_weights(Some(HashMap::new()))
+                    .build(),
+            )
+            .revision_id(revision_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(UpdateOutcome::Updated {
+                revision_id: out.revision_id().unwrap_or_default().to_owned(),
+            }),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), UpdateAliasError::PreconditionFailedException(_)) =>
+            {
+                Ok(UpdateOutcome::Stale)
+            }
+            Err(e) => Err(Error::aws("lambda", "UpdateAlias", e)),
+        }
+    }
+
+    async fn function_group(&self, function: &str) -> Result<Option<String>> {
+        match self
+            .lambda
+            .get_function()
+            .function_name(function)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .tags()
+                .and_then(|t| t.get(TAG_GROUP))
+                .filter(|g| !g.trim().is_empty())
+                .cloned()),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), GetFunctionError::ResourceNotFoundException(_)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::aws("lambda", "GetFunction", e)),
+        }
+    }
+}
+
+/// Publishes alarm-rollback decisions; with no topic it only logs.
+#[derive(Clone, Debug)]
+pub struct RollbackAnnouncer {
+    client: aws_sdk_sns::Client,
+    topic_arn: Option<String>,
+}
+
+impl RollbackAnnouncer {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: Option<String>) -> Self {
+        Self { client, topic_arn }
+    }
+}
+
+fn attr(v: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(v)
+        .build()
+        .expect("data_type is set")
+}
+
+/// `rollgate alarm-rollback: rollback orders:live` (<= 100 printable ASCII characters).
+pub fn subject(decision: &Decision, action: &str) -> String {
+    let what = match (&decision.function_name, &decision.alias) {
+        (Some(f), Some(a)) => format!("{f}:{a}"),
+        (Some(f), None) => f.clone(),
+        _ => "no function".into(),
+    };
+    format!("rollgate {}: {action} {what}", decision.component)
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .take(100)
+        .collect()
+}
+
+impl Announcer for RollbackAnnouncer {
+    async fn announce(&self, decision: &Decision, attributes: &[(&str, String)]) -> Result<()> {
+        let Some(topic) = &self.topic_arn else {
+            tracing::warn!("ROLLGATE_TOPIC_ARN is not set: decision not published on SNS");
+            return Ok(());
+        };
+        let action = attributes
+            .iter()
+            .find(|(k, _)| *k == "action")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("none");
+        let mut req = self
+            .client
+            .publish()
+            .topic_arn(topic)
+            .subject(subject(decision, action))
+            .message(sns::body(decision))
+            .message_attributes("component", attr(&decision.component))
+            .message_attributes("verdict", attr(decision.verdict.as_str()));
+        if let Some(f) = decision.function_name.as_deref().filter(|f| !f.is_empty()) {
+            req = req.message_attributes("function", attr(f));
+        }
+        if let Some(d) = decision.deployment_id.as_deref().filter(|d| !d.is_empty()) {
+            req = req.message_attributes("deployment", attr(d));
+        }
+        for (k, v) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
+            req = req.message_attributes(*k, attr(v));
+        }
+        req.send()
+            .await
+            .map_err(|e| Error::aws("sns", "Publish", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,451 @@
+//! What arrives at the alarm-rollback function, normalised.
+//!
+//! One alarm state change can reach rollgate in three envelopes, all understood here:
+//! - the EventBridge event `detail-type: "CloudWatch Alarm State Change"`;
+//! - the payload of an alarm's direct Lambda action (`{"alarmArn", "alarmData": {...}}`);
+//! - an SNS notification (`{"Records": [{"Sns": {"Message": "<alarm JSON>"}}]}`),
+//!   whose message uses the older PascalCase alarm format (`Trigger.Dimensions`...).
+//!
+//! The same function also receives EventBridge "CodeDeploy Deployment State-change
+//! Notification" events, which feed the deployment ledger.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+
+pub const ALARM_DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
+pub const DEPLOYMENT_DETAIL_TYPE: &str = "CodeDeploy Deployment State-change Notification";
+
+/// The envelope an alarm arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Envelope {
+    EventBridge,
+    LambdaAction,
+    Sns,
+}
+
+/// One metric an alarm watches, with its dimensions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MetricRef {
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub dimensions: BTreeMap<String, String>,
+}
+
+/// An alarm state change, whatever envelope it came in.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AlarmSignal {
+    pub envelope: Envelope,
+    pub alarm_name: String,
+    pub alarm_arn: Option<String>,
+    /// `ALARM`, `OK` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub previous_state: Option<String>,
+    /// When the alarm changed state, as the alarm reported it.
+    pub state_timestamp: Option<String>,
+    pub reason: Option<String>,
+    /// A composite alarm (its configuration has an `alarmRule` and no metrics).
+    pub composite: bool,
+    pub metrics: Vec<MetricRef>,
+    /// The delivery's own id (EventBridge `id`, SNS `MessageId`), when it has one.
+    pub delivery_id: Option<String>,
+}
+
+impl AlarmSignal {
+    /// Identifies the state change itself, not its delivery: the same transition
+    /// delivered twice, or once per envelope, has the same key.
+    pub fn event_key(&self) -> String {
+        match &self.state_timestamp {
+            Some(ts) => format!("alarm:{}:{}@{}", self.alarm_name, self.state, ts),
+            None => format!(
+                "alarm:{}:{}#{}",
+                self.alarm_name,
+                self.state,
+                self.delivery_id.as_deref().unwrap_or("-")
+            ),
+        }
+    }
+
+    pub fn is_alarm(&self) -> bool {
+        self.state == "ALARM"
+    }
+}
+
+/// A CodeDeploy deployment state change (START, SUCCESS, FAILURE, STOP, READY).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeploymentChange {
+    pub event_id: Option<String>,
+    pub application: String,
+    pub deployment_group: String,
+    pub deployment_id: String,
+    pub state: String,
+    /// The event's `time`, RFC 3339.
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    Alarm(AlarmSignal),
+    Deployment(DeploymentChange),
+}
+
+// --- EventBridge / Lambda action (camelCase) -------------------------------------
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AlarmDetail {
+    alarm_name: String,
+    state: Option<StateDetail>,
+    previous_state: Option<StateDetail>,
+    #[serde(default)]
+    configuration: Configuration,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StateDetail {
+    value: String,
+    reason: Option<String>,
+    timestamp: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Configuration {
+    #[serde(default)]
+    metrics: Vec<MetricQuery>,
+    alarm_rule: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricQuery {
+    metric_stat: Option<MetricStat>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MetricStat {
+    metric: Metric,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Metric {
+    namespace: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    dimensions: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LambdaAction {
+    alarm_arn: Option<String>,
+    alarm_data: AlarmDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentDetail {
+    application: String,
+    deployment_group: String,
+    deployment_id: String,
+    state: String,
+}
+
+fn from_detail(
+    envelope: Envelope,
+    d: AlarmDetail,
+    arn: Option<String>,
+    delivery_id: Option<String>,
+) -> AlarmSignal {
+    let state = d.state.unwrap_or(StateDetail {
+        value: String::new(),
+        reason: None,
+        timestamp: None,
+    });
+    AlarmSignal {
+        envelope,
+        alarm_name: d.alarm_name,
+        alarm_arn: arn,
+        state: state.value,
+        previous_state: d.previous_state.map(|p| p.value),
+        state_timestamp: state.timestamp,
+        reason: state.reason,
+        composite: d.configuration.alarm_rule.is_some(),
+        metrics: d
+            .configuration
+            .metrics
+            .into_iter()
+            .filter_map(|q| q.metric_stat)
+            .map(|s| MetricRef {
+                namespace: s.metric.namespace,
+                name: s.metric.name,
+                dimensions: s.metric.dimensions,
+            })
+            .collect(),
+        delivery_id,
+    }
+}
+
+// --- SNS (PascalCase alarm notification) ------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsAlarm {
+    alarm_name: String,
+    alarm_arn: Option<String>,
+    new_state_value: String,
+    old_state_value: Option<String>,
+    new_state_reason: Option<String>,
+    state_change_time: Option<String>,
+    #[serde(default)]
+    trigger: Option<Trigger>,
+    /// Composite alarms carry their rule here.
+    alarm_rule: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Trigger {
+    metric_name: Option<String>,
+    namespace: Option<String>,
+    #[serde(default)]
+    dimensions: Vec<SnsDimension>,
+    #[serde(default)]
+    metrics: Vec<SnsMetricQuery>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SnsDimension {
+    #[serde(alias = "Name")]
+    name: String,
+    #[serde(alias = "Value")]
+    value: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsMetricQuery {
+    metric_stat: Option<SnsMetricStat>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsMetricStat {
+    metric: SnsMetric,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsMetric {
+    metric_name: Option<String>,
+    namespace: Option<String>,
+    #[serde(default)]
+    dimensions: Vec<SnsDimension>,
+}
+
+fn dims(list: Vec<SnsDimension>) -> BTreeMap<String, String> {
+    list.into_iter().map(|d| (d.name, d.value)).collect()
+}
+
+fn from_sns(message: &str, message_id: Option<String>) -> Result<AlarmSignal, Error> {
+    let a: SnsAlarm = serde_json::from_str(message).map_err(|e| {
+        Error::InvalidEvent(format!(
+            "Records[].Sns.Message is not a CloudWatch alarm notification: {e}"
+        ))
+    })?;
+    let trigger = a.trigger.unwrap_or_default();
+    let mut metrics = Vec::new();
+    if trigger.metric_name.is_some() || !trigger.dimensions.is_empty() {
+        metrics.push(MetricRef {
+            namespace: trigger.namespace,
+            name: trigger.metric_name,
+            dimensions: dims(trigger.dimensions),
+        });
+    }
+    for q in trigger.metrics {
+        if let Some(s) = q.metric_stat {
+            metrics.push(MetricRef {
+                namespace: s.metric.namespace,
+                name: s.metric.metric_name,
+                dimensions: dims(s.metric.dimensions),
+            });
+        }
+    }
+    Ok(AlarmSignal {
+        envelope: Envelope::Sns,
+        alarm_name: a.alarm_name,
+        alarm_arn: a.alarm_arn,
+        state: a.new_state_value,
+        previous_state: a.old_state_value,
+        state_timestamp: a.state_change_time,
+        reason: a.new_state_reason,
+        composite: a.alarm_rule.is_some() && metrics.is_empty(),
+        metrics,
+        delivery_id: message_id,
+    })
+}
+
+fn invalid(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::InvalidEvent(format!("{what}: {e}"))
+}
+
+/// Recognise and parse one invocation payload. An SNS batch may hold several alarms.
+pub fn parse(payload: &Value) -> Result<Vec<Inbound>, Error> {
+    let obj = payload
+        .as_object()
+        .ok_or_else(|| Error::InvalidEvent("expected a JSON object".into()))?;
+    if let Some(kind) = obj.get("detail-type").and_then(Value::as_str) {
+        return match kind {
+            ALARM_DETAIL_TYPE => {
+                let ev: EventBridgeEvent<AlarmDetail> =
+                    serde_path_to_error::deserialize(payload)
+                        .map_err(|e| invalid("CloudWatch Alarm State Change event", e))?;
+                let arn = ev
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.iter().find(|a| a.contains(":alarm:")).cloned());
+                Ok(vec![Inbound::Alarm(from_detail(
+                    Envelope::EventBridge,
+                    ev.detail,
+                    arn,
+                    ev.id,
+                ))])
+            }
+            DEPLOYMENT_DETAIL_TYPE => {
+                let ev: EventBridgeEvent<DeploymentDetail> =
+                    serde_path_to_error::deserialize(payload)
+                        .map_err(|e| invalid("CodeDeploy state-change event", e))?;
+                Ok(vec![Inbound::Deployment(DeploymentChange {
+                    event_id: ev.id,
+                    application: ev.detail.application,
+                    deployment_group: ev.detail.deployment_group,
+                    deployment_id: ev.detail.deployment_id,
+                    state: ev.detail.state,
+                    time: ev.time.map(|t| t.to_rfc3339()),
+                })])
+            }
+            other => Err(Error::InvalidEvent(format!(
+                "detail-type {other:?} is not handled (expected {ALARM_DETAIL_TYPE:?} or {DEPLOYMENT_DETAIL_TYPE:?})"
+            ))),
+        };
+    }
+    if obj.contains_key("alarmData") {
+        let a: LambdaAction = serde_path_to_error::deserialize(payload)
+            .map_err(|e| invalid("CloudWatch alarm Lambda action", e))?;
+        return Ok(vec![Inbound::Alarm(from_detail(
+            Envelope::LambdaAction,
+            a.alarm_data,
+            a.alarm_arn,
+            None,
+        ))]);
+    }
+    if let Some(records) = obj.get("Records").and_then(Value::as_array) {
+        let mut out = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            let sns = r
+                .get("Sns")
+                .ok_or_else(|| Error::InvalidEvent(format!("Records[{i}].Sns is missing")))?;
+            let message = sns.get("Message").and_then(Value::as_str).ok_or_else(|| {
+                Error::InvalidEvent(format!("Records[{i}].Sns.Message is missing"))
+            })?;
+            let id = sns
+                .get("MessageId")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            out.push(Inbound::Alarm(from_sns(message, id)?));
+        }
+        return Ok(out);
+    }
+    Err(Error::InvalidEvent(
+        "not an alarm state change (EventBridge, Lambda action or SNS) nor a CodeDeploy state-change event"
+            .into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+    }
+
+    fn sample(name: &str) -> Value {
+        let text = std::fs::read_to_string(events_dir().join(name)).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn one_alarm(v: &Value) -> AlarmSignal {
+        match parse(v).unwrap().pop().unwrap() {
+            Inbound::Alarm(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_shape_of_the_same_alarm_means_the_same() {
+        let eb = one_alarm(&sample("alarm-rollback-eventbridge.json"));
+        let la = one_alarm(&sample("alarm-rollback-lambda-action.json"));
+        let sns = one_alarm(&sample("alarm-rollback-sns.json"));
+        assert_eq!(eb.envelope, Envelope::EventBridge);
+        assert_eq!(la.envelope, Envelope::LambdaAction);
+        assert_eq!(sns.envelope, Envelope::Sns);
+        for a in [&eb, &la, &sns] {
+            assert_eq!(a.alarm_name, "orders-errors");
+            assert_eq!(a.state, "ALARM");
+            assert!(!a.composite);
+            assert_eq!(a.metrics[0].dimensions["FunctionName"], "orders");
+            assert_eq!(a.metrics[0].dimensions["Resource"], "orders:live");
+            assert_eq!(
+                a.alarm_arn.as_deref(),
+                Some("arn:aws:cloudwatch:us-east-1:123456789012:alarm:orders-errors")
+            );
+        }
+        // One state change, one key, whatever the envelope.
+        assert_eq!(eb.event_key(), la.event_key());
+        assert_eq!(eb.event_key(), sns.event_key());
+    }
+
+    #[test]
+    fn composite_and_metric_math_alarms() {
+        let c = one_alarm(&sample("alarm-rollback-composite.json"));
+        assert!(c.composite && c.metrics.is_empty());
+        let m = one_alarm(&sample("alarm-rollback-metric-math.json"));
+        assert_eq!(m.metrics.len(), 2);
+        assert_eq!(m.metrics[1].dimensions["FunctionName"], "payments");
+    }
+
+    #[test]
+    fn codedeploy_event_is_a_deployment_change() {
+        match parse(&sample("alarm-rollback-codedeploy.json"))
+            .unwrap()
+            .pop()
+            .unwrap()
+        {
+            Inbound::Deployment(d) => {
+                assert_eq!(d.deployment_id, "d-EXAMPLE01");
+                assert_eq!(d.state, "SUCCESS");
+                assert_eq!(d.application, "orders");
+                assert!(d.time.unwrap().starts_with("2026-"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let e = parse(&serde_json::json!({"detail-type": "Other", "detail": {}})).unwrap_err();
+        assert!(e.to_string().contains("\"Other\""), "{e}");
+        let e = parse(&serde_json::json!({"Records": [{"Sns": {"Message": "nope"}}]})).unwrap_err();
+        assert!(e.to_string().contains("Records[].Sns.Message"), "{e}");
+        let e = parse(&serde_json::json!({"detail-type": ALARM_DETAIL_TYPE, "source": "aws.cloudwatch", "detail": {}}))
+            .unwrap_err();
+        assert!(e.to_string().contains("alarmName"), "{e}");
+        assert!(parse(&serde_json::json!([])).is_err());
+        assert!(parse(&serde_json::json!({"hello": 1})).is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! Alarm rollback: undo a bad release when an alarm that guards its function fires,
+//! during the CodeDeploy deployment (stop it, CodeDeploy rolls back) or within a bake
+//! window after it succeeded (point the alias back at the previous version).
+//!
+//! Pure parts: [`event`] (the three alarm envelopes and CodeDeploy events),
+//! [`targets`] (alarm → guarded functions), [`ledger`] (what is stored, and its keys),
+//! [`decide`] (the decision table). [`ports`] are the AWS seams; [`run`] wires them.
+
+pub mod decide;
+pub mod event;
+pub mod ledger;
+pub mod ports;
+pub mod run;
+pub mod targets;
+
+pub use run::COMPONENT;

@@ -1,0 +1,690 @@
+//! The alarm-rollback orchestration: ledger updates from CodeDeploy events, and for an
+//! alarm: resolve targets, decide per function and alias, act exactly once, explain.
+
+use super::decide::{Action, AliasState, Facts, NoAction, decide};
+use super::event::{AlarmSignal, DeploymentChange};
+use super::ledger::{Claim, ClaimOutcome, DeploymentRecord, DeploymentStatus};
+use super::ledger::{rollback_sort, stop_sort};
+use super::ports::UpdateOutcome;
+use super::ports::{AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutcome};
+use super::targets::{self, Resolution, Target};
+use crate::decision::{CheckResult, Decision, Outcome, Verdict};
+use crate::error::Result;
+use crate::metrics::Emf;
+use crate::policy::Policy;
+use crate::ports::PolicyStore;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+pub const COMPONENT: &str = "alarm-rollback";
+pub const DEFAULT_BAKE_MINUTES: u64 = 60;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bake_minutes: u64,
+    pub dry_run: bool,
+}
+
+impl Settings {
+    /// `ROLLGATE_BAKE_MINUTES` (default 60) and `ROLLGATE_DRY_RUN=true`.
+    pub fn from_env() -> Self {
+        Settings {
+            bake_minutes: std::env::var("ROLLGATE_BAKE_MINUTES")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(DEFAULT_BAKE_MINUTES),
+            dry_run: std::env::var("ROLLGATE_DRY_RUN")
+                .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+                .unwrap_or(false),
+        }
+    }
+}
+
+pub struct Deps<'a, L, T, R, P, A> {
+    pub ledger: &'a L,
+    pub tags: &'a T,
+    pub releases: &'a R,
+    pub policies: &'a P,
+    pub announcer: &'a A,
+    pub settings: Settings,
+}
+
+/// What happened for one function and alias.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TargetOutcome {
+    pub function: Option<String>,
+    pub alias: Option<String>,
+    /// `stop_deployment`, `rollback` or `none`.
+    pub action: &'static str,
+    /// The action was carried out (false for no-ops, dry runs and errors).
+    pub acted: bool,
+    pub dry_run: bool,
+    pub reason: String,
+    pub deployment_id: Option<String>,
+    pub bad_version: Option<String>,
+    pub good_version: Option<String>,
+    pub error: bool,
+}
+
+fn rfc3339_ms(s: &str) -> Option<i64> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    DateTime::from_str(s, Format::DateTime)
+        .ok()
+        .map(|d| d.to_millis().unwrap_or_default())
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A CodeDeploy state change: write the deployment into the ledger.
+pub async fn record<L: Ledger, R: Releases>(
+    ledger: &L,
+    releases: &R,
+    change: &DeploymentChange,
+) -> Result<Value> {
+    let meta = releases.release(&change.deployment_id).await?;
+    let from_event = DeploymentStatus::from_event_state(&change.state);
+    let live = DeploymentStatus::parse(&meta.info.status);
+    let status = match (live, from_event) {
+        // CodeDeploy's own answer wins once final: the event may be an older one.
+        (Some(l), _) if l.is_final() => l,
+        (_, Some(e)) => e,
+        (Some(l), None) => l,
+        (None, None) => DeploymentStatus::InProgress,
+    };
+    let event_ms = change.time.as_deref().and_then(rfc3339_ms);
+    let rec = to_record(&meta, status, event_ms);
+    let group = releases
+        .function_group(&rec.function)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, function = %rec.function, "could not read the function's tags");
+            None
+        });
+    ledger.record_deployment(&rec, group.as_deref()).await?;
+    tracing::info!(
+        deployment = %rec.deployment_id, function = %rec.function, alias = %rec.alias,
+        status = rec.status.as_str(), kind = ?rec.kind, "deployment recorded in the ledger"
+    );
+    Ok(
+        json!({"recorded": rec.deployment_id, "status": rec.status.as_str(),
+        "function": rec.function, "alias": rec.alias, "group": group}),
+    )
+}
+
+fn to_record(
+    meta: &ReleaseMeta,
+    status: DeploymentStatus,
+    event_ms: Option<i64>,
+) -> DeploymentRecord {
+    let t = &meta.info.target;
+    DeploymentRecord {
+        deployment_id: meta.info.deployment_id.clone(),
+        application: meta.info.application.clone(),
+        deployment_group: meta.info.deployment_group.clone(),
+        function: t.function_name.clone(),
+        alias: t.alias.clone(),
+        from_version: t.current_version.clone(),
+        to_version: t.target_version.clone(),
+        status,
+        kind: meta.kind,
+        created_ms: meta.created_ms,
+        started_ms: meta.started_ms,
+        ended_ms: if status.is_final() {
+            meta.ended_ms.or(event_ms)
+        } else {
+            None
+        },
+    }
+}
+
+/// Settings for one function from its policy: (enabled, bake minutes, policy source).
+async fn function_settings<P: PolicyStore>(
+    policies: &P,
+    function: &str,
+    default_bake: u64,
+) -> (bool, u64, String) {
+    match policies.policy(function).await {
+        Ok(None) => (true, default_bake, "default".into()),
+        Ok(Some(doc)) => match Policy::parse(&doc.text) {
+            Ok(p) => {
+                let r = p.rollback.unwrap_or(crate::policy::RollbackPolicy {
+                    enabled: true,
+                    bake_minutes: None,
+                });
+                (
+                    r.enabled,
+                    r.bake_minutes.unwrap_or(default_bake),
+                    doc.source,
+                )
+            }
+            // A broken policy must not block an emergency rollback: defaults, and say so.
+            Err(e) => (
+                true,
+                default_bake,
+                format!("default (policy {} is invalid: {e})", doc.source),
+            ),
+        },
+        Err(e) => (
+            true,
+            default_bake,
+            format!("default (policy unreadable: {e})"),
+        ),
+    }
+}
+
+/// An alarm state change: decide and act for every function it guards.
+pub async fn handle_alarm<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    alarm: &AlarmSignal,
+) -> Vec<TargetOutcome>
+where
+    L: Ledger,
+    T: AlarmTags,
+    R: Releases,
+    P: PolicyStore,
+    A: Announcer,
+{
+    let started = Instant::now();
+    let base = |reason: NoAction| TargetOutcome {
+        function: None,
+        alias: None,
+        action: "none",
+        acted: false,
+        dry_run: deps.settings.dry_run,
+        reason: reason.to_string(),
+        deployment_id: None,
+        bad_version: None,
+        good_version: None,
+        error: false,
+    };
+    if !alarm.is_alarm() {
+        // Transitions to OK / INSUFFICIENT_DATA are logged, not announced.
+        let o = base(NoAction::NotAlarm {
+            state: alarm.state.clone(),
+        });
+        tracing::info!(alarm = %alarm.alarm_name, reason = %o.reason, "ignored");
+        return vec![o];
+    }
+    let mut evidence = vec![CheckResult::pass(
+        "alarm",
+        json!("ALARM"),
+        json!({"name": alarm.alarm_name, "state": alarm.state, "envelope": alarm.envelope,
+            "event": alarm.event_key(), "reason": alarm.reason}),
+    )];
+    let tags = match (&alarm.alarm_arn, targets::needs_tags(alarm)) {
+        (Some(arn), true) => match deps.tags.tags(arn).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                evidence.push(
+                    CheckResult::new("alarm.tags", Outcome::Inconclusive, json!(arn), json!(null))
+                        .with_detail(e.to_string()),
+                );
+                None
+            }
+        },
+        _ => None,
+    };
+    let resolution = targets::resolve(alarm, tags.as_ref());
+    let expanded = expand(deps, &resolution).await;
+    evidence.push(CheckResult::pass(
+        "targets",
+        json!(resolution.source),
+        json!({"targets": expanded.iter().map(|(f, a, _)| format!("{f}:{a}")).collect::<Vec<_>>(),
+            "groups": resolution.groups}),
+    ));
+    if expanded.is_empty() {
+        let o = base(NoAction::NoTargets);
+        tracing::info!(alarm = %alarm.alarm_name, "the alarm guards no function: ignored");
+        announce(deps, alarm, &o, evidence, started).await;
+        return vec![o];
+    }
+    let mut out = Vec::new();
+    let mut settings_cache: BTreeMap<String, (bool, u64, String)> = BTreeMap::new();
+    for (function, alias, version) in expanded {
+        let settings = match settings_cache.get(&function) {
+            Some(s) => s.clone(),
+            None => {
+                let s =
+                    function_settings(deps.policies, &function, deps.settings.bake_minutes).await;
+                settings_cache.insert(function.clone(), s.clone());
+                s
+            }
+        };
+        let mut ev = evidence.clone();
+        let o = one_target(
+            deps,
+            alarm,
+            &function,
+            &alias,
+            version.as_deref(),
+            &settings,
+            &mut ev,
+        )
+        .await;
+        announce(deps, alarm, &o, ev, started).await;
+        out.push(o);
+    }
+    out
+}
+
+/// Targets with their aliases, groups expanded; each `(function, alias, version)` once.
+async fn expand<L: Ledger, T, R: Releases, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    resolution: &Resolution,
+) -> Vec<(String, String, Option<String>)> {
+    let mut groups = resolution.groups.clone();
+    let mut out: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+    for Target {
+        function,
+        alias,
+        version,
+    } in &resolution.targets
+    {
+        if let Ok(Some(g)) = deps.releases.function_group(function).await {
+            groups.insert(g);
+        }
+        let aliases = match alias {
+            Some(a) => vec![a.clone()],
+            None => deps.ledger.aliases(function).await.unwrap_or_default(),
+        };
+        if aliases.is_empty() {
+            // Nothing recorded: still decide (and say so) under the function's name.
+            out.entry((function.clone(), String::new()))
+                .or_insert(version.clone());
+        }
+        for a in aliases {
+            out.entry((function.clone(), a)).or_insert(version.clone());
+        }
+    }
+    let groups: BTreeSet<String> = groups;
+    for g in &groups {
+        match deps.ledger.group_members(g).await {
+            Ok(members) => {
+                for (f, a) in members {
+                    out.entry((f, a)).or_insert(None);
+                }
+            }
+            Err(e) => tracing::warn!(group = %g, error = %e, "could not read the group's members"),
+        }
+    }
+    out.into_iter().map(|((f, a), v)| (f, a, v)).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn one_target<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    alarm: &AlarmSignal,
+    function: &str,
+    alias: &str,
+    version: Option<&str>,
+    settings: &(bool, u64, String),
+    evidence: &mut Vec<CheckResult>,
+) -> TargetOutcome
+where
+    L: Ledger,
+    R: Releases,
+{
+    let mut o = TargetOutcome {
+        function: Some(function.to_owned()),
+        alias: (!alias.is_empty()).then(|| alias.to_owned()),
+        action: "none",
+        acted: false,
+        dry_run: deps.settings.dry_run,
+        reason: String::new(),
+        deployment_id: None,
+        bad_version: None,
+        good_version: None,
+        error: false,
+    };
+    let (enabled, bake, source) = settings;
+    evidence.push(CheckResult::pass(
+        "policy.rollback",
+        json!({"source": source}),
+        json!({"enabled": enabled, "bake_minutes": bake}),
+    ));
+    if alias.is_empty() {
+        o.reason = NoAction::NoDeploymentRecorded.to_string();
+        return o;
+    }
+    let mut refreshed = false;
+    loop {
+        let (history, alias_state) = match tokio::try_join!(
+            deps.ledger.history(function, alias),
+            deps.releases.alias(function, alias)
+        ) {
+            Ok(v) => v,
+            Err(e) => return failed(o, &e.to_string()),
+        };
+        evidence.push(CheckResult::pass(
+            "ledger.latest_release",
+            json!(null),
+            json!(history.latest_release()),
+        ));
+        evidence.push(CheckResult::pass(
+            "alias",
+            json!(alias),
+            alias_json(alias_state.as_ref()),
+        ));
+        let action = decide(&Facts {
+            now_ms: now_ms(),
+            bake_minutes: *bake,
+            enabled: *enabled,
+            history: &history,
+            alias: alias_state.as_ref(),
+            alarm_version: version,
+        });
+        o.action = action.name();
+        match action {
+            Action::Nothing(n) => {
+                o.reason = n.to_string();
+                return o;
+            }
+            Action::StopDeployment {
+                deployment_id,
+                bad_version,
+            } => {
+                o.deployment_id = Some(deployment_id.clone());
+                o.bad_version = Some(bad_version.clone());
+                if deps.settings.dry_run {
+                    o.reason = format!(
+                        "dry run: would stop deployment {deployment_id} (rolling back to the current version) because alarm {} is in ALARM",
+                        alarm.alarm_name
+                    );
+                    return o;
+                }
+                let claim = claim_for(
+                    alarm,
+                    function,
+                    alias,
+                    stop_sort(&deployment_id),
+                    &deployment_id,
+                    &bad_version,
+                    None,
+                );
+                match deps.ledger.claim(&claim).await {
+                    Err(e) => return failed(o, &e.to_string()),
+                    Ok(ClaimOutcome::Lost { by_event }) => {
+                        o.action = "none";
+                        o.reason = NoAction::ClaimedElsewhere { by_event }.to_string();
+                        return o;
+                    }
+                    Ok(ClaimOutcome::Won) => {}
+                }
+                match deps.releases.stop(&deployment_id).await {
+                    Ok(StopOutcome::Requested) => {
+                        let _ = deps.ledger.settle(&claim, "stopped").await;
+                        let why = format!(
+                            "alarm {} during deployment {deployment_id}",
+                            alarm.alarm_name
+                        );
+                        if let Err(e) = deps.ledger.quarantine(&claim, &why).await {
+                            tracing::warn!(error = %e, "could not quarantine version {bad_version}");
+                        }
+                        o.acted = true;
+                        o.reason = format!(
+                            "alarm {} fired during deployment {deployment_id}: stopped it with automatic rollback; version {bad_version} quarantined",
+                            alarm.alarm_name
+                        );
+                        return o;
+                    }
+                    Ok(StopOutcome::AlreadyCompleted) if !refreshed => {
+                        // It finished meanwhile: refresh the ledger from CodeDeploy and decide again.
+                        let _ = deps.ledger.settle(&claim, "already_completed").await;
+                        refreshed = true;
+                        match deps.releases.release(&deployment_id).await {
+                            Ok(meta) => {
+                                let status = DeploymentStatus::parse(&meta.info.status)
+                                    .unwrap_or(DeploymentStatus::Succeeded);
+                                let rec = to_record(&meta, status, Some(now_ms()));
+                                if let Err(e) = deps.ledger.record_deployment(&rec, None).await {
+                                    return failed(o, &e.to_string());
+                                }
+                                continue;
+                            }
+                            Err(e) => return failed(o, &e.to_string()),
+                        }
+                    }
+                    Ok(StopOutcome::AlreadyCompleted) => {
+                        o.action = "none";
+                        o.reason =
+                            NoAction::DeploymentAlreadyCompleted { deployment_id }.to_string();
+                        return o;
+                    }
+                    Err(e) => {
+                        let _ = deps.ledger.settle(&claim, &format!("failed: {e}")).await;
+                        return failed(o, &e.to_string());
+                    }
+                }
+            }
+            Action::RollBack {
+                deployment_id,
+                bad_version,
+                good_version,
+                expected_revision,
+            } => {
+                o.deployment_id = Some(deployment_id.clone());
+                o.bad_version = Some(bad_version.clone());
+                o.good_version = Some(good_version.clone());
+                if deps.settings.dry_run {
+                    o.reason = format!(
+                        "dry run: would point {function}:{alias} back from version {bad_version} to {good_version} because alarm {} fired within the {bake}-minute bake window of deployment {deployment_id}",
+                        alarm.alarm_name
+                    );
+                    return o;
+                }
+                let claim = claim_for(
+                    alarm,
+                    function,
+                    alias,
+                    rollback_sort(&expected_revision),
+                    &deployment_id,
+                    &bad_version,
+                    Some(&good_version),
+                );
+                match deps.ledger.claim(&claim).await {
+                    Err(e) => return failed(o, &e.to_string()),
+                    Ok(ClaimOutcome::Lost { by_event }) => {
+                        o.action = "none";
+                        o.reason = NoAction::ClaimedElsewhere { by_event }.to_string();
+                        return o;
+                    }
+                    Ok(ClaimOutcome::Won) => {}
+                }
+                match deps
+                    .releases
+                    .update_alias(function, alias, &good_version, &expected_revision)
+                    .await
+                {
+                    Ok(UpdateOutcome::Updated { revision_id }) => {
+                        let _ = deps
+                            .ledger
+                            .settle(
+                                &claim,
+                                &format!("rolled_back (alias revision {revision_id})"),
+                            )
+                            .await;
+                        let why = format!(
+                            "alarm {} within the bake window of deployment {deployment_id}",
+                            alarm.alarm_name
+                        );
+                        if let Err(e) = deps.ledger.quarantine(&claim, &why).await {
+                            tracing::warn!(error = %e, "could not quarantine version {bad_version}");
+                        }
+                        o.acted = true;
+                        o.reason = format!(
+                            "alarm {} fired within the {bake}-minute bake window of deployment {deployment_id}: {function}:{alias} points back at version {good_version}; version {bad_version} quarantined",
+                            alarm.alarm_name
+                        );
+                        return o;
+                    }
+                    Ok(UpdateOutcome::Stale) => {
+                        let _ = deps.ledger.settle(&claim, "stale").await;
+                        o.action = "none";
+                        o.reason = NoAction::StaleRevision { expected_revision }.to_string();
+                        return o;
+                    }
+                    Err(e) => {
+                        let _ = deps.ledger.settle(&claim, &format!("failed: {e}")).await;
+                        return failed(o, &e.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn failed(mut o: TargetOutcome, message: &str) -> TargetOutcome {
+    o.error = true;
+    o.acted = false;
+    o.reason = format!("{} failed: {message}", o.action);
+    o
+}
+
+fn claim_for(
+    alarm: &AlarmSignal,
+    function: &str,
+    alias: &str,
+    sort: String,
+    deployment_id: &str,
+    bad: &str,
+    good: Option<&str>,
+) -> Claim {
+    Claim {
+        function: function.to_owned(),
+        alias: alias.to_owned(),
+        sort,
+        event_key: alarm.event_key(),
+        alarm: alarm.alarm_name.clone(),
+        deployment_id: deployment_id.to_owned(),
+        bad_version: bad.to_owned(),
+        good_version: good.map(str::to_owned),
+        at_ms: now_ms(),
+    }
+}
+
+fn alias_json(a: Option<&AliasState>) -> Value {
+    match a {
+        None => Value::Null,
+        Some(a) => {
+            json!({"version": a.version, "weights": a.weights, "revision_id": a.revision_id})
+        }
+    }
+}
+
+/// The decision record for one target, as logged, published and counted.
+pub fn to_decision(
+    alarm: &AlarmSignal,
+    o: &TargetOutcome,
+    checks: Vec<CheckResult>,
+    duration_ms: u64,
+) -> Decision {
+    let mut checks = checks;
+    checks.push(CheckResult::new(
+        "action",
+        if o.error {
+            Outcome::Fail
+        } else {
+            Outcome::Pass
+        },
+        json!({"alarm": alarm.alarm_name}),
+        json!({"action": o.action, "acted": o.acted, "dry_run": o.dry_run}),
+    ));
+    Decision {
+        component: COMPONENT.to_owned(),
+        verdict: if o.error {
+            Verdict::Failed
+        } else {
+            Verdict::Succeeded
+        },
+        reason: o.reason.clone(),
+        deployment_id: o.deployment_id.clone(),
+        function_name: o.function.clone(),
+        alias: o.alias.clone(),
+        current_version: o.good_version.clone(),
+        target_version: o.bad_version.clone(),
+        policy_source: None,
+        checks,
+        duration_ms,
+    }
+}
+
+async fn announce<L, T, R, P, A: Announcer>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    alarm: &AlarmSignal,
+    o: &TargetOutcome,
+    checks: Vec<CheckResult>,
+    started: Instant,
+) {
+    let elapsed = started.elapsed().as_millis() as u64;
+    let decision = to_decision(alarm, o, checks, elapsed);
+    tracing::info!(
+        decision = %serde_json::to_string(&decision).unwrap_or_default(),
+        action = o.action, acted = o.acted, reason = %o.reason, "alarm-rollback decision"
+    );
+    Emf::from_env()
+        .dimension("Component", COMPONENT)
+        .dimension("Action", o.action)
+        .metric("RollbackDecisions", 1.0, "Count")
+        .metric("RollbackActions", if o.acted { 1.0 } else { 0.0 }, "Count")
+        .metric("RollbackErrors", if o.error { 1.0 } else { 0.0 }, "Count")
+        .property("Alarm", alarm.alarm_name.clone())
+        .property("FunctionName", o.function.clone().unwrap_or_default())
+        .property("DryRun", o.dry_run)
+        .emit();
+    let mut attrs = vec![
+        ("action", o.action.to_owned()),
+        ("alarm", alarm.alarm_name.clone()),
+        ("dry_run", o.dry_run.to_string()),
+    ];
+    if let Some(a) = &o.alias {
+        attrs.push(("alias", a.clone()));
+    }
+    if let Err(e) = deps.announcer.announce(&decision, &attrs).await {
+        tracing::error!(error = %e, "could not publish the decision on SNS");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::{Policy, RollbackPolicy};
+
+    #[test]
+    fn the_policy_rollback_section() {
+        assert_eq!(Policy::parse("{}").unwrap().rollback, None);
+        let p = Policy::parse(r#"{"rollback": {"bake_minutes": 15}}"#).unwrap();
+        assert_eq!(
+            p.rollback,
+            Some(RollbackPolicy {
+                enabled: true,
+                bake_minutes: Some(15)
+            })
+        );
+        assert!(
+            !Policy::parse(r#"{"rollback": {"enabled": false}}"#)
+                .unwrap()
+                .rollback
+                .unwrap()
+                .enabled
+        );
+        let err = |t: &str| Policy::parse(t).unwrap_err().to_string();
+        assert_eq!(
+            err(r#"{"rollback": {"bake_minutes": 10081}}"#),
+            "rollback.bake_minutes: must be between 0 and 10080, got 10081"
+        );
+        assert!(err(r#"{"rollback": {"bake": 1}}"#).starts_with("rollback: unknown field `bake`"));
+        assert!(
+            err(r#"{"rollback": {"bake_minutes": null}}"#)
+                .starts_with("rollback.bake_minutes: invalid type: null")
+        );
+        assert_eq!(
+            err(r#"{"rollback": [1]}"#),
+            "rollback: invalid type: array, expected an object"
+        );
+    }
+}

@@ -1,0 +1,242 @@
+"""Alarm rollback end to end: real CodeDeploy deployments on the emulator, their
+state-change events feeding the ledger through EventBridge, CloudWatch alarms set to
+ALARM, and the built alarm-rollback function under `cargo lambda watch`."""
+
+import json
+import threading
+import time
+import urllib.request
+import uuid
+
+import pytest
+from conftest import (ACCOUNT, LEDGER_TABLE, REGION, TOPIC_ARN, alias_version, make_app, wait_deployment)
+from harness import wait_for
+
+FUNCTION = "rollgate-alarm-rollback"
+FN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
+MINUTE_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def rb(stack):
+    """The ledger table, the function, its two EventBridge rules and a decision reader."""
+    ddb, lam, events = stack.client("dynamodb"), stack.client("lambda"), stack.client("events")
+    ddb.create_table(TableName=LEDGER_TABLE, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    from conftest import create_function
+    create_function(stack, FUNCTION, handler="alarm-rollback", env={}, timeout=60)
+    for name, pattern in (
+        ("rollgate-alarms", {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+                             "detail": {"state": {"value": ["ALARM"]}}}),
+        ("rollgate-deployments", {"source": ["aws.codedeploy"],
+                                  "detail-type": ["CodeDeploy Deployment State-change Notification"]}),
+    ):
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, Targets=[{"Id": "alarm-rollback", "Arn": FN_ARN}])
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    url = sqs.create_queue(QueueName="rollgate-rollback-decisions")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=arn,
+                  Attributes={"FilterPolicy": json.dumps({"component": ["alarm-rollback"]})})
+    seen: list[dict] = []
+
+    def decisions(function: str, n: int = 1, timeout: float = 40) -> list[dict]:
+        def find():
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                seen.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            mine = [e for e in seen if e["MessageAttributes"].get("function", {}).get("Value") == function]
+            return mine if len(mine) >= n else None
+        return wait_for(find, timeout, f"{n} alarm-rollback decision(s) for {function}")
+
+    return decisions
+
+
+def spec(app, current="1", target="2") -> str:
+    return json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
+        "Name": app.name, "Alias": app.alias, "CurrentVersion": current, "TargetVersion": target}}}]})
+
+
+def deploy(stack, app) -> str:
+    return stack.client("codedeploy").create_deployment(
+        applicationName=app.application, deploymentGroupName=app.group,
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": spec(app)}})["deploymentId"]
+
+
+def ledger_deployment(stack, app, status: str, timeout: float = 40) -> dict:
+    ddb = stack.client("dynamodb")
+
+    def find():
+        items = ddb.query(TableName=LEDGER_TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                          ExpressionAttributeValues={":pk": {"S": f"fn#{app.name}#live"},
+                                                     ":p": {"S": "dep#"}})["Items"]
+        return next((i for i in items if i["status"]["S"] == status), None)
+    return wait_for(find, timeout, f"ledger entry {status} for {app.name}", interval=0.2)
+
+
+def ledger_items(stack, app, prefix: str) -> list[dict]:
+    return stack.client("dynamodb").query(
+        TableName=LEDGER_TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": f"fn#{app.name}#live"}, ":p": {"S": prefix}})["Items"]
+
+
+def released(stack, app, ended_minutes_ago: float) -> dict:
+    """Deploy v1 -> v2 all at once, wait for the ledger, then age its end time."""
+    dep = deploy(stack, app)
+    assert wait_deployment(stack, dep)["status"] == "Succeeded"
+    assert alias_version(stack, app) == "2"
+    item = ledger_deployment(stack, app, "Succeeded")
+    ended = int(time.time() * 1000 - ended_minutes_ago * MINUTE_MS)
+    stack.client("dynamodb").update_item(
+        TableName=LEDGER_TABLE, Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET ended_ms = :e", ExpressionAttributeValues={":e": {"N": str(ended)}})
+    return item
+
+
+def alarm_on(stack, app, name=None, tags=None) -> str:
+    name = name or f"{app.name}-errors-{uuid.uuid4().hex[:4]}"
+    stack.client("cloudwatch").put_metric_alarm(
+        AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
+        Dimensions=[{"Name": "FunctionName", "Value": app.name},
+                    {"Name": "Resource", "Value": f"{app.name}:{app.alias}"}],
+        Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        Tags=tags or [])
+    return name
+
+
+def fire(stack, name: str) -> None:
+    stack.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
+
+
+def attrs(msg: dict) -> dict:
+    return {k: v["Value"] for k, v in msg["MessageAttributes"].items()}
+
+
+def alias_updates(stack, app) -> list[dict]:
+    return stack.control(f"alias-updates?function={app.name}")
+
+
+def test_alarm_during_a_canary_stops_the_deployment(stack, rb):
+    cd = stack.client("codedeploy")
+    config = f"slow-canary-{uuid.uuid4().hex[:6]}"
+    # 10% for 300 "minutes" (60 s at the test's 0.2 s per minute): the alarm lands mid-canary.
+    cd.create_deployment_config(deploymentConfigName=config, computePlatform="Lambda", trafficRoutingConfig={
+        "type": "TimeBasedCanary", "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 300}})
+    app = make_app(stack, config=config)
+    dep = deploy(stack, app)
+    ledger_deployment(stack, app, "InProgress")
+    lam = stack.client("lambda")
+    wait_for(lambda: lam.get_alias(FunctionName=app.name, Name="live").get("RoutingConfig"), 20, "the canary")
+    fire(stack, alarm_on(stack, app))
+    info = wait_deployment(stack, dep, timeout=40)
+    assert info["status"] == "Stopped", info
+    alias = lam.get_alias(FunctionName=app.name, Name="live")
+    assert alias["FunctionVersion"] == "1" and not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    msg = rb(app.name)[0]
+    assert attrs(msg)["action"] == "stop_deployment" and attrs(msg)["deployment"] == dep
+    assert "stopped it with automatic rollback" in json.loads(msg["Message"])["reason"]
+    # The stopped deployment is recorded, and the bad version quarantined.
+    ledger_deployment(stack, app, "Stopped")
+    assert [i["version"]["S"] for i in ledger_items(stack, app, "quarantine#")] == ["2"]
+
+
+def test_alarm_ten_minutes_after_success_rolls_back(stack, rb):
+    app = make_app(stack)
+    item = released(stack, app, ended_minutes_ago=10)
+    fire(stack, alarm_on(stack, app))
+    wait_for(lambda: alias_version(stack, app) == "1", 30, "the alias back on version 1")
+    alias = stack.client("lambda").get_alias(FunctionName=app.name, Name="live")
+    assert not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    msg = rb(app.name)[0]
+    a = attrs(msg)
+    assert a["action"] == "rollback" and a["component"] == "alarm-rollback" and a["alias"] == "live"
+    body = json.loads(msg["Message"])
+    assert body["target_version"] == "2" and body["current_version"] == "1"
+    assert "bake window" in body["reason"], body["reason"]
+    claims = ledger_items(stack, app, "rb#")
+    assert len(claims) == 1 and claims[0]["outcome"]["S"].startswith("rolled_back")
+    assert claims[0]["deployment_id"]["S"] == item["deployment_id"]["S"]
+    assert [i["version"]["S"] for i in ledger_items(stack, app, "quarantine#")] == ["2"]
+    assert [u["status"] for u in alias_updates(stack, app)] == [200]
+
+
+def test_alarm_after_the_bake_window_does_nothing_and_says_why(stack, rb):
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=120)
+    fire(stack, alarm_on(stack, app))
+    msg = rb(app.name)[0]
+    assert attrs(msg)["action"] == "none"
+    reason = json.loads(msg["Message"])["reason"]
+    assert "outside the 60-minute bake window" in reason and "120 minutes ago" in reason, reason
+    assert alias_version(stack, app) == "2"
+    assert alias_updates(stack, app) == []
+
+
+def test_same_event_twice_and_two_alarms_at_once_roll_back_once(stack, rb):
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=10)
+    first, second = alarm_on(stack, app), alarm_on(stack, app)
+    # Both alarms fire together; the first one's event is also delivered a second time.
+    fire(stack, first)
+    fire(stack, second)
+    event = next(e for e in stack.control("alarm-events") if e["Detail"]["alarmName"] == first)
+    duplicate = {"version": "0", "id": str(uuid.uuid4()), "detail-type": event["DetailType"],
+                 "source": event["Source"], "account": ACCOUNT, "time": "2026-01-01T00:00:00Z",
+                 "region": REGION, "resources": event["Resources"], "detail": event["Detail"]}
+    stack.client("lambda").invoke(FunctionName=FUNCTION, InvocationType="Event", Payload=json.dumps(duplicate))
+    msgs = rb(app.name, n=3)
+    assert alias_version(stack, app) == "1"
+    assert [u["status"] for u in alias_updates(stack, app)] == [200]
+    actions = sorted(attrs(m)["action"] for m in msgs)
+    assert actions.count("rollback") == 1, [json.loads(m["Message"])["reason"] for m in msgs]
+    reasons = [json.loads(m["Message"])["reason"] for m in msgs if attrs(m)["action"] == "none"]
+    assert all("already claimed" in r or "already rolled back" in r for r in reasons), reasons
+    assert len(ledger_items(stack, app, "rb#")) == 1
+
+
+def test_stale_revision_overwrites_nothing(stack, rb):
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=10)
+    # Somebody changes the alias between rollgate's GetAlias and its UpdateAlias.
+    req = urllib.request.Request(f"{stack.endpoint}/_rollgate/alias-race?function={app.name}&alias=live&version=2",
+                                 method="POST", data=b"")
+    urllib.request.urlopen(req, timeout=5)
+    fire(stack, alarm_on(stack, app))
+    msg = rb(app.name)[0]
+    assert attrs(msg)["action"] == "none"
+    assert "nothing overwritten" in json.loads(msg["Message"])["reason"]
+    assert alias_version(stack, app) == "2"
+    assert [u["status"] for u in alias_updates(stack, app)] == [412]
+    assert ledger_items(stack, app, "rb#")[0]["outcome"]["S"] == "stale"
+    assert ledger_items(stack, app, "quarantine#") == []
+
+
+def test_a_group_rolls_back_together(stack, rb):
+    group = f"checkout-{uuid.uuid4().hex[:6]}"
+    lam = stack.client("lambda")
+    apps = [make_app(stack), make_app(stack)]
+    for app in apps:
+        lam.tag_resource(Resource=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{app.name}",
+                         Tags={"rollgate:group": group})
+        released(stack, app, ended_minutes_ago=5)
+    # Only the first function's alarm fires.
+    fire(stack, alarm_on(stack, apps[0]))
+    for app in apps:
+        wait_for(lambda: alias_version(stack, app) == "1", 30, f"{app.name} back on version 1")
+        assert attrs(rb(app.name)[0])["action"] == "rollback"
+
+
+def test_every_accepted_shape_is_understood(stack, rb):
+    """The sample events parse and decide (nothing is deployed for their functions)."""
+    from pathlib import Path
+    lam = stack.client("lambda")
+    for name in ("eventbridge", "lambda-action", "sns", "metric-math"):
+        payload = (Path(__file__).resolve().parents[1] / "events" / f"alarm-rollback-{name}.json").read_text()
+        out = lam.invoke(FunctionName=FUNCTION, Payload=payload)
+        assert "FunctionError" not in out, out["Payload"].read()
+        results = json.loads(out["Payload"].read())["results"]
+        outcome = results[0]["outcomes"][0]
+        assert outcome["action"] == "none" and "no CodeDeploy deployment" in outcome["reason"], results
