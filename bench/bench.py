@@ -69,6 +69,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=25, help="cold starts per implementation and function")
     ap.add_argument("--gate-reps", type=int, default=5, help="deployments per gate scenario")
+    ap.add_argument("--redrive-messages", type=int, default=10_000, help="messages per redrive run")
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = ap.parse_args()
@@ -80,7 +81,7 @@ def main() -> int:
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": machine(), "versions": versions(), "sections": {}}
     steps = [("zip", zips.run, {}), ("cold", coldstart.run, {"runs": args.runs}),
-             ("rollback", rollback.run, {}), ("redrive", redrive.run, {}),
+             ("rollback", rollback.run, {}), ("redrive", redrive.run, {"messages": args.redrive_messages}),
              ("gate", gate.run, {"reps": args.gate_reps})]
     for name, fn, kw in steps:
         if name not in only:

@@ -17,7 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .common import OUT_DIR, ROOT, cargo, functions, median, not_ready, p90, sdk_clients
+from .common import ROOT, build_with_fallback, functions, median, not_ready, p90, sdk_clients
 
 NEXT = "/2018-06-01/runtime/invocation/next"
 WARMUP = 2
@@ -150,16 +150,16 @@ def run(runs: int = 25) -> dict:
         if why:
             skipped.append({"function": name, "reason": why})
             continue
-        ok, err = cargo(["build", "--release", "-p", name], OUT_DIR / "logs" / f"release-{name}.log")
-        if not ok:
-            skipped.append({"function": name, "reason": f"release build failed: {err}"})
+        src, note = build_with_fallback(name, ["build", "--release", "-p", name], f"release-{name}")
+        if src is None:
+            skipped.append({"function": name, "reason": f"release build: {note}"})
             continue
-        clients = sdk_clients(name)
+        clients = sdk_clients(name, src)
         impls = {"rust": [str(ROOT / "target" / "release" / name)],
                  "python": [python, str(ROOT / "bench" / "init_boto3.py"), *clients]}
         if node_ok:
             impls["node"] = ["node", str(ROOT / "bench" / "init_sdkv3.cjs"), *clients]
-        rows.append({"function": name, "clients": clients, "impls": impls})
+        rows.append({"function": name, "clients": clients, "impls": impls, "note": note})
 
     if not rows:
         return {"status": "skipped", "reason": "no function binary could be built", "skipped": skipped}
@@ -188,7 +188,7 @@ def run(runs: int = 25) -> dict:
 
     out = []
     for r in rows:
-        entry = {"function": r["function"], "clients": r["clients"], "impls": {}}
+        entry = {"function": r["function"], "clients": r["clients"], "impls": {}, "note": r["note"]}
         for impl in r["impls"]:
             key = (r["function"], impl)
             if key in errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -24,9 +25,9 @@ def functions() -> list[str]:
     return sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists())
 
 
-def main_rs(name: str) -> str:
+def main_rs(name: str, root: Path = ROOT) -> str:
     try:
-        return (ROOT / "functions" / name / "src" / "main.rs").read_text()
+        return (root / "functions" / name / "src" / "main.rs").read_text()
     except OSError:
         return ""
 
@@ -39,20 +40,22 @@ def not_ready(name: str) -> str | None:
     return None
 
 
-def sdk_clients(name: str) -> list[str]:
+def sdk_clients(name: str, root: Path = ROOT) -> list[str]:
     """The SDK clients the function's main builds, in order (`aws.ssm()` -> `ssm`)."""
     seen: list[str] = []
-    for c in CLIENT_CALL.findall(main_rs(name)):
+    for c in CLIENT_CALL.findall(main_rs(name, root)):
         if c not in seen:
             seen.append(c)
     return seen
 
 
-def cargo(args: list[str], log: Path, timeout: float = 3600) -> tuple[bool, str]:
-    """Run cargo, log everything; on failure return the last error line."""
+def cargo(args: list[str], log: Path, timeout: float = 3600, cwd: Path = ROOT) -> tuple[bool, str]:
+    """Run cargo, log everything; on failure return the first error line."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CARGO_TARGET_DIR": str(ROOT / "target")}
     with open(log, "w") as f:
-        p = subprocess.run(["cargo", *args], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=timeout)
+        p = subprocess.run(["cargo", *args], cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT,
+                           timeout=timeout)
     if p.returncode == 0:
         return True, ""
     lines = [l for l in log.read_text().splitlines() if l.startswith("error")] or log.read_text().splitlines()[-1:]
@@ -66,3 +69,60 @@ def median(xs: list[float]) -> float:
 def p90(xs: list[float]) -> float:
     s = sorted(xs)
     return s[max(0, math.ceil(0.9 * len(s)) - 1)]
+
+
+HEAD_SRC = OUT_DIR / "head-src"
+_head: dict = {}
+
+
+def head_source() -> tuple[Path | None, str]:
+    """The last commit exported to target/bench/head-src (no git state touched), for
+    when the working tree, which other people are editing, does not compile."""
+    if "dir" not in _head:
+        commit = run_text(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+        try:
+            subprocess.run(["rm", "-rf", str(HEAD_SRC)], check=True)
+            HEAD_SRC.mkdir(parents=True)
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True, capture_output=True)
+            subprocess.run(["tar", "-x", "-C", str(HEAD_SRC)], input=archive.stdout, check=True)
+            _head.update(dir=HEAD_SRC, commit=commit)
+        except (OSError, subprocess.SubprocessError):
+            _head.update(dir=None, commit=commit)
+    return _head["dir"], _head["commit"]
+
+
+def build_with_fallback(name: str, args: list[str], log_name: str) -> tuple[Path | None, str]:
+    """Build `name` with `cargo <args>` from the working tree; if that fails and the last
+    commit has the function, from the last commit. Returns (source dir, note) or
+    (None, why not)."""
+    ok, err = cargo(args, OUT_DIR / "logs" / f"{log_name}.log")
+    if ok:
+        return ROOT, ""
+    src, commit = head_source()
+    if src is None or not (src / "functions" / name / "Cargo.toml").exists():
+        return None, f"does not build in the working tree ({err}) and is not in the last commit"
+    ok2, err2 = cargo(args, OUT_DIR / "logs" / f"{log_name}-head.log", cwd=src)
+    if not ok2:
+        return None, f"does not build in the working tree ({err}) nor at {commit} ({err2})"
+    return src, f"built from the last commit {commit}: the working tree did not compile ({err})"
+
+
+def test_modules(base: Path):
+    """infra/local/harness.py and tests/conftest.py of `base` (the working tree or the
+    last commit's export), imported fresh so the two never mix."""
+    import importlib
+    import sys
+
+    for name in ("harness", "conftest"):
+        sys.modules.pop(name, None)
+    for sub in ("tests", "infra/local"):
+        path = str(base / sub)
+        while path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+    if base != ROOT:
+        # Watch builds there, but reuses the workspace's compiled dependencies.
+        os.environ["CARGO_TARGET_DIR"] = str(ROOT / "target")
+    else:
+        os.environ.pop("CARGO_TARGET_DIR", None)
+    return importlib.import_module("harness"), importlib.import_module("conftest")

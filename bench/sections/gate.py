@@ -11,10 +11,8 @@ import json
 import sys
 import time
 
-from .common import OUT_DIR, ROOT, cargo, median, not_ready
+from .common import OUT_DIR, ROOT, build_with_fallback, median, not_ready, test_modules
 
-sys.path.insert(0, str(ROOT / "infra" / "local"))
-sys.path.insert(0, str(ROOT / "tests"))
 
 SLEEP_MS = 200
 WATCH_CONCURRENCY = 12  # >= the largest number of smoke tests in flight, plus the hook
@@ -47,11 +45,12 @@ def run(reps: int = 5) -> dict:
     if why:
         return {"status": "skipped", "reason": f"pre-traffic-hook is {why}"}
     # cargo lambda watch runs debug builds: build them first so no deployment waits on rustc.
-    ok, err = cargo(["build", "-p", "pre-traffic-hook", "-p", "example-app"], OUT_DIR / "logs" / "gate-build.log")
-    if not ok:
-        return {"status": "skipped", "reason": f"debug build for cargo lambda watch failed: {err}"}
-    import conftest
-    from harness import LocalAws, wait_for
+    base, note = build_with_fallback("pre-traffic-hook", ["build", "-p", "pre-traffic-hook", "-p", "example-app"],
+                                     "gate-build")
+    if base is None:
+        return {"status": "skipped", "reason": f"pre-traffic-hook (debug build for cargo lambda watch) {note}"}
+    harness, conftest = test_modules(base)
+    LocalAws, wait_for = harness.LocalAws, harness.wait_for
 
     env = {"ROLLGATE_TOPIC_ARN": conftest.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": conftest.POLICY_PREFIX}
     samples: dict[str, list[dict]] = {k: [] for k in SCENARIOS}
@@ -110,5 +109,5 @@ def run(reps: int = 5) -> dict:
     for r in rows[1:]:
         r["gate_ratio"] = r["gate_ms"] / one["gate_ms"] if one["gate_ms"] else None
         r["wall_ratio"] = r["wall_ms"] / one["wall_ms"] if one["wall_ms"] else None
-    return {"status": "ran", "reason": "", "rows": rows, "reps": reps, "sleep_ms": SLEEP_MS,
+    return {"status": "ran", "reason": "", "note": note, "rows": rows, "reps": reps, "sleep_ms": SLEEP_MS,
             "watch_concurrency": WATCH_CONCURRENCY}

@@ -13,10 +13,8 @@ import uuid
 from datetime import datetime, timezone
 
 from .awscalls import CallLog
-from .common import OUT_DIR, ROOT, cargo, median, not_ready
+from .common import OUT_DIR, build_with_fallback, median, not_ready, test_modules
 
-sys.path.insert(0, str(ROOT / "infra" / "local"))
-sys.path.insert(0, str(ROOT / "tests"))
 
 FUNCTION = "rollgate-alarm-rollback"
 LEDGER = "rollgate-bench-ledger"
@@ -58,12 +56,13 @@ def run(reps: int = 3) -> dict:
     why = not_ready("alarm-rollback")
     if why:
         return {"status": "skipped", "reason": f"alarm-rollback is {why}"}
-    ok, err = cargo(["build", "-p", "alarm-rollback", "-p", "pre-traffic-hook", "-p", "example-app"],
-                    OUT_DIR / "logs" / "rollback-build.log")
-    if not ok:
-        return {"status": "skipped", "reason": f"debug build for cargo lambda watch failed: {err}"}
-    import conftest
-    from harness import LocalAws
+    base, note = build_with_fallback(
+        "alarm-rollback", ["build", "-p", "alarm-rollback", "-p", "pre-traffic-hook", "-p", "example-app"],
+        "rollback-build")
+    if base is None:
+        return {"status": "skipped", "reason": f"alarm-rollback (debug build for cargo lambda watch) {note}"}
+    harness, conftest = test_modules(base)
+    LocalAws = harness.LocalAws
 
     proxy = CallLog()
     env = {"ROLLGATE_TOPIC_ARN": conftest.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": conftest.POLICY_PREFIX,
@@ -121,7 +120,7 @@ def run(reps: int = 3) -> dict:
         return {"status": "skipped", "reason": "alarm-rollback made no UpdateAlias call"
                 + (f" (it answered {notes[0]})" if notes else "")}
     s0 = samples[0]
-    return {"status": "ran", "reason": "", "reps": len(samples),
+    return {"status": "ran", "reason": "", "note": note, "reps": len(samples),
             "reaction_ms": median([s["reaction_ms"] for s in samples]),
             "invoke_ms": median([s["invoke_ms"] for s in samples]),
             "calls_to_update": median([s["calls_to_update"] for s in samples]),

@@ -13,6 +13,8 @@
   remembers every id for 5 minutes, per queue or, with
   ``DeduplicationScope=messageGroup``, per message group.
 * FIFO sequence numbers: moto drew random ones; AWS's grow with every message.
+* Concurrent receives on one queue are serialised: moto could hand two callers the
+  same message, or messages of the same FIFO group, at once.
 * A long poll on a FIFO queue whose visible messages were all in locked groups
   spun the CPU until its wait ended; it now sleeps between looks.
 * ``SendMessageBatch`` honours faults registered with ``entries: true``
@@ -99,6 +101,25 @@ def _wait_for_messages(self: Queue, timeout: int) -> None:
             self._messages_lock.wait(timeout=min(timeout, 0.05))
         else:
             self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
+
+
+_original_receive_message = SQSBackend.receive_message
+_receive_locks: dict[int, threading.Lock] = {}
+_receive_locks_guard = threading.Lock()
+
+
+def _receive_lock(queue: Queue) -> threading.Lock:
+    with _receive_locks_guard:
+        return _receive_locks.setdefault(id(queue), threading.Lock())
+
+
+def _receive_message(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+    # moto's receive picks visible messages and then marks them in flight with no lock
+    # between: two concurrent receives could get the same message, or messages of one
+    # FIFO group.
+    queue = self.get_queue(queue_name)
+    with _receive_lock(queue):
+        return _original_receive_message(self, queue_name, *args, **kwargs)
 
 
 # --- partial batch failures -----------------------------------------------------------
@@ -292,6 +313,7 @@ def patch() -> None:
     Queue.add_message = _add_message
     Queue.wait_for_messages = _wait_for_messages
     SQSBackend.send_message_batch = _send_message_batch
+    SQSBackend.receive_message = _receive_message
     SQSResponse.start_message_move_task = _start_message_move_task
     SQSResponse.list_message_move_tasks = _list_message_move_tasks
     SQSResponse.cancel_message_move_task = _cancel_message_move_task

@@ -1,0 +1,337 @@
+//! SQS: the redrive's queue port ([`crate::redrive::ports::Queues`]).
+
+use crate::error::{Error, Result};
+use crate::redrive::ports::{
+    AttributeValue, EntryFailure, MoveTask, Outgoing, QueueInfo, Queues, Received,
+};
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::primitives::Blob;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
+};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+pub struct Sqs {
+    client: Client,
+}
+
+impl Sqs {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    async fn url_for(&self, reference: &str) -> Result<String> {
+        if reference.starts_with("https://") || reference.starts_with("http://") {
+            return Ok(reference.to_owned());
+        }
+        let mut req = self.client.get_queue_url();
+        if reference.starts_with("arn:") {
+            let parts: Vec<&str> = reference.split(':').collect();
+            if parts.len() != 6 || parts[2] != "sqs" {
+                return Err(Error::InvalidEvent(format!(
+                    "source/destination: {reference} is not an SQS queue ARN"
+                )));
+            }
+            req = req
+                .queue_name(parts[5])
+                .queue_owner_aws_account_id(parts[4]);
+        } else {
+            req = req.queue_name(reference);
+        }
+        let out = req.send().await.map_err(|e| {
+            let err = Error::aws("sqs", "GetQueueUrl", e);
+            match err.code() {
+                Some(c) if c.contains("NonExistentQueue") || c == "QueueDoesNotExist" => {
+                    Error::InvalidEvent(format!("queue {reference} does not exist"))
+                }
+                _ => err,
+            }
+        })?;
+        out.queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::InvalidEvent(format!("queue {reference}: no URL")))
+    }
+}
+
+fn to_sdk(v: &AttributeValue) -> Option<MessageAttributeValue> {
+    MessageAttributeValue::builder()
+        .data_type(&v.data_type)
+        .set_string_value(v.string.clone())
+        .set_binary_value(v.binary.clone().map(Blob::new))
+        .build()
+        .ok()
+}
+
+fn failures(list: &[aws_sdk_sqs::types::BatchResultErrorEntry]) -> Vec<EntryFailure> {
+    list.iter()
+        .map(|f| EntryFailure {
+            id: f.id().to_owned(),
+            code: f.code().to_owned(),
+            message: f.message().unwrap_or_default().to_owned(),
+            sender_fault: f.sender_fault(),
+        })
+        .collect()
+}
+
+impl Queues for Sqs {
+    async fn resolve(&self, reference: &str) -> Result<QueueInfo> {
+        let url = self.url_for(reference).await?;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .attribute_names(QueueAttributeName::FifoQueue)
+            .send()
+            .await
+            .map_err(|e| {
+                let err = Error::aws("sqs", "GetQueueAttributes", e);
+                match err.code() {
+                    Some(c) if c.contains("NonExistentQueue") || c == "QueueDoesNotExist" => {
+                        Error::InvalidEvent(format!("queue {reference} does not exist"))
+                    }
+                    _ => err,
+                }
+            })?;
+        let attrs = out.attributes().cloned().unwrap_or_default();
+        let arn = attrs
+            .get(&QueueAttributeName::QueueArn)
+            .cloned()
+            .ok_or_else(|| Error::InvalidEvent(format!("queue {reference}: no QueueArn")))?;
+        let fifo = attrs
+            .get(&QueueAttributeName::FifoQueue)
+            .is_some_and(|v| v == "true")
+            || url.ends_with(".fifo");
+        Ok(QueueInfo { url, arn, fifo })
+    }
+
+    async fn dead_letter_sources(&self, dlq: &QueueInfo) -> Result<Vec<String>> {
+        let mut urls = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_dead_letter_source_queues()
+                .queue_url(&dlq.url)
+                .set_next_token(token)
+                .max_results(1000)
+                .send()
+                .await
+                .map_err(|e| Error::aws("sqs", "ListDeadLetterSourceQueues", e))?;
+            urls.extend(out.queue_urls().iter().cloned());
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(urls);
+            }
+        }
+    }
+
+    async fn receive(
+        &self,
+        queue: &QueueInfo,
+        max: i32,
+        wait_seconds: i32,
+        visibility_seconds: i32,
+    ) -> Result<Vec<Received>> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&queue.url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait_seconds)
+            .visibility_timeout(visibility_seconds)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| Error::aws("sqs", "ReceiveMessage", e))?;
+        Ok(out
+            .messages()
+            .iter()
+            .map(|m| {
+                let system = m.attributes().cloned().unwrap_or_default();
+                let attributes: BTreeMap<String, AttributeValue> = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    AttributeValue {
+                                        data_type: v.data_type().to_owned(),
+                                        string: v.string_value().map(str::to_owned),
+                                        binary: v.binary_value().map(|b| b.as_ref().to_vec()),
+                                    },
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Received {
+                    message_id: m.message_id().unwrap_or_default().to_owned(),
+                    receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
+                    body: m.body().unwrap_or_default().to_owned(),
+                    attributes,
+                    group_id: system
+                        .get(&MessageSystemAttributeName::MessageGroupId)
+                        .cloned(),
+                    receive_count: system
+                        .get(&MessageSystemAttributeName::ApproximateReceiveCount)
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(0),
+                }
+            })
+            .collect())
+    }
+
+    async fn send_batch(
+        &self,
+        queue: &QueueInfo,
+        entries: &[Outgoing],
+    ) -> Result<Vec<EntryFailure>> {
+        let mut req = self.client.send_message_batch().queue_url(&queue.url);
+        for e in entries {
+            let mut b = SendMessageBatchRequestEntry::builder()
+                .id(&e.id)
+                .message_body(&e.body)
+                .set_message_group_id(e.group_id.clone())
+                .set_message_deduplication_id(e.deduplication_id.clone());
+            for (name, value) in &e.attributes {
+                if let Some(v) = to_sdk(value) {
+                    b = b.message_attributes(name, v);
+                }
+            }
+            req = req.entries(
+                b.build()
+                    .map_err(|err| Error::InvalidEvent(format!("batch entry {}: {err}", e.id)))?,
+            );
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| Error::aws("sqs", "SendMessageBatch", e))?;
+        Ok(failures(out.failed()))
+    }
+
+    async fn delete_batch(
+        &self,
+        queue: &QueueInfo,
+        receipts: &[(String, String)],
+    ) -> Result<Vec<EntryFailure>> {
+        let mut req = self.client.delete_message_batch().queue_url(&queue.url);
+        for (id, handle) in receipts {
+            req = req.entries(
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .receipt_handle(handle)
+                    .build()
+                    .map_err(|e| Error::InvalidEvent(e.to_string()))?,
+            );
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| Error::aws("sqs", "DeleteMessageBatch", e))?;
+        Ok(failures(out.failed()))
+    }
+
+    async fn release(&self, queue: &QueueInfo, receipts: &[(String, String)]) -> Result<()> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let mut req = self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(&queue.url);
+        // Entry ids must be unique in the batch; message ids are.
+        for (i, (_, handle)) in receipts.iter().enumerate() {
+            req = req.entries(
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .build()
+                    .map_err(|e| Error::InvalidEvent(e.to_string()))?,
+            );
+        }
+        req.send()
+            .await
+            .map_err(|e| Error::aws("sqs", "ChangeMessageVisibilityBatch", e))?;
+        Ok(())
+    }
+
+    async fn depth(&self, queue: &QueueInfo) -> Result<u64> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&queue.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| Error::aws("sqs", "GetQueueAttributes", e))?;
+        Ok(out
+            .attributes()
+            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+            .unwrap_or(0))
+    }
+
+    async fn start_move(
+        &self,
+        source_arn: &str,
+        destination_arn: Option<&str>,
+        max_per_second: Option<i32>,
+    ) -> Result<String> {
+        let out = self
+            .client
+            .start_message_move_task()
+            .source_arn(source_arn)
+            .set_destination_arn(destination_arn.map(str::to_owned))
+            .set_max_number_of_messages_per_second(max_per_second)
+            .send()
+            .await
+            .map_err(|e| Error::aws("sqs", "StartMessageMoveTask", e))?;
+        Ok(out.task_handle().unwrap_or_default().to_owned())
+    }
+
+    async fn list_moves(&self, source_arn: &str) -> Result<Vec<MoveTask>> {
+        let out = self
+            .client
+            .list_message_move_tasks()
+            .source_arn(source_arn)
+            .max_results(10)
+            .send()
+            .await
+            .map_err(|e| Error::aws("sqs", "ListMessageMoveTasks", e))?;
+        Ok(out
+            .results()
+            .iter()
+            .map(|t| MoveTask {
+                task_handle: t.task_handle().map(str::to_owned),
+                status: t.status().unwrap_or_default().to_owned(),
+                source_arn: t.source_arn().unwrap_or(source_arn).to_owned(),
+                destination_arn: t.destination_arn().map(str::to_owned),
+                max_messages_per_second: t.max_number_of_messages_per_second(),
+                messages_moved: t.approximate_number_of_messages_moved(),
+                messages_to_move: t.approximate_number_of_messages_to_move(),
+                failure_reason: t.failure_reason().map(str::to_owned),
+                started_ms: t.started_timestamp(),
+            })
+            .collect())
+    }
+
+    async fn cancel_move(&self, task_handle: &str) -> Result<i64> {
+        let out = self
+            .client
+            .cancel_message_move_task()
+            .task_handle(task_handle)
+            .send()
+            .await
+            .map_err(|e| Error::aws("sqs", "CancelMessageMoveTask", e))?;
+        Ok(out.approximate_number_of_messages_moved())
+    }
+}

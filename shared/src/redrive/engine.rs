@@ -1,0 +1,803 @@
+//! The redrive run: resolve and authorise, then copy with several workers, or start a
+//! message move task, or describe one. Generic over the ports, so tests use fakes.
+
+use super::message;
+use super::ports::{EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received};
+use super::rate::Aimd;
+use super::request::{Action, AllowList, DEFAULT_RATE, Destination, Request};
+use crate::error::{Error, Result};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const COMPONENT: &str = "dlq-redrive";
+const BATCH: i32 = 10;
+const SEND_ATTEMPTS: u32 = 6;
+const DELETE_ATTEMPTS: u32 = 4;
+const MAX_REPORTED_FAILURES: usize = 50;
+
+/// Why a run stopped receiving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// The DLQ had nothing more to give.
+    Drained,
+    /// `max_messages` were moved.
+    MaxMessages,
+    /// The time was up: the report carries a continuation.
+    Deadline,
+    /// Receiving from the DLQ failed.
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub message_id: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    pub message_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    pub body: String,
+}
+
+/// What a run did. Counts are for this run; `totals` adds earlier runs of a continued
+/// redrive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub component: &'static str,
+    pub action: &'static str,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    pub dry_run: bool,
+    pub moved: u64,
+    /// Dry run: messages that would move.
+    pub would_move: u64,
+    pub filtered: u64,
+    pub failed: u64,
+    /// Messages in the DLQ when the run ended.
+    pub remaining: Option<u64>,
+    /// Sent but not deleted from the DLQ: they will be redriven again.
+    pub duplicates: u64,
+    /// Throttling answers met (the rate was halved each time).
+    pub throttled: u64,
+    pub duration_ms: u64,
+    /// Moved per second of run time.
+    pub rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<Sample>,
+    /// The request to invoke next when the run stopped at its deadline.
+    pub continuation: Option<Value>,
+    pub totals: Totals,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<MoveTask>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<MoveTask>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub runs: u32,
+    pub moved: u64,
+    pub duplicates: u64,
+}
+
+/// Time limits of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// No receive starts after this.
+    pub stop_receiving: Instant,
+    /// In-flight work gives up here (the report still has to be written).
+    pub hard: Instant,
+}
+
+impl Limits {
+    /// From the Lambda hard deadline: keep a drain window (a quarter of the time, at
+    /// most 10 s) for in-flight batches, and honour the request's `max_run_seconds`.
+    pub fn new(now: Instant, hard: Instant, max_run: Option<Duration>) -> Self {
+        let total = hard.saturating_duration_since(now);
+        let drain = (total / 4).min(Duration::from_secs(10));
+        let mut stop = hard - drain;
+        if let Some(m) = max_run {
+            stop = stop.min(now + m);
+        }
+        Self {
+            stop_receiving: stop,
+            hard,
+        }
+    }
+}
+
+/// Everything the run talks to.
+pub struct Redrive<'a, Q, L> {
+    pub queues: &'a Q,
+    pub lambda: &'a L,
+    pub allow: &'a AllowList,
+}
+
+#[derive(Default)]
+struct Tally {
+    moved: u64,
+    would_move: u64,
+    filtered: u64,
+    failed: u64,
+    duplicates: u64,
+    throttled: u64,
+    claimed: u64,
+    stopped_deadline: bool,
+    stopped_max: bool,
+    receive_error: Option<String>,
+    failures: Vec<Failure>,
+    sample: Vec<Sample>,
+    held: Vec<(String, String)>,
+}
+
+impl Tally {
+    fn fail(&mut self, message_id: &str, code: &str, message: &str) {
+        self.failed += 1;
+        if self.failures.len() < MAX_REPORTED_FAILURES {
+            self.failures.push(Failure {
+                message_id: message_id.into(),
+                code: code.into(),
+                message: message.into(),
+            });
+        }
+    }
+}
+
+enum Target {
+    Queue(QueueInfo),
+    Lambda {
+        function: String,
+        qualifier: Option<String>,
+    },
+}
+
+fn is_throttle(code: &str) -> bool {
+    code.contains("Throttl") || code == "TooManyRequestsException" || code == "SlowDown"
+}
+
+fn code_of(e: &Error) -> String {
+    e.code().unwrap_or("Error").to_owned()
+}
+
+fn retryable(e: &Error) -> bool {
+    e.is_retryable() || e.code().is_some_and(is_throttle)
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 50u64 << attempt.min(5);
+    Duration::from_millis(base + fastrand::u64(0..base))
+}
+
+/// `partition:service:region:account` of an ARN, to build sibling ARNs.
+fn arn_prefix(arn: &str) -> Option<(String, String, String)> {
+    let p: Vec<&str> = arn.split(':').collect();
+    (p.len() >= 6).then(|| (p[1].to_owned(), p[3].to_owned(), p[4].to_owned()))
+}
+
+fn not_allowed(field: &str, arn: &str) -> Error {
+    Error::InvalidEvent(format!(
+        "{field}: {arn} is not in the allow-list (ROLLGATE_REDRIVE_ALLOW); nothing was touched"
+    ))
+}
+
+impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
+    /// Run `req`. `Err` only for a request that cannot start (bad field, not allowed,
+    /// unknown queue): then nothing was changed.
+    pub async fn run(&self, req: &Request, limits: Limits) -> Result<Report> {
+        let started = Instant::now();
+        let source = self.queues.resolve(&req.source).await?;
+        if !self.allow.allows(&source.arn) {
+            return Err(not_allowed("source", &source.arn));
+        }
+        let mut report = self.empty_report(req, &source);
+        match req.action {
+            Action::Status => {
+                report.action = "status";
+                report.tasks = self.queues.list_moves(&source.arn).await?;
+                return Ok(self.finish(report, started));
+            }
+            Action::Cancel => {
+                report.action = "cancel";
+                let handle = req.task_handle.as_deref().unwrap_or_default();
+                report.moved = self.queues.cancel_move(handle).await?.max(0) as u64;
+                report.tasks = self.queues.list_moves(&source.arn).await?;
+                return Ok(self.finish(report, started));
+            }
+            Action::Redrive => {}
+        }
+        let target = self.destination(req, &source).await?;
+        report.destination = Some(match &target {
+            Target::Queue(q) => q.arn.clone(),
+            Target::Lambda {
+                function,
+                qualifier,
+            } => match qualifier {
+                Some(q) => format!("lambda:{function}:{q}"),
+                None => format!("lambda:{function}"),
+            },
+        });
+        if req.native {
+            let Target::Queue(dest) = &target else {
+                unreachable!("validated: native needs a queue")
+            };
+            report.action = "native";
+            let explicit = !matches!(req.destination, Destination::SourceOfDlq);
+            let handle = self
+                .queues
+                .start_move(
+                    &source.arn,
+                    explicit.then_some(dest.arn.as_str()),
+                    req.rate.map(|r| r as i32),
+                )
+                .await?;
+            let tasks = self
+                .queues
+                .list_moves(&source.arn)
+                .await
+                .unwrap_or_default();
+            report.task = tasks
+                .iter()
+                .find(|t| t.task_handle.as_deref() == Some(handle.as_str()))
+                .cloned()
+                .or_else(|| {
+                    Some(MoveTask {
+                        task_handle: Some(handle),
+                        status: "RUNNING".into(),
+                        source_arn: source.arn.clone(),
+                        destination_arn: explicit.then(|| dest.arn.clone()),
+                        max_messages_per_second: req.rate.map(|r| r as i32),
+                        messages_moved: 0,
+                        messages_to_move: None,
+                        failure_reason: None,
+                        started_ms: 0,
+                    })
+                });
+            return Ok(self.finish(report, started));
+        }
+        if req.dry_run {
+            report.action = "dry_run";
+        }
+        let tally = Mutex::new(Tally::default());
+        let rate = Mutex::new(Aimd::new(req.rate.unwrap_or(DEFAULT_RATE)));
+        let clock = Instant::now();
+        let workers = (0..req.concurrency)
+            .map(|_| self.worker(req, &source, &target, limits, &tally, &rate, clock));
+        futures::future::join_all(workers).await;
+        let mut t = tally.into_inner().unwrap_or_else(|p| p.into_inner());
+        // Everything held back (filtered, over the quota, unsendable, dry run) goes
+        // back to the DLQ now rather than when its visibility timeout ends.
+        for chunk in t.held.chunks(BATCH as usize) {
+            if let Err(e) = self.queues.release(&source, chunk).await {
+                tracing::warn!(error = %e, "could not release held messages; they reappear after their visibility timeout");
+            }
+        }
+        report.moved = t.moved;
+        report.would_move = t.would_move;
+        report.filtered = t.filtered;
+        report.failed = t.failed;
+        report.duplicates = t.duplicates;
+        report.throttled = t.throttled;
+        report.failures = std::mem::take(&mut t.failures);
+        report.sample = std::mem::take(&mut t.sample);
+        report.stopped = Some(if t.receive_error.is_some() {
+            Stopped::Error
+        } else if t.stopped_max {
+            Stopped::MaxMessages
+        } else if t.stopped_deadline {
+            Stopped::Deadline
+        } else {
+            Stopped::Drained
+        });
+        if let Some(e) = t.receive_error {
+            report.failures.push(Failure {
+                message_id: String::new(),
+                code: "ReceiveFailed".into(),
+                message: e,
+            });
+        }
+        report.remaining = self.queues.depth(&source).await.ok();
+        if report.stopped == Some(Stopped::Deadline) && !req.dry_run {
+            report.continuation = Some(req.continuation(t.moved, t.duplicates));
+        }
+        Ok(self.finish(report, started))
+    }
+
+    fn empty_report(&self, req: &Request, source: &QueueInfo) -> Report {
+        Report {
+            component: COMPONENT,
+            action: "redrive",
+            source: source.arn.clone(),
+            destination: None,
+            dry_run: req.dry_run,
+            moved: 0,
+            would_move: 0,
+            filtered: 0,
+            failed: 0,
+            remaining: None,
+            duplicates: 0,
+            throttled: 0,
+            duration_ms: 0,
+            rate: 0.0,
+            stopped: None,
+            failures: Vec::new(),
+            sample: Vec::new(),
+            continuation: None,
+            totals: Totals {
+                runs: req.carried.run + 1,
+                moved: req.carried.moved,
+                duplicates: req.carried.duplicates,
+            },
+            task: None,
+            tasks: Vec::new(),
+        }
+    }
+
+    fn finish(&self, mut report: Report, started: Instant) -> Report {
+        let elapsed = started.elapsed();
+        report.duration_ms = elapsed.as_millis() as u64;
+        report.rate = if elapsed.as_secs_f64() > 0.0 {
+            (report.moved as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0
+        } else {
+            0.0
+        };
+        report.totals.moved += report.moved;
+        report.totals.duplicates += report.duplicates;
+        report
+    }
+
+    async fn destination(&self, req: &Request, source: &QueueInfo) -> Result<Target> {
+        match &req.destination {
+            Destination::Lambda {
+                function,
+                qualifier,
+            } => {
+                let arn = if function.starts_with("arn:") {
+                    function.clone()
+                } else {
+                    let (partition, region, account) = arn_prefix(&source.arn)
+                        .ok_or_else(|| Error::InvalidEvent("source: not an ARN".into()))?;
+                    format!("arn:{partition}:lambda:{region}:{account}:function:{function}")
+                };
+                let checked = match qualifier {
+                    Some(q) => format!("{arn}:{q}"),
+                    None => arn,
+                };
+                if !self.allow.allows(&checked) {
+                    return Err(not_allowed("destination", &checked));
+                }
+                Ok(Target::Lambda {
+                    function: function.clone(),
+                    qualifier: qualifier.clone(),
+                })
+            }
+            Destination::Queue(reference) => {
+                let q = self.queues.resolve(reference).await?;
+                if !self.allow.allows(&q.arn) {
+                    return Err(not_allowed("destination", &q.arn));
+                }
+                if q.arn == source.arn {
+                    return Err(Error::InvalidEvent(
+                        "destination: is the source queue itself".into(),
+                    ));
+                }
+                Ok(Target::Queue(q))
+            }
+            Destination::SourceOfDlq => {
+                let urls = self.queues.dead_letter_sources(source).await?;
+                match urls.as_slice() {
+                    [one] => {
+                        let q = self.queues.resolve(one).await?;
+                        if !self.allow.allows(&q.arn) {
+                            return Err(not_allowed("destination", &q.arn));
+                        }
+                        Ok(Target::Queue(q))
+                    }
+                    [] => Err(Error::InvalidEvent(format!(
+                        "destination: no queue names {} as its dead-letter queue; give a destination",
+                        source.arn
+                    ))),
+                    many => Err(Error::InvalidEvent(format!(
+                        "destination: {} queues use {} as their dead-letter queue ({}); give a destination",
+                        many.len(),
+                        source.arn,
+                        many.join(", ")
+                    ))),
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn worker(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        target: &Target,
+        limits: Limits,
+        tally: &Mutex<Tally>,
+        rate: &Mutex<Aimd>,
+        clock: Instant,
+    ) {
+        let mut receive_errors = 0u32;
+        loop {
+            let now = Instant::now();
+            if now >= limits.stop_receiving {
+                lock(tally).stopped_deadline = true;
+                return;
+            }
+            if let Some(max) = req.max_messages {
+                let t = lock(tally);
+                if t.claimed >= max {
+                    drop(t);
+                    lock(tally).stopped_max = true;
+                    return;
+                }
+            }
+            // Hidden until shortly after the function would be killed, and handed
+            // back explicitly at the end of the run.
+            let visibility =
+                (limits.hard.saturating_duration_since(now).as_secs() + 5).clamp(5, 43_200) as i32;
+            let got = match self.queues.receive(source, BATCH, 1, visibility).await {
+                Ok(got) => {
+                    receive_errors = 0;
+                    got
+                }
+                Err(e) if retryable(&e) && receive_errors < 5 => {
+                    receive_errors += 1;
+                    if e.code().is_some_and(is_throttle) {
+                        lock(tally).throttled += 1;
+                    }
+                    tokio::time::sleep(backoff(receive_errors)).await;
+                    continue;
+                }
+                Err(e) => {
+                    lock(tally).receive_error = Some(e.to_string());
+                    return;
+                }
+            };
+            if got.is_empty() {
+                return;
+            }
+            let mut chosen: Vec<Received> = Vec::new();
+            {
+                let mut t = lock(tally);
+                for m in got {
+                    let selected = req.filter.matches(&m.body, &m.attributes);
+                    let within = req.max_messages.is_none_or(|max| t.claimed < max);
+                    if !selected {
+                        t.filtered += 1;
+                        t.held
+                            .push((m.message_id.clone(), m.receipt_handle.clone()));
+                    } else if !within || req.dry_run {
+                        if req.dry_run && within {
+                            t.claimed += 1;
+                            t.would_move += 1;
+                            if t.sample.len() < 10 {
+                                t.sample.push(Sample {
+                                    message_id: m.message_id.clone(),
+                                    group_id: m.group_id.clone(),
+                                    body: m.body.chars().take(200).collect(),
+                                });
+                            }
+                        }
+                        t.held
+                            .push((m.message_id.clone(), m.receipt_handle.clone()));
+                    } else {
+                        t.claimed += 1;
+                        chosen.push(m);
+                    }
+                }
+            }
+            if chosen.is_empty() {
+                continue;
+            }
+            let sent = match target {
+                Target::Queue(dest) => {
+                    self.send_to_queue(req, source, dest, &chosen, limits, tally, rate, clock)
+                        .await
+                }
+                Target::Lambda {
+                    function,
+                    qualifier,
+                } => {
+                    self.send_to_lambda(
+                        function,
+                        qualifier.as_deref(),
+                        &chosen,
+                        limits,
+                        tally,
+                        rate,
+                        clock,
+                    )
+                    .await
+                }
+            };
+            // Only what the destination accepted leaves the DLQ.
+            let mut accepted = Vec::new();
+            {
+                let mut t = lock(tally);
+                for (m, ok) in chosen.iter().zip(&sent) {
+                    if *ok {
+                        accepted.push(m);
+                    } else {
+                        t.claimed -= 1;
+                        t.held
+                            .push((m.message_id.clone(), m.receipt_handle.clone()));
+                    }
+                }
+            }
+            self.delete(source, &accepted, tally).await;
+        }
+    }
+
+    async fn pace(&self, n: usize, rate: &Mutex<Aimd>, clock: Instant) {
+        let wait = lock(rate).reserve(n, clock.elapsed().as_secs_f64());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Send `msgs` to a queue; element i of the answer says whether msgs[i] was accepted.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_to_queue(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        dest: &QueueInfo,
+        msgs: &[Received],
+        limits: Limits,
+        tally: &Mutex<Tally>,
+        rate: &Mutex<Aimd>,
+        clock: Instant,
+    ) -> Vec<bool> {
+        let entries: Vec<Outgoing> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                message::outgoing(
+                    m,
+                    i,
+                    &source.arn,
+                    dest.fifo,
+                    req.message_group_id.as_deref(),
+                    req.provenance,
+                )
+            })
+            .collect();
+        let mut ok = vec![false; msgs.len()];
+        // FIFO: rounds, each group's next message only after its previous one was
+        // accepted; a group whose message failed sends nothing more in this batch.
+        let rounds = if dest.fifo {
+            message::fifo_rounds(
+                &entries
+                    .iter()
+                    .map(|e| e.group_id.clone())
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            vec![(0..entries.len()).collect()]
+        };
+        let mut blocked: Vec<Option<String>> = Vec::new();
+        for round in rounds {
+            let mut pending: Vec<usize> = round
+                .into_iter()
+                .filter(|&i| !blocked.contains(&entries[i].group_id))
+                .collect();
+            let mut attempt = 0u32;
+            let mut last_error: Vec<(usize, String, String)> = Vec::new();
+            let mut permanent: Vec<(usize, String, String)> = Vec::new();
+            while !pending.is_empty() && attempt < SEND_ATTEMPTS && Instant::now() < limits.hard {
+                if attempt > 0 {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                attempt += 1;
+                self.pace(pending.len(), rate, clock).await;
+                let batch: Vec<Outgoing> = pending.iter().map(|&i| entries[i].clone()).collect();
+                match self.queues.send_batch(dest, &batch).await {
+                    Ok(failures) => {
+                        let throttled = failures.iter().any(|f| is_throttle(&f.code));
+                        let mut next = Vec::new();
+                        last_error.clear();
+                        for &i in &pending {
+                            match failures.iter().find(|f| f.id == entries[i].id) {
+                                None => ok[i] = true,
+                                Some(f) if f.sender_fault && !is_throttle(&f.code) => {
+                                    permanent.push((i, f.code.clone(), f.message.clone()));
+                                }
+                                Some(f) => {
+                                    next.push(i);
+                                    last_error.push((i, f.code.clone(), f.message.clone()));
+                                }
+                            }
+                        }
+                        let mut r = lock(rate);
+                        if throttled {
+                            r.throttled();
+                            lock(tally).throttled += 1;
+                        } else {
+                            r.accepted();
+                        }
+                        drop(r);
+                        pending = next;
+                    }
+                    Err(e) => {
+                        last_error = pending
+                            .iter()
+                            .map(|&i| (i, code_of(&e), e.to_string()))
+                            .collect();
+                        if e.code().is_some_and(is_throttle) {
+                            lock(rate).throttled();
+                            lock(tally).throttled += 1;
+                        }
+                        if !retryable(&e) {
+                            break;
+                        }
+                    }
+                }
+            }
+            let mut t = lock(tally);
+            for (i, code, text) in permanent.into_iter().chain(last_error) {
+                if !ok[i] {
+                    t.fail(&msgs[i].message_id, &code, &text);
+                    if dest.fifo {
+                        blocked.push(entries[i].group_id.clone());
+                    }
+                }
+            }
+        }
+        ok
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_to_lambda(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        msgs: &[Received],
+        limits: Limits,
+        tally: &Mutex<Tally>,
+        rate: &Mutex<Aimd>,
+        clock: Instant,
+    ) -> Vec<bool> {
+        futures::future::join_all(
+            msgs.iter()
+                .map(|m| self.invoke_one(function, qualifier, m, limits, tally, rate, clock)),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn invoke_one(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        m: &Received,
+        limits: Limits,
+        tally: &Mutex<Tally>,
+        rate: &Mutex<Aimd>,
+        clock: Instant,
+    ) -> bool {
+        let record = message::unwrap_lambda(&m.body);
+        let mut attempt = 0u32;
+        loop {
+            self.pace(1, rate, clock).await;
+            let result = self
+                .lambda
+                .invoke_event(function, qualifier, record.payload().to_vec())
+                .await;
+            attempt += 1;
+            match result {
+                Ok(()) => {
+                    lock(rate).accepted();
+                    return true;
+                }
+                Err(e) => {
+                    if e.code().is_some_and(is_throttle) {
+                        lock(rate).throttled();
+                        lock(tally).throttled += 1;
+                    }
+                    if !retryable(&e) || attempt >= SEND_ATTEMPTS || Instant::now() >= limits.hard {
+                        lock(tally).fail(&m.message_id, &code_of(&e), &e.to_string());
+                        return false;
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+    }
+
+    async fn delete(&self, source: &QueueInfo, accepted: &[&Received], tally: &Mutex<Tally>) {
+        if accepted.is_empty() {
+            return;
+        }
+        let mut pending: Vec<(String, String)> = accepted
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i.to_string(), m.receipt_handle.clone()))
+            .collect();
+        let total = pending.len() as u64;
+        for attempt in 0..DELETE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            match self.queues.delete_batch(source, &pending).await {
+                Ok(failures) => {
+                    pending.retain(|(id, _)| failures.iter().any(|f| &f.id == id));
+                }
+                Err(e) if retryable(&e) => continue,
+                Err(_) => break,
+            }
+            if pending.is_empty() {
+                break;
+            }
+        }
+        let mut t = lock(tally);
+        t.moved += total;
+        // Copied but still in the DLQ: it will be redriven again.
+        t.duplicates += pending.len() as u64;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Publish the run's summary on SNS and its EMF metrics. Never fails the run.
+pub async fn announce<S: super::ports::SummarySink>(sink: &S, report: &Report) {
+    let outcome = report
+        .stopped
+        .map(|s| {
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| report.action.to_owned());
+    crate::metrics::Emf::from_env()
+        .dimension("Component", COMPONENT)
+        .dimension("Outcome", &outcome)
+        .metric("RedriveMoved", report.moved as f64, "Count")
+        .metric("RedriveFailed", report.failed as f64, "Count")
+        .metric("RedriveFiltered", report.filtered as f64, "Count")
+        .metric("RedriveDuplicates", report.duplicates as f64, "Count")
+        .metric("RedriveDuration", report.duration_ms as f64, "Milliseconds")
+        .property("Source", report.source.clone())
+        .property(
+            "Destination",
+            report.destination.clone().unwrap_or_default(),
+        )
+        .emit();
+    let subject = format!(
+        "rollgate {COMPONENT}: {} moved={} failed={} {}",
+        report.action, report.moved, report.failed, outcome
+    );
+    let body = serde_json::to_string_pretty(report).unwrap_or_default();
+    let dest = report.destination.clone().unwrap_or_default();
+    if let Err(e) = sink
+        .summary(
+            &subject,
+            &body,
+            &[
+                ("component", COMPONENT),
+                ("verdict", outcome.as_str()),
+                ("source", report.source.as_str()),
+                ("destination", dest.as_str()),
+            ],
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "redrive summary not published");
+    }
+}

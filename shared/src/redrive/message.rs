@@ -1,0 +1,222 @@
+//! Per-message decisions: the copy sent to a queue (provenance, deduplication id),
+//! the event replayed into a Lambda function, and FIFO send rounds.
+
+use super::ports::{AttributeValue, Outgoing, Received};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The one attribute rollgate adds: `{"message_id", "source", "receive_count"}` as JSON.
+pub const PROVENANCE_ATTRIBUTE: &str = "rollgate.redrive";
+/// SQS allows 10 message attributes.
+pub const MAX_ATTRIBUTES: usize = 10;
+/// SQS's message size limit (body + attribute names, types and values).
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// Deterministic deduplication id for a FIFO destination: the same DLQ message gives
+/// the same id on every attempt and every run, so a resend after a failed delete is
+/// dropped by the destination inside its 5-minute window.
+pub fn deduplication_id(source_arn: &str, message_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(source_arn.as_bytes());
+    h.update(b"\n");
+    h.update(message_id.as_bytes());
+    hex::encode(h.finalize())
+}
+
+fn size(body: &str, attributes: &BTreeMap<String, AttributeValue>) -> usize {
+    body.len()
+        + attributes
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + v.data_type.len()
+                    + v.string.as_ref().map_or(0, String::len)
+                    + v.binary.as_ref().map_or(0, Vec::len)
+            })
+            .sum::<usize>()
+}
+
+/// The copy of `m` for a queue. Body and attributes are kept as received; provenance
+/// is added when asked and when it fits (attribute count and size).
+pub fn outgoing(
+    m: &Received,
+    entry_id: usize,
+    source_arn: &str,
+    fifo_destination: bool,
+    default_group: Option<&str>,
+    provenance: bool,
+) -> Outgoing {
+    let mut attributes = m.attributes.clone();
+    if provenance {
+        let tag = serde_json::json!({
+            "message_id": m.message_id,
+            "source": source_arn,
+            "receive_count": m.receive_count,
+        })
+        .to_string();
+        let mut with = attributes.clone();
+        with.insert(PROVENANCE_ATTRIBUTE.into(), AttributeValue::string(tag));
+        if with.len() <= MAX_ATTRIBUTES && size(&m.body, &with) <= MAX_MESSAGE_BYTES {
+            attributes = with;
+        }
+    }
+    let (group_id, deduplication_id) = if fifo_destination {
+        (
+            Some(
+                m.group_id
+                    .clone()
+                    .or_else(|| default_group.map(str::to_owned))
+                    .unwrap_or_else(|| "rollgate-redrive".into()),
+            ),
+            Some(deduplication_id(source_arn, &m.message_id)),
+        )
+    } else {
+        (None, None)
+    };
+    Outgoing {
+        id: entry_id.to_string(),
+        body: m.body.clone(),
+        attributes,
+        group_id,
+        deduplication_id,
+    }
+}
+
+/// The original event of a Lambda DLQ message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LambdaRecord {
+    /// An async-invocation DLQ message: the body *is* the event (attributes
+    /// `RequestID`, `ErrorCode`, `ErrorMessage` describe the failure).
+    DeadLetter { payload: Vec<u8> },
+    /// An on-failure destination record: the event is its `requestPayload`.
+    OnFailure {
+        payload: Vec<u8>,
+        request_id: Option<String>,
+    },
+}
+
+impl LambdaRecord {
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            LambdaRecord::DeadLetter { payload } | LambdaRecord::OnFailure { payload, .. } => {
+                payload
+            }
+        }
+    }
+}
+
+/// Recognise an on-failure destination record (`requestContext` + `requestPayload`);
+/// anything else is taken as an async-invocation DLQ message, byte for byte.
+pub fn unwrap_lambda(body: &str) -> LambdaRecord {
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body)
+        && let (Some(ctx), Some(payload)) = (map.get("requestContext"), map.get("requestPayload"))
+        && ctx.is_object()
+    {
+        return LambdaRecord::OnFailure {
+            payload: serde_json::to_vec(payload).unwrap_or_default(),
+            request_id: ctx
+                .get("requestId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
+    }
+    LambdaRecord::DeadLetter {
+        payload: body.as_bytes().to_vec(),
+    }
+}
+
+/// Split a FIFO batch into send rounds: round k holds the k-th message of every group
+/// (in receive order). A round is sent only after the previous one was accepted, so a
+/// failed entry never lets a later message of its group overtake it.
+pub fn fifo_rounds(groups: &[Option<String>]) -> Vec<Vec<usize>> {
+    let mut seen: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        let k = seen.entry(g.as_deref()).or_insert(0);
+        if rounds.len() <= *k {
+            rounds.push(Vec::new());
+        }
+        rounds[*k].push(i);
+        *k += 1;
+    }
+    rounds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(attrs: usize) -> Received {
+        Received {
+            message_id: "m-1".into(),
+            receipt_handle: "r".into(),
+            body: "{\"a\":1}".into(),
+            attributes: (0..attrs)
+                .map(|i| (format!("k{i}"), AttributeValue::string(i.to_string())))
+                .collect(),
+            group_id: Some("g".into()),
+            receive_count: 3,
+        }
+    }
+
+    #[test]
+    fn dedup_id_is_deterministic_and_distinct() {
+        let a = deduplication_id("arn:q", "m-1");
+        assert_eq!(a, deduplication_id("arn:q", "m-1"));
+        assert_ne!(a, deduplication_id("arn:q", "m-2"));
+        assert_ne!(a, deduplication_id("arn:other", "m-1"));
+        assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn provenance_is_added_when_it_fits() {
+        let o = outgoing(&msg(2), 7, "arn:q", true, None, true);
+        assert_eq!(o.id, "7");
+        assert_eq!(o.attributes.len(), 3);
+        let tag: Value = serde_json::from_str(
+            o.attributes[PROVENANCE_ATTRIBUTE]
+                .string
+                .as_deref()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(tag["message_id"], "m-1");
+        assert_eq!(tag["receive_count"], 3);
+        assert_eq!(o.group_id.as_deref(), Some("g"));
+        assert_eq!(
+            o.deduplication_id.as_deref(),
+            Some(deduplication_id("arn:q", "m-1").as_str())
+        );
+        // Ten attributes already: the originals win, provenance is skipped.
+        assert_eq!(
+            outgoing(&msg(10), 0, "arn:q", false, None, true).attributes,
+            msg(10).attributes
+        );
+        let plain = outgoing(&msg(1), 0, "arn:q", false, None, false);
+        assert_eq!(plain.attributes, msg(1).attributes);
+        assert_eq!((plain.group_id, plain.deduplication_id), (None, None));
+    }
+
+    #[test]
+    fn lambda_records_unwrap_to_the_original_event() {
+        let body = r#"{"version":"1.0","timestamp":"t","requestContext":{"requestId":"abc","functionArn":"arn:f","condition":"RetriesExhausted","approximateInvokeCount":3},"requestPayload":{"order":42},"responseContext":{"statusCode":200},"responsePayload":{"errorType":"X"}}"#;
+        assert_eq!(
+            unwrap_lambda(body),
+            LambdaRecord::OnFailure {
+                payload: br#"{"order":42}"#.to_vec(),
+                request_id: Some("abc".into())
+            }
+        );
+        let raw = r#"{ "order": 42 }"#;
+        assert_eq!(unwrap_lambda(raw).payload(), raw.as_bytes());
+        assert_eq!(unwrap_lambda("plain text").payload(), b"plain text");
+    }
+
+    #[test]
+    fn fifo_rounds_keep_group_order() {
+        let g = |s: &str| Some(s.to_owned());
+        let rounds = fifo_rounds(&[g("a"), g("a"), g("b"), g("a"), g("b"), None]);
+        assert_eq!(rounds, vec![vec![0, 2, 5], vec![1, 4], vec![3]]);
+    }
+}

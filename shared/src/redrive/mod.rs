@@ -1,0 +1,15 @@
+//! DLQ redrive: move dead-lettered messages back without losing one.
+//!
+//! Pure parts: [`request`] (parsing, filter, allow-list), [`message`] (the copy sent,
+//! deduplication ids, Lambda record unwrapping, FIFO send rounds), [`rate`] (AIMD).
+//! [`engine`] runs a redrive over the [`ports`]; the `dlq-redrive` function wires it.
+//! The request and report formats are documented in `docs/redrive.md`.
+
+pub mod engine;
+pub mod message;
+pub mod ports;
+pub mod rate;
+pub mod request;
+
+pub use engine::{COMPONENT, Limits, Redrive, Report, Stopped, announce};
+pub use request::{AllowList, Request};

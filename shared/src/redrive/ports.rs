@@ -1,0 +1,162 @@
+//! What the redrive needs from AWS, as small traits over plain data. The SQS adapter
+//! ([`crate::adapters::sqs`]) and the Lambda adapter implement them; unit tests use
+//! in-memory fakes.
+
+use crate::error::Result;
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// One message attribute, kept exactly as SQS returned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeValue {
+    /// `String`, `Number`, `Binary`, optionally with a custom suffix (`String.json`).
+    pub data_type: String,
+    pub string: Option<String>,
+    pub binary: Option<Vec<u8>>,
+}
+
+impl AttributeValue {
+    pub fn string(value: impl Into<String>) -> Self {
+        Self {
+            data_type: "String".into(),
+            string: Some(value.into()),
+            binary: None,
+        }
+    }
+}
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, AttributeValue>,
+    pub group_id: Option<String>,
+    pub receive_count: u32,
+}
+
+/// A queue, resolved from a URL, ARN or name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueInfo {
+    pub url: String,
+    pub arn: String,
+    pub fifo: bool,
+}
+
+/// One entry of a `SendMessageBatch`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// Batch entry id (unique within the batch).
+    pub id: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, AttributeValue>,
+    pub group_id: Option<String>,
+    pub deduplication_id: Option<String>,
+}
+
+/// A batch entry SQS did not accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFailure {
+    pub id: String,
+    pub code: String,
+    pub message: String,
+    /// SQS's `SenderFault`: the same entry will fail again.
+    pub sender_fault: bool,
+}
+
+/// A message move task as `ListMessageMoveTasks` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MoveTask {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_handle: Option<String>,
+    pub status: String,
+    pub source_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_messages_per_second: Option<i32>,
+    pub messages_moved: i64,
+    pub messages_to_move: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub started_ms: i64,
+}
+
+pub trait Queues: Send + Sync {
+    /// URL, ARN or name → URL, ARN and whether it is FIFO (read only).
+    fn resolve(&self, reference: &str) -> impl Future<Output = Result<QueueInfo>> + Send;
+
+    /// `ListDeadLetterSourceQueues`: URLs of the queues whose RedrivePolicy names `dlq`.
+    fn dead_letter_sources(
+        &self,
+        dlq: &QueueInfo,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// `ReceiveMessage` with all attributes; `visibility_seconds` hides what is returned.
+    fn receive(
+        &self,
+        queue: &QueueInfo,
+        max: i32,
+        wait_seconds: i32,
+        visibility_seconds: i32,
+    ) -> impl Future<Output = Result<Vec<Received>>> + Send;
+
+    /// `SendMessageBatch`: `Err` when the whole call failed, else the failed entries.
+    fn send_batch(
+        &self,
+        queue: &QueueInfo,
+        entries: &[Outgoing],
+    ) -> impl Future<Output = Result<Vec<EntryFailure>>> + Send;
+
+    /// `DeleteMessageBatch` of `(entry id, receipt handle)` pairs.
+    fn delete_batch(
+        &self,
+        queue: &QueueInfo,
+        receipts: &[(String, String)],
+    ) -> impl Future<Output = Result<Vec<EntryFailure>>> + Send;
+
+    /// `ChangeMessageVisibilityBatch` to 0: hand messages back to the queue now.
+    fn release(
+        &self,
+        queue: &QueueInfo,
+        receipts: &[(String, String)],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Visible + in-flight + delayed messages (`ApproximateNumberOf*`).
+    fn depth(&self, queue: &QueueInfo) -> impl Future<Output = Result<u64>> + Send;
+
+    /// `StartMessageMoveTask` → the task handle.
+    fn start_move(
+        &self,
+        source_arn: &str,
+        destination_arn: Option<&str>,
+        max_per_second: Option<i32>,
+    ) -> impl Future<Output = Result<String>> + Send;
+
+    /// `ListMessageMoveTasks` (newest first, up to 10).
+    fn list_moves(&self, source_arn: &str) -> impl Future<Output = Result<Vec<MoveTask>>> + Send;
+
+    /// `CancelMessageMoveTask` → messages moved so far.
+    fn cancel_move(&self, task_handle: &str) -> impl Future<Output = Result<i64>> + Send;
+}
+
+/// Asynchronous (`InvocationType: Event`) invokes, for Lambda DLQ replays.
+pub trait EventInvoker: Send + Sync {
+    fn invoke_event(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Where the run's summary goes (SNS).
+pub trait SummarySink: Send + Sync {
+    fn summary(
+        &self,
+        subject: &str,
+        body: &str,
+        attributes: &[(&str, &str)],
+    ) -> impl Future<Output = Result<()>> + Send;
+}

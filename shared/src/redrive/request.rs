@@ -1,0 +1,472 @@
+//! The redrive request: parsing and validation (pure), the filter and the allow-list.
+
+use super::ports::AttributeValue;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Highest rate a request may ask for (messages per second).
+pub const MAX_RATE: f64 = 3000.0;
+/// Rate ceiling when the request gives none.
+pub const DEFAULT_RATE: f64 = 1000.0;
+pub const MAX_CONCURRENCY: usize = 16;
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RequestError {
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
+}
+
+fn bad(field: &str, message: impl Into<String>) -> RequestError {
+    RequestError::Field {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// What the invocation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Move (or, with `dry_run`, count) messages.
+    #[default]
+    Redrive,
+    /// Describe the source's message move tasks (`ListMessageMoveTasks`).
+    Status,
+    /// Cancel a message move task.
+    Cancel,
+}
+
+/// Where redriven messages go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// The queue whose RedrivePolicy names the DLQ.
+    SourceOfDlq,
+    /// A queue by URL, ARN or name.
+    Queue(String),
+    /// `lambda:<name>[:<qualifier>]`: unwrap and invoke asynchronously.
+    Lambda {
+        function: String,
+        qualifier: Option<String>,
+    },
+}
+
+/// One predicate on the JSON body, addressed by a JSON pointer (`/detail/type`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyPredicate {
+    pub pointer: String,
+    #[serde(default)]
+    pub equals: Option<Value>,
+    #[serde(default)]
+    pub one_of: Option<Vec<Value>>,
+    #[serde(default)]
+    pub exists: Option<bool>,
+}
+
+/// Selects which messages move: all conditions must hold.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Message attribute name → required string value (String and Number types).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Predicates on the body, which must then be JSON.
+    #[serde(default)]
+    pub body: Vec<BodyPredicate>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty() && self.body.is_empty()
+    }
+
+    /// Whether a message with this body and these attributes is selected.
+    pub fn matches(&self, body: &str, attributes: &BTreeMap<String, AttributeValue>) -> bool {
+        let attrs_ok = self.attributes.iter().all(|(name, want)| {
+            attributes
+                .get(name)
+                .and_then(|a| a.string.as_deref())
+                .is_some_and(|v| v == want)
+        });
+        if !attrs_ok {
+            return false;
+        }
+        if self.body.is_empty() {
+            return true;
+        }
+        let Ok(doc) = serde_json::from_str::<Value>(body) else {
+            return false;
+        };
+        self.body.iter().all(|p| {
+            let found = doc.pointer(&p.pointer);
+            p.exists.is_none_or(|e| e == found.is_some())
+                && p.equals.as_ref().is_none_or(|v| found == Some(v))
+                && p.one_of
+                    .as_ref()
+                    .is_none_or(|vs| found.is_some_and(|f| vs.contains(f)))
+        })
+    }
+}
+
+/// Totals carried from one run of a long redrive to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Carried {
+    pub run: u32,
+    pub moved: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    action: Action,
+    source: Option<String>,
+    destination: Option<String>,
+    max_messages: Option<u64>,
+    rate: Option<f64>,
+    filter: Option<Filter>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    native: bool,
+    max_run_seconds: Option<u64>,
+    concurrency: Option<usize>,
+    #[serde(default = "yes")]
+    provenance: bool,
+    message_group_id: Option<String>,
+    task_handle: Option<String>,
+    continuation: Option<Carried>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A validated request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub action: Action,
+    pub source: String,
+    pub destination: Destination,
+    pub max_messages: Option<u64>,
+    pub rate: Option<f64>,
+    pub filter: Filter,
+    pub dry_run: bool,
+    pub native: bool,
+    pub max_run_seconds: Option<u64>,
+    pub concurrency: usize,
+    pub provenance: bool,
+    /// Group for messages that reach a FIFO destination without one.
+    pub message_group_id: Option<String>,
+    pub task_handle: Option<String>,
+    pub carried: Carried,
+    /// The request as received, to build the continuation from.
+    pub original: Value,
+}
+
+fn parse_destination(text: &str) -> Result<Destination, RequestError> {
+    let Some(rest) = text.strip_prefix("lambda:") else {
+        if text.trim().is_empty() {
+            return Err(bad("destination", "must not be empty"));
+        }
+        return Ok(Destination::Queue(text.to_owned()));
+    };
+    // A full function ARN is accepted after the prefix too.
+    let (function, qualifier) = if rest.starts_with("arn:") {
+        let parts: Vec<&str> = rest.split(':').collect();
+        match parts.len() {
+            7 => (rest.to_owned(), None),
+            8 => (parts[..7].join(":"), Some(parts[7].to_owned())),
+            _ => return Err(bad("destination", "lambda:<function ARN> is malformed")),
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((f, q)) => (f.to_owned(), Some(q.to_owned())),
+            None => (rest.to_owned(), None),
+        }
+    };
+    if function.is_empty() || qualifier.as_deref().is_some_and(str::is_empty) {
+        return Err(bad(
+            "destination",
+            "expected lambda:<name>[:<qualifier>] with a non-empty name and qualifier",
+        ));
+    }
+    Ok(Destination::Lambda {
+        function,
+        qualifier,
+    })
+}
+
+impl Request {
+    /// Parse and validate; the error names the offending field.
+    pub fn parse(value: &Value) -> Result<Self, RequestError> {
+        let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            bad(
+                if path == "." { "request" } else { &path },
+                e.inner().to_string(),
+            )
+        })?;
+        let source = raw
+            .source
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| bad("source", "required: the DLQ's URL, ARN or name"))?;
+        let destination = match raw.destination.as_deref() {
+            None => Destination::SourceOfDlq,
+            Some(d) => parse_destination(d)?,
+        };
+        if raw.max_messages == Some(0) {
+            return Err(bad("max_messages", "must be at least 1"));
+        }
+        if let Some(r) = raw.rate
+            && !(r.is_finite() && r > 0.0 && r <= MAX_RATE)
+        {
+            return Err(bad(
+                "rate",
+                format!("must be > 0 and <= {MAX_RATE} messages per second"),
+            ));
+        }
+        let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+            return Err(bad(
+                "concurrency",
+                format!("must be between 1 and {MAX_CONCURRENCY}"),
+            ));
+        }
+        if raw.max_run_seconds == Some(0) {
+            return Err(bad("max_run_seconds", "must be at least 1"));
+        }
+        let filter = raw.filter.unwrap_or_default();
+        for (i, p) in filter.body.iter().enumerate() {
+            if !(p.pointer.is_empty() || p.pointer.starts_with('/')) {
+                return Err(bad(
+                    &format!("filter.body[{i}].pointer"),
+                    "a JSON pointer starts with '/'",
+                ));
+            }
+            if p.equals.is_none() && p.one_of.is_none() && p.exists.is_none() {
+                return Err(bad(
+                    &format!("filter.body[{i}]"),
+                    "give equals, one_of or exists",
+                ));
+            }
+        }
+        if raw.native {
+            if !filter.is_empty() {
+                return Err(bad(
+                    "native",
+                    "a message move task cannot filter: drop the filter or native",
+                ));
+            }
+            if raw.dry_run || raw.max_messages.is_some() {
+                return Err(bad(
+                    "native",
+                    "a message move task cannot dry-run or stop at max_messages",
+                ));
+            }
+            if matches!(destination, Destination::Lambda { .. }) {
+                return Err(bad(
+                    "native",
+                    "a message move task moves between SQS queues only",
+                ));
+            }
+            if raw
+                .rate
+                .is_some_and(|r| !(1.0..=500.0).contains(&r) || r.fract() != 0.0)
+            {
+                return Err(bad(
+                    "rate",
+                    "with native, a whole number of messages per second from 1 to 500",
+                ));
+            }
+        }
+        if raw.action == Action::Cancel && raw.task_handle.is_none() {
+            return Err(bad("task_handle", "required to cancel a message move task"));
+        }
+        Ok(Self {
+            action: raw.action,
+            source,
+            destination,
+            max_messages: raw.max_messages,
+            rate: raw.rate,
+            filter,
+            dry_run: raw.dry_run,
+            native: raw.native,
+            max_run_seconds: raw.max_run_seconds,
+            concurrency,
+            provenance: raw.provenance,
+            message_group_id: raw.message_group_id,
+            task_handle: raw.task_handle,
+            carried: raw.continuation.unwrap_or_default(),
+            original: value.clone(),
+        })
+    }
+
+    /// The request that continues this one after `moved`/`duplicates` more.
+    pub fn continuation(&self, moved: u64, duplicates: u64) -> Value {
+        let mut next = self.original.clone();
+        let carried = Carried {
+            run: self.carried.run + 1,
+            moved: self.carried.moved + moved,
+            duplicates: self.carried.duplicates + duplicates,
+        };
+        if let Value::Object(map) = &mut next {
+            if let Some(max) = self.max_messages {
+                map.insert(
+                    "max_messages".into(),
+                    Value::from(max.saturating_sub(moved).max(1)),
+                );
+            }
+            map.insert(
+                "continuation".into(),
+                serde_json::to_value(carried).unwrap_or(Value::Null),
+            );
+        }
+        next
+    }
+}
+
+/// ARN patterns (`*` matches any run of characters) that may be touched.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AllowList {
+    patterns: Vec<String>,
+}
+
+impl AllowList {
+    /// Comma-separated patterns; blanks are ignored. Empty → nothing is allowed.
+    pub fn parse(text: &str) -> Self {
+        Self {
+            patterns: text
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
+    pub fn allows(&self, arn: &str) -> bool {
+        self.patterns.iter().any(|p| glob(p, arn))
+    }
+}
+
+/// Whole-string match where `*` matches any (possibly empty) run of characters.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn minimal_request_defaults() {
+        let r = Request::parse(&json!({"source": "orders-dlq"})).unwrap();
+        assert_eq!(r.action, Action::Redrive);
+        assert_eq!(r.destination, Destination::SourceOfDlq);
+        assert_eq!(r.concurrency, DEFAULT_CONCURRENCY);
+        assert!(r.provenance && !r.dry_run && r.filter.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = |v: Value| Request::parse(&v).unwrap_err().to_string();
+        assert!(err(json!({})).starts_with("source:"));
+        assert!(err(json!({"source": "q", "rate": 0})).starts_with("rate:"));
+        assert!(err(json!({"source": "q", "max_messages": "x"})).starts_with("max_messages"));
+        assert!(err(json!({"source": "q", "colour": 1})).contains("colour"));
+        assert!(err(json!({"source": "q", "destination": "lambda:"})).starts_with("destination:"));
+        assert!(
+            err(json!({"source": "q", "filter": {"body": [{"pointer": "a", "equals": 1}]}}))
+                .starts_with("filter.body[0].pointer:")
+        );
+        assert!(
+            err(json!({"source": "q", "native": true, "filter": {"attributes": {"a": "b"}}}))
+                .starts_with("native:")
+        );
+        assert!(err(json!({"source": "q", "action": "cancel"})).starts_with("task_handle:"));
+        assert!(err(json!({"source": "q", "concurrency": 99})).starts_with("concurrency:"));
+    }
+
+    #[test]
+    fn lambda_destinations() {
+        let d = |s: &str| parse_destination(s).unwrap();
+        assert_eq!(
+            d("lambda:orders:live"),
+            Destination::Lambda {
+                function: "orders".into(),
+                qualifier: Some("live".into())
+            }
+        );
+        assert_eq!(
+            d("lambda:arn:aws:lambda:us-east-1:1:function:f:7"),
+            Destination::Lambda {
+                function: "arn:aws:lambda:us-east-1:1:function:f".into(),
+                qualifier: Some("7".into())
+            }
+        );
+        assert_eq!(d("orders"), Destination::Queue("orders".into()));
+    }
+
+    #[test]
+    fn filter_on_attributes_and_body() {
+        let f: Filter = serde_json::from_value(json!({
+            "attributes": {"tenant": "a"},
+            "body": [{"pointer": "/type", "one_of": ["x", "y"]}, {"pointer": "/skip", "exists": false}]
+        }))
+        .unwrap();
+        let attrs = |t: &str| BTreeMap::from([("tenant".to_owned(), AttributeValue::string(t))]);
+        assert!(f.matches(r#"{"type":"x"}"#, &attrs("a")));
+        assert!(!f.matches(r#"{"type":"x"}"#, &attrs("b")));
+        assert!(!f.matches(r#"{"type":"z"}"#, &attrs("a")));
+        assert!(!f.matches(r#"{"type":"x","skip":1}"#, &attrs("a")));
+        assert!(!f.matches("not json", &attrs("a")));
+        assert!(Filter::default().matches("not json", &BTreeMap::new()));
+    }
+
+    #[test]
+    fn allow_list_globs() {
+        let a = AllowList::parse(
+            "arn:aws:sqs:us-east-1:123:orders-*, arn:aws:lambda:*:123:function:app-*",
+        );
+        assert!(a.allows("arn:aws:sqs:us-east-1:123:orders-dlq"));
+        assert!(!a.allows("arn:aws:sqs:us-east-1:123:payments-dlq"));
+        assert!(a.allows("arn:aws:lambda:eu-west-1:123:function:app-x:live"));
+        assert!(!AllowList::parse("").allows("arn:aws:sqs:us-east-1:123:orders"));
+        assert!(glob("a*b*c", "axxbyyc") && !glob("a*b*c", "axxc") && glob("*", ""));
+        assert!(!glob("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn continuation_carries_totals_and_shrinks_the_quota() {
+        let r = Request::parse(&json!({"source": "q", "max_messages": 100})).unwrap();
+        let next = r.continuation(40, 1);
+        assert_eq!(next["max_messages"], 60);
+        assert_eq!(
+            next["continuation"],
+            json!({"run": 1, "moved": 40, "duplicates": 1})
+        );
+        let again = Request::parse(&next).unwrap();
+        assert_eq!(again.continuation(10, 0)["continuation"]["moved"], 50);
+    }
+}

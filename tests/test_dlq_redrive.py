@@ -1,0 +1,229 @@
+"""dlq-redrive end to end: the built function under `cargo lambda watch`, invoked through
+the emulator's Lambda API, moving messages between emulator queues and functions."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import pytest
+import requests
+
+from conftest import ACCOUNT, REGION, create_function, wait_for
+
+FUNCTION = "redrive-dlq-redrive"
+PROVENANCE = "rollgate.redrive"
+
+
+@pytest.fixture(scope="module")
+def redrive(stack):
+    create_function(stack, FUNCTION, handler="dlq-redrive", env={}, timeout=120)
+    lam = stack.client("lambda")
+
+    def call(request: dict) -> dict:
+        out = lam.invoke(FunctionName=FUNCTION, Payload=json.dumps(request).encode())
+        body = json.loads(out["Payload"].read())
+        if out.get("FunctionError"):
+            raise RuntimeError(body.get("errorMessage", body))
+        return body
+
+    return call
+
+
+def name(prefix: str) -> str:
+    return f"redrive-{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def queue_pair(stack, fifo: bool = False) -> tuple[str, str]:
+    sqs = stack.client("sqs")
+    base = name("q")
+    suffix = ".fifo" if fifo else ""
+    extra = {"FifoQueue": "true"} if fifo else {}
+    dlq = sqs.create_queue(QueueName=f"{base}-dlq{suffix}", Attributes=extra)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+    src = sqs.create_queue(QueueName=f"{base}{suffix}", Attributes={**extra, "RedrivePolicy": policy})["QueueUrl"]
+    return src, dlq
+
+
+def fill(stack, url: str, n: int, attrs=lambda i: {}, group=None):
+    sqs = stack.client("sqs")
+    for start in range(0, n, 10):
+        entries = []
+        for i in range(start, min(n, start + 10)):
+            e = {"Id": str(i), "MessageBody": json.dumps({"n": i, "tenant": "a" if i % 2 else "b"}),
+                 "MessageAttributes": attrs(i)}
+            if group:
+                e.update(MessageGroupId=group(i), MessageDeduplicationId=f"d{i}")
+            entries.append(e)
+        assert not stack.client("sqs").send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+
+
+def drain(stack, url: str) -> list[dict]:
+    sqs, out = stack.client("sqs"), []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                  AttributeNames=["All"]).get("Messages", [])
+        if not got:
+            return out
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        out.extend(got)
+
+
+def depth(stack, url: str) -> int:
+    a = stack.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return sum(int(v) for v in a.values())
+
+
+def rich_attrs(i: int) -> dict:
+    return {"tenant": {"DataType": "String", "StringValue": "a" if i % 2 else "b"},
+            "amount": {"DataType": "Number", "StringValue": f"{i}.50"},
+            "blob": {"DataType": "Binary", "BinaryValue": bytes([i % 256, 0, 255])},
+            "kind": {"DataType": "String.custom", "StringValue": f"k-{i}"}}
+
+
+def test_thousand_messages_move_back_with_conservation(stack, redrive):
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 1000, rich_attrs)
+    report = redrive({"source": dlq, "concurrency": 8})
+    assert report["moved"] + report["remaining"] == 1000, report
+    assert (report["moved"], report["remaining"], report["failed"], report["duplicates"]) == (1000, 0, 0, 0)
+    assert report["stopped"] == "drained" and report["continuation"] is None
+    moved = drain(stack, src)
+    assert len(moved) == 1000
+    seen = set()
+    for m in moved:
+        n = json.loads(m["Body"])["n"]
+        seen.add(n)
+        attrs = dict(m["MessageAttributes"])
+        tag = json.loads(attrs.pop(PROVENANCE)["StringValue"])
+        assert tag["source"].endswith(dlq.rsplit("/", 1)[1]) and tag["message_id"]
+        want = rich_attrs(n)
+        assert {k: {x: y for x, y in v.items() if x in ("DataType", "StringValue", "BinaryValue")}
+                for k, v in attrs.items()} == want
+    assert seen == set(range(1000))
+
+
+def test_fifo_groups_keep_their_order(stack, redrive):
+    src, dlq = queue_pair(stack, fifo=True)
+    fill(stack, dlq, 100, group=lambda i: f"g{i % 5}")
+    report = redrive({"source": dlq})
+    assert report["moved"] == 100 and report["remaining"] == 0, report
+    moved = drain(stack, src)
+    by_group: dict[str, list[int]] = {}
+    for m in moved:
+        by_group.setdefault(m["Attributes"]["MessageGroupId"], []).append(json.loads(m["Body"])["n"])
+    assert sorted(by_group) == [f"g{i}" for i in range(5)]
+    for g, seq in by_group.items():
+        assert seq == sorted(seq) and len(seq) == 20, (g, seq)
+
+
+def test_dry_run_changes_nothing_and_filter_moves_exactly_the_match(stack, redrive):
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 40, rich_attrs)
+    dry = redrive({"source": dlq, "dry_run": True, "filter": {"attributes": {"tenant": "a"}}})
+    assert (dry["would_move"], dry["filtered"], dry["moved"]) == (20, 20, 0), dry
+    assert depth(stack, dlq) == 40 and depth(stack, src) == 0
+    run = redrive({"source": dlq, "filter": {"attributes": {"tenant": "a"},
+                                             "body": [{"pointer": "/n", "exists": True}]}})
+    assert (run["moved"], run["filtered"], run["remaining"]) == (20, 20, 20), run
+    assert {json.loads(m["Body"])["tenant"] for m in drain(stack, src)} == {"a"}
+    assert {json.loads(m["Body"])["tenant"] for m in drain(stack, dlq)} == {"b"}
+
+
+def test_lambda_async_dlq_is_replayed_into_the_function(stack, redrive):
+    fn = name("app")
+    create_function(stack, fn, handler="example-app", env={})
+    sqs = stack.client("sqs")
+    dlq = sqs.create_queue(QueueName=f"{fn}-dlq")["QueueUrl"]
+    events = [{"order": i} for i in range(5)]
+    for e in events[:3]:  # async-invocation DLQ messages: the event itself plus error attributes
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(e), MessageAttributes={
+            "RequestID": {"DataType": "String", "StringValue": str(uuid.uuid4())},
+            "ErrorCode": {"DataType": "String", "StringValue": "200"},
+            "ErrorMessage": {"DataType": "String", "StringValue": "boom"}})
+    for e in events[3:]:  # on-failure destination records
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({
+            "version": "1.0", "timestamp": "2026-01-01T00:00:00.000Z",
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{fn}:$LATEST",
+                               "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+            "requestPayload": e, "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": {"errorType": "X", "errorMessage": "boom"}}))
+    report = redrive({"source": dlq, "destination": f"lambda:{fn}"})
+    assert report["moved"] == 5 and report["remaining"] == 0, report
+
+    def calls():
+        got = stack.control(f"invocations?function={fn}")
+        return got if len(got) == 5 else None
+
+    got = wait_for(calls, 30, "5 replayed invocations")
+    assert all(c["invocationType"] == "Event" for c in got)
+    assert sorted(json.dumps(c["payload"], sort_keys=True) for c in got) == \
+        sorted(json.dumps(e, sort_keys=True) for e in events)
+
+
+def test_destination_failures_and_throttling_lose_nothing(stack, redrive):
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 300)
+    target = src.rsplit("/", 1)[1]
+    post = lambda spec: requests.post(f"{stack.endpoint}/_rollgate/faults", json=spec, timeout=5).raise_for_status()
+    post({"operation": "SendMessageBatch", "target": target, "count": 4, "code": "RequestThrottled"})
+    post({"operation": "SendMessageBatch", "target": target, "fraction": 0.2, "entries": True,
+          "code": "InternalError", "status": 500})
+    try:
+        report = redrive({"source": dlq})
+    finally:
+        requests.delete(f"{stack.endpoint}/_rollgate/faults", timeout=5)
+    assert report["throttled"] >= 1, report
+    moved = {json.loads(m["Body"])["n"] for m in drain(stack, src)}
+    left = {json.loads(m["Body"])["n"] for m in drain(stack, dlq)}
+    assert moved | left == set(range(300)) and not moved & left, (len(moved), len(left))
+    assert report["moved"] == len(moved) and report["remaining"] == len(left)
+    assert report["failed"] == len(left)
+
+
+def test_a_redrive_that_reaches_its_deadline_continues_and_completes(stack, redrive):
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 200)
+    request, runs, total = {"source": dlq, "rate": 100, "max_run_seconds": 1}, 0, 0
+    while request is not None:
+        report = redrive(request)
+        runs += 1
+        total += report["moved"]
+        assert runs < 10
+        if report["continuation"] is not None:
+            assert report["stopped"] == "deadline"
+        request = report["continuation"]
+    assert runs >= 2 and total == 200 and report["totals"]["moved"] == 200
+    assert len({json.loads(m["Body"])["n"] for m in drain(stack, src)}) == 200
+
+
+def test_native_move_task_and_status(stack, redrive):
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 30)
+    started = redrive({"source": dlq, "native": True})
+    assert started["action"] == "native" and started["task"]["task_handle"]
+
+    def done():
+        tasks = redrive({"source": dlq, "action": "status"})["tasks"]
+        return tasks[0]["status"] == "COMPLETED" and tasks[0]
+
+    task = wait_for(done, 30, "the move task")
+    assert task["messages_moved"] == 30 and depth(stack, src) == 30
+
+
+def test_bad_requests_name_the_field_and_touch_nothing(stack, redrive):
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 3)
+    with pytest.raises(RuntimeError, match="rate"):
+        redrive({"source": dlq, "rate": -1})
+    with pytest.raises(RuntimeError, match="allow-list"):
+        redrive({"source": dlq, "destination": "lambda:someone-else"})
+    sqs = stack.client("sqs")
+    other = sqs.create_queue(QueueName=f"private-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    with pytest.raises(RuntimeError, match="allow-list"):
+        redrive({"source": other})
+    assert depth(stack, dlq) == 3 and depth(stack, src) == 0
