@@ -27,13 +27,17 @@ POLICY_PREFIX = "/rollgate/policies/"
 HOOK_FUNCTION = "CodeDeployHook_rollgate-pre-traffic"
 LEDGER_TABLE = "rollgate-ledger"
 LOG_DIR = ROOT / "target" / "test-logs"
+REDRIVE_ALLOW = (f"arn:aws:sqs:{REGION}:{ACCOUNT}:redrive-*,"
+                 f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:redrive-*")
 
 @pytest.fixture(scope="session")
 def stack():
     """The emulator and `cargo lambda watch` (see infra/local/harness.py), bootstrapped
     with the account-wide resources every test uses."""
     env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX,
-           "ROLLGATE_LEDGER_TABLE": LEDGER_TABLE}
+           "ROLLGATE_LEDGER_TABLE": LEDGER_TABLE,
+           # dlq-redrive touches only these (tests/test_dlq_redrive.py names its queues so).
+           "ROLLGATE_REDRIVE_ALLOW": REDRIVE_ALLOW}
     with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120, log_dir=LOG_DIR) as aws:
         bootstrap(aws)
         yield aws

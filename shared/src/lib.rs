@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod policy;
 pub mod ports;
 pub mod pre_traffic;
+pub mod redrive;
 pub mod report;
 pub mod rollback;
 

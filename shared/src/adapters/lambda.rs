@@ -132,3 +132,31 @@ impl Functions for Lambda {
         })
     }
 }
+
+impl crate::redrive::ports::EventInvoker for Lambda {
+    /// Asynchronous invoke (`InvocationType: Event`): accepted means Lambda queued it.
+    async fn invoke_event(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        payload: Vec<u8>,
+    ) -> Result<()> {
+        self.client
+            .invoke()
+            .function_name(function)
+            .set_qualifier(qualifier.map(str::to_owned))
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| match e {
+                SdkError::ServiceError(ref se)
+                    if matches!(se.err(), InvokeError::ResourceNotFoundException(_)) =>
+                {
+                    Error::FunctionNotFound(function.to_owned())
+                }
+                e => Error::aws("lambda", "Invoke", e),
+            })?;
+        Ok(())
+    }
+}

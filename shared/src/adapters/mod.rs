@@ -6,9 +6,11 @@ pub mod dynamodb;
 pub mod lambda;
 pub mod rollback;
 pub mod sns;
+pub mod sqs;
 pub mod ssm;
 
 pub use codedeploy::CodeDeploy;
 pub use lambda::Lambda;
 pub use sns::SnsNotifier;
+pub use sqs::Sqs;
 pub use ssm::SsmPolicies;

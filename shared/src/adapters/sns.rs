@@ -92,3 +92,25 @@ impl Notifier for SnsNotifier {
         Ok(())
     }
 }
+
+impl crate::redrive::ports::SummarySink for SnsNotifier {
+    async fn summary(&self, subject: &str, body: &str, attributes: &[(&str, &str)]) -> Result<()> {
+        let Some(topic) = &self.topic_arn else {
+            tracing::warn!("ROLLGATE_TOPIC_ARN is not set: summary not published on SNS");
+            return Ok(());
+        };
+        let mut req = self
+            .client
+            .publish()
+            .topic_arn(topic)
+            .subject(subject.chars().take(100).collect::<String>())
+            .message(body);
+        for (name, value) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
+            req = req.message_attributes(*name, attribute(value));
+        }
+        req.send()
+            .await
+            .map_err(|e| Error::aws("sns", "Publish", e))?;
+        Ok(())
+    }
+}
