@@ -9,6 +9,12 @@ def _f(x, nd=1) -> str:
     return "–" if x is None else f"{x:.{nd}f}"
 
 
+def _x(r) -> str:
+    if r is None:
+        return ""
+    return f"{r:.0f}x" if r >= 10 else f"{r:.2f}x"
+
+
 def _mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -54,8 +60,8 @@ def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
                 lines.append(f"| {row['function']} | {', '.join(row['clients'])} | {impl} | failed: "
                              f"{m['error'][:120]} | | | | |")
                 continue
-            rt = f"{m['ratio_time']:.0f}x" if "ratio_time" in m else ""
-            rr = f"{m['ratio_rss']:.1f}x" if "ratio_rss" in m else ""
+            rt = _x(m.get("ratio_time"))
+            rr = _x(m.get("ratio_rss"))
             lines.append(f"| {row['function']} | {', '.join(row['clients'])} | {impl} | {_f(m['median_ms'])} | "
                          f"{_f(m['p90_ms'])} | {_f(m['median_rss_mib'])} | {rt} | {rr} |")
     for s in sec.get("skipped", []):
@@ -77,24 +83,33 @@ def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
         x_ok = ratio is not None and ratio >= 25
         lines.append(f"| {row['function']} | {_mark(t_ok)} ({_f(r['median_ms'])} ms) | {_mark(m_ok)} "
                      f"({_f(r['median_rss_mib'])} MiB) | {_mark(x_ok)} ({_f(ratio, 0)}x) |")
+        diag = row["impls"].get("rust, CA bundle only", {})
+        cert_ms = r["median_ms"] - diag["median_ms"] if "median_ms" in diag else None
         if not t_ok:
+            why = (f"Of its {_f(r['median_ms'])} ms, about {_f(cert_ms)} ms go to loading trusted root "
+                   "certificates when the SDK clients are built: the HTTPS client reads the system CA "
+                   "bundle *and then every file of the certificate directory* (`strace` shows some 150 "
+                   "`openat` calls under `/etc/ssl/certs` before `/next`); told to read the bundle only "
+                   f"(`SSL_CERT_DIR` pointing at an empty directory) the same binary starts in "
+                   f"{_f(diag.get('median_ms'))} ms. ") if cert_ms is not None and cert_ms > 1 else ""
             misses.append(
-                f"**{row['function']}: init {_f(r['median_ms'])} ms > 10 ms.** Two thirds of the machine's "
-                "cores were busy with other builds during the run (see the load average), and the "
-                "x86_64 binary is optimised for size (`opt-level = \"z\"`), which costs CPU at start-up "
-                "(TLS root store parsing, SDK config loading). To reach it: measure on an idle machine "
-                "or on Lambda itself (arm64, Init Duration in the REPORT line) before changing code; if it "
-                "still misses, `opt-level = \"s\"` or `3` for the start-up path and building the TLS "
-                "client lazily on first use (a connector that is created at the first call) are the levers.")
+                f"**{row['function']}: init {_f(r['median_ms'])} ms > 10 ms.** {why}"
+                + ("The rest is the " if why else "Part of it is the ") + "busy machine (see the load average) and the size-tuned build. To reach it: stop "
+                "scanning the certificate directory at start-up — build the root store from the bundle "
+                "or from compiled-in roots, or create the HTTPS connector on the first call instead of "
+                "at client construction — then confirm with the Init Duration Lambda reports for the "
+                "arm64 build (the certificate layout of the Lambda image differs from this machine's).")
         if not m_ok:
             misses.append(
-                f"**{row['function']}: peak RSS {_f(r['median_rss_mib'])} MiB > 8 MiB.** Most of a Rust "
-                "SDK process's resident memory at `/next` is the loaded binary's own pages (code and "
-                "the SDK's endpoint/partition tables) plus the TLS root certificates parsed at client "
-                "construction, and the Tokio runtime's thread stacks. To reach it: a current-thread Tokio "
-                "runtime (`#[tokio::main(flavor = \"current_thread\")]`, one worker stack less per core), "
-                "sharing one HTTP client across all SDK clients (`SdkConfig` with an explicit "
-                "`http_client`), and creating clients only a code path needs.")
+                f"**{row['function']}: peak RSS {_f(r['median_rss_mib'])} MiB > 8 MiB.** "
+                + (f"Skipping the certificate directory saves little memory ({_f(diag['median_rss_mib'])} MiB "
+                   "with the bundle only), so most of it is the process itself: " if "median_rss_mib" in diag
+                   else "Most of it is likely the process itself: ")
+                + " the pages of an 8 MiB binary touched "
+                "at start-up and the Tokio multi-thread runtime with its worker threads. Not verified "
+                "here, but the levers are a current-thread runtime (`#[tokio::main(flavor = "
+                "\"current_thread\")]`; the handlers are I/O bound), fewer SDK crates in the binary, and "
+                "on Lambda the arm64 build, whose binary is smaller (see the zip table).")
         if not x_ok and ratio is not None:
             misses.append(
                 f"**{row['function']}: {ratio:.0f}x faster than boto3, short of 25x.** The ratio divides two "
@@ -152,13 +167,21 @@ def _rollback(lines: list[str], sec: dict | None, misses: list[str]) -> None:
         f"We make {sec['calls_to_update'] - sec['minimum_calls']:.0f} more on the way.", ""]
     extra = sec["calls_to_update"] - sec["minimum_calls"]
     if extra > 0:
+        needed = ["lambda:UpdateAlias", "lambda:GetAlias"]
+        rest = list(sec["ops_before"])
+        for op in needed:
+            if op in rest:
+                rest.remove(op)
+        ledger_read = next((o for o in rest if o.startswith("dynamodb:") and ("Query" in o or "GetItem" in o)), None)
+        if ledger_read:
+            rest.remove(ledger_read)
         misses.append(
             f"**Rollback path: {sec['calls_to_update']:.0f} AWS calls where {sec['minimum_calls']} would do.** "
-            "The extra calls come from work that is useful but not needed before acting: resolving the "
-            "function's group from its tags, loading the function's rollback policy from SSM, and the "
-            "exactly-once claim in the ledger. Reading policy and tags only when the alarm needs them "
-            "(or caching them per warm process) and folding the claim into the ledger read would bring "
-            "the path to the minimum.")
+            f"Beyond the ledger read, `GetAlias` and `UpdateAlias` the path makes: "
+            f"{', '.join(f'`{o}`' for o in rest)}. Each is a round trip before the alias moves. "
+            "Lookups that only add context (tags, policy) could be cached per warm process or made "
+            "after the `UpdateAlias`; ledger writes that make the action exactly-once could be one "
+            "conditional write instead of several.")
 
 
 def _redrive(lines: list[str], sec: dict | None, misses: list[str]) -> None:

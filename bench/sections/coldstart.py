@@ -145,6 +145,7 @@ def run(runs: int = 25) -> dict:
     rows, skipped = [], []
     node_ok = (ROOT / "bench" / "node_modules" / "@aws-sdk" / "client-lambda").exists()
     python = str(ROOT / ".venv" / "bin" / "python")
+    empty_dir = tempfile.mkdtemp(prefix="rollgate-bench-no-certs-")
     for name in functions():
         why = not_ready(name)
         if why:
@@ -155,7 +156,11 @@ def run(runs: int = 25) -> dict:
             skipped.append({"function": name, "reason": f"release build: {note}"})
             continue
         clients = sdk_clients(name, src)
-        impls = {"rust": [str(ROOT / "target" / "release" / name)],
+        binary = str(ROOT / "target" / "release" / name)
+        impls = {"rust": [binary],
+                 # Diagnostic: the same binary told to read only the CA bundle, not every
+                 # file of the certificate directory (what client construction does now).
+                 "rust, CA bundle only": ["env", f"SSL_CERT_DIR={empty_dir}", binary],
                  "python": [python, str(ROOT / "bench" / "init_boto3.py"), *clients]}
         if node_ok:
             impls["node"] = ["node", str(ROOT / "bench" / "init_sdkv3.cjs"), *clients]
@@ -200,7 +205,7 @@ def run(runs: int = 25) -> dict:
                                     "median_rss_mib": median(rss), "max_rss_mib": max(rss)}
         rust = entry["impls"].get("rust", {})
         if "median_ms" in rust:
-            for impl in ("python", "node"):
+            for impl in ("rust, CA bundle only", "python", "node"):
                 other = entry["impls"].get(impl, {})
                 if "median_ms" in other:
                     other["ratio_time"] = other["median_ms"] / rust["median_ms"]

@@ -58,7 +58,7 @@ fn split_qualified(value: &str) -> (Option<String>, Option<String>, Option<Strin
         Some((f, q)) if q.chars().all(|c| c.is_ascii_digit()) && !q.is_empty() => {
             (non_empty(f), None, Some(q.to_owned()))
         }
-        Some((f, q)) if q == "$LATEST" => (non_empty(f), None, None),
+        Some((f, "$LATEST")) => (non_empty(f), None, None),
         Some((f, q)) => (non_empty(f), non_empty(q), None),
         None => (non_empty(value), None, None),
     }
