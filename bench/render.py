@@ -50,6 +50,10 @@ def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
         "`main` builds, then `GET /next` with `http.client`.",
         "- **node**: `bench/init_sdkv3.cjs` — the matching AWS SDK v3 `...Client` objects, then "
         "`GET /next` with `node:http`.",
+        "- **rust, CA bundle only** (diagnostic): the same binary started through `env` with "
+        "`SSL_CERT_DIR` set to an empty directory, so building the HTTPS client reads the CA bundle "
+        "but not every file of `/etc/ssl/certs`. It shows what that directory scan costs (the extra "
+        "`exec` of `env` counts against it).",
         "",
         "| function | clients | impl | median ms | p90 ms | peak RSS MiB (median) | time vs rust | RSS vs rust |",
         "|---|---|---|---:|---:|---:|---:|---:|",
@@ -241,6 +245,36 @@ def _gate(lines: list[str], sec: dict | None, misses: list[str]) -> None:
                 "the target for every policy of up to ten tests.")
 
 
+def _summary(sections: dict) -> list[str]:
+    rows = []
+    cold = sections.get("cold") or {}
+    for row in cold.get("rows", []) if cold.get("status") == "ran" else []:
+        r, py = row["impls"].get("rust", {}), row["impls"].get("python", {})
+        if "median_ms" in r:
+            f = row["function"]
+            rows.append((f"{f}: init <= 10 ms median", f"{_f(r['median_ms'])} ms", r["median_ms"] <= 10))
+            rows.append((f"{f}: peak RSS <= 8 MiB", f"{_f(r['median_rss_mib'])} MiB", r["median_rss_mib"] <= 8))
+            if "ratio_time" in py:
+                rows.append((f"{f}: init >= 25x faster than boto3", _x(py["ratio_time"]), py["ratio_time"] >= 25))
+    zips = sections.get("zip") or {}
+    for r in zips.get("rows", []) if zips.get("status") == "ran" else []:
+        if "zip_bytes" in r:
+            rows.append((f"{r['function']}: zip <= 3 MiB", f"{r['zip_bytes'] / MIB:.2f} MiB", r["meets"]))
+    red = sections.get("redrive") or {}
+    if red.get("status") == "ran":
+        rows.append(("redrive >= 5x the boto3 loop", _x(red["ratio"]), red["ratio"] >= 5))
+    gate = sections.get("gate") or {}
+    for r in gate.get("rows", [])[1:] if gate.get("status") == "ran" else []:
+        if r.get("gate_ratio") is not None:
+            rows.append((f"gate: {r['label']} < 2x one", f"{r['gate_ratio']:.2f}x", r["gate_ratio"] < 2))
+    out = ["## Targets at a glance", "", "| target | measured | |", "|---|---:|---|"]
+    out += [f"| {t} | {v} | {_mark(ok)} |" for t, v, ok in rows]
+    not_run = [k for k, sec in sections.items() if sec["status"] != "ran"]
+    if not_run:
+        out += ["", f"Not measured in this run: {', '.join(not_run)} (the sections below say why)."]
+    return out + [""]
+
+
 def render(res: dict) -> str:
     m, v = res["machine"], res["versions"]
     busy = max(m["load_start"][0], m["load_end"][0]) > 0.5 * (m["nproc"] or 1)
@@ -271,6 +305,7 @@ def render(res: dict) -> str:
         ]
     misses: list[str] = []
     sections = res["sections"]
+    lines += _summary(sections)
     _cold(lines, sections.get("cold"), misses)
     lines.append("")
     _zip(lines, sections.get("zip"), misses)
