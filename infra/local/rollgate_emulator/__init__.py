@@ -6,7 +6,7 @@ application wrapped by :func:`control.wrap`.
 
 from . import alarms, awslambda, codedeploy, control, sqs, state
 
-__all__ = ["apply_patches", "control", "state"]
+__all__ = ["apply_patches", "cloudwatch", "control", "state"]
 
 
 def apply_patches(settings: "state.Settings") -> None:
