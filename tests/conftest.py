@@ -25,6 +25,9 @@ TOPIC_NAME = "rollgate-decisions"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
 POLICY_PREFIX = "/rollgate/policies/"
 HOOK_FUNCTION = "CodeDeployHook_rollgate-pre-traffic"
+POST_HOOK_FUNCTION = "CodeDeployHook_rollgate-post-traffic"
+# Caps one post-traffic run so that tests see the bake continue itself (ROLLGATE_MAX_RUN_SECONDS).
+POST_HOOK_MAX_RUN_SECONDS = "10"
 LEDGER_TABLE = "rollgate-ledger"
 LOG_DIR = ROOT / "target" / "test-logs"
 REDRIVE_ALLOW = (f"arn:aws:sqs:{REGION}:{ACCOUNT}:redrive-*,"
@@ -35,6 +38,7 @@ def stack():
     """The emulator and `cargo lambda watch` (see infra/local/harness.py), bootstrapped
     with the account-wide resources every test uses."""
     env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX,
+           "ROLLGATE_SELF_FUNCTION": POST_HOOK_FUNCTION, "ROLLGATE_MAX_RUN_SECONDS": POST_HOOK_MAX_RUN_SECONDS,
            "ROLLGATE_LEDGER_TABLE": LEDGER_TABLE,
            # dlq-redrive touches only these (tests/test_dlq_redrive.py names its queues so).
            "ROLLGATE_REDRIVE_ALLOW": REDRIVE_ALLOW}
@@ -54,6 +58,7 @@ def bootstrap(s: LocalAws):
     )
     s.client("sns").create_topic(Name=TOPIC_NAME)
     create_function(s, HOOK_FUNCTION, handler="pre-traffic-hook", env={}, timeout=60)
+    create_function(s, POST_HOOK_FUNCTION, handler="post-traffic-hook", env={}, timeout=900)
 
 def create_function(s: LocalAws, name: str, handler: str, env: dict, timeout: int = 10, memory: int = 256):
     lam = s.client("lambda")
@@ -96,13 +101,14 @@ def make_app(s: LocalAws, v1: str = "example-app", v2: str = "example-app", poli
     )
     return App(name=name, alias="live", application=name, group="live")
 
-def appspec(app: App, current="1", target="2", hook=HOOK_FUNCTION, function=None) -> str:
+def appspec(app: App, current="1", target="2", hook=HOOK_FUNCTION, function=None,
+            after_hook: str | None = None) -> str:
     return json.dumps({
         "version": 0.0,
         "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
             "Name": function or app.name, "Alias": app.alias,
             "CurrentVersion": current, "TargetVersion": target}}}],
-        "Hooks": [{"BeforeAllowTraffic": hook}],
+        "Hooks": [{"BeforeAllowTraffic": hook}] + ([{"AfterAllowTraffic": after_hook}] if after_hook else []),
     })
 
 def deploy(s: LocalAws, app: App, spec: str | None = None) -> str:

@@ -113,6 +113,23 @@ pub trait Evaluator: Send + Sync {
 
     /// The policy's overall budget for this gate.
     fn budget(&self, policy: &Policy) -> Duration;
+
+    /// `Some(why)` once `evaluate` has handed the rest of its work to a later invocation
+    /// that will decide and report instead (the post-traffic bake continuing itself).
+    /// The frame then neither reports nor announces. Default: a gate always decides.
+    fn continued(&self) -> Option<String> {
+        None
+    }
+}
+
+/// How one invocation of the frame ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ran {
+    /// Reported to CodeDeploy and explained.
+    Decided(Decision),
+    /// Handed off: nothing reported or announced here. The decision holds the evidence
+    /// gathered so far; its verdict is not one.
+    Continued { reason: String, so_far: Decision },
 }
 
 /// Everything the frame talks to.
@@ -125,13 +142,34 @@ pub struct Hook<'a, D, P, N> {
 }
 
 /// Run one hook invocation to its verdict. Never fails: every error becomes a `Failed`
-/// decision with its reason, reported to CodeDeploy once.
+/// decision with its reason, reported to CodeDeploy once. For gates that never continue
+/// (see [`run_gate`] for those that may).
 pub async fn run<D, P, N, E>(
     hook: &Hook<'_, D, P, N>,
     gate: &E,
     event: HookEvent,
     hard_deadline: Instant,
 ) -> Decision
+where
+    D: Deployments,
+    P: PolicyStore,
+    N: Notifier,
+    E: Evaluator,
+{
+    match run_gate(hook, gate, event, hard_deadline).await {
+        Ran::Decided(decision) => decision,
+        Ran::Continued { so_far, .. } => so_far,
+    }
+}
+
+/// [`run`], for gates that may hand their work to a later invocation: then nothing is
+/// reported (the later invocation reports, exactly once) and the hand-off is logged.
+pub async fn run_gate<D, P, N, E>(
+    hook: &Hook<'_, D, P, N>,
+    gate: &E,
+    event: HookEvent,
+    hard_deadline: Instant,
+) -> Ran
 where
     D: Deployments,
     P: PolicyStore,
@@ -190,9 +228,22 @@ where
     }
     decision.duration_ms = started.elapsed().as_millis() as u64;
 
+    if let Some(reason) = gate.continued() {
+        // The successor owns the report now: a panic here must not report for it.
+        hook.slot.claim();
+        decision.reason = reason.clone();
+        tracing::info!(
+            decision = %serde_json::to_string(&decision).unwrap_or_default(),
+            "{reason}"
+        );
+        return Ran::Continued {
+            reason,
+            so_far: decision,
+        };
+    }
     let report = report(hook, hard_deadline, decision.verdict).await;
     explain(hook, &decision, &report).await;
-    decision
+    Ran::Decided(decision)
 }
 
 async fn evaluate<D, P, N, E>(

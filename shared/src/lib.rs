@@ -16,6 +16,7 @@ pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod ports;
+pub mod post_traffic;
 pub mod pre_traffic;
 pub mod redrive;
 pub mod report;

@@ -99,13 +99,14 @@ pub struct Policy {
     pub version: u32,
     #[serde(default)]
     pub pre_traffic: PreTraffic,
-    /// Reserved for the post-traffic hook; must be a JSON object when present.
+    /// What the post-traffic hook measures after the shift (see
+    /// [`crate::post_traffic::policy`]); absent: that hook's defaults.
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    pub post_traffic: Option<Value>,
+    pub post_traffic: Option<crate::post_traffic::policy::PostTraffic>,
     /// How the alarm-rollback function treats this function; absent: the stack's defaults.
     #[serde(
         default,
@@ -508,13 +509,8 @@ impl Policy {
                 found: u64::from(self.version),
             });
         }
-        if let Some(post) = &self.post_traffic
-            && !post.is_object()
-        {
-            return Err(PolicyError::invalid(
-                "post_traffic",
-                "must be a JSON object",
-            ));
+        if let Some(post) = &self.post_traffic {
+            post.validate()?;
         }
         if let Some(bake) = self.rollback.as_ref().and_then(|r| r.bake_minutes) {
             in_range("rollback.bake_minutes", bake, &BAKE_MINUTES)?;
@@ -556,6 +552,9 @@ impl Policy {
 /// a policy section written as an array is a mistake, so reject it before serde sees it.
 fn reject_arrays_for_sections(doc: &Value) -> Result<(), PolicyError> {
     let mut sections: Vec<(String, &Value)> = vec![("(document)".into(), doc)];
+    if let Some(post) = doc.get("post_traffic") {
+        sections.extend(crate::post_traffic::policy::object_sections(post));
+    }
     if let Some(rollback) = doc.get("rollback") {
         sections.push(("rollback".into(), rollback));
     }
@@ -853,7 +852,10 @@ mod tests {
             pre.smoke_tests[2].expect.function_error,
             FunctionErrorExpectation::Any
         );
-        assert_eq!(p.post_traffic, Some(json!({"alarms": ["x"]})));
+        assert_eq!(
+            p.post_traffic.as_ref().unwrap().alarms,
+            vec!["x".to_owned()]
+        );
 
         // Serializing and parsing again gives the same policy.
         let again = Policy::parse(&serde_json::to_string(&p).unwrap()).unwrap();
@@ -1186,11 +1188,12 @@ mod tests {
     fn post_traffic_must_be_an_object() {
         assert_eq!(
             err(r#"{"post_traffic": []}"#),
-            "post_traffic: must be a JSON object"
+            "post_traffic: invalid type: array, expected an object"
         );
-        assert_eq!(
-            err(r#"{"post_traffic": null}"#),
-            "post_traffic: must be a JSON object"
+        assert!(
+            err(r#"{"post_traffic": null}"#).starts_with("post_traffic: invalid type: null"),
+            "{}",
+            err(r#"{"post_traffic": null}"#)
         );
     }
 

@@ -1,5 +1,6 @@
 //! One adapter per AWS service, each implementing a port from [`crate::ports`].
 
+pub mod cloudwatch;
 pub mod cloudwatch_alarms;
 pub mod codedeploy;
 pub mod dynamodb;

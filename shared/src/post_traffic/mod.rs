@@ -1,0 +1,451 @@
+//! The post-traffic gate (`AfterAllowTraffic`): judge the new version on its own
+//! CloudWatch metrics (`ExecutedVersion`), against the old version over the canary window
+//! and against absolute limits over the bake window; continue itself in a new invocation
+//! when the bake outlasts this one.
+
+pub mod decide;
+pub mod policy;
+pub mod stats;
+
+use crate::decision::{CheckResult, Outcome};
+use crate::error::Result;
+use crate::hook::{Budget, Evaluator};
+use crate::policy::Policy;
+use crate::ports::DeploymentInfo;
+use decide::{AlarmState, Traffic, VersionWindow};
+use policy::PostTraffic as PostPolicy;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const COMPONENT: &str = "post-traffic-hook";
+/// Key of the continuation state in the self-invoke payload.
+pub const CONTINUATION_KEY: &str = "rollgate_continuation";
+/// Time kept free before this invocation's deadline for one more round and the hand-off.
+pub const HAND_OFF_MARGIN: Duration = Duration::from_secs(5);
+/// No chain of continuations runs past this (CodeDeploy gives a hook one hour).
+pub const MAX_TOTAL: Duration = Duration::from_secs(50 * 60);
+
+/// One `MetricDataQuery` with a `MetricStat`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuery {
+    pub id: String,
+    pub namespace: String,
+    pub metric_name: String,
+    pub dimensions: Vec<(String, String)>,
+    pub stat: String,
+    pub period_seconds: u32,
+}
+
+/// Datapoints of one query: (period start, epoch seconds; value), ascending.
+pub type Series = Vec<(i64, f64)>;
+
+pub trait Metrics: Send + Sync {
+    /// One `GetMetricData` call (following `NextToken`) for every query; result by id.
+    fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start_epoch_s: i64,
+        end_epoch_s: i64,
+    ) -> impl Future<Output = Result<BTreeMap<String, Series>>> + Send;
+
+    /// `DescribeAlarms` for these names (missing alarms are simply absent).
+    fn alarms(&self, names: &[String]) -> impl Future<Output = Result<Vec<AlarmState>>> + Send;
+}
+
+pub trait Continuation: Send + Sync {
+    /// When the deployment started (`GetDeployment` createTime), epoch milliseconds.
+    fn deployment_started_ms(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Asynchronously invoke this function again with `payload`.
+    fn continue_later(&self, payload: Value) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What one invocation hands the next: the windows and the evidence so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BakeState {
+    pub deployment_start_ms: i64,
+    /// When the hook first ran: full shift, end of the canary window.
+    pub bake_start_ms: i64,
+    /// Planned end of the bake (before any `extend`).
+    pub bake_end_ms: i64,
+    /// Invocations of this hook so far for this execution (1 = the first).
+    pub hop: u32,
+    pub rounds: u32,
+    /// The canary comparison, decided in the first round.
+    #[serde(default)]
+    pub canary: Vec<CheckResult>,
+    /// Bake-window invocation counts of the new version seen at each round.
+    #[serde(default)]
+    pub invocations_seen: Vec<f64>,
+}
+
+pub fn epoch_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn lambda_query(
+    id: String,
+    function: &str,
+    alias: &str,
+    version: &str,
+    metric: &str,
+    stat: &str,
+    period: u32,
+) -> MetricQuery {
+    MetricQuery {
+        id,
+        namespace: "AWS/Lambda".into(),
+        metric_name: metric.into(),
+        dimensions: vec![
+            ("FunctionName".into(), function.into()),
+            ("Resource".into(), format!("{function}:{alias}")),
+            ("ExecutedVersion".into(), version.into()),
+        ],
+        stat: stat.into(),
+        period_seconds: period,
+    }
+}
+
+const LAMBDA_METRICS: [(&str, &str, &str); 6] = [
+    ("invocations", "Invocations", "Sum"),
+    ("errors", "Errors", "Sum"),
+    ("throttles", "Throttles", "Sum"),
+    ("p50", "Duration", "p50"),
+    ("p90", "Duration", "p90"),
+    ("p99", "Duration", "p99"),
+];
+
+/// Every query of a round: both versions' Lambda metrics, then the custom metrics.
+pub fn round_queries(info: &DeploymentInfo, policy: &PostPolicy) -> Vec<MetricQuery> {
+    let t = &info.target;
+    let period = policy.period_seconds;
+    let mut out = Vec::new();
+    for (side, version) in [("old", &t.current_version), ("new", &t.target_version)] {
+        for (key, metric, stat) in LAMBDA_METRICS {
+            out.push(lambda_query(
+                format!("{side}_{key}"),
+                &t.function_name,
+                &t.alias,
+                version,
+                metric,
+                stat,
+                period,
+            ));
+        }
+    }
+    for (i, m) in policy.metrics.iter().enumerate() {
+        out.push(MetricQuery {
+            id: format!("custom_{i}"),
+            namespace: m.namespace.clone(),
+            metric_name: m.metric_name.clone(),
+            dimensions: m
+                .dimensions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            stat: m.statistic.clone(),
+            period_seconds: period,
+        });
+    }
+    out
+}
+
+/// Which periods a window holds: the canary takes periods that end by the full shift;
+/// the bake takes periods that reach past it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    Canary,
+    Bake,
+}
+
+fn in_window(window: Window, period_start_s: i64, period_s: u32, bake_start_ms: i64) -> bool {
+    let end_ms = (period_start_s + i64::from(period_s)) * 1000;
+    match window {
+        Window::Canary => end_ms <= bake_start_ms,
+        Window::Bake => end_ms > bake_start_ms,
+    }
+}
+
+pub fn values(
+    series: Option<&Series>,
+    window: Window,
+    period_s: u32,
+    bake_start_ms: i64,
+) -> Vec<f64> {
+    series
+        .map(|s| {
+            s.iter()
+                .filter(|(t, v)| v.is_finite() && in_window(window, *t, period_s, bake_start_ms))
+                .map(|(_, v)| *v)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn version_window(
+    data: &BTreeMap<String, Series>,
+    side: &str,
+    window: Window,
+    period_s: u32,
+    bake_start_ms: i64,
+) -> VersionWindow {
+    let get = |key: &str| {
+        values(
+            data.get(&format!("{side}_{key}")),
+            window,
+            period_s,
+            bake_start_ms,
+        )
+    };
+    VersionWindow {
+        invocations: get("invocations").iter().sum(),
+        errors: get("errors").iter().sum(),
+        throttles: get("throttles").iter().sum(),
+        p50: get("p50"),
+        p90: get("p90"),
+        p99: get("p99"),
+    }
+}
+
+pub struct PostTraffic<'a, M, C> {
+    pub metrics: &'a M,
+    pub continuation: &'a C,
+    /// The state carried by a continuation payload; `None` for CodeDeploy's own invoke.
+    pub resume: Option<BakeState>,
+    /// The original event, re-sent with the state when continuing.
+    pub event: Value,
+    /// Caps one invocation's run below the Lambda deadline (`ROLLGATE_MAX_RUN_SECONDS`).
+    pub max_run: Option<Duration>,
+    pub now_ms: fn() -> i64,
+    continued: Mutex<Option<String>>,
+}
+
+impl<'a, M: Metrics, C: Continuation> PostTraffic<'a, M, C> {
+    pub fn new(
+        metrics: &'a M,
+        continuation: &'a C,
+        event: Value,
+        resume: Option<BakeState>,
+    ) -> Self {
+        Self {
+            metrics,
+            continuation,
+            resume,
+            event,
+            max_run: None,
+            now_ms: epoch_ms,
+            continued: Mutex::new(None),
+        }
+    }
+
+    async fn start_state(&self, info: &DeploymentInfo, policy: &PostPolicy) -> Result<BakeState> {
+        if let Some(mut s) = self.resume.clone() {
+            s.hop += 1;
+            return Ok(s);
+        }
+        let now = (self.now_ms)();
+        let started = self
+            .continuation
+            .deployment_started_ms(&info.deployment_id)
+            .await?;
+        Ok(BakeState {
+            deployment_start_ms: started.min(now),
+            bake_start_ms: now,
+            bake_end_ms: now + (policy.bake_minutes * 60_000.0) as i64,
+            hop: 1,
+            rounds: 0,
+            canary: Vec::new(),
+            invocations_seen: Vec::new(),
+        })
+    }
+
+    /// Hand the rest of the bake to a new invocation. On failure the caller decides now.
+    async fn hand_off(&self, state: &BakeState) -> Result<()> {
+        let mut payload = self.event.clone();
+        if let Value::Object(map) = &mut payload {
+            map.insert(
+                CONTINUATION_KEY.into(),
+                serde_json::to_value(state).unwrap_or(Value::Null),
+            );
+        }
+        self.continuation.continue_later(payload).await?;
+        *self.continued.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
+            "bake continues in invocation {} (round {}, {} s of bake left)",
+            state.hop + 1,
+            state.rounds,
+            ((state.bake_end_ms - (self.now_ms)()) / 1000).max(0)
+        ));
+        Ok(())
+    }
+}
+
+impl<M: Metrics, C: Continuation> Evaluator for PostTraffic<'_, M, C> {
+    fn budget(&self, _policy: &Policy) -> Duration {
+        // The bake is bounded by its own clock and MAX_TOTAL; the frame's hard deadline
+        // (this invocation's) is what limits one run.
+        self.max_run.unwrap_or(MAX_TOTAL)
+    }
+
+    fn continued(&self) -> Option<String> {
+        self.continued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn evaluate(
+        &self,
+        info: &DeploymentInfo,
+        policy: &Policy,
+        budget: Budget,
+        out: &mut Vec<CheckResult>,
+    ) {
+        let policy = policy.post_traffic.clone().unwrap_or_default();
+        let mut state = match self.start_state(info, &policy).await {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(
+                    CheckResult::fail(
+                        "deployment.start_time",
+                        json!("GetDeployment createTime"),
+                        json!(null),
+                    )
+                    .with_detail(e.to_string()),
+                );
+                return;
+            }
+        };
+        let period = policy.period_seconds;
+        let queries = round_queries(info, &policy);
+        let cap_ms = state.bake_start_ms + (policy.max_bake_seconds() * 1000.0) as i64;
+        let give_up_ms = state.bake_start_ms + MAX_TOTAL.as_millis() as i64;
+        let query_start_s =
+            (state.deployment_start_ms / 1000).div_euclid(i64::from(period)) * i64::from(period);
+        loop {
+            state.rounds += 1;
+            let now = (self.now_ms)();
+            let end_s = now / 1000 + 1;
+            let data = match self
+                .metrics
+                .metric_data(&queries, query_start_s, end_s.max(query_start_s + 1))
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    out.extend(state.canary.iter().cloned());
+                    out.push(
+                        CheckResult::fail("metrics", json!("GetMetricData answers"), json!(null))
+                            .with_detail(e.to_string()),
+                    );
+                    return;
+                }
+            };
+            if state.canary.is_empty() {
+                let old = version_window(&data, "old", Window::Canary, period, state.bake_start_ms);
+                let new = version_window(&data, "new", Window::Canary, period, state.bake_start_ms);
+                state.canary = decide::canary_checks(&policy, &old, &new);
+            }
+            let new_bake = version_window(&data, "new", Window::Bake, period, state.bake_start_ms);
+            state.invocations_seen.push(new_bake.invocations);
+            let mut round = decide::bake_checks(&policy, &new_bake);
+            for (i, m) in policy.metrics.iter().enumerate() {
+                let v = values(
+                    data.get(&format!("custom_{i}")),
+                    Window::Bake,
+                    period,
+                    state.bake_start_ms,
+                );
+                round.push(decide::custom_check(m, &v));
+            }
+            if !policy.alarms.is_empty() {
+                match self.metrics.alarms(&policy.alarms).await {
+                    Ok(found) => round.extend(decide::alarm_checks(&policy.alarms, &found)),
+                    Err(e) => round.push(
+                        CheckResult::fail("alarms", json!("DescribeAlarms answers"), json!(null))
+                            .with_detail(e.to_string()),
+                    ),
+                }
+            }
+            let old_bake = version_window(&data, "old", Window::Bake, period, state.bake_start_ms);
+            let evidence = CheckResult::new(
+                "bake.evidence",
+                Outcome::Pass,
+                json!({"bake_minutes": policy.bake_minutes, "period_seconds": period}),
+                json!({"rounds": state.rounds, "invocations_of_hook": state.hop,
+                       "deployment_start_ms": state.deployment_start_ms, "bake_start_ms": state.bake_start_ms,
+                       "bake_end_ms": state.bake_end_ms, "now_ms": now, "queries_per_round": queries.len(),
+                       "new_version": new_bake, "old_version": old_bake,
+                       "new_invocations_by_round": state.invocations_seen}),
+            );
+            let canary_failed = state.canary.iter().any(|c| c.outcome == Outcome::Fail);
+            if canary_failed || decide::fails_early(&policy, &round, &new_bake) {
+                out.extend(state.canary.iter().cloned());
+                out.extend(round);
+                out.push(evidence.with_detail("stopped early: a check failed"));
+                return;
+            }
+            if now >= state.bake_end_ms {
+                let extension_s = (now - state.bake_end_ms) as f64 / 1000.0;
+                let cap_reached = now >= cap_ms || now >= give_up_ms;
+                match decide::traffic_check(
+                    &policy,
+                    new_bake.invocations,
+                    if cap_reached { f64::MAX } else { extension_s },
+                ) {
+                    Traffic::Decided(check) => {
+                        out.extend(state.canary.iter().cloned());
+                        out.extend(round);
+                        out.push(*check);
+                        out.push(evidence);
+                        return;
+                    }
+                    Traffic::Extend => {}
+                }
+            }
+            // Sleep until the next round; hand off if that would run into the deadline.
+            let next =
+                (now + (policy.poll_seconds * 1000) as i64).min(if now < state.bake_end_ms {
+                    state.bake_end_ms
+                } else {
+                    i64::MAX
+                });
+            let wake = Duration::from_millis((next - now).max(0) as u64);
+            if wake + HAND_OFF_MARGIN > budget.remaining() {
+                match self.hand_off(&state).await {
+                    Ok(()) => {
+                        out.extend(state.canary.iter().cloned());
+                        out.extend(round);
+                        out.push(evidence.with_detail("handed off to a new invocation"));
+                        return;
+                    }
+                    Err(e) => {
+                        out.extend(state.canary.iter().cloned());
+                        out.extend(round);
+                        out.push(
+                            CheckResult::fail(
+                                "continuation",
+                                json!("self-invoke accepted"),
+                                json!(null),
+                            )
+                            .with_detail(format!(
+                                "the bake outlasts this invocation and continuing it failed: {e}"
+                            )),
+                        );
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(wake).await;
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! The `post_traffic` section of a gate policy: what the AfterAllowTraffic hook measures
+//! and the limits it holds the new version to. Same rules as the rest of the policy:
+//! unknown fields are rejected and every error starts with the field's path.
+
+use crate::policy::PolicyError;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::ops::RangeInclusive;
+
+/// Bake length, minutes. Together with `max_extend_minutes` it stays within
+/// [`MAX_TOTAL_MINUTES`], so the hook reports well before CodeDeploy's one-hour limit.
+pub const BAKE_MINUTES: RangeInclusive<f64> = 0.0..=45.0;
+pub const MAX_TOTAL_MINUTES: f64 = 45.0;
+pub const POLL_SECONDS: RangeInclusive<u64> = 1..=300;
+pub const MAX_PERIOD_SECONDS: u32 = 3600;
+pub const ALPHA: RangeInclusive<f64> = 0.0001..=0.5;
+pub const MAX_ALARMS: usize = 100;
+pub const MAX_METRICS: usize = 20;
+pub const MAX_DIMENSIONS: usize = 30;
+
+/// What to do when the bake window saw fewer than `min_invocations` invocations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNoData {
+    /// Fail the deployment: a release nobody used was not shown to work.
+    Fail,
+    /// Pass it, saying so in the decision record (the default: idle functions deploy).
+    #[default]
+    Pass,
+    /// Keep baking, `poll_seconds` at a time, up to `max_extend_minutes`; then fail.
+    Extend,
+}
+
+/// The AfterAllowTraffic hook's policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostTraffic {
+    /// Minutes to watch the new version after the full shift (fractions allowed).
+    #[serde(default = "default_bake_minutes")]
+    pub bake_minutes: f64,
+    /// Seconds between polling rounds during the bake.
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: u64,
+    /// CloudWatch period of every query: 1, 5, 10, 30 or a multiple of 60 seconds.
+    #[serde(default = "default_period_seconds")]
+    pub period_seconds: u32,
+    /// Invocations of the new version the bake window must see to count as traffic.
+    #[serde(default = "default_min_invocations")]
+    pub min_invocations: u64,
+    #[serde(default)]
+    pub on_no_data: OnNoData,
+    /// Cap on the extension `on_no_data: "extend"` may add to the bake.
+    #[serde(default = "default_extend_minutes")]
+    pub max_extend_minutes: f64,
+    /// Significance level of the canary comparisons (one-sided).
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    #[serde(default)]
+    pub canary: Canary,
+    #[serde(default)]
+    pub bake: Bake,
+    /// CloudWatch alarms that must not be in ALARM (nor missing) during the bake.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+    /// Custom metrics judged on the bake window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<CustomMetric>,
+}
+
+impl Default for PostTraffic {
+    fn default() -> Self {
+        PostTraffic {
+            bake_minutes: default_bake_minutes(),
+            poll_seconds: default_poll_seconds(),
+            period_seconds: default_period_seconds(),
+            min_invocations: default_min_invocations(),
+            on_no_data: OnNoData::default(),
+            max_extend_minutes: default_extend_minutes(),
+            alpha: default_alpha(),
+            canary: Canary::default(),
+            bake: Bake::default(),
+            alarms: Vec::new(),
+            metrics: Vec::new(),
+        }
+    }
+}
+
+/// Tolerances of the new-versus-old comparison over the canary window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// Largest acceptable increase of the error rate, as an absolute difference (0.01 =
+    /// one percentage point).
+    #[serde(default = "default_error_increase")]
+    pub max_error_rate_increase: f64,
+    /// Largest acceptable increase of per-period p99 latency, percent.
+    #[serde(default = "default_latency_increase")]
+    pub max_latency_increase_pct: f64,
+    /// Invocations each version needs in the canary window for the error comparison.
+    #[serde(default = "default_canary_invocations")]
+    pub min_invocations: u64,
+    /// Periods with data each version needs for the latency comparison.
+    #[serde(default = "default_min_periods")]
+    pub min_periods: usize,
+}
+
+impl Default for Canary {
+    fn default() -> Self {
+        Canary {
+            max_error_rate_increase: default_error_increase(),
+            max_latency_increase_pct: default_latency_increase(),
+            min_invocations: default_canary_invocations(),
+            min_periods: default_min_periods(),
+        }
+    }
+}
+
+/// Absolute limits on the new version over the bake window. Unset limits are not checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bake {
+    #[serde(
+        default = "default_max_error_rate",
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_error_rate: Option<f64>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_p99_ms: Option<f64>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_throttles: Option<u64>,
+}
+
+impl Default for Bake {
+    fn default() -> Self {
+        Bake {
+            max_error_rate: default_max_error_rate(),
+            max_p99_ms: None,
+            max_throttles: None,
+        }
+    }
+}
+
+/// A metric of the function's own (or any) namespace with the condition that fails it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomMetric {
+    /// Unique, `[A-Za-z0-9_.-]{1,64}`; appears as `metric[<name>]`.
+    pub name: String,
+    pub namespace: String,
+    pub metric_name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dimensions: BTreeMap<String, String>,
+    /// `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount` or a percentile `p0`-`p100`.
+    pub statistic: String,
+    /// The condition that FAILS the check, as CloudWatch alarms spell it.
+    pub comparison: Comparison,
+    pub threshold: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    GreaterThanThreshold,
+    GreaterThanOrEqualToThreshold,
+    LessThanThreshold,
+    LessThanOrEqualToThreshold,
+}
+
+impl Comparison {
+    pub fn breached(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::GreaterThanThreshold => value > threshold,
+            Comparison::GreaterThanOrEqualToThreshold => value >= threshold,
+            Comparison::LessThanThreshold => value < threshold,
+            Comparison::LessThanOrEqualToThreshold => value <= threshold,
+        }
+    }
+}
+
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+fn default_bake_minutes() -> f64 {
+    5.0
+}
+fn default_poll_seconds() -> u64 {
+    60
+}
+fn default_period_seconds() -> u32 {
+    60
+}
+fn default_min_invocations() -> u64 {
+    10
+}
+fn default_extend_minutes() -> f64 {
+    10.0
+}
+fn default_alpha() -> f64 {
+    0.05
+}
+fn default_error_increase() -> f64 {
+    0.01
+}
+fn default_latency_increase() -> f64 {
+    20.0
+}
+fn default_canary_invocations() -> u64 {
+    20
+}
+fn default_min_periods() -> usize {
+    4
+}
+fn default_max_error_rate() -> Option<f64> {
+    Some(0.05)
+}
+
+fn invalid(path: String, message: impl Into<String>) -> PolicyError {
+    PolicyError::Invalid {
+        path,
+        message: message.into(),
+    }
+}
+
+fn in_range_f(path: &str, value: f64, range: &RangeInclusive<f64>) -> Result<(), PolicyError> {
+    if value.is_finite() && range.contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            path.into(),
+            format!(
+                "must be between {} and {}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+/// CloudWatch accepts these periods (1-30 s only for high-resolution metrics).
+pub fn is_valid_period(seconds: u32) -> bool {
+    matches!(seconds, 1 | 5 | 10 | 30)
+        || (seconds >= 60 && seconds.is_multiple_of(60) && seconds <= MAX_PERIOD_SECONDS)
+}
+
+pub fn is_valid_statistic(stat: &str) -> bool {
+    matches!(
+        stat,
+        "Sum" | "Average" | "Minimum" | "Maximum" | "SampleCount"
+    ) || stat
+        .strip_prefix('p')
+        .and_then(|p| p.parse::<f64>().ok())
+        .is_some_and(|p| (0.0..=100.0).contains(&p))
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// JSON shapes inside `post_traffic` that must be objects (checked before serde, which
+/// would accept an array for a struct).
+pub fn object_sections(post: &serde_json::Value) -> Vec<(String, &serde_json::Value)> {
+    let mut out = vec![("post_traffic".to_owned(), post)];
+    for key in ["canary", "bake"] {
+        if let Some(v) = post.get(key) {
+            out.push((format!("post_traffic.{key}"), v));
+        }
+    }
+    if let Some(metrics) = post.get("metrics").and_then(|m| m.as_array()) {
+        for (i, m) in metrics.iter().enumerate() {
+            out.push((format!("post_traffic.metrics[{i}]"), m));
+        }
+    }
+    out
+}
+
+impl PostTraffic {
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        const B: &str = "post_traffic";
+        in_range_f(
+            &format!("{B}.bake_minutes"),
+            self.bake_minutes,
+            &BAKE_MINUTES,
+        )?;
+        in_range_f(
+            &format!("{B}.max_extend_minutes"),
+            self.max_extend_minutes,
+            &(0.0..=MAX_TOTAL_MINUTES),
+        )?;
+        if self.bake_minutes + self.max_extend_minutes > MAX_TOTAL_MINUTES {
+            return Err(invalid(
+                format!("{B}.max_extend_minutes"),
+                format!(
+                    "bake_minutes + max_extend_minutes must be at most {MAX_TOTAL_MINUTES} (the hook must report well within CodeDeploy's hour), got {}",
+                    self.bake_minutes + self.max_extend_minutes
+                ),
+            ));
+        }
+        if !POLL_SECONDS.contains(&self.poll_seconds) {
+            return Err(invalid(
+                format!("{B}.poll_seconds"),
+                format!(
+                    "must be between {} and {}, got {}",
+                    POLL_SECONDS.start(),
+                    POLL_SECONDS.end(),
+                    self.poll_seconds
+                ),
+            ));
+        }
+        if !is_valid_period(self.period_seconds) {
+            return Err(invalid(
+                format!("{B}.period_seconds"),
+                format!(
+                    "must be 1, 5, 10, 30 or a multiple of 60 up to {MAX_PERIOD_SECONDS}, got {}",
+                    self.period_seconds
+                ),
+            ));
+        }
+        in_range_f(&format!("{B}.alpha"), self.alpha, &ALPHA)?;
+        let c = &self.canary;
+        in_range_f(
+            &format!("{B}.canary.max_error_rate_increase"),
+            c.max_error_rate_increase,
+            &(0.0..=1.0),
+        )?;
+        in_range_f(
+            &format!("{B}.canary.max_latency_increase_pct"),
+            c.max_latency_increase_pct,
+            &(0.0..=1000.0),
+        )?;
+        if !(1..=1000).contains(&c.min_periods) {
+            return Err(invalid(
+                format!("{B}.canary.min_periods"),
+                format!("must be between 1 and 1000, got {}", c.min_periods),
+            ));
+        }
+        if let Some(rate) = self.bake.max_error_rate {
+            in_range_f(&format!("{B}.bake.max_error_rate"), rate, &(0.0..=1.0))?;
+        }
+        if let Some(ms) = self.bake.max_p99_ms {
+            in_range_f(&format!("{B}.bake.max_p99_ms"), ms, &(1.0..=900_000.0))?;
+        }
+        if self.alarms.len() > MAX_ALARMS {
+            return Err(invalid(
+                format!("{B}.alarms"),
+                format!("at most {MAX_ALARMS} alarms, got {}", self.alarms.len()),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, alarm) in self.alarms.iter().enumerate() {
+            if alarm.trim().is_empty() || alarm.len() > 255 {
+                return Err(invalid(
+                    format!("{B}.alarms[{i}]"),
+                    "must be an alarm name of 1-255 characters",
+                ));
+            }
+            if !seen.insert(alarm) {
+                return Err(invalid(
+                    format!("{B}.alarms[{i}]"),
+                    format!("duplicate alarm {alarm:?}"),
+                ));
+            }
+        }
+        if self.metrics.len() > MAX_METRICS {
+            return Err(invalid(
+                format!("{B}.metrics"),
+                format!("at most {MAX_METRICS} metrics, got {}", self.metrics.len()),
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, m) in self.metrics.iter().enumerate() {
+            let path = format!("{B}.metrics[{i}]");
+            if !is_name(&m.name) {
+                return Err(invalid(
+                    format!("{path}.name"),
+                    format!(
+                        "{:?} must be 1-64 characters of letters, digits, '_', '.' or '-'",
+                        m.name
+                    ),
+                ));
+            }
+            if !names.insert(&m.name) {
+                return Err(invalid(
+                    format!("{path}.name"),
+                    format!("duplicate metric name {:?}", m.name),
+                ));
+            }
+            for (field, value) in [("namespace", &m.namespace), ("metric_name", &m.metric_name)] {
+                if value.trim().is_empty() || value.len() > 255 {
+                    return Err(invalid(
+                        format!("{path}.{field}"),
+                        "must be 1-255 characters",
+                    ));
+                }
+            }
+            if m.dimensions.len() > MAX_DIMENSIONS {
+                return Err(invalid(
+                    format!("{path}.dimensions"),
+                    format!("at most {MAX_DIMENSIONS} dimensions"),
+                ));
+            }
+            if !is_valid_statistic(&m.statistic) {
+                return Err(invalid(
+                    format!("{path}.statistic"),
+                    format!(
+                        "{:?} is not Sum, Average, Minimum, Maximum, SampleCount or a percentile p0-p100",
+                        m.statistic
+                    ),
+                ));
+            }
+            if !m.threshold.is_finite() {
+                return Err(invalid(
+                    format!("{path}.threshold"),
+                    "must be a finite number",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The longest the bake may last with every extension, seconds.
+    pub fn max_bake_seconds(&self) -> f64 {
+        let extend = if self.on_no_data == OnNoData::Extend {
+            self.max_extend_minutes
+        } else {
+            0.0
+        };
+        (self.bake_minutes + extend) * 60.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::Policy;
+    use serde_json::json;
+
+    use super::*;
+
+    fn post(section: serde_json::Value) -> Result<PostTraffic, String> {
+        Policy::parse(&json!({"post_traffic": section}).to_string())
+            .map(|p| p.post_traffic.unwrap())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_section_has_defaults() {
+        let p = post(json!({})).unwrap();
+        assert_eq!(p, PostTraffic::default());
+        assert_eq!(p.on_no_data, OnNoData::Pass);
+        assert_eq!(p.bake.max_error_rate, Some(0.05));
+        assert_eq!(p.max_bake_seconds(), 300.0);
+    }
+
+    #[test]
+    fn full_section_parses() {
+        let p = post(json!({
+            "bake_minutes": 0.5, "poll_seconds": 5, "period_seconds": 1, "min_invocations": 50,
+            "on_no_data": "extend", "max_extend_minutes": 2, "alpha": 0.01,
+            "canary": {"max_error_rate_increase": 0.02, "max_latency_increase_pct": 10,
+                       "min_invocations": 30, "min_periods": 5},
+            "bake": {"max_error_rate": 0.1, "max_p99_ms": 800, "max_throttles": 0},
+            "alarms": ["orders-5xx"],
+            "metrics": [{"name": "failed-orders", "namespace": "Orders", "metric_name": "Failed",
+                         "dimensions": {"Service": "orders"}, "statistic": "p99",
+                         "comparison": "GreaterThanThreshold", "threshold": 3}]
+        }))
+        .unwrap();
+        assert_eq!(p.on_no_data, OnNoData::Extend);
+        assert_eq!(p.max_bake_seconds(), 150.0);
+        assert_eq!(p.metrics[0].comparison, Comparison::GreaterThanThreshold);
+        assert_eq!(p.bake.max_p99_ms, Some(800.0));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                json!({"bake_minutes": 46}),
+                "post_traffic.bake_minutes: must be between 0 and 45",
+            ),
+            (
+                json!({"bake_minutes": 30, "max_extend_minutes": 20}),
+                "post_traffic.max_extend_minutes: bake_minutes + max_extend_minutes",
+            ),
+            (
+                json!({"poll_seconds": 0}),
+                "post_traffic.poll_seconds: must be between 1 and 300",
+            ),
+            (
+                json!({"period_seconds": 90}),
+                "post_traffic.period_seconds: must be 1, 5, 10, 30",
+            ),
+            (json!({"alpha": 0.9}), "post_traffic.alpha: must be between"),
+            (
+                json!({"on_no_data": "maybe"}),
+                "post_traffic.on_no_data: unknown variant `maybe`",
+            ),
+            (
+                json!({"canary": {"max_error_rate_increase": 2}}),
+                "post_traffic.canary.max_error_rate_increase",
+            ),
+            (
+                json!({"canary": {"min_periods": 0}}),
+                "post_traffic.canary.min_periods",
+            ),
+            (
+                json!({"canary": {"tolerance": 1}}),
+                "post_traffic.canary.tolerance: unknown field `tolerance`",
+            ),
+            (
+                json!({"bake": {"max_error_rate": null}}),
+                "post_traffic.bake.max_error_rate: invalid type: null",
+            ),
+            (
+                json!({"bake": {"max_p99_ms": 0}}),
+                "post_traffic.bake.max_p99_ms",
+            ),
+            (
+                json!({"bake": []}),
+                "post_traffic.bake: invalid type: array",
+            ),
+            (
+                json!({"alarms": ["a", "a"]}),
+                "post_traffic.alarms[1]: duplicate alarm",
+            ),
+            (json!({"alarms": [""]}), "post_traffic.alarms[0]"),
+            (
+                json!({"metrics": [{"name": "x y", "namespace": "n", "metric_name": "m", "statistic": "Sum", "comparison": "GreaterThanThreshold", "threshold": 1}]}),
+                "post_traffic.metrics[0].name",
+            ),
+            (
+                json!({"metrics": [{"name": "x", "namespace": "n", "metric_name": "m", "statistic": "p101", "comparison": "GreaterThanThreshold", "threshold": 1}]}),
+                "post_traffic.metrics[0].statistic",
+            ),
+            (
+                json!({"metrics": [{"name": "x", "namespace": "n", "metric_name": "m", "statistic": "Sum", "comparison": "Above", "threshold": 1}]}),
+                "post_traffic.metrics[0].comparison: unknown variant `Above`",
+            ),
+            (
+                json!({"metrics": [{"name": "x", "namespace": "n", "metric_name": "m", "statistic": "Sum", "comparison": "GreaterThanThreshold"}]}),
+                "post_traffic.metrics[0]: missing field `threshold`",
+            ),
+            (
+                json!({"surprise": 1}),
+                "post_traffic.surprise: unknown field `surprise`",
+            ),
+            (json!([]), "post_traffic: invalid type: array"),
+        ];
+        for (section, expected) in cases {
+            let e = post(section.clone()).unwrap_err();
+            assert!(e.starts_with(expected), "{section}: {e}");
+        }
+    }
+
+    #[test]
+    fn periods_and_statistics() {
+        for ok in [1, 5, 10, 30, 60, 120, 3600] {
+            assert!(is_valid_period(ok), "{ok}");
+        }
+        for bad in [0, 2, 59, 61, 7200] {
+            assert!(!is_valid_period(bad), "{bad}");
+        }
+        for ok in ["Sum", "p99", "p99.9", "p0", "SampleCount"] {
+            assert!(is_valid_statistic(ok), "{ok}");
+        }
+        for bad in ["sum", "p", "p-1", "tm99", ""] {
+            assert!(!is_valid_statistic(bad), "{bad}");
+        }
+        assert!(Comparison::GreaterThanOrEqualToThreshold.breached(1.0, 1.0));
+        assert!(!Comparison::GreaterThanThreshold.breached(1.0, 1.0));
+        assert!(Comparison::LessThanThreshold.breached(0.5, 1.0));
+        assert!(Comparison::LessThanOrEqualToThreshold.breached(1.0, 1.0));
+    }
+}

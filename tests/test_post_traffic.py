@@ -1,0 +1,193 @@
+"""The post-traffic hook end to end: real CodeDeploy deployments on the emulator with an
+AfterAllowTraffic hook, the built hook under `cargo lambda watch`, and Lambda metrics
+for both versions written with boto3 while traffic shifts (as Lambda itself would)."""
+
+import json
+import random
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import POST_HOOK_FUNCTION, alias_version, appspec, deploy, make_app, wait_deployment
+
+CANARY = "CodeDeployDefault.LambdaCanary10Percent30Minutes"  # 6 s at the tests' 0.2 s minute
+
+HEALTHY = {"errors": 0.0, "latency": (40, 90)}
+
+
+def policy(**overrides) -> dict:
+    post = {
+        "bake_minutes": 0.05, "poll_seconds": 1, "period_seconds": 1, "min_invocations": 20,
+        "on_no_data": "fail", "alpha": 0.05,
+        "canary": {"max_error_rate_increase": 0.02, "max_latency_increase_pct": 30,
+                   "min_invocations": 20, "min_periods": 3},
+        "bake": {"max_error_rate": 0.05, "max_p99_ms": 300},
+    }
+    post.update(overrides)
+    return {"version": 1, "post_traffic": post}
+
+
+@contextmanager
+def traffic(stack, app, behaviour: dict[str, dict], every: float = 0.25):
+    """Write Invocations/Errors/Duration for each version the alias currently routes to."""
+    cw, lam = stack.client("cloudwatch"), stack.client("lambda")
+    stop = threading.Event()
+
+    def serving() -> list[str]:
+        alias = lam.get_alias(FunctionName=app.name, Name=app.alias)
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return [alias["FunctionVersion"], *weights]
+
+    def run():
+        while not stop.is_set():
+            now = datetime.now(timezone.utc)
+            data = []
+            for version in serving():
+                b = behaviour.get(version, HEALTHY)
+                dims = [{"Name": "FunctionName", "Value": app.name},
+                        {"Name": "Resource", "Value": f"{app.name}:{app.alias}"},
+                        {"Name": "ExecutedVersion", "Value": version}]
+                errors = sum(random.random() < b["errors"] for _ in range(10))
+                data += [
+                    {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": now, "Value": 10},
+                    {"MetricName": "Errors", "Dimensions": dims, "Timestamp": now, "Value": errors},
+                    {"MetricName": "Duration", "Dimensions": dims, "Timestamp": now, "Unit": "Milliseconds",
+                     "Values": [float(random.randint(*b["latency"])) for _ in range(10)]},
+                ]
+            cw.put_metric_data(Namespace="AWS/Lambda", MetricData=data)
+            stop.wait(every)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def run_deployment(stack, app, behaviour=None, timeout=90):
+    spec = appspec(app, after_hook=POST_HOOK_FUNCTION)
+    if behaviour is None:
+        dep = deploy(stack, app, spec)
+        return dep, wait_deployment(stack, dep, timeout=timeout)
+    with traffic(stack, app, behaviour):
+        dep = deploy(stack, app, spec)
+        return dep, wait_deployment(stack, dep, timeout=timeout)
+
+
+def post_hook(stack, dep) -> dict:
+    hooks = [h for h in stack.control(f"deployments/{dep}/hooks") if h["lifecycleEvent"] == "AfterAllowTraffic"]
+    assert len(hooks) == 1, hooks
+    return hooks[0]
+
+
+def body(decisions, dep) -> dict:
+    msg = decisions(dep)
+    attrs = {k: v["Value"] for k, v in msg["MessageAttributes"].items()}
+    # The pre-traffic hook announces too: find the post-traffic decision.
+    if attrs["component"] != "post-traffic-hook":
+        msg = decisions_for(decisions, dep)
+    return json.loads(msg["Message"])
+
+
+def decisions_for(decisions, dep):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        msg = decisions(dep)
+        if msg["MessageAttributes"]["component"]["Value"] == "post-traffic-hook":
+            return msg
+        time.sleep(0.2)
+    raise AssertionError("no post-traffic decision")
+
+
+def outcomes(decision: dict) -> dict[str, str]:
+    return {c["name"]: c["outcome"] for c in decision["checks"]}
+
+
+def test_healthy_release_passes(stack):
+    app = make_app(stack, policy=policy(), config=CANARY)
+    dep, info = run_deployment(stack, app, {"1": HEALTHY, "2": HEALTHY})
+    assert info["status"] == "Succeeded", info
+    assert alias_version(stack, app) == "2"
+    hook = post_hook(stack, dep)
+    assert hook["status"] == "Succeeded" and hook["reportCount"] == 1
+    out = stack.client("lambda").invoke(FunctionName=POST_HOOK_FUNCTION, Payload=json.dumps(
+        {"DeploymentId": dep, "LifecycleEventHookExecutionId": hook["lifecycleEventHookExecutionId"]}))
+    # A late duplicate invoke re-decides but CodeDeploy keeps the first report.
+    decision = json.loads(out["Payload"].read())
+    assert decision["component"] == "post-traffic-hook"
+    assert post_hook(stack, dep)["reportCount"] == 2  # the duplicate was refused (AlreadyCompleted)
+
+
+def test_error_regression_fails_and_alias_returns(stack, decisions):
+    app = make_app(stack, policy=policy(), config=CANARY)
+    dep, info = run_deployment(stack, app, {"1": HEALTHY, "2": {"errors": 0.4, "latency": (40, 90)}})
+    assert info["status"] == "Failed", info
+    assert alias_version(stack, app) == "1"
+    assert info.get("rollbackInfo", {}).get("rollbackDeploymentId")
+    assert post_hook(stack, dep)["reportCount"] == 1
+    decision = json.loads(decisions_for(decisions, dep)["Message"])
+    result = outcomes(decision)
+    assert result["canary.error_rate"] == "fail", decision["checks"]
+
+
+def test_p99_regression_fails_and_alias_returns(stack, decisions):
+    app = make_app(stack, policy=policy(), config=CANARY)
+    dep, info = run_deployment(stack, app, {"1": HEALTHY, "2": {"errors": 0.0, "latency": (400, 500)}})
+    assert info["status"] == "Failed", info
+    assert alias_version(stack, app) == "1"
+    decision = json.loads(decisions_for(decisions, dep)["Message"])
+    result = outcomes(decision)
+    assert result["canary.latency_p99"] == "fail", decision["checks"]
+    latency = next(c for c in decision["checks"] if c["name"] == "canary.latency_p99")
+    assert latency["actual"]["test"]["p_value"] < 0.05
+
+
+def test_errors_only_on_the_old_version_do_not_fail_it(stack, decisions):
+    app = make_app(stack, policy=policy(), config=CANARY)
+    dep, info = run_deployment(stack, app, {"1": {"errors": 0.5, "latency": (40, 90)}, "2": HEALTHY})
+    assert info["status"] == "Succeeded", info
+    assert alias_version(stack, app) == "2"
+    decision = json.loads(decisions_for(decisions, dep)["Message"])
+    result = outcomes(decision)
+    assert result["canary.error_rate"] == "pass" and result["bake.error_rate"] == "pass", decision["checks"]
+    canary = next(c for c in decision["checks"] if c["name"] == "canary.error_rate")
+    assert canary["actual"]["old"]["error_rate"] > 0.3
+
+
+@pytest.mark.parametrize("on_no_data,status", [("fail", "Failed"), ("pass", "Succeeded")])
+def test_no_traffic_follows_on_no_data(stack, decisions, on_no_data, status):
+    app = make_app(stack, policy=policy(on_no_data=on_no_data, bake_minutes=0.02))
+    dep, info = run_deployment(stack, app, behaviour=None)
+    assert info["status"] == status, info
+    assert alias_version(stack, app) == ("1" if status == "Failed" else "2")
+    decision = json.loads(decisions_for(decisions, dep)["Message"])
+    traffic_check = next(c for c in decision["checks"] if c["name"] == "bake.traffic")
+    assert traffic_check["actual"]["invocations"] == 0
+    assert on_no_data in traffic_check["detail"]
+    # No canary window with data: the comparison says so instead of guessing.
+    assert outcomes(decision)["canary.error_rate"] == "inconclusive"
+
+
+def test_bake_longer_than_a_run_continues_and_reports_once(stack, decisions):
+    # 15 s of bake; one run is capped at ROLLGATE_MAX_RUN_SECONDS (10 s) in the tests.
+    app = make_app(stack, policy=policy(bake_minutes=0.25))
+    started = time.monotonic()
+    dep, info = run_deployment(stack, app, {"1": HEALTHY, "2": HEALTHY})
+    assert info["status"] == "Succeeded", info
+    assert time.monotonic() - started >= 15
+    hook = post_hook(stack, dep)
+    assert hook["reportCount"] == 1 and hook["reportedStatuses"] == ["Succeeded"], hook
+    runs = [i for i in stack.control(f"invocations?function={POST_HOOK_FUNCTION}")
+            if (i.get("payload") or {}).get("DeploymentId") == dep]
+    continued = [r for r in runs if "rollgate_continuation" in (r.get("payload") or {})]
+    assert len(runs) >= 2 and len(continued) == len(runs) - 1, runs
+    hops = [r["payload"]["rollgate_continuation"]["hop"] for r in continued]
+    assert hops == sorted(hops)
+    decision = json.loads(decisions_for(decisions, dep)["Message"])
+    evidence = next(c for c in decision["checks"] if c["name"] == "bake.evidence")
+    assert evidence["actual"]["invocations_of_hook"] == len(runs)
