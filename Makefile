@@ -74,8 +74,9 @@ clean:
 
 # Benchmarks, side by side with Python/boto3 and Node/SDK v3; writes docs/benchmarks.md.
 # Not part of `make test`: nothing timed can fail. Raw numbers: target/bench/results.json.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--redrive-messages 1000 --only cold,zip".
 bench: setup
 	@if [ ! -d bench/node_modules ] || [ bench/package-lock.json -nt bench/node_modules ]; then \
 	  (cd bench && npm ci --no-audit --no-fund --loglevel=error && touch node_modules) || \
 	  echo "bench: npm ci failed, the Node comparison will be skipped"; fi
-	$(PY) bench/bench.py
+	$(PY) bench/bench.py $(BENCH_ARGS)
