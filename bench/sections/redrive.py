@@ -72,7 +72,9 @@ def run(messages: int = MESSAGES) -> dict:
 
     # cargo lambda watch runs the debug build (dependencies at opt-level 1): the Rust
     # throughput here is a lower bound.
-    with LocalAws(env={}, log_dir=OUT_DIR / "logs" / "redrive") as aws:
+    # The function moves only queues its allow-list names (empty: none).
+    env = {"ROLLGATE_REDRIVE_ALLOW": "arn:aws:sqs:*:*:bench-*"}
+    with LocalAws(env=env, log_dir=OUT_DIR / "logs" / "redrive") as aws:
         conftest.bootstrap(aws)
         conftest.create_function(aws, FUNCTION, handler="dlq-redrive", env={}, timeout=900)
         sqs, lam = aws.client("sqs"), aws.client("lambda")
