@@ -677,7 +677,11 @@ mod tests {
             err(r#"{"rollback": {"bake_minutes": 10081}}"#),
             "rollback.bake_minutes: must be between 0 and 10080, got 10081"
         );
-        assert!(err(r#"{"rollback": {"bake": 1}}"#).starts_with("rollback: unknown field `bake`"));
+        let unknown = err(r#"{"rollback": {"bake": 1}}"#);
+        assert!(
+            unknown.starts_with("rollback") && unknown.contains("unknown field `bake`"),
+            "{unknown}"
+        );
         assert!(
             err(r#"{"rollback": {"bake_minutes": null}}"#)
                 .starts_with("rollback.bake_minutes: invalid type: null")
