@@ -142,14 +142,18 @@ def decisions(stack):
     sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=arn)
     seen: list[dict] = []
 
-    def read(deployment_id: str, timeout: float = 30) -> dict:
+    def read(deployment_id: str, timeout: float = 30, component: str | None = None) -> dict:
+        """The first decision announced for the deployment (by `component`, if given)."""
+
         def find():
             for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
                 seen.append(json.loads(m["Body"]))
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
             for env in seen:
                 attrs = env.get("MessageAttributes", {})
-                if attrs.get("deployment", {}).get("Value") == deployment_id:
+                if attrs.get("deployment", {}).get("Value") != deployment_id:
+                    continue
+                if component is None or attrs.get("component", {}).get("Value") == component:
                     return env
             return None
 

@@ -86,22 +86,12 @@ def post_hook(stack, dep) -> dict:
 
 
 def body(decisions, dep) -> dict:
-    msg = decisions(dep)
-    attrs = {k: v["Value"] for k, v in msg["MessageAttributes"].items()}
-    # The pre-traffic hook announces too: find the post-traffic decision.
-    if attrs["component"] != "post-traffic-hook":
-        msg = decisions_for(decisions, dep)
-    return json.loads(msg["Message"])
+    return json.loads(decisions_for(decisions, dep)["Message"])
 
 
 def decisions_for(decisions, dep):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        msg = decisions(dep)
-        if msg["MessageAttributes"]["component"]["Value"] == "post-traffic-hook":
-            return msg
-        time.sleep(0.2)
-    raise AssertionError("no post-traffic decision")
+    # The pre-traffic hook announces on the same topic: pick the post-traffic decision.
+    return decisions(dep, component="post-traffic-hook")
 
 
 def outcomes(decision: dict) -> dict[str, str]:

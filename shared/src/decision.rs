@@ -93,6 +93,15 @@ impl Verdict {
             Verdict::Failed
         }
     }
+
+    /// Fails only on a failed check: inconclusive checks do not count either way.
+    pub fn unless_failed(checks: &[CheckResult]) -> Self {
+        if checks.iter().any(|c| c.outcome == Outcome::Fail) {
+            Verdict::Failed
+        } else {
+            Verdict::Succeeded
+        }
+    }
 }
 
 /// The complete, explainable record of one gate decision.
@@ -121,6 +130,7 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Checks that did not pass: failed, and inconclusive ones.
     pub fn failed_checks(&self) -> impl Iterator<Item = &CheckResult> {
         self.checks.iter().filter(|c| !c.passed())
     }
@@ -142,7 +152,16 @@ mod tests {
             Verdict::Succeeded
         );
         assert_eq!(Verdict::from_checks(&[ok.clone(), bad]), Verdict::Failed);
-        assert_eq!(Verdict::from_checks(&[ok, unsure]), Verdict::Failed);
+        assert_eq!(
+            Verdict::from_checks(&[ok.clone(), unsure.clone()]),
+            Verdict::Failed
+        );
+        assert_eq!(
+            Verdict::unless_failed(&[ok.clone(), unsure.clone()]),
+            Verdict::Succeeded
+        );
+        let bad = CheckResult::fail("b", json!(1), json!(2));
+        assert_eq!(Verdict::unless_failed(&[ok, unsure, bad]), Verdict::Failed);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! report `Succeeded`/`Failed` exactly once before the deadline (fail closed), then
 //! explain the decision in the log, on SNS and in EMF metrics.
 
-use crate::decision::{CheckResult, Decision, Verdict};
+use crate::decision::{CheckResult, Decision, Outcome, Verdict};
 use crate::error::Error;
 use crate::metrics::Emf;
 use crate::policy::Policy;
@@ -120,6 +120,13 @@ pub trait Evaluator: Send + Sync {
     fn continued(&self) -> Option<String> {
         None
     }
+
+    /// The verdict these checks earn. Default: every check must pass (an inconclusive
+    /// check fails closed). The post-traffic hook decides lack of data in one check of
+    /// its own, so there only a failed check fails.
+    fn verdict(&self, checks: &[CheckResult]) -> Verdict {
+        Verdict::from_checks(checks)
+    }
 }
 
 /// How one invocation of the frame ended.
@@ -202,7 +209,7 @@ where
     .await;
     match outcome {
         Ok(Ok(())) => {
-            decision.verdict = Verdict::from_checks(&decision.checks);
+            decision.verdict = gate.verdict(&decision.checks);
             decision.reason = summarize(&decision);
         }
         Ok(Err(e)) => {
@@ -328,8 +335,20 @@ fn summarize(decision: &Decision) -> String {
         _ => "the target version".into(),
     };
     let failed: Vec<&str> = decision.failed_checks().map(|c| c.name.as_str()).collect();
+    let unsure: Vec<&str> = decision
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Inconclusive)
+        .map(|c| c.name.as_str())
+        .collect();
     if failed.is_empty() {
         format!("all {} checks passed on {target}", decision.checks.len())
+    } else if decision.verdict == Verdict::Succeeded {
+        // Only inconclusive checks are left, and this gate does not fail on them.
+        format!(
+            "passed on {target}: no check failed; inconclusive, not counted: {}",
+            unsure.join(", ")
+        )
     } else {
         format!(
             "{} of {} checks failed on {target}: {}",

@@ -192,7 +192,7 @@ pub fn custom_check(metric: &CustomMetric, values: &[f64]) -> CheckResult {
             .with_detail("no data for this metric in the bake window yet");
     }
     let value = match metric.statistic.as_str() {
-        "Sum" | "SampleCount" => values.iter().sum(),
+        "Sum" | "SampleCount" => values.iter().fold(0.0, |a, b| a + b),
         "Average" => values.iter().sum::<f64>() / values.len() as f64,
         _ => match metric.comparison {
             GreaterThanThreshold | GreaterThanOrEqualToThreshold => {
@@ -227,6 +227,7 @@ pub fn traffic_check(
     policy: &PostTraffic,
     new_invocations: f64,
     elapsed_extension_s: f64,
+    cap_reached: bool,
 ) -> Traffic {
     let expected =
         json!({"min_invocations": policy.min_invocations, "on_no_data": policy.on_no_data});
@@ -251,7 +252,9 @@ pub fn traffic_check(
             CheckResult::fail("bake.traffic", expected, actual)
                 .with_detail(format!("{short}: on_no_data is \"fail\"")),
         )),
-        OnNoData::Extend if elapsed_extension_s < policy.max_extend_minutes * 60.0 => {
+        OnNoData::Extend
+            if !cap_reached && elapsed_extension_s < policy.max_extend_minutes * 60.0 =>
+        {
             Traffic::Extend
         }
         OnNoData::Extend => Traffic::Decided(Box::new(
@@ -480,25 +483,33 @@ mod tests {
         let mut p = policy();
         p.min_invocations = 10;
         assert!(
-            matches!(traffic_check(&p, 10.0, 0.0), Traffic::Decided(c) if c.outcome == Outcome::Pass && c.detail.is_none())
+            matches!(traffic_check(&p, 10.0, 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass && c.detail.is_none())
         );
         p.on_no_data = OnNoData::Pass;
         assert!(
-            matches!(traffic_check(&p, 0.0, 0.0), Traffic::Decided(c) if c.outcome == Outcome::Pass && c.detail.is_some())
+            matches!(traffic_check(&p, 0.0, 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass && c.detail.is_some())
         );
         p.on_no_data = OnNoData::Fail;
         assert!(
-            matches!(traffic_check(&p, 9.0, 0.0), Traffic::Decided(c) if c.outcome == Outcome::Fail)
+            matches!(traffic_check(&p, 9.0, 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Fail)
         );
         p.on_no_data = OnNoData::Extend;
         p.max_extend_minutes = 1.0;
-        assert_eq!(traffic_check(&p, 0.0, 30.0), Traffic::Extend);
+        assert_eq!(traffic_check(&p, 0.0, 30.0, false), Traffic::Extend);
         assert!(
-            matches!(traffic_check(&p, 0.0, 60.0), Traffic::Decided(c) if c.outcome == Outcome::Fail)
+            matches!(traffic_check(&p, 0.0, 60.0, false), Traffic::Decided(c) if c.outcome == Outcome::Fail)
         );
         assert!(
-            matches!(traffic_check(&p, 50.0, 60.0), Traffic::Decided(c) if c.outcome == Outcome::Pass)
+            matches!(traffic_check(&p, 50.0, 60.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass)
         );
+        // The overall cap ends an extension early, and the evidence stays a real number.
+        match traffic_check(&p, 0.0, 30.0, true) {
+            Traffic::Decided(c) => {
+                assert_eq!(c.outcome, Outcome::Fail);
+                assert_eq!(c.actual["extended_s"], json!(30.0));
+            }
+            Traffic::Extend => panic!("extended past the cap"),
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod decide;
 pub mod policy;
 pub mod stats;
 
-use crate::decision::{CheckResult, Outcome};
+use crate::decision::{CheckResult, Outcome, Verdict};
 use crate::error::Result;
 use crate::hook::{Budget, Evaluator};
 use crate::policy::Policy;
@@ -192,6 +192,12 @@ pub fn values(
         .unwrap_or_default()
 }
 
+/// A sum that is +0.0 when empty (`Iterator::sum` of no f64 is -0.0, which reads
+/// oddly in a decision record).
+fn total(values: &[f64]) -> f64 {
+    values.iter().fold(0.0, |a, b| a + b)
+}
+
 pub fn version_window(
     data: &BTreeMap<String, Series>,
     side: &str,
@@ -208,9 +214,9 @@ pub fn version_window(
         )
     };
     VersionWindow {
-        invocations: get("invocations").iter().sum(),
-        errors: get("errors").iter().sum(),
-        throttles: get("throttles").iter().sum(),
+        invocations: total(&get("invocations")),
+        errors: total(&get("errors")),
+        throttles: total(&get("throttles")),
         p50: get("p50"),
         p90: get("p90"),
         p99: get("p99"),
@@ -290,6 +296,12 @@ impl<'a, M: Metrics, C: Continuation> PostTraffic<'a, M, C> {
 }
 
 impl<M: Metrics, C: Continuation> Evaluator for PostTraffic<'_, M, C> {
+    fn verdict(&self, checks: &[CheckResult]) -> Verdict {
+        // Lack of data is decided once, by `bake.traffic` and `on_no_data`; an
+        // inconclusive comparison (no canary window, too few periods) fails nothing.
+        Verdict::unless_failed(checks)
+    }
+
     fn budget(&self, _policy: &Policy) -> Duration {
         // The bake is bounded by its own clock and MAX_TOTAL; the frame's hard deadline
         // (this invocation's) is what limits one run.
@@ -397,11 +409,8 @@ impl<M: Metrics, C: Continuation> Evaluator for PostTraffic<'_, M, C> {
             if now >= state.bake_end_ms {
                 let extension_s = (now - state.bake_end_ms) as f64 / 1000.0;
                 let cap_reached = now >= cap_ms || now >= give_up_ms;
-                match decide::traffic_check(
-                    &policy,
-                    new_bake.invocations,
-                    if cap_reached { f64::MAX } else { extension_s },
-                ) {
+                match decide::traffic_check(&policy, new_bake.invocations, extension_s, cap_reached)
+                {
                     Traffic::Decided(check) => {
                         out.extend(state.canary.iter().cloned());
                         out.extend(round);
