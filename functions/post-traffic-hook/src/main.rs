@@ -4,6 +4,7 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rollgate::adapters::cloudwatch::CloudWatch;
+use rollgate::adapters::http::Http;
 use rollgate::adapters::{CodeDeploy, SnsNotifier, SsmPolicies, ssm::DEFAULT_PREFIX};
 use rollgate::hook::{self, DEFAULT_REPORT_MARGIN, Hook, HookEvent, Ran};
 use rollgate::post_traffic::{BakeState, COMPONENT, CONTINUATION_KEY, Continuation, PostTraffic};
@@ -18,6 +19,7 @@ struct Deps {
     policies: SsmPolicies,
     notifier: SnsNotifier,
     metrics: CloudWatch,
+    http: Http,
     lambda: aws_sdk_lambda::Client,
     margin: Duration,
     max_run: Option<Duration>,
@@ -91,7 +93,7 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
         .or_else(|| std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok())
         .unwrap_or_default();
     let continuation = SelfInvoke { deps, function };
-    let mut gate = PostTraffic::new(&deps.metrics, &continuation, event, resume);
+    let mut gate = PostTraffic::new(&deps.metrics, &continuation, &deps.http, event, resume);
     gate.max_run = deps.max_run;
     let frame = Hook {
         component: COMPONENT,
@@ -125,6 +127,7 @@ async fn main() -> Result<(), Error> {
         ),
         notifier: SnsNotifier::new(aws.sns(), env("ROLLGATE_TOPIC_ARN")),
         metrics: CloudWatch::new(aws.cloudwatch()),
+        http: Http::new(),
         lambda: aws.lambda(),
         margin: env("ROLLGATE_REPORT_MARGIN_MS")
             .and_then(|v| v.parse().ok())

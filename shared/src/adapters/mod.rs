@@ -4,6 +4,7 @@ pub mod cloudwatch;
 pub mod cloudwatch_alarms;
 pub mod codedeploy;
 pub mod dynamodb;
+pub mod http;
 pub mod lambda;
 pub mod rollback;
 pub mod sns;

@@ -266,10 +266,17 @@ pub fn traffic_check(
     }
 }
 
-/// Whether a mid-bake round may stop the bake early with these checks.
+/// Whether a mid-bake round may stop the bake early with these checks. Not on a
+/// bake error rate seen on fewer than `min_invocations` invocations, nor on a probe
+/// that tolerates some failures (its share is judged over the whole bake).
 pub fn fails_early(policy: &PostTraffic, checks: &[CheckResult], new_bake: &VersionWindow) -> bool {
     checks.iter().any(|c| {
+        let tolerant_probe = policy
+            .probes
+            .iter()
+            .any(|p| p.max_failure_rate > 0.0 && c.name == format!("probe[{}]", p.name));
         c.outcome == Outcome::Fail
+            && !tolerant_probe
             && (c.name != "bake.error_rate"
                 || new_bake.invocations >= policy.min_invocations as f64)
     })
@@ -510,6 +517,20 @@ mod tests {
             }
             Traffic::Extend => panic!("extended past the cap"),
         }
+    }
+
+    #[test]
+    fn a_probe_fails_early_only_without_tolerance() {
+        let mut p = policy();
+        p.probes = serde_json::from_value(json!([
+            {"name": "strict", "url": "https://x"},
+            {"name": "lenient", "url": "https://y", "max_failure_rate": 0.1}
+        ]))
+        .unwrap();
+        let busy = window(100.0, 0.0, &FAST);
+        let failed = |name: &str| vec![CheckResult::fail(name, json!(null), json!(null))];
+        assert!(fails_early(&p, &failed("probe[strict]"), &busy));
+        assert!(!fails_early(&p, &failed("probe[lenient]"), &busy));
     }
 
     #[test]

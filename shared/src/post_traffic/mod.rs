@@ -5,6 +5,7 @@
 
 pub mod decide;
 pub mod policy;
+pub mod probe;
 pub mod stats;
 
 use crate::decision::{CheckResult, Outcome, Verdict};
@@ -14,6 +15,7 @@ use crate::policy::Policy;
 use crate::ports::DeploymentInfo;
 use decide::{AlarmState, Traffic, VersionWindow};
 use policy::PostTraffic as PostPolicy;
+use probe::HttpClient;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -84,6 +86,9 @@ pub struct BakeState {
     /// Bake-window invocation counts of the new version seen at each round.
     #[serde(default)]
     pub invocations_seen: Vec<f64>,
+    /// Requests of each HTTP probe so far (same order as the policy's `probes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<probe::ProbeTally>,
 }
 
 pub fn epoch_ms() -> i64 {
@@ -223,9 +228,11 @@ pub fn version_window(
     }
 }
 
-pub struct PostTraffic<'a, M, C> {
+pub struct PostTraffic<'a, M, C, H> {
     pub metrics: &'a M,
     pub continuation: &'a C,
+    /// Sends the policy's HTTP probes.
+    pub http: &'a H,
     /// The state carried by a continuation payload; `None` for CodeDeploy's own invoke.
     pub resume: Option<BakeState>,
     /// The original event, re-sent with the state when continuing.
@@ -236,16 +243,18 @@ pub struct PostTraffic<'a, M, C> {
     continued: Mutex<Option<String>>,
 }
 
-impl<'a, M: Metrics, C: Continuation> PostTraffic<'a, M, C> {
+impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
     pub fn new(
         metrics: &'a M,
         continuation: &'a C,
+        http: &'a H,
         event: Value,
         resume: Option<BakeState>,
     ) -> Self {
         Self {
             metrics,
             continuation,
+            http,
             resume,
             event,
             max_run: None,
@@ -272,6 +281,7 @@ impl<'a, M: Metrics, C: Continuation> PostTraffic<'a, M, C> {
             rounds: 0,
             canary: Vec::new(),
             invocations_seen: Vec::new(),
+            probes: Vec::new(),
         })
     }
 
@@ -295,7 +305,7 @@ impl<'a, M: Metrics, C: Continuation> PostTraffic<'a, M, C> {
     }
 }
 
-impl<M: Metrics, C: Continuation> Evaluator for PostTraffic<'_, M, C> {
+impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M, C, H> {
     fn verdict(&self, checks: &[CheckResult]) -> Verdict {
         // Lack of data is decided once, by `bake.traffic` and `on_no_data`; an
         // inconclusive comparison (no canary window, too few periods) fails nothing.
@@ -378,6 +388,16 @@ impl<M: Metrics, C: Continuation> Evaluator for PostTraffic<'_, M, C> {
                     state.bake_start_ms,
                 );
                 round.push(decide::custom_check(m, &v));
+            }
+            if !policy.probes.is_empty() {
+                probe::run_round(self.http, &policy.probes, &mut state.probes).await;
+                round.extend(
+                    policy
+                        .probes
+                        .iter()
+                        .zip(&state.probes)
+                        .map(|(p, t)| probe::probe_check(p, t)),
+                );
             }
             if !policy.alarms.is_empty() {
                 match self.metrics.alarms(&policy.alarms).await {

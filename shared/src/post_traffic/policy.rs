@@ -17,6 +17,10 @@ pub const ALPHA: RangeInclusive<f64> = 0.0001..=0.5;
 pub const MAX_ALARMS: usize = 100;
 pub const MAX_METRICS: usize = 20;
 pub const MAX_DIMENSIONS: usize = 30;
+pub const MAX_PROBES: usize = 10;
+/// Requests per probe per polling round.
+pub const PROBE_COUNT: RangeInclusive<u32> = 1..=20;
+pub const PROBE_TIMEOUT_MS: RangeInclusive<u64> = 100..=30_000;
 
 /// What to do when the bake window saw fewer than `min_invocations` invocations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +69,41 @@ pub struct PostTraffic {
     /// Custom metrics judged on the bake window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<CustomMetric>,
+    /// HTTP probes sent every polling round of the bake, for functions behind a URL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<HttpProbe>,
+}
+
+/// Requests to the function's public endpoint during the bake, judged on status and
+/// latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpProbe {
+    /// Unique, `[A-Za-z0-9_.-]{1,64}`; appears as `probe[<name>]`.
+    pub name: String,
+    /// `http://` or `https://` URL.
+    pub url: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Statuses that count as success.
+    #[serde(default = "default_expect_status")]
+    pub expect_status: Vec<u16>,
+    /// A slower answer counts as a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency_ms: Option<u64>,
+    /// Requests per polling round.
+    #[serde(default = "default_probe_count")]
+    pub count: u32,
+    /// Give up on one request after this long (a failure).
+    #[serde(default = "default_probe_timeout")]
+    pub timeout_ms: u64,
+    /// Share of failed requests tolerated over the whole bake (0 = none).
+    #[serde(default)]
+    pub max_failure_rate: f64,
 }
 
 impl Default for PostTraffic {
@@ -81,6 +120,7 @@ impl Default for PostTraffic {
             bake: Bake::default(),
             alarms: Vec::new(),
             metrics: Vec::new(),
+            probes: Vec::new(),
         }
     }
 }
@@ -193,6 +233,18 @@ where
     T::deserialize(d).map(Some)
 }
 
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_expect_status() -> Vec<u16> {
+    vec![200]
+}
+fn default_probe_count() -> u32 {
+    1
+}
+fn default_probe_timeout() -> u64 {
+    5000
+}
 fn default_bake_minutes() -> f64 {
     5.0
 }
@@ -282,9 +334,11 @@ pub fn object_sections(post: &serde_json::Value) -> Vec<(String, &serde_json::Va
             out.push((format!("post_traffic.{key}"), v));
         }
     }
-    if let Some(metrics) = post.get("metrics").and_then(|m| m.as_array()) {
-        for (i, m) in metrics.iter().enumerate() {
-            out.push((format!("post_traffic.metrics[{i}]"), m));
+    for list in ["metrics", "probes"] {
+        if let Some(items) = post.get(list).and_then(|m| m.as_array()) {
+            for (i, m) in items.iter().enumerate() {
+                out.push((format!("post_traffic.{list}[{i}]"), m));
+            }
         }
     }
     out
@@ -431,6 +485,128 @@ impl PostTraffic {
                 ));
             }
         }
+        self.validate_probes()
+    }
+
+    fn validate_probes(&self) -> Result<(), PolicyError> {
+        const B: &str = "post_traffic.probes";
+        if self.probes.len() > MAX_PROBES {
+            return Err(invalid(
+                B.into(),
+                format!("at most {MAX_PROBES} probes, got {}", self.probes.len()),
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, p) in self.probes.iter().enumerate() {
+            let path = format!("{B}[{i}]");
+            if !is_name(&p.name) {
+                return Err(invalid(
+                    format!("{path}.name"),
+                    format!(
+                        "{:?} must be 1-64 characters of letters, digits, '_', '.' or '-'",
+                        p.name
+                    ),
+                ));
+            }
+            if !names.insert(&p.name) {
+                return Err(invalid(
+                    format!("{path}.name"),
+                    format!("duplicate probe name {:?}", p.name),
+                ));
+            }
+            let scheme_ok = ["http://", "https://"]
+                .iter()
+                .any(|s| p.url.len() > s.len() && p.url[..s.len()].eq_ignore_ascii_case(s));
+            if !scheme_ok || p.url.len() > 2048 || p.url.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    format!("{path}.url"),
+                    format!(
+                        "{:?} must be an http:// or https:// URL without spaces, at most 2048 characters",
+                        p.url
+                    ),
+                ));
+            }
+            if !matches!(
+                p.method.as_str(),
+                "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
+            ) {
+                return Err(invalid(
+                    format!("{path}.method"),
+                    format!(
+                        "{:?} is not GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS",
+                        p.method
+                    ),
+                ));
+            }
+            for name in p.headers.keys() {
+                let token = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                if !token {
+                    return Err(invalid(
+                        format!("{path}.headers"),
+                        format!("{name:?} is not a valid header name"),
+                    ));
+                }
+            }
+            if let Some((name, _)) = p
+                .headers
+                .iter()
+                .find(|(_, v)| v.bytes().any(|b| b == b'\r' || b == b'\n'))
+            {
+                return Err(invalid(
+                    format!("{path}.headers.{name}"),
+                    "must not contain line breaks",
+                ));
+            }
+            if p.expect_status.is_empty()
+                || p.expect_status.iter().any(|s| !(100..=599).contains(s))
+            {
+                return Err(invalid(
+                    format!("{path}.expect_status"),
+                    format!("must list HTTP statuses 100-599, got {:?}", p.expect_status),
+                ));
+            }
+            if !PROBE_COUNT.contains(&p.count) {
+                return Err(invalid(
+                    format!("{path}.count"),
+                    format!(
+                        "must be between {} and {}, got {}",
+                        PROBE_COUNT.start(),
+                        PROBE_COUNT.end(),
+                        p.count
+                    ),
+                ));
+            }
+            if !PROBE_TIMEOUT_MS.contains(&p.timeout_ms) {
+                return Err(invalid(
+                    format!("{path}.timeout_ms"),
+                    format!(
+                        "must be between {} and {}, got {}",
+                        PROBE_TIMEOUT_MS.start(),
+                        PROBE_TIMEOUT_MS.end(),
+                        p.timeout_ms
+                    ),
+                ));
+            }
+            if let Some(ms) = p.max_latency_ms
+                && !(1..=p.timeout_ms).contains(&ms)
+            {
+                return Err(invalid(
+                    format!("{path}.max_latency_ms"),
+                    format!(
+                        "must be between 1 and timeout_ms ({}), got {ms}",
+                        p.timeout_ms
+                    ),
+                ));
+            }
+            in_range_f(
+                &format!("{path}.max_failure_rate"),
+                p.max_failure_rate,
+                &(0.0..=1.0),
+            )?;
+        }
         Ok(())
     }
 
@@ -561,6 +737,50 @@ mod tests {
                 "post_traffic.surprise: unknown field `surprise`",
             ),
             (json!([]), "post_traffic: invalid type: array"),
+            (
+                json!({"probes": [{"name": "p", "url": "ftp://x"}]}),
+                "post_traffic.probes[0].url",
+            ),
+            (
+                json!({"probes": [{"name": "p", "url": "https://x", "method": "get"}]}),
+                "post_traffic.probes[0].method",
+            ),
+            (
+                json!({"probes": [{"name": "p", "url": "https://x"}, {"name": "p", "url": "https://y"}]}),
+                "post_traffic.probes[1].name: duplicate probe name",
+            ),
+            (
+                json!({"probes": [{"name": "p", "url": "https://x", "expect_status": [99]}]}),
+                "post_traffic.probes[0].expect_status",
+            ),
+            (
+                json!({"probes": [{"name": "p", "url": "https://x", "count": 0}]}),
+                "post_traffic.probes[0].count: must be between 1 and 20",
+            ),
+            (
+                json!({"probes": [{"name": "p", "url": "https://x", "timeout_ms": 1000, "max_latency_ms": 2000}]}),
+                "post_traffic.probes[0].max_latency_ms",
+            ),
+            (
+                json!({"probes": [{"name": "p", "url": "https://x", "headers": {"a b": "1"}}]}),
+                "post_traffic.probes[0].headers",
+            ),
+            (
+                json!({"probes": [{"name": "p", "url": "https://x", "headers": {"x": "1\r\nHost: evil"}}]}),
+                "post_traffic.probes[0].headers.x: must not contain line breaks",
+            ),
+            (
+                json!({"probes": [{"name": "p", "url": "https://x", "status": 200}]}),
+                "post_traffic.probes[0].status: unknown field `status`",
+            ),
+            (
+                json!({"probes": [{"name": "p"}]}),
+                "post_traffic.probes[0]: missing field `url`",
+            ),
+            (
+                json!({"probes": {"name": "p"}}),
+                "post_traffic.probes: invalid type: map",
+            ),
         ];
         for (section, expected) in cases {
             let e = post(section.clone()).unwrap_err();
