@@ -195,3 +195,45 @@ def test_faults_fail_whole_calls_and_batch_entries(aws, emulator):
     post(emulator, "faults", method="DELETE")
     assert len(aws.sqs.send_message_batch(QueueUrl=q, Entries=entries)["Successful"]) == 4
     assert count(aws, q) == 6
+
+
+def test_concurrent_sends_and_deletes_lose_nothing(aws):
+    """Workers moving messages between two queues at once, as a redrive does: every
+    message ends in exactly one queue (moto's delete used to undo concurrent writes)."""
+    import threading
+
+    src = aws.sqs.create_queue(QueueName="race-src")["QueueUrl"]
+    dst = aws.sqs.create_queue(QueueName="race-dst")["QueueUrl"]
+    for start in range(0, 1000, 10):
+        aws.sqs.send_message_batch(QueueUrl=src, Entries=[
+            {"Id": str(i), "MessageBody": str(i)} for i in range(start, start + 10)])
+    errors: list[Exception] = []
+
+    def mover():
+        client = boto3.client("sqs", endpoint_url=aws.url, region_name="us-east-1",
+                              aws_access_key_id="x", aws_secret_access_key="x",
+                              config=Config(retries={"max_attempts": 1}))
+        try:
+            while True:
+                got = client.receive_message(QueueUrl=src, MaxNumberOfMessages=10,
+                                             VisibilityTimeout=60).get("Messages", [])
+                if not got:
+                    return
+                client.send_message_batch(QueueUrl=dst, Entries=[
+                    {"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(got)])
+                client.delete_message_batch(QueueUrl=src, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=mover) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    assert count(aws, src) == 0
+    moved = sorted(int(m["Body"]) for m in drain(aws, dst))
+    assert moved == list(range(1000))
+
+
