@@ -181,3 +181,50 @@ def test_bake_longer_than_a_run_continues_and_reports_once(stack, decisions):
     decision = json.loads(decisions_for(decisions, dep)["Message"])
     evidence = next(c for c in decision["checks"] if c["name"] == "bake.evidence")
     assert evidence["actual"]["invocations_of_hook"] == len(runs)
+
+
+@contextmanager
+def endpoint(statuses: list[int]):
+    """A local HTTP endpoint answering GET /health with the given statuses in turn (the
+    last one repeats); yields its URL and the list of paths it served."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    served: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            status = statuses[min(len(served), len(statuses) - 1)]
+            served.append(self.path)
+            self.send_response(status)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/health", served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("statuses,status", [([200], "Succeeded"), ([200, 503], "Failed")])
+def test_http_probes_run_during_the_bake(stack, decisions, statuses, status):
+    with endpoint(statuses) as (url, served):
+        probe = {"name": "health", "url": url, "count": 2, "max_latency_ms": 2000}
+        app = make_app(stack, policy=policy(bake_minutes=0.05, probes=[probe]))
+        dep, info = run_deployment(stack, app, {"1": HEALTHY, "2": HEALTHY})
+    assert info["status"] == status, info
+    assert alias_version(stack, app) == ("2" if status == "Succeeded" else "1")
+    assert served and set(served) == {"/health"}
+    check = next(c for c in json.loads(decisions_for(decisions, dep)["Message"])["checks"]
+                 if c["name"] == "probe[health]")
+    assert check["outcome"] == ("pass" if status == "Succeeded" else "fail"), check
+    assert check["actual"]["sent"] == len(served)
+    if status == "Failed":
+        assert check["actual"]["wrong_status"] >= 1 and "status 503" in check["detail"]
