@@ -137,6 +137,11 @@ pub enum Ran {
     /// Handed off: nothing reported or announced here. The decision holds the evidence
     /// gathered so far; its verdict is not one.
     Continued { reason: String, so_far: Decision },
+    /// Decided and explained, but CodeDeploy never took the report (after retries, or
+    /// the deadline came first). The handler should fail the invocation so that
+    /// Lambda's asynchronous retry runs the hook again and reports; a report that did
+    /// land after all is then answered "already completed".
+    Unreported { decision: Decision, error: String },
 }
 
 /// Everything the frame talks to.
@@ -164,7 +169,7 @@ where
     E: Evaluator,
 {
     match run_gate(hook, gate, event, hard_deadline).await {
-        Ran::Decided(decision) => decision,
+        Ran::Decided(decision) | Ran::Unreported { decision, .. } => decision,
         Ran::Continued { so_far, .. } => so_far,
     }
 }
@@ -250,7 +255,31 @@ where
     }
     let report = report(hook, hard_deadline, decision.verdict).await;
     explain(hook, &decision, &report).await;
-    Ran::Decided(decision)
+    match report {
+        Reported::Failed { attempts, error } => Ran::Unreported {
+            decision,
+            error: format!("reporting to CodeDeploy failed after {attempts} attempt(s): {error}"),
+        },
+        _ => Ran::Decided(decision),
+    }
+}
+
+impl Ran {
+    /// The handler's answer: the decision, or an error (so Lambda retries) when
+    /// CodeDeploy did not take the report.
+    pub fn into_result(self) -> std::result::Result<Value, String> {
+        match self {
+            Ran::Decided(decision) => Ok(serde_json::to_value(decision).unwrap_or(Value::Null)),
+            Ran::Continued { reason, so_far } => {
+                Ok(json!({"continued": true, "reason": reason, "so_far": so_far}))
+            }
+            Ran::Unreported { decision, error } => Err(format!(
+                "{error} (verdict {} for deployment {}); failing the invocation so that Lambda retries it",
+                decision.verdict.as_str(),
+                decision.deployment_id.as_deref().unwrap_or("?")
+            )),
+        }
+    }
 }
 
 async fn evaluate<D, P, N, E>(

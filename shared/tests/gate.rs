@@ -303,6 +303,34 @@ async fn transient_report_errors_are_retried_once_accepted_is_final() {
 }
 
 #[tokio::test]
+async fn a_report_that_never_lands_fails_the_invocation_for_a_retry() {
+    let w = World::new(FakeFunctions::answering(vec![Answer::Ok("{}")]), None);
+    w.deployments
+        .report_errors
+        .lock()
+        .unwrap()
+        .extend((0..10).map(|_| throttled()));
+    let frame = Hook {
+        component: "pre-traffic-hook",
+        deployments: &w.deployments,
+        policies: &w.policies,
+        notifier: &w.notifier,
+        slot: &w.slot,
+    };
+    let gate = PreTraffic {
+        functions: &w.functions,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ran = hook::run_gate(&frame, &gate, event(), deadline).await;
+    let err = ran.into_result().unwrap_err();
+    assert!(err.contains("reporting to CodeDeploy failed"), "{err}");
+    assert!(err.contains("d-TEST00001"), "{err}");
+    assert!(w.reported().is_empty());
+    // The decision was still explained once.
+    assert_eq!(w.notifier.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn inconclusive_evidence_fails_closed() {
     let mut functions = FakeFunctions::answering(vec![Answer::Ok("{}")]);
     functions.snapshot.last_update_status = None;

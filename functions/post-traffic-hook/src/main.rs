@@ -6,10 +6,10 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rollgate::adapters::cloudwatch::CloudWatch;
 use rollgate::adapters::http::Http;
 use rollgate::adapters::{CodeDeploy, SnsNotifier, SsmPolicies, ssm::DEFAULT_PREFIX};
-use rollgate::hook::{self, DEFAULT_REPORT_MARGIN, Hook, HookEvent, Ran};
+use rollgate::hook::{self, DEFAULT_REPORT_MARGIN, Hook, HookEvent};
 use rollgate::post_traffic::{BakeState, COMPONENT, CONTINUATION_KEY, Continuation, PostTraffic};
 use rollgate::report::{ReportSlot, install_panic_reporter};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
 
 static SLOT: ReportSlot = ReportSlot::new();
@@ -102,14 +102,10 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
         notifier: &deps.notifier,
         slot: &SLOT,
     };
-    Ok(
-        match hook::run_gate(&frame, &gate, parsed, deadline).await {
-            Ran::Decided(decision) => serde_json::to_value(decision)?,
-            Ran::Continued { reason, so_far } => {
-                json!({"continued": true, "reason": reason, "so_far": so_far})
-            }
-        },
-    )
+    // An unreported decision fails the invocation so that Lambda's async retry reports.
+    Ok(hook::run_gate(&frame, &gate, parsed, deadline)
+        .await
+        .into_result()?)
 }
 
 #[tokio::main]

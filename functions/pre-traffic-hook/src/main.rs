@@ -34,8 +34,11 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
     let gate = PreTraffic {
         functions: &deps.functions,
     };
-    let decision = hook::run(&frame, &gate, event, deadline).await;
-    Ok(serde_json::to_value(decision)?)
+    // An unreported decision fails the invocation: CodeDeploy invokes hooks
+    // asynchronously, so Lambda runs it again and that run reports.
+    Ok(hook::run_gate(&frame, &gate, event, deadline)
+        .await
+        .into_result()?)
 }
 
 #[tokio::main]
