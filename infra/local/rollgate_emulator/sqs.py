@@ -25,8 +25,9 @@
 * Speed: moto read the clock through datetime arithmetic for every message on every
   look at a queue, and computed every queue attribute (three passes over all
   messages) for each message it received, to read the retention period: a queue of
-  1,000 messages served ~10 messages/s. Visibility now reads ``time.time()`` and the
-  retention check reads the one attribute it needs.
+  1,000 messages served ~10 messages/s. Visibility now reads ``time.time()``, the
+  retention check reads the one attribute it needs, and a send (which reads only
+  configuration attributes) skips counting the queue's messages.
 """
 
 from __future__ import annotations
@@ -156,6 +157,27 @@ def _visible(self: models.Message) -> bool:
 
 def _delayed(self: models.Message) -> bool:
     return time.time() * 1000.0 < self.delayed_until
+
+
+_config_only = threading.local()
+_original_send_message = SQSBackend.send_message
+
+
+def _counted(original: property) -> property:
+    def get(self: Queue) -> int:
+        return 0 if getattr(_config_only, "on", False) else original.fget(self)
+
+    return property(get)
+
+
+def _send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
+    # moto builds every queue attribute (three passes over all messages) to read
+    # ContentBasedDeduplication once per message sent.
+    _config_only.on = True
+    try:
+        return _original_send_message(self, *args, **kwargs)
+    finally:
+        _config_only.on = False
 
 
 def _retained(self: SQSBackend, queue_name: str, message: Any) -> bool:
@@ -357,6 +379,10 @@ def patch() -> None:
     models.Message.visible = property(_visible)
     models.Message.delayed = property(_delayed)
     SQSBackend.is_message_valid_based_on_retention_period = _retained
+    SQSBackend.send_message = _send_message
+    for name in ("approximate_number_of_messages", "approximate_number_of_messages_delayed",
+                 "approximate_number_of_messages_not_visible"):
+        setattr(Queue, name, _counted(getattr(Queue, name)))
     SQSBackend.send_message_batch = _send_message_batch
     SQSBackend.receive_message = _receive_message
     SQSResponse.start_message_move_task = _start_message_move_task
