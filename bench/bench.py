@@ -83,8 +83,15 @@ def main() -> int:
     os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"
 
     started = time.monotonic()
-    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": machine(), "versions": versions(), "sections": {}}
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    results = {"date": now, "machine": machine(), "versions": versions(), "sections": {}}
+    previous = OUT_DIR / "results.json"
+    if only != set(SECTIONS) and previous.exists():
+        # A partial run updates its sections and keeps the others, each with its date.
+        kept = json.loads(previous.read_text()).get("sections", {})
+        for name, res in kept.items():
+            res.setdefault("date", json.loads(previous.read_text()).get("date"))
+        results["sections"] = kept
     steps = [("zip", zips.run, {}), ("cold", coldstart.run, {"runs": args.runs}),
              ("rollback", rollback.run, {}), ("redrive", redrive.run, {"messages": args.redrive_messages}),
              ("gate", gate.run, {"reps": args.gate_reps})]
@@ -98,6 +105,7 @@ def main() -> int:
         except Exception as e:  # noqa: BLE001 - a broken section is reported, never fatal
             res = {"status": "skipped", "reason": f"the section crashed: {type(e).__name__}: {e}"}
         res["seconds"] = round(time.monotonic() - t0, 1)
+        res["date"] = now
         results["sections"][name] = res
         print(f"bench: {name} {res['status']} in {res['seconds']} s"
               + (f" ({res['reason']})" if res.get("reason") else ""), flush=True)

@@ -315,6 +315,11 @@ def render(res: dict) -> str:
         ]
     misses: list[str] = []
     sections = res["sections"]
+    older = {k: v["date"] for k, v in sections.items() if v.get("date") and v["date"] != res["date"]}
+    if older:
+        lines += ["> This run measured " + ", ".join(k for k in sections if k not in older) + "; kept from "
+                  "earlier runs (`--only`): " + ", ".join(f"{k} ({d})" for k, d in older.items())
+                  + ". The machine line above describes this run.", ""]
     lines += _summary(sections)
     _cold(lines, sections.get("cold"), misses)
     lines.append("")
