@@ -77,13 +77,18 @@ def _pending_message_groups(self: Queue) -> set[str]:
 
 _original_add_message = Queue.add_message
 _original_delete_message = Queue.delete_message
+_locks_guard = threading.Lock()
 _write_locks: dict[int, threading.Lock] = {}
-_write_locks_guard = threading.Lock()
+_receive_locks: dict[int, threading.Lock] = {}
+
+
+def _lock(registry: dict[int, threading.Lock], queue: Queue) -> threading.Lock:
+    with _locks_guard:
+        return registry.setdefault(id(queue), threading.Lock())
 
 
 def _write_lock(queue: Queue) -> threading.Lock:
-    with _write_locks_guard:
-        return _write_locks.setdefault(id(queue), threading.Lock())
+    return _lock(_write_locks, queue)
 
 
 def _delete_message(self: Queue, receipt_handle: str) -> None:
@@ -131,13 +136,10 @@ def _wait_for_messages(self: Queue, timeout: int) -> None:
 
 
 _original_receive_message = SQSBackend.receive_message
-_receive_locks: dict[int, threading.Lock] = {}
-_receive_locks_guard = threading.Lock()
 
 
 def _receive_lock(queue: Queue) -> threading.Lock:
-    with _receive_locks_guard:
-        return _receive_locks.setdefault(id(queue), threading.Lock())
+    return _lock(_receive_locks, queue)
 
 
 def _receive_message(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:

@@ -317,6 +317,57 @@ pub fn is_valid_statistic(stat: &str) -> bool {
         .is_some_and(|p| (0.0..=100.0).contains(&p))
 }
 
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    path: &str,
+    value: T,
+    range: &RangeInclusive<T>,
+) -> Result<(), PolicyError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            path.into(),
+            format!(
+                "must be between {} and {}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+fn at_most(path: &str, what: &str, len: usize, max: usize) -> Result<(), PolicyError> {
+    if len > max {
+        return Err(invalid(
+            path.into(),
+            format!("at most {max} {what}, got {len}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `<path>.name` is a valid name and the first of its kind with it.
+fn unique_name<'a>(
+    path: &str,
+    kind: &str,
+    name: &'a str,
+    seen: &mut HashSet<&'a str>,
+) -> Result<(), PolicyError> {
+    if !is_name(name) {
+        return Err(invalid(
+            format!("{path}.name"),
+            format!("{name:?} must be 1-64 characters of letters, digits, '_', '.' or '-'"),
+        ));
+    }
+    if !seen.insert(name) {
+        return Err(invalid(
+            format!("{path}.name"),
+            format!("duplicate {kind} name {name:?}"),
+        ));
+    }
+    Ok(())
+}
+
 fn is_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -366,17 +417,11 @@ impl PostTraffic {
                 ),
             ));
         }
-        if !POLL_SECONDS.contains(&self.poll_seconds) {
-            return Err(invalid(
-                format!("{B}.poll_seconds"),
-                format!(
-                    "must be between {} and {}, got {}",
-                    POLL_SECONDS.start(),
-                    POLL_SECONDS.end(),
-                    self.poll_seconds
-                ),
-            ));
-        }
+        in_range(
+            &format!("{B}.poll_seconds"),
+            self.poll_seconds,
+            &POLL_SECONDS,
+        )?;
         if !is_valid_period(self.period_seconds) {
             return Err(invalid(
                 format!("{B}.period_seconds"),
@@ -431,30 +476,16 @@ impl PostTraffic {
                 ));
             }
         }
-        if self.metrics.len() > MAX_METRICS {
-            return Err(invalid(
-                format!("{B}.metrics"),
-                format!("at most {MAX_METRICS} metrics, got {}", self.metrics.len()),
-            ));
-        }
+        at_most(
+            &format!("{B}.metrics"),
+            "metrics",
+            self.metrics.len(),
+            MAX_METRICS,
+        )?;
         let mut names = HashSet::new();
         for (i, m) in self.metrics.iter().enumerate() {
             let path = format!("{B}.metrics[{i}]");
-            if !is_name(&m.name) {
-                return Err(invalid(
-                    format!("{path}.name"),
-                    format!(
-                        "{:?} must be 1-64 characters of letters, digits, '_', '.' or '-'",
-                        m.name
-                    ),
-                ));
-            }
-            if !names.insert(&m.name) {
-                return Err(invalid(
-                    format!("{path}.name"),
-                    format!("duplicate metric name {:?}", m.name),
-                ));
-            }
+            unique_name(&path, "metric", &m.name, &mut names)?;
             for (field, value) in [("namespace", &m.namespace), ("metric_name", &m.metric_name)] {
                 if value.trim().is_empty() || value.len() > 255 {
                     return Err(invalid(
@@ -490,30 +521,11 @@ impl PostTraffic {
 
     fn validate_probes(&self) -> Result<(), PolicyError> {
         const B: &str = "post_traffic.probes";
-        if self.probes.len() > MAX_PROBES {
-            return Err(invalid(
-                B.into(),
-                format!("at most {MAX_PROBES} probes, got {}", self.probes.len()),
-            ));
-        }
+        at_most(B, "probes", self.probes.len(), MAX_PROBES)?;
         let mut names = HashSet::new();
         for (i, p) in self.probes.iter().enumerate() {
             let path = format!("{B}[{i}]");
-            if !is_name(&p.name) {
-                return Err(invalid(
-                    format!("{path}.name"),
-                    format!(
-                        "{:?} must be 1-64 characters of letters, digits, '_', '.' or '-'",
-                        p.name
-                    ),
-                ));
-            }
-            if !names.insert(&p.name) {
-                return Err(invalid(
-                    format!("{path}.name"),
-                    format!("duplicate probe name {:?}", p.name),
-                ));
-            }
+            unique_name(&path, "probe", &p.name, &mut names)?;
             let scheme_ok = ["http://", "https://"]
                 .iter()
                 .any(|s| p.url.len() > s.len() && p.url[..s.len()].eq_ignore_ascii_case(s));
@@ -568,28 +580,12 @@ impl PostTraffic {
                     format!("must list HTTP statuses 100-599, got {:?}", p.expect_status),
                 ));
             }
-            if !PROBE_COUNT.contains(&p.count) {
-                return Err(invalid(
-                    format!("{path}.count"),
-                    format!(
-                        "must be between {} and {}, got {}",
-                        PROBE_COUNT.start(),
-                        PROBE_COUNT.end(),
-                        p.count
-                    ),
-                ));
-            }
-            if !PROBE_TIMEOUT_MS.contains(&p.timeout_ms) {
-                return Err(invalid(
-                    format!("{path}.timeout_ms"),
-                    format!(
-                        "must be between {} and {}, got {}",
-                        PROBE_TIMEOUT_MS.start(),
-                        PROBE_TIMEOUT_MS.end(),
-                        p.timeout_ms
-                    ),
-                ));
-            }
+            in_range(&format!("{path}.count"), p.count, &PROBE_COUNT)?;
+            in_range(
+                &format!("{path}.timeout_ms"),
+                p.timeout_ms,
+                &PROBE_TIMEOUT_MS,
+            )?;
             if let Some(ms) = p.max_latency_ms
                 && !(1..=p.timeout_ms).contains(&ms)
             {
