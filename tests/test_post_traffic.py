@@ -3,19 +3,17 @@ AfterAllowTraffic hook, the built hook under `cargo lambda watch`, and Lambda me
 for both versions written with boto3 while traffic shifts (as Lambda itself would)."""
 
 import json
-import random
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 
 import pytest
 
 from conftest import POST_HOOK_FUNCTION, alias_version, appspec, deploy, make_app, wait_deployment
+from traffic import HEALTHY, lambda_traffic
 
 CANARY = "CodeDeployDefault.LambdaCanary10Percent30Minutes"  # 6 s at the tests' 0.2 s minute
 
-HEALTHY = {"errors": 0.0, "latency": (40, 90)}
 
 
 def policy(**overrides) -> dict:
@@ -30,43 +28,8 @@ def policy(**overrides) -> dict:
     return {"version": 1, "post_traffic": post}
 
 
-@contextmanager
-def traffic(stack, app, behaviour: dict[str, dict], every: float = 0.25):
-    """Write Invocations/Errors/Duration for each version the alias currently routes to."""
-    cw, lam = stack.client("cloudwatch"), stack.client("lambda")
-    stop = threading.Event()
-
-    def serving() -> list[str]:
-        alias = lam.get_alias(FunctionName=app.name, Name=app.alias)
-        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-        return [alias["FunctionVersion"], *weights]
-
-    def run():
-        while not stop.is_set():
-            now = datetime.now(timezone.utc)
-            data = []
-            for version in serving():
-                b = behaviour.get(version, HEALTHY)
-                dims = [{"Name": "FunctionName", "Value": app.name},
-                        {"Name": "Resource", "Value": f"{app.name}:{app.alias}"},
-                        {"Name": "ExecutedVersion", "Value": version}]
-                errors = sum(random.random() < b["errors"] for _ in range(10))
-                data += [
-                    {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": now, "Value": 10},
-                    {"MetricName": "Errors", "Dimensions": dims, "Timestamp": now, "Value": errors},
-                    {"MetricName": "Duration", "Dimensions": dims, "Timestamp": now, "Unit": "Milliseconds",
-                     "Values": [float(random.randint(*b["latency"])) for _ in range(10)]},
-                ]
-            cw.put_metric_data(Namespace="AWS/Lambda", MetricData=data)
-            stop.wait(every)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+def traffic(stack, app, behaviour: dict[str, dict]):
+    return lambda_traffic(stack, app.name, app.alias, behaviour)
 
 
 def run_deployment(stack, app, behaviour=None, timeout=90):
