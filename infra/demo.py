@@ -1,39 +1,54 @@
 """`make demo`: rollgate's story, end to end, on the local AWS emulator.
 
-Starts the emulator and `cargo lambda watch`, sets up an account the way the rollgate
-stack and a consumer team would (hook function, decision topic, the team's function
-with a live alias and its gate policy), then releases new versions through CodeDeploy
-and narrates what rollgate decides and why. Ends with a summary table and stops every
-process it started."""
+1. Starts the emulator and `cargo lambda watch` (infra/local/harness.py).
+2. Deploys the rollgate stack (infra/template.yaml) and the example consumer app on top
+   of it (infra/example-app/template.yaml) with infra/local/deploy.py: SAM expanded
+   offline, what moto's CloudFormation skips created through the APIs.
+3. Plays the story a platform team cares about, narrated as it happens:
+   a good release passes both gates; a release that fails a smoke test is stopped
+   before any traffic; a release that regresses after the full shift is rolled back by
+   its alarm inside the bake window; dead letters are redriven.
+4. Prints a summary table and stops every process it started.
+
+Exits non-zero, saying which step, when an outcome is not the one the story expects.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "local"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+from deploy import deploy_stack  # noqa: E402
 from harness import ACCOUNT, REGION, LocalAws, wait_for  # noqa: E402
+from traffic import lambda_traffic, put_version_metrics  # noqa: E402
 
-TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:rollgate-decisions"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/rollgate-demo"
-HOOK = "CodeDeployHook_rollgate-pre-traffic"
-FUNCTION = "orders"
-POLICY = {
-    "version": 1,
-    "pre_traffic": {
-        "budget_seconds": 30,
-        "concurrency": 4,
-        "checks": {"architecture": "arm64", "required_env": ["TABLE_NAME"]},
-        "smoke_tests": [
-            {"name": "health", "payload": {"path": "/health"},
-             "expect": {"function_error": "none", "json_subset": {"status": "ok"}, "max_duration_ms": 5000}},
-            {"name": "create-order", "payload": {"order": 42},
-             "expect": {"json_subset": {"status": "ok", "echo": {"order": 42}}}},
-        ],
-    },
+STACK = "rollgate"
+APP_STACK = "shop"
+ARN = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
+TOPIC = ARN.format("sns", f"{STACK}-decisions")
+PRE_HOOK = f"CodeDeployHook_{STACK}-pre-traffic"
+POST_HOOK = f"CodeDeployHook_{STACK}-post-traffic"
+REDRIVE = f"{STACK}-dlq-redrive"
+MINUTE_SECONDS = 1.0  # one deployment-config minute lasts this long here
+REDRIVE_ALLOW = ARN.format("sqs", "shop-*")
+
+# The stack's functions all run under one `cargo lambda watch`, whose environment is
+# what every function sees (the emulator does not forward per-function variables): the
+# values below are the ones infra/template.yaml gives them for this stack name.
+FUNCTION_ENV = {
+    "ROLLGATE_TOPIC_ARN": TOPIC,
+    "ROLLGATE_POLICY_PREFIX": "/rollgate/policies/",
+    "ROLLGATE_LEDGER_TABLE": f"{STACK}-ledger",
+    "ROLLGATE_BAKE_MINUTES": "60",
+    "ROLLGATE_SELF_FUNCTION": POST_HOOK,
+    "ROLLGATE_REDRIVE_ALLOW": REDRIVE_ALLOW,
+    "ROLLGATE_LOG_FORMAT": "json",
 }
 
 
@@ -43,7 +58,16 @@ def say(text: str = "") -> None:
 
 def step(title: str) -> None:
     say()
-    say(f"== {title} " + "=" * max(0, 70 - len(title)))
+    say(f"== {title} " + "=" * max(0, 74 - len(title)))
+
+
+class StoryError(RuntimeError):
+    """An outcome the story did not expect."""
+
+
+def expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise StoryError(what)
 
 
 @dataclass
@@ -57,126 +81,260 @@ class Demo:
     def __init__(self, aws: LocalAws):
         self.aws = aws
         self.rows: list[Row] = []
-        self.lam = aws.client("lambda")
-        self.cd = aws.client("codedeploy")
-        self.sqs = aws.client("sqs")
-        self.queue = ""
+        self.lam, self.cd, self.sqs = aws.client("lambda"), aws.client("codedeploy"), aws.client("sqs")
+        self.inbox = ""
+        self.seen: list[dict] = []
+        self.t0 = time.monotonic()
+        self.fn = self.app = self.group = self.alarm = ""
+
+    # --- narration helpers ---------------------------------------------------------
+
+    def at(self, text: str) -> None:
+        say(f"[{time.monotonic() - self.t0:6.1f}s] {text}")
+
+    def messages(self, deployment: str | None = None, component: str | None = None,
+                 function: str | None = None) -> list[dict]:
+        """SNS messages received so far on the team's inbox queue that match."""
+        for m in self.sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10,
+                                          WaitTimeSeconds=0).get("Messages", []):
+            self.sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=m["ReceiptHandle"])
+            self.seen.append(json.loads(m["Body"]))
+        out = []
+        for env in self.seen:
+            a = {k: v["Value"] for k, v in env.get("MessageAttributes", {}).items()}
+            if ((deployment is None or a.get("deployment") == deployment)
+                    and (component is None or a.get("component") == component)
+                    and (function is None or a.get("function") == function)):
+                out.append(env)
+        return out
+
+    def show_decision(self, env: dict) -> dict:
+        d = json.loads(env["Message"])
+        a = {k: v["Value"] for k, v in env.get("MessageAttributes", {}).items()}
+        self.at(f"SNS  {env.get('Subject', '')}")
+        say(f"         attributes: {a}")
+        say(f"         reason    : {d['reason']}")
+        for c in d.get("checks", []):
+            mark = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "--  "}[c["outcome"]]
+            detail = f" — {c['detail']}" if c.get("detail") else ""
+            say(f"         {mark} {c['name']:<26}{detail[:100]}")
+        return d
+
+    def alias(self) -> tuple[str, dict]:
+        got = self.lam.get_alias(FunctionName=self.fn, Name="live")
+        return got["FunctionVersion"], (got.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+
+    # --- the account ---------------------------------------------------------------
 
     def setup(self) -> None:
-        step("Setting up the account")
+        step("Deploying the rollgate stack and a team's app onto the local AWS")
         started = time.monotonic()
-        self.aws.client("iam").create_role(RoleName="rollgate-demo", AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))
-        sns = self.aws.client("sns")
-        sns.create_topic(Name="rollgate-decisions")
-        self.queue = self.sqs.create_queue(QueueName="platform-team-inbox")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=TOPIC, Protocol="sqs", Endpoint=arn)
-        say(f"rollgate stack : hook {HOOK}, decisions on SNS topic rollgate-decisions")
-        self.function(HOOK, "pre-traffic-hook")
-        self.function(FUNCTION, "example-app")
-        v1 = self.lam.publish_version(FunctionName=FUNCTION)["Version"]
-        self.lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=v1)
-        say(f"team's function: {FUNCTION}, alias live -> version {v1}")
-        self.aws.client("ssm").put_parameter(Name=f"/rollgate/policies/{FUNCTION}", Type="String",
-                                             Value=json.dumps(POLICY))
-        say(f"gate policy    : /rollgate/policies/{FUNCTION} — {len(POLICY['pre_traffic']['smoke_tests'])} "
-            "smoke tests, arm64, TABLE_NAME required")
-        self.cd.create_application(applicationName=FUNCTION, computePlatform="Lambda")
-        self.cd.create_deployment_group(
-            applicationName=FUNCTION, deploymentGroupName="live", serviceRoleArn=ROLE,
-            deploymentConfigName="CodeDeployDefault.LambdaCanary10Percent5Minutes",
-            deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-            autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})
-        say("CodeDeploy     : canary 10% for 5 minutes (1 minute = "
-            f"{self.aws.minute_seconds}s here), auto-rollback on failure")
-        self.rows.append(Row("set up account", "ready", time.monotonic() - started))
+        iam = self.aws.client("iam")
+        iam.create_role(RoleName="demo", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
+        out = deploy_stack(self.aws, ROOT / "infra" / "template.yaml",
+                           {"RedriveAllowList": REDRIVE_ALLOW, "BakeMinutes": "60"}, stack_name=STACK)
+        say(f"stack {STACK}: hooks {out['PreTrafficHookName']} / {out['PostTrafficHookName']},")
+        say(f"  alarm-rollback {out['AlarmRollbackFunctionName']} (EventBridge: alarm state changes, "
+            "CodeDeploy state changes),")
+        say(f"  ledger {out['LedgerTableName']}, decisions on {out['DecisionTopicArn'].rsplit(':', 1)[1]}, "
+            f"redrive {out['DlqRedriveFunctionName']}")
+        app = deploy_stack(self.aws, ROOT / "infra" / "example-app" / "template.yaml",
+                           {"RollgateStackName": STACK}, stack_name=APP_STACK)
+        self.fn, self.alarm = app["FunctionName"], app["ErrorAlarmName"]
+        (self.app,) = [a for a in self.cd.list_applications()["applications"] if a.startswith(f"{APP_STACK}-")]
+        (self.group,) = self.cd.list_deployment_groups(applicationName=self.app)["deploymentGroups"]
+        config = self.cd.get_deployment_group(applicationName=self.app, deploymentGroupName=self.group)[
+            "deploymentGroupInfo"]["deploymentConfigName"]
+        say(f"app {APP_STACK}: function {self.fn}, alias live -> {self.alias()[0]}, alarm {self.alarm},")
+        say(f"  CodeDeploy {self.app}/{self.group} ({config}; a minute lasts {MINUTE_SECONDS}s here)")
+        # The team's inbox: an SQS queue subscribed to rollgate's decision topic.
+        self.inbox = self.sqs.create_queue(QueueName="platform-inbox")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"]
+        self.aws.client("sns").subscribe(TopicArn=TOPIC, Protocol="sqs", Endpoint=arn)
+        # The team's policy: the template's smoke test plus a short post-traffic bake.
+        ssm = self.aws.client("ssm")
+        name = app["GatePolicyParameter"]
+        policy = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        policy["post_traffic"] = {
+            "bake_minutes": 0.1, "poll_seconds": 1, "period_seconds": 1, "min_invocations": 20,
+            "canary": {"min_invocations": 20, "min_periods": 3},
+            "bake": {"max_error_rate": 0.05, "max_p99_ms": 300}}
+        ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
+        say(f"policy {name}: smoke test 'health'; post-traffic bake {policy['post_traffic']['bake_minutes']} min, "
+            "error rate <= 5%, p99 <= 300 ms, canary compared with the old version")
+        # `cargo lambda watch` starts a binary on its first invoke (`cargo run`): do that
+        # now, so the smoke test's 3-second limit measures the app, not the start.
+        self.lam.invoke(FunctionName=f"{self.fn}:live", Payload=json.dumps({"path": "/health"}))
+        self.rows.append(Row("deploy both stacks", "ready", time.monotonic() - started))
 
-    def function(self, name: str, binary: str) -> None:
-        self.lam.create_function(
-            FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler=binary,
-            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Architectures=["arm64"], Timeout=30,
-            MemorySize=256, Environment={"Variables": {"TABLE_NAME": "orders"}})
+    # --- releases ------------------------------------------------------------------
 
-    def release(self, title: str, binary: str) -> None:
-        step(title)
-        self.lam.update_function_configuration(FunctionName=FUNCTION, Handler=binary)
-        target = self.lam.publish_version(FunctionName=FUNCTION)["Version"]
-        current = self.lam.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"]
-        spec = json.dumps({"version": 0.0, "Resources": [{FUNCTION: {"Type": "AWS::Lambda::Function", "Properties": {
-            "Name": FUNCTION, "Alias": "live", "CurrentVersion": current, "TargetVersion": target}}}],
-            "Hooks": [{"BeforeAllowTraffic": HOOK}]})
-        started = time.monotonic()
-        dep = self.cd.create_deployment(
-            applicationName=FUNCTION, deploymentGroupName="live",
-            revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": spec}})["deploymentId"]
-        say(f"[{0.0:5.1f}s] CodeDeploy {dep}: {FUNCTION} live {current} -> {target} ({binary})")
-        decision_shown = False
-        last = ("", "")
-        while True:
-            info = self.cd.get_deployment(deploymentId=dep)["deploymentInfo"]
-            alias = self.lam.get_alias(FunctionName=FUNCTION, Name="live")
-            weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-            where = f"alias on {alias['FunctionVersion']}" + "".join(
-                f", {int(w * 100)}% on {v}" for v, w in weights.items())
-            now = (info["status"], where)
-            if now != last:
-                say(f"[{time.monotonic() - started:5.1f}s] status {info['status']:<10} {where}")
-                last = now
-            if not decision_shown:
-                decision_shown = self.show_decision(dep, started)
-            if info["status"] in ("Succeeded", "Failed", "Stopped"):
-                break
-            time.sleep(0.2)
-        if not decision_shown:
-            wait_for(lambda: self.show_decision(dep, started), 30, "the decision message")
-        outcome = f"{info['status']}, alias on {self.lam.get_alias(FunctionName=FUNCTION, Name='live')['FunctionVersion']}"
-        if info.get("rollbackInfo"):
-            say(f"[{time.monotonic() - started:5.1f}s] rollback: {info['rollbackInfo'].get('rollbackMessage', '')}")
-        self.rows.append(Row(title, outcome, time.monotonic() - started))
+    def release(self, binary: str, behaviour: dict | None = None) -> tuple[str, dict, str, str]:
+        """What `sam deploy` does for a new build: publish a version, point the
+        version-scoped alarm at it, and start a CodeDeploy deployment with both hooks.
+        Waits for the deployment to end while writing the versions' metrics."""
+        current = self.alias()[0]
+        self.lam.update_function_configuration(FunctionName=self.fn, Handler=binary)
+        target = self.lam.publish_version(FunctionName=self.fn)["Version"]
+        self.point_alarm_at(target)
+        spec = json.dumps({"version": 0.0, "Resources": [{self.fn: {
+            "Type": "AWS::Lambda::Function", "Properties": {
+                "Name": self.fn, "Alias": "live", "CurrentVersion": current, "TargetVersion": target}}}],
+            "Hooks": [{"BeforeAllowTraffic": PRE_HOOK}, {"AfterAllowTraffic": POST_HOOK}]})
+        self.t0 = time.monotonic()
+        with lambda_traffic(self.aws, self.fn, "live", behaviour or {}):
+            dep = self.cd.create_deployment(
+                applicationName=self.app, deploymentGroupName=self.group,
+                revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": spec}})["deploymentId"]
+            self.at(f"CodeDeploy {dep}: {self.fn} live {current} -> {target} ({binary})")
+            last = None
+            while True:
+                info = self.cd.get_deployment(deploymentId=dep)["deploymentInfo"]
+                version, weights = self.alias()
+                where = f"alias on {version}" + "".join(f", {w:.0%} on {v}" for v, w in weights.items())
+                if (info["status"], where) != last:
+                    self.at(f"status {info['status']:<10} {where}")
+                    last = (info["status"], where)
+                for env in self.messages(deployment=dep):
+                    if env.get("_shown"):
+                        continue
+                    env["_shown"] = True
+                    self.show_decision(env)
+                if info["status"] in ("Succeeded", "Failed", "Stopped"):
+                    break
+                time.sleep(0.2)
+        return dep, info, current, target
 
-    def show_decision(self, dep: str, started: float) -> bool:
-        msgs = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        for m in msgs.get("Messages", []):
-            self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
-            envelope = json.loads(m["Body"])
-            attrs = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-            if attrs.get("deployment") != dep:
-                continue
-            d = json.loads(envelope["Message"])
-            say(f"[{time.monotonic() - started:5.1f}s] SNS  {envelope.get('Subject')}")
-            say(f"        attributes: {attrs}")
-            say(f"        reason    : {d['reason']}")
-            for c in d["checks"]:
-                mark = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "??  "}[c["outcome"]]
-                detail = f"  — {c['detail']}" if c.get("detail") else ""
-                say(f"        {mark} {c['name']:<38} expected {json.dumps(c['expected'])[:40]:<42}"
-                    f"{c['duration_ms']:>5} ms{detail[:90]}")
-            return True
-        return False
+    def point_alarm_at(self, version: str) -> None:
+        cw = self.aws.client("cloudwatch")
+        (alarm,) = cw.describe_alarms(AlarmNames=[self.alarm])["MetricAlarms"]
+        dims = [d if d["Name"] != "ExecutedVersion" else {"Name": "ExecutedVersion", "Value": version}
+                for d in alarm["Dimensions"]]
+        keep = ("AlarmName", "AlarmDescription", "Namespace", "MetricName", "Statistic", "Period",
+                "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData")
+        cw.put_metric_alarm(**{k: alarm[k] for k in keep if k in alarm}, Dimensions=dims)
+
+    def good_release(self) -> None:
+        step("A good release passes both gates")
+        dep, info, current, target = self.release("example-app")
+        expect(info["status"] == "Succeeded", f"the good release ended {info['status']}")
+        expect(self.alias() == (target, {}), f"the alias is on {self.alias()}, not {target}")
+        wait_for(lambda: len(self.messages(deployment=dep)) >= 2, 30, "both gates' decisions")
+        for env in self.messages(deployment=dep):
+            if not env.get("_shown"):
+                env["_shown"] = True
+                self.show_decision(env)
+        verdicts = {json.loads(e["Message"])["component"]: json.loads(e["Message"])["verdict"]
+                    for e in self.messages(deployment=dep)}
+        expect(verdicts == {"pre-traffic-hook": "Succeeded", "post-traffic-hook": "Succeeded"},
+               f"gate verdicts {verdicts}")
+        self.rows.append(Row("good release", f"Succeeded, live -> {target}", time.monotonic() - self.t0))
+
+    def broken_release(self) -> None:
+        step("A release that fails its smoke test is stopped before any traffic")
+        dep, info, current, target = self.release("example-app-broken")
+        expect(info["status"] == "Failed", f"the broken release ended {info['status']}")
+        expect(self.alias()[0] == current, "the alias moved")
+        d = json.loads(wait_for(lambda: self.messages(deployment=dep, component="pre-traffic-hook"), 30,
+                                "the pre-traffic decision")[0]["Message"])
+        failed = [c["name"] for c in d["checks"] if c["outcome"] == "fail"]
+        expect(d["verdict"] == "Failed" and failed, f"pre-traffic decision {d['verdict']}")
+        self.at(f"rolled back: {info.get('rollbackInfo', {}).get('rollbackMessage', '')}")
+        self.at(f"no traffic reached version {target}; alias still on {current}")
+        self.rows.append(Row("broken release", f"Failed at the smoke test, live stays {current}",
+                             time.monotonic() - self.t0))
+
+    def regression_after_release(self) -> None:
+        step("A release that regresses after the full shift is rolled back by its alarm")
+        dep, info, previous, target = self.release("example-app")
+        expect(info["status"] == "Succeeded", f"the release ended {info['status']}")
+        self.at(f"both gates passed; live on {target}. Later, inside the 60-minute bake window, "
+                f"version {target} starts failing:")
+        cw = self.aws.client("cloudwatch")
+        errors = sum(put_version_metrics(cw, self.fn, "live", target, {"errors": 0.5, "latency": (40, 90)})
+                     for _ in range(3))
+        self.at(f"Lambda metrics: Errors={errors} for ExecutedVersion={target} (alarm threshold >= 1)")
+        # moto does not evaluate alarms from metric data: the demo does CloudWatch's part.
+        cw.set_alarm_state(AlarmName=self.alarm, StateValue="ALARM",
+                           StateReason=f"Threshold Crossed: {errors} errors >= 1 (set by the demo, "
+                                       "as CloudWatch would from these metrics)")
+        self.at(f"alarm {self.alarm} -> ALARM; EventBridge delivers the state change to alarm-rollback")
+        wait_for(lambda: self.alias()[0] == previous, 60, f"the alias back on {previous}")
+        self.at(f"alias live back on {previous} (from {target})")
+        env = wait_for(lambda: [e for e in self.messages(component="alarm-rollback", function=self.fn)
+                                if json.loads(e["Message"]).get("target_version") == target
+                                or target in json.loads(e["Message"])["reason"]], 30, "the rollback message")[0]
+        d = self.show_decision(env)
+        ledger = self.aws.client("dynamodb").query(
+            TableName=f"{STACK}-ledger", KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": f"fn#{self.fn}#live"}})["Items"]
+        for item in ledger:
+            flat = {k: list(v.values())[0] for k, v in item.items()}
+            if flat["sk"].startswith(("dep#", "rb#", "quarantine#")):
+                self.at(f"ledger {flat['sk'][:44]:<44} " + ", ".join(
+                    f"{k}={flat[k]}" for k in ("status", "from_version", "to_version", "outcome", "version")
+                    if k in flat))
+        expect(self.alias()[0] == previous, "the alias moved again")
+        self.rows.append(Row("regression after release", f"rolled back by alarm, live -> {previous}",
+                             time.monotonic() - self.t0))
+        del d
+
+    def redrive(self) -> None:
+        step("Messages that failed into a DLQ are redriven")
+        self.t0 = time.monotonic()
+        sqs = self.sqs
+        dlq = sqs.create_queue(QueueName="shop-orders-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        src = sqs.create_queue(QueueName="shop-orders", Attributes={"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})})["QueueUrl"]
+        n = 250
+        for start in range(0, n, 10):
+            sqs.send_message_batch(QueueUrl=dlq, Entries=[
+                {"Id": str(i), "MessageBody": json.dumps({"order": i, "id": str(uuid.uuid4())}),
+                 "MessageAttributes": {"tenant": {"DataType": "String", "StringValue": f"t{i % 3}"}}}
+                for i in range(start, min(n, start + 10))])
+        self.at(f"{n} orders failed 3 times and sit in shop-orders-dlq")
+        request = {"source": dlq_arn}
+        self.at(f"aws lambda invoke --function-name {REDRIVE} --payload '{json.dumps(request)}'")
+        out = self.lam.invoke(FunctionName=REDRIVE, Payload=json.dumps(request))
+        report = json.loads(out["Payload"].read())
+        expect("FunctionError" not in out, f"dlq-redrive failed: {report}")
+        self.at("report: " + ", ".join(f"{k}={report.get(k)}" for k in
+                                       ("moved", "remaining", "failed", "duplicates", "stopped")))
+        depth = sum(int(v) for v in sqs.get_queue_attributes(QueueUrl=src, AttributeNames=[
+            "ApproximateNumberOfMessages"])["Attributes"].values())
+        self.at(f"shop-orders holds {depth} messages again; the DLQ is empty")
+        expect(report.get("moved") == n and report.get("remaining") == 0 and depth == n,
+               f"redrive report {report}, source depth {depth}")
+        self.rows.append(Row("DLQ redrive", f"{report['moved']} moved, 0 lost", time.monotonic() - self.t0))
 
     def summary(self, total: float) -> None:
         step("Summary")
         width = max(len(r.step) for r in self.rows)
-        say(f"{'step':<{width}}  {'outcome':<28} {'seconds':>8}")
-        say(f"{'-' * width}  {'-' * 28} {'-' * 8}")
+        say(f"{'step':<{width}}  {'outcome':<44} {'seconds':>8}")
+        say(f"{'-' * width}  {'-' * 44} {'-' * 8}")
         for r in self.rows:
-            say(f"{r.step:<{width}}  {r.outcome:<28} {r.seconds:>8.1f}")
-        say(f"{'total':<{width}}  {'':<28} {total:>8.1f}")
+            say(f"{r.step:<{width}}  {r.outcome:<44} {r.seconds:>8.1f}")
+        say(f"{'total (with start-up)':<{width}}  {'':<44} {total:>8.1f}")
 
 
 def main() -> int:
     started = time.monotonic()
     step("Starting the local AWS (patched moto) and cargo lambda watch")
-    env = {"ROLLGATE_TOPIC_ARN": TOPIC, "ROLLGATE_LOG_FORMAT": "json"}
-    with LocalAws(env=env, minute_seconds=0.5, log_dir=Path("target/demo-logs")) as aws:
+    log_dir = ROOT / "target" / "demo-logs"
+    with LocalAws(env=FUNCTION_ENV, minute_seconds=MINUTE_SECONDS, log_dir=log_dir) as aws:
         say(f"emulator at {aws.endpoint}, functions at {aws.watch_endpoint} (logs in target/demo-logs)")
         demo = Demo(aws)
-        demo.setup()
-        demo.release("A good release passes the pre-traffic gate", "example-app")
-        demo.release("A broken release is stopped before any traffic", "example-app-broken")
-        demo.release("A release that answers wrongly is stopped too", "example-app-degraded")
+        try:
+            demo.setup()
+            demo.good_release()
+            demo.broken_release()
+            demo.regression_after_release()
+            demo.redrive()
+        except StoryError as e:
+            say(f"\nDEMO FAILED: {e} (logs in {log_dir})")
+            return 1
         demo.summary(time.monotonic() - started)
     say("All processes stopped.")
     return 0
