@@ -256,7 +256,13 @@ where
     let report = report(hook, hard_deadline, decision.verdict).await;
     explain(hook, &decision, &report).await;
     match report {
-        Reported::Failed { attempts, error } => Ran::Unreported {
+        // Only a transient failure is worth Lambda's retry: CodeDeploy refusing the
+        // execution for good (unknown deployment or execution id) would refuse it again.
+        Reported::Failed {
+            attempts,
+            error,
+            retryable: true,
+        } => Ran::Unreported {
             decision,
             error: format!("reporting to CodeDeploy failed after {attempts} attempt(s): {error}"),
         },
@@ -400,6 +406,9 @@ pub enum Reported {
     Failed {
         attempts: u32,
         error: String,
+        /// A transient failure (throttled, 5xx, the deadline) that a later attempt may
+        /// get past; a permanent one (no such deployment or execution) will not.
+        retryable: bool,
     },
 }
 
@@ -440,12 +449,14 @@ where
             Ok(Err(e)) => {
                 return Reported::Failed {
                     attempts,
+                    retryable: e.is_retryable(),
                     error: e.to_string(),
                 };
             }
             Err(_) => {
                 return Reported::Failed {
                     attempts,
+                    retryable: true,
                     error: "timed out at the deadline".into(),
                 };
             }

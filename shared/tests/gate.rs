@@ -331,6 +331,39 @@ async fn a_report_that_never_lands_fails_the_invocation_for_a_retry() {
 }
 
 #[tokio::test]
+async fn a_report_refused_for_good_does_not_ask_for_a_retry() {
+    // CodeDeploy answers "no such deployment": Lambda's retry would get the same answer.
+    let w = World::new(FakeFunctions::answering(vec![Answer::Ok("{}")]), None);
+    w.deployments
+        .report_errors
+        .lock()
+        .unwrap()
+        .push_back(rollgate::error::Error::Aws {
+            service: "codedeploy",
+            operation: "PutLifecycleEventHookExecutionStatus",
+            code: Some("DeploymentDoesNotExistException".into()),
+            message: "no such deployment".into(),
+            retryable: false,
+        });
+    let frame = Hook {
+        component: "pre-traffic-hook",
+        deployments: &w.deployments,
+        policies: &w.policies,
+        notifier: &w.notifier,
+        slot: &w.slot,
+    };
+    let gate = PreTraffic {
+        functions: &w.functions,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ran = hook::run_gate(&frame, &gate, event(), deadline).await;
+    assert!(matches!(ran, hook::Ran::Decided(_)), "{ran:?}");
+    assert!(ran.into_result().is_ok());
+    assert!(w.reported().is_empty());
+    assert_eq!(w.notifier.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn inconclusive_evidence_fails_closed() {
     let mut functions = FakeFunctions::answering(vec![Answer::Ok("{}")]);
     functions.snapshot.last_update_status = None;
