@@ -67,6 +67,54 @@ INVALID = [
     ("version-2", {"version": 2}, "version"),
     ("version-string", {"version": "1"}, "version"),
     ("post-traffic-array", {"post_traffic": []}, "post_traffic"),
+    ("post-traffic-null", {"post_traffic": None}, "post_traffic"),
+    ("post-traffic-misspelt-field", {"post_traffic": {"bake_minute": 5}}, "post_traffic"),
+    ("bake-minutes-46", {"post_traffic": {"bake_minutes": 46}}, "post_traffic/bake_minutes"),
+    ("extend-negative", {"post_traffic": {"max_extend_minutes": -1}}, "post_traffic/max_extend_minutes"),
+    ("poll-zero", {"post_traffic": {"poll_seconds": 0}}, "post_traffic/poll_seconds"),
+    ("poll-301", {"post_traffic": {"poll_seconds": 301}}, "post_traffic/poll_seconds"),
+    ("period-90", {"post_traffic": {"period_seconds": 90}}, "post_traffic/period_seconds"),
+    ("period-2", {"post_traffic": {"period_seconds": 2}}, "post_traffic/period_seconds"),
+    ("period-7200", {"post_traffic": {"period_seconds": 7200}}, "post_traffic/period_seconds"),
+    ("min-invocations-negative", {"post_traffic": {"min_invocations": -1}}, "post_traffic/min_invocations"),
+    ("on-no-data-maybe", {"post_traffic": {"on_no_data": "maybe"}}, "post_traffic/on_no_data"),
+    ("alpha-0.9", {"post_traffic": {"alpha": 0.9}}, "post_traffic/alpha"),
+    ("canary-array", {"post_traffic": {"canary": []}}, "post_traffic/canary"),
+    ("canary-misspelt-field", {"post_traffic": {"canary": {"tolerance": 1}}}, "post_traffic/canary"),
+    ("canary-error-increase-2", {"post_traffic": {"canary": {"max_error_rate_increase": 2}}}, "post_traffic/canary/max_error_rate_increase"),
+    ("canary-latency-1001", {"post_traffic": {"canary": {"max_latency_increase_pct": 1001}}}, "post_traffic/canary/max_latency_increase_pct"),
+    ("canary-min-periods-zero", {"post_traffic": {"canary": {"min_periods": 0}}}, "post_traffic/canary/min_periods"),
+    ("bake-misspelt-field", {"post_traffic": {"bake": {"max_p99": 800}}}, "post_traffic/bake"),
+    ("bake-error-rate-null", {"post_traffic": {"bake": {"max_error_rate": None}}}, "post_traffic/bake/max_error_rate"),
+    ("bake-p99-zero", {"post_traffic": {"bake": {"max_p99_ms": 0}}}, "post_traffic/bake/max_p99_ms"),
+    ("bake-throttles-negative", {"post_traffic": {"bake": {"max_throttles": -1}}}, "post_traffic/bake/max_throttles"),
+    ("alarm-duplicate", {"post_traffic": {"alarms": ["a", "a"]}}, "post_traffic/alarms"),
+    ("alarm-empty", {"post_traffic": {"alarms": [""]}}, "post_traffic/alarms/0"),
+    ("alarm-blank", {"post_traffic": {"alarms": ["  "]}}, "post_traffic/alarms/0"),
+    ("too-many-alarms", {"post_traffic": {"alarms": [f"a{i}" for i in range(101)]}}, "post_traffic/alarms"),
+    ("metric-bad-name", {"post_traffic": {"metrics": [{"name": "x y", "namespace": "n", "metric_name": "m", "statistic": "Sum", "comparison": "GreaterThanThreshold", "threshold": 1}]}}, "post_traffic/metrics/0/name"),
+    ("metric-p101", {"post_traffic": {"metrics": [{"name": "x", "namespace": "n", "metric_name": "m", "statistic": "p101", "comparison": "GreaterThanThreshold", "threshold": 1}]}}, "post_traffic/metrics/0/statistic"),
+    ("metric-lowercase-sum", {"post_traffic": {"metrics": [{"name": "x", "namespace": "n", "metric_name": "m", "statistic": "sum", "comparison": "GreaterThanThreshold", "threshold": 1}]}}, "post_traffic/metrics/0/statistic"),
+    ("metric-comparison-above", {"post_traffic": {"metrics": [{"name": "x", "namespace": "n", "metric_name": "m", "statistic": "Sum", "comparison": "Above", "threshold": 1}]}}, "post_traffic/metrics/0/comparison"),
+    ("metric-without-threshold", {"post_traffic": {"metrics": [{"name": "x", "namespace": "n", "metric_name": "m", "statistic": "Sum", "comparison": "GreaterThanThreshold"}]}}, "post_traffic/metrics/0"),
+    ("metric-misspelt-field", {"post_traffic": {"metrics": [{"name": "x", "namespace": "n", "metric_name": "m", "statistic": "Sum", "comparison": "GreaterThanThreshold", "threshold": 1, "dimension": {}}]}}, "post_traffic/metrics/0"),
+    ("metric-31-dimensions", {"post_traffic": {"metrics": [{"name": "x", "namespace": "n", "metric_name": "m", "statistic": "Sum", "comparison": "GreaterThanThreshold", "threshold": 1, "dimensions": {f"d{i}": "v" for i in range(31)}}]}}, "post_traffic/metrics/0/dimensions"),
+    ("too-many-metrics", {"post_traffic": {"metrics": [{"name": f"m{i}", "namespace": "n", "metric_name": "m", "statistic": "Sum", "comparison": "GreaterThanThreshold", "threshold": 1} for i in range(21)]}}, "post_traffic/metrics"),
+    ("probe-ftp", {"post_traffic": {"probes": [{"name": "p", "url": "ftp://x"}]}}, "post_traffic/probes/0/url"),
+    ("probe-scheme-only", {"post_traffic": {"probes": [{"name": "p", "url": "https://"}]}}, "post_traffic/probes/0/url"),
+    ("probe-url-space", {"post_traffic": {"probes": [{"name": "p", "url": "https://x/a b"}]}}, "post_traffic/probes/0/url"),
+    ("probe-lowercase-method", {"post_traffic": {"probes": [{"name": "p", "url": "https://x", "method": "get"}]}}, "post_traffic/probes/0/method"),
+    ("probe-without-url", {"post_traffic": {"probes": [{"name": "p"}]}}, "post_traffic/probes/0"),
+    ("probe-misspelt-field", {"post_traffic": {"probes": [{"name": "p", "url": "https://x", "status": 200}]}}, "post_traffic/probes/0"),
+    ("probe-status-99", {"post_traffic": {"probes": [{"name": "p", "url": "https://x", "expect_status": [99]}]}}, "post_traffic/probes/0/expect_status/0"),
+    ("probe-no-status", {"post_traffic": {"probes": [{"name": "p", "url": "https://x", "expect_status": []}]}}, "post_traffic/probes/0/expect_status"),
+    ("probe-count-zero", {"post_traffic": {"probes": [{"name": "p", "url": "https://x", "count": 0}]}}, "post_traffic/probes/0/count"),
+    ("probe-timeout-99", {"post_traffic": {"probes": [{"name": "p", "url": "https://x", "timeout_ms": 99}]}}, "post_traffic/probes/0/timeout_ms"),
+    ("probe-header-name", {"post_traffic": {"probes": [{"name": "p", "url": "https://x", "headers": {"a b": "1"}}]}}, "post_traffic/probes/0/headers"),
+    ("probe-header-line-break", {"post_traffic": {"probes": [{"name": "p", "url": "https://x", "headers": {"x": "1\r\nHost: evil"}}]}}, "post_traffic/probes/0/headers/x"),
+    ("probe-failure-rate-2", {"post_traffic": {"probes": [{"name": "p", "url": "https://x", "max_failure_rate": 2}]}}, "post_traffic/probes/0/max_failure_rate"),
+    ("probes-object", {"post_traffic": {"probes": {"name": "p"}}}, "post_traffic/probes"),
+    ("too-many-probes", {"post_traffic": {"probes": [{"name": f"p{i}", "url": "https://x"} for i in range(11)]}}, "post_traffic/probes"),
     ("pre-traffic-array", {"pre_traffic": [120, 4]}, "pre_traffic"),
     ("unknown-pre-traffic-field", {"pre_traffic": {"budget": 10}}, "pre_traffic"),
     ("budget-zero", {"pre_traffic": {"budget_seconds": 0}}, "pre_traffic/budget_seconds"),
@@ -133,7 +181,48 @@ def test_valid_edge_values_are_accepted(validator):
                 }
             ],
         },
-        "post_traffic": {"anything": [1, 2]},
     }
     assert not list(validator.iter_errors(doc))
+
+
+def test_post_traffic_example_is_complete(validator):
+    """The post-traffic example sets every field of the section (docs/policy.md shows it)."""
+    doc = json.loads((ROOT / "examples" / "policies" / "post-traffic.json").read_text())
+    assert not list(validator.iter_errors(doc))
+    schema = json.loads(SCHEMA_PATH.read_text())
+    post = doc["post_traffic"]
+    assert set(post) == set(schema["$defs"]["post_traffic"]["properties"])
+    for section, definition in [("canary", "post_traffic_canary"), ("bake", "post_traffic_bake")]:
+        assert set(post[section]) == set(schema["$defs"][definition]["properties"]), section
+
+
+def test_post_traffic_edge_values_are_accepted(validator):
+    doc = {
+        "post_traffic": {
+            "bake_minutes": 0,
+            "max_extend_minutes": 45,
+            "poll_seconds": 300,
+            "period_seconds": 3600,
+            "min_invocations": 0,
+            "on_no_data": "fail",
+            "alpha": 0.0001,
+            "canary": {"max_error_rate_increase": 1, "max_latency_increase_pct": 1000, "min_invocations": 0, "min_periods": 1000},
+            "bake": {"max_error_rate": 0, "max_p99_ms": 1, "max_throttles": 0},
+            "alarms": ["a" * 255],
+            "metrics": [
+                {"name": "A-z_0.9", "namespace": "AWS/Lambda", "metric_name": "Errors", "dimensions": {},
+                 "statistic": "p99.9", "comparison": "LessThanOrEqualToThreshold", "threshold": -1.5},
+                {"name": "count", "namespace": "n", "metric_name": "m", "statistic": "SampleCount",
+                 "comparison": "GreaterThanOrEqualToThreshold", "threshold": 0},
+            ],
+            "probes": [
+                {"name": "p", "url": "HTTP://x", "method": "OPTIONS", "headers": {"X-Canary": "1", "a!#$%&'*+.^_`|~-": ""},
+                 "body": "", "expect_status": [100, 599], "max_latency_ms": 30000, "count": 20, "timeout_ms": 30000,
+                 "max_failure_rate": 1},
+            ],
+        }
+    }
+    assert not list(validator.iter_errors(doc))
+    for period in (1, 5, 10, 30, 60, 120):
+        assert not list(validator.iter_errors({"post_traffic": {"period_seconds": period}})), period
 

@@ -311,10 +311,16 @@ pub fn is_valid_statistic(stat: &str) -> bool {
     matches!(
         stat,
         "Sum" | "Average" | "Minimum" | "Maximum" | "SampleCount"
-    ) || stat
-        .strip_prefix('p')
-        .and_then(|p| p.parse::<f64>().ok())
-        .is_some_and(|p| (0.0..=100.0).contains(&p))
+    ) || stat.strip_prefix('p').is_some_and(|p| {
+        // Plain decimals only, as CloudWatch writes them (`p99`, `p99.9`, `p100`); the
+        // same rule as the schema's pattern.
+        let (int, frac) = p.split_once('.').unwrap_or((p, "0"));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        digits(int)
+            && digits(frac)
+            && (int.len() <= 2 || int == "100")
+            && p.parse::<f64>().is_ok_and(|v| (0.0..=100.0).contains(&v))
+    })
 }
 
 fn in_range<T: PartialOrd + std::fmt::Display>(
@@ -792,10 +798,13 @@ mod tests {
         for bad in [0, 2, 59, 61, 7200] {
             assert!(!is_valid_period(bad), "{bad}");
         }
-        for ok in ["Sum", "p99", "p99.9", "p0", "SampleCount"] {
+        for ok in ["Sum", "p99", "p99.9", "p0", "p100", "p100.0", "SampleCount"] {
             assert!(is_valid_statistic(ok), "{ok}");
         }
-        for bad in ["sum", "p", "p-1", "tm99", ""] {
+        for bad in [
+            "sum", "p", "p-1", "tm99", "", "p1e1", "p+5", "p100.5", "p101", "p099", "p99.", "p.5",
+            "pNaN", "pinf",
+        ] {
             assert!(!is_valid_statistic(bad), "{bad}");
         }
         assert!(Comparison::GreaterThanOrEqualToThreshold.breached(1.0, 1.0));
