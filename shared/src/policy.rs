@@ -24,7 +24,7 @@ pub const BUDGET_SECONDS: RangeInclusive<u64> = 1..=840;
 pub const DEFAULT_BUDGET_SECONDS: u64 = 120;
 /// Smoke tests in flight at once.
 pub const CONCURRENCY: RangeInclusive<usize> = 1..=32;
-pub const DEFAULT_CONCURRENCY: usize = 4;
+pub const DEFAULT_CONCURRENCY: usize = 10;
 /// Lambda's own bounds on a function's memory size.
 pub const MEMORY_MB: RangeInclusive<u32> = 128..=10_240;
 /// Lambda's own bounds on a function's timeout.
@@ -776,7 +776,7 @@ mod tests {
         assert_eq!(p.version, 1);
         assert_eq!(p.pre_traffic.budget_seconds, 120);
         assert_eq!(p.pre_traffic.budget(), Duration::from_secs(120));
-        assert_eq!(p.pre_traffic.concurrency, 4);
+        assert_eq!(p.pre_traffic.concurrency, 10);
         assert_eq!(p.pre_traffic.checks, ConfigGuards::default());
         assert!(p.pre_traffic.smoke_tests.is_empty());
         assert!(p.post_traffic.is_none());
