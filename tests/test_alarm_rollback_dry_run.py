@@ -3,13 +3,14 @@ and announces exactly what it would do, and changes nothing: no StopDeployment, 
 UpdateAlias, no claim in the ledger."""
 
 import json
+import uuid
 
 import pytest
 
 from conftest import LOG_DIR, alias_version, bootstrap, make_app, wait_deployment
-from harness import LocalAws
+from harness import LocalAws, wait_for
 from test_alarm_rollback import (  # noqa: F401 - `rb` is a fixture used by name
-    alarm_on, alias_updates, attrs, deploy, fire, ledger_items, rb, released,
+    alarm_on, alias_updates, attrs, deploy, fire, ledger_deployment, ledger_items, rb, released,
 )
 
 
@@ -39,8 +40,17 @@ def test_dry_run_announces_the_rollback_and_changes_nothing(stack, rb):
 
 
 def test_dry_run_leaves_a_deployment_in_flight_running(stack, rb):
-    app = make_app(stack, config="CodeDeployDefault.LambdaCanary10Percent5Minutes")
+    cd = stack.client("codedeploy")
+    config = f"dry-canary-{uuid.uuid4().hex[:6]}"
+    # 10% for 100 "minutes" (20 s at 0.2 s per minute): the alarm surely lands mid-canary,
+    # after the ledger has the deployment in progress (a loaded machine is slow to get there).
+    cd.create_deployment_config(deploymentConfigName=config, computePlatform="Lambda", trafficRoutingConfig={
+        "type": "TimeBasedCanary", "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 100}})
+    app = make_app(stack, config=config)
     dep = deploy(stack, app)
+    ledger_deployment(stack, app, "InProgress")
+    lam = stack.client("lambda")
+    wait_for(lambda: lam.get_alias(FunctionName=app.name, Name="live").get("RoutingConfig"), 20, "the canary")
     fire(stack, alarm_on(stack, app))
     msg = rb(app.name)[0]
     assert attrs(msg)["action"] == "stop_deployment", attrs(msg)
