@@ -31,6 +31,7 @@ async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Error> 
         settings: Settings::from_env(),
     };
     let mut results = Vec::new();
+    let mut outcomes_all = Vec::new();
     for item in inbound {
         match item {
             Inbound::Deployment(change) => {
@@ -39,8 +40,14 @@ async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Error> 
             Inbound::Alarm(alarm) => {
                 let outcomes = run::handle_alarm(&deps, &alarm).await;
                 results.push(json!({"alarm": alarm.alarm_name, "outcomes": outcomes}));
+                outcomes_all.extend(outcomes);
             }
         }
+    }
+    // A failed action fails the invocation: Lambda's asynchronous retry delivers the
+    // event again, and the retry redoes only what failed.
+    if let Some(why) = run::retry_needed(&outcomes_all) {
+        return Err(why.into());
     }
     Ok(json!({"results": results}))
 }

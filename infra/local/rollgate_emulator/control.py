@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
@@ -64,7 +65,9 @@ def _faults(environ: dict[str, Any], method: str, start_response: Callable) -> I
 def wrap(app: Callable) -> Callable:
     """WSGI middleware: control endpoints here, everything else to moto.
 
-    moto's own POST /moto-api/reset also clears the emulator's records.
+    moto's own POST /moto-api/reset also clears the emulator's records. Injected faults
+    (faults.py) act here, before moto and the other middlewares see the call, so they
+    apply to every protocol and service alike.
     """
 
     def middleware(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
@@ -77,17 +80,23 @@ def wrap(app: Callable) -> Callable:
             return _json(start_response, status, body)
         if path.rstrip("/") == "/moto-api/reset" and method == "POST":
             records.reset()
-        if faults.listing():
+        if faults.active():
             length = int(environ.get("CONTENT_LENGTH") or 0)
             raw = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(raw)
             operation = faults.operation_of(environ, raw)
-            fault = operation and faults.take(operation, raw.decode(errors="replace"), entries=False)
-            if fault:
-                json_protocol = "HTTP_X_AMZ_TARGET" in environ
-                status, headers, data = faults.error_response(fault, json_protocol)
-                start_response(status, headers)
-                return [data]
+            if operation:
+                text = f"{path}?{environ.get('QUERY_STRING', '')} {raw.decode(errors='replace')}"
+                delay_ms, fault = faults.take_call(operation, text)
+                if delay_ms:
+                    time.sleep(delay_ms / 1000)
+                if fault and fault["kind"] == "timeout":
+                    faults.hold_and_drop(environ, fault)
+                if fault:
+                    status, headers, data = faults.error_response(
+                        fault, faults.protocol_of(environ), environ.get("CONTENT_TYPE") or None)
+                    start_response(status, headers)
+                    return [data]
         return app(environ, start_response)
 
     return middleware

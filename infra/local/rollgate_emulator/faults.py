@@ -1,54 +1,118 @@
-"""Injected faults: make chosen AWS operations fail, for a number of calls or a fraction.
+"""Injected faults: make chosen AWS operations fail, slow down or hang, for a number of
+calls or a fraction of them.
 
 A fault is registered with ``POST /_rollgate/faults`` and a JSON body::
 
-    {"operation": "SendMessageBatch",   # the AWS action name (required)
-     "target": "orders-queue",          # optional: only requests whose body contains this
-     "count": 3,                        # fail this many matching calls, or
-     "fraction": 0.3,                   # fail this share of matching calls (random)
+    {"operation": "SendMessageBatch",   # the AWS action name, or "*" for every call (required)
+     "target": "orders-queue",          # optional: only requests whose path, query or body contains this
+     "count": 3,                        # fire for this many matching calls, or
+     "fraction": 0.3,                   # fire for this share of matching calls (random)
      "code": "RequestThrottled",        # error code in the answer
      "status": 400,                     # HTTP status (default 400)
      "message": "...",
+     "delay_ms": 250,                   # added latency before the call goes on (or fails)
+     "timeout": true,                   # hold the request unanswered, then drop the connection
+     "hold_ms": 30000,                  # how long a timeout holds it (default 30000)
      "entries": false}                  # true: fail batch *entries*, not the whole call
 
+What a fault does when it fires:
+
+- ``timeout: true``: the request is held without a byte of answer for ``hold_ms``, then
+  the connection is closed without a response. A client whose timeout is shorter sees
+  its own timeout; one with a longer timeout sees the connection closed before any
+  response. Both are what a dead or overloaded endpoint gives, and both are transient
+  to the SDKs (retried). A hold ends early when the client hangs up.
+- ``delay_ms`` alone (no ``code``/``status``): latency only, the call then proceeds
+  normally. Several delay faults matching one call add up.
+- otherwise an error answer in the wire format of the caller's protocol (see
+  :func:`error_response`), after ``delay_ms`` if given.
+
 ``entries: true`` is read by the operation's own patch (SendMessageBatch in sqs.py):
-each entry fails on its own, giving a partial batch failure. Otherwise the whole
-call is answered with the error before moto sees it. ``GET /_rollgate/faults`` lists
-faults with how often each fired; ``DELETE /_rollgate/faults`` clears them (a reset
-does too).
+each entry fails on its own, giving a partial batch failure. Otherwise the whole call
+is handled before moto sees it. ``GET /_rollgate/faults`` lists faults with how often
+each matched and fired; ``DELETE /_rollgate/faults`` clears them (a reset does too).
+
+The operation of a request is found for every protocol rollgate's SDKs speak: the
+``X-Amz-Target`` header (JSON 1.0/1.1: CodeDeploy, SSM, DynamoDB, SQS, boto3's
+CloudWatch), the ``/service/<svc>/operation/<Op>`` path (Smithy RPCv2-CBOR: the Rust
+CloudWatch client), ``Action=`` in the query or form body (query protocol: SNS), and
+for REST services (Lambda: Invoke, GetFunctionConfiguration, UpdateAlias...) the method
+and path matched against botocore's model of the service named in the request's
+signature.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
+import select
+import socket
 import threading
+import time
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from .state import log, records
 
+DEFAULT_HOLD_MS = 30_000
+
 _lock = threading.Lock()
 _faults: list[dict[str, Any]] = []
+_next_id = 0
+
+
+def _number(spec: dict[str, Any], field: str, kind: type, low: float, high: float | None = None) -> Any:
+    try:
+        value = kind(spec[field])
+    except (TypeError, ValueError):
+        raise ValueError(f"{field}: must be a number, got {spec[field]!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{field}: must be {bounds}, got {value}")
+    return value
 
 
 def add(spec: dict[str, Any]) -> dict[str, Any]:
+    global _next_id
+    if not isinstance(spec, dict):
+        raise ValueError("the fault must be a JSON object")
     if not isinstance(spec.get("operation"), str) or not spec["operation"]:
-        raise ValueError("operation: required, an AWS action name such as SendMessageBatch")
-    if "count" not in spec and "fraction" not in spec:
-        raise ValueError("count or fraction: one is required")
+        raise ValueError("operation: required, an AWS action name such as SendMessageBatch (or *)")
+    if ("count" in spec) == ("fraction" in spec):
+        raise ValueError("count or fraction: exactly one is required")
+    timeout = bool(spec.get("timeout", False))
+    delay_ms = _number(spec, "delay_ms", float, 0, 600_000) if "delay_ms" in spec else 0.0
+    hold_ms = _number(spec, "hold_ms", float, 1, 600_000) if "hold_ms" in spec else float(DEFAULT_HOLD_MS)
+    entries = bool(spec.get("entries", False))
+    if entries and (timeout or delay_ms):
+        raise ValueError("entries: an entry fails on its own; delay_ms and timeout apply to whole calls")
+    if timeout:
+        kind = "timeout"
+    elif delay_ms and "code" not in spec and "status" not in spec:
+        kind = "delay"
+    else:
+        kind = "error"
     fault = {
         "operation": spec["operation"],
         "target": spec.get("target"),
-        "count": int(spec["count"]) if "count" in spec else None,
-        "fraction": float(spec["fraction"]) if "fraction" in spec else None,
+        "count": _number(spec, "count", int, 0) if "count" in spec else None,
+        "fraction": _number(spec, "fraction", float, 0, 1) if "fraction" in spec else None,
+        "kind": kind,
         "code": spec.get("code", "InternalError"),
-        "status": int(spec.get("status", 400)),
+        "status": _number(spec, "status", int, 400, 599) if "status" in spec else 400,
         "message": spec.get("message", "injected fault"),
-        "entries": bool(spec.get("entries", False)),
+        "delay_ms": delay_ms,
+        "hold_ms": hold_ms if timeout else None,
+        "entries": entries,
+        "matched": 0,
         "fired": 0,
+        "holding": 0,
     }
     with _lock:
+        _next_id += 1
+        fault["id"] = _next_id
         _faults.append(fault)
     log.info("fault added: %s", fault)
     return dict(fault)
@@ -59,6 +123,10 @@ def listing() -> list[dict[str, Any]]:
         return [dict(f) for f in _faults]
 
 
+def active() -> bool:
+    return bool(_faults)
+
+
 def clear() -> None:
     with _lock:
         _faults.clear()
@@ -67,45 +135,192 @@ def clear() -> None:
 records.on_reset(clear)
 
 
+def _applies(fault: dict[str, Any], operation: str, text: str) -> bool:
+    if fault["operation"] not in ("*", operation):
+        return False
+    return not fault["target"] or fault["target"] in text
+
+
+def _fires(fault: dict[str, Any]) -> bool:
+    """Count the match and decide whether the fault fires for it (lock held)."""
+    fault["matched"] += 1
+    if fault["count"] is not None:
+        return fault["fired"] < fault["count"]
+    return random.random() < fault["fraction"]
+
+
 def take(operation: str, body: str, entries: bool) -> dict[str, Any] | None:
-    """The fault that fires for this call (or batch entry), counting it; None if none."""
+    """The error fault that fires for this call (or batch entry), counting it; None if none.
+
+    Used for batch entries (``entries=True``); whole calls go through :func:`take_call`.
+    """
     with _lock:
         for fault in _faults:
-            if fault["operation"] != operation or fault["entries"] != entries:
+            if fault["entries"] != entries or fault["kind"] != "error" or not _applies(fault, operation, body):
                 continue
-            if fault["target"] and fault["target"] not in body:
+            if _fires(fault):
+                fault["fired"] += 1
+                return dict(fault)
+    return None
+
+
+def take_call(operation: str, text: str) -> tuple[float, dict[str, Any] | None]:
+    """For a whole call: the added latency in ms (every firing fault's ``delay_ms``) and
+    the error or timeout fault that ends it (the first one that fires), or None."""
+    delay, final = 0.0, None
+    with _lock:
+        for fault in _faults:
+            if fault["entries"] or not _applies(fault, operation, text):
                 continue
-            if fault["count"] is not None:
-                if fault["fired"] >= fault["count"]:
-                    continue
-            elif random.random() >= fault["fraction"]:
+            if fault["kind"] != "delay" and final is not None:
+                continue  # one error per call; later error faults keep their turn
+            if not _fires(fault):
                 continue
             fault["fired"] += 1
-            return dict(fault)
-    return None
+            delay += fault["delay_ms"]
+            if fault["kind"] != "delay":
+                final = dict(fault)
+    if delay or final:
+        log.info("fault fired on %s: %s%s", operation, f"+{delay:.0f} ms " if delay else "",
+                 final["kind"] + (f" {final['status']} {final['code']}" if final["kind"] == "error" else "")
+                 if final else "(delay only)")
+    return delay, final
+
+
+# --- which operation, which protocol ----------------------------------------------------
+
+_rest_routes: dict[str, list[tuple[str, re.Pattern[str], int, str]]] = {}
+_rest_lock = threading.Lock()
+_SIGNING_SERVICE = re.compile(r"Credential=[^/,]+/[^/,]+/[^/,]+/([^/,]+)/aws4_request")
+
+
+def _routes(service: str) -> list[tuple[str, re.Pattern[str], int, str]]:
+    """(method, path regex, literal length, operation) for a REST service, from botocore."""
+    with _rest_lock:
+        if service in _rest_routes:
+            return _rest_routes[service]
+        routes: list[tuple[str, re.Pattern[str], int, str]] = []
+        try:
+            import botocore.session
+
+            model = botocore.session.get_session().get_service_model(service)
+            if model.protocol.startswith("rest"):
+                for name in model.operation_names:
+                    http = model.operation_model(name).http
+                    uri = http.get("requestUri", "/").split("?", 1)[0]
+                    literal = len(re.sub(r"\{[^}]+\}", "", uri))
+                    pattern = re.sub(r"\\\{[^}]+?\\\+\\\}", ".+", re.escape(uri))
+                    pattern = re.sub(r"\\\{[^}]+?\\\}", "[^/]+", pattern)
+                    routes.append((http.get("method", "POST"), re.compile(pattern.rstrip("/") + "/?$"),
+                                   literal, name))
+        except Exception as err:  # noqa: BLE001 - an unknown service simply has no routes
+            log.info("faults: no REST routes for %s: %s", service, err)
+        routes.sort(key=lambda r: -r[2])  # the most specific path first
+        _rest_routes[service] = routes
+        return routes
+
+
+def protocol_of(environ: dict[str, Any]) -> str:
+    """``json``, ``cbor``, ``query`` or ``rest-json``: the wire format of the caller."""
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        return "json"
+    if environ.get("PATH_INFO", "").startswith("/service/") and "/operation/" in environ.get("PATH_INFO", ""):
+        return "cbor"
+    content_type = environ.get("CONTENT_TYPE", "")
+    if "Action=" in environ.get("QUERY_STRING", "") or content_type.startswith("application/x-www-form-urlencoded"):
+        return "query"
+    return "rest-json"
 
 
 def operation_of(environ: dict[str, Any], body: bytes) -> str | None:
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         return target.rsplit(".", 1)[-1]
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/service/") and "/operation/" in path:
+        return path.rstrip("/").rsplit("/", 1)[-1]
     action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
     if action:
         return action[0]
     if body and b"Action=" in body:
         return parse_qs(body.decode(errors="replace")).get("Action", [None])[0]
+    signed = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if signed:
+        method = environ.get("REQUEST_METHOD", "GET")
+        for route_method, pattern, _, name in _routes(signed.group(1)):
+            if route_method == method and pattern.match(path):
+                return name
     return None
 
 
-def error_response(fault: dict[str, Any], json_protocol: bool) -> tuple[str, list[tuple[str, str]], bytes]:
-    status = f"{fault['status']} Injected"
-    if json_protocol:
-        data = json.dumps({"__type": fault["code"], "message": fault["message"]}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.0"),
-                   ("x-amzn-query-error", f"{fault['code']};Sender")]
+def error_response(fault: dict[str, Any], protocol: str | bool,
+                   content_type: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+    """The error answer as the caller's protocol spells it, so that SDKs read the code
+    (and classify throttling and 5xx as they would on AWS)."""
+    if protocol is True:
+        protocol = "json"
+    elif protocol is False:
+        protocol = "query"
+    code, message, status = fault["code"], fault["message"], fault["status"]
+    fault_type = "Sender" if status < 500 else "Receiver"
+    headers = [("x-amzn-RequestId", "injected-fault")]
+    if protocol == "json":
+        data = json.dumps({"__type": code, "message": message}).encode()
+        headers += [("Content-Type", content_type or "application/x-amz-json-1.0"),
+                    ("x-amzn-query-error", f"{code};{fault_type}")]
+    elif protocol == "cbor":
+        from . import cbor
+
+        data = cbor.dumps({"__type": code, "message": message})
+        headers += [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"),
+                    ("x-amzn-query-error", f"{code};{fault_type}")]
+    elif protocol == "rest-json":
+        data = json.dumps({"Type": "User" if status < 500 else "Service", "message": message}).encode()
+        headers += [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
     else:
-        data = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault['code']}</Code>"
-                f"<Message>{fault['message']}</Message></Error></ErrorResponse>").encode()
-        headers = [("Content-Type", "text/xml")]
+        data = (f"<ErrorResponse><Error><Type>{fault_type}</Type><Code>{escape(code)}</Code>"
+                f"<Message>{escape(message)}</Message></Error>"
+                f"<RequestId>injected-fault</RequestId></ErrorResponse>").encode()
+        headers.append(("Content-Type", "text/xml"))
     headers.append(("Content-Length", str(len(data))))
-    return status, headers, data
+    return f"{status} Injected", headers, data
+
+
+def _holding(fault_id: int, change: int) -> None:
+    with _lock:
+        for fault in _faults:
+            if fault["id"] == fault_id:
+                fault["holding"] += change
+
+
+def hold_and_drop(environ: dict[str, Any], fault: dict[str, Any]) -> None:
+    """Hold the request unanswered for the fault's ``hold_ms`` (less if the client hangs
+    up), then close the connection without a response. Raises ConnectionAbortedError,
+    which the server treats as a dropped connection (nothing is written, nothing
+    logged). The fault's ``holding`` counts the requests held right now."""
+    _holding(fault["id"], 1)
+    try:
+        _hold(environ, fault["hold_ms"])
+    finally:
+        _holding(fault["id"], -1)
+    raise ConnectionAbortedError("injected timeout: connection dropped without an answer")
+
+
+def _hold(environ: dict[str, Any], hold_ms: float) -> None:
+    sock = environ.get("werkzeug.socket")
+    deadline = time.monotonic() + hold_ms / 1000
+    while (left := deadline - time.monotonic()) > 0:
+        if sock is None:
+            time.sleep(min(left, 0.25))
+            continue
+        try:
+            readable, _, _ = select.select([sock], [], [], min(left, 0.25))
+            if readable and not sock.recv(1, socket.MSG_PEEK):
+                break  # the client gave up and closed its end
+        except (OSError, ValueError):
+            break
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

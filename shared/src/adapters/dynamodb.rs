@@ -15,6 +15,16 @@ use std::collections::HashMap;
 /// Newest deployments read per decision: enough to skip CodeDeploy's own rollbacks.
 const HISTORY_DEPTH: i32 = 25;
 
+/// How a claim whose action failed is settled (`failed: <error>`).
+const FAILED_OUTCOME: &str = "failed";
+
+/// A claim is won when nobody holds it, or when the action of the claim there failed:
+/// that action did nothing, and a later delivery of the alarm must be able to try again
+/// (otherwise one AWS error would block the rollback for good). Acting twice stays
+/// impossible: the claim is keyed by the alias RevisionId the action is based on, and
+/// `UpdateAlias` carries it.
+const CLAIM_CONDITION: &str = "attribute_not_exists(pk) OR begins_with(outcome, :failed)";
+
 #[derive(Clone, Debug)]
 pub struct DynamoLedger {
     client: Client,
@@ -117,12 +127,23 @@ impl DynamoLedger {
     }
 
     async fn put_if_absent(&self, item: Item) -> Result<bool> {
+        self.put_if(item, "attribute_not_exists(pk)", None).await
+    }
+
+    /// Put `item` if `condition` holds; `false` when it does not.
+    async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<bool> {
         match self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(condition)
+            .set_expression_attribute_values(values)
             .send()
             .await
         {
@@ -269,7 +290,8 @@ impl Ledger for DynamoLedger {
         if let Some(g) = &c.good_version {
             item.insert("good_version".into(), s(g));
         }
-        if self.put_if_absent(item).await? {
+        let failed = HashMap::from([(":failed".to_owned(), s(FAILED_OUTCOME))]);
+        if self.put_if(item, CLAIM_CONDITION, Some(failed)).await? {
             return Ok(ClaimOutcome::Won);
         }
         let existing = self
@@ -316,5 +338,71 @@ impl Ledger for DynamoLedger {
         ]);
         // The first quarantine of a version is the one kept.
         self.put_if_absent(item).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn claim() -> Claim {
+        Claim {
+            function: "orders".into(),
+            alias: "live".into(),
+            sort: "rb#rev-1".into(),
+            event_key: "alarm:errors:ALARM@t2".into(),
+            alarm: "errors".into(),
+            deployment_id: "d-1".into(),
+            bad_version: "2".into(),
+            good_version: Some("1".into()),
+            at_ms: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_action_failed_can_be_taken_again() {
+        // The condition lets a retry take over a failed claim, and only a failed one.
+        let put = mock!(Client::put_item)
+            .match_requests(|r| {
+                r.condition_expression() == Some(CLAIM_CONDITION)
+                    && r.expression_attribute_values()
+                        .and_then(|v| v.get(":failed"))
+                        .is_some_and(|v| v.as_s().is_ok_and(|s| s == "failed"))
+                    && r.item()
+                        .and_then(|i| i.get("outcome"))
+                        .is_some_and(|v| v.as_s().is_ok_and(|s| s == "claimed"))
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, [&put]);
+        let ledger = DynamoLedger::new(client, "ledger");
+        assert_eq!(ledger.claim(&claim()).await.unwrap(), ClaimOutcome::Won);
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_claim_held_by_another_event_is_lost_to_it() {
+        let put = mock!(Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        });
+        let get = mock!(Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .item("event", s("alarm:errors:ALARM@t1"))
+                .item("outcome", s("claimed"))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&put, &get]);
+        let ledger = DynamoLedger::new(client, "ledger");
+        assert_eq!(
+            ledger.claim(&claim()).await.unwrap(),
+            ClaimOutcome::Lost {
+                by_event: "alarm:errors:ALARM@t1".into()
+            }
+        );
     }
 }

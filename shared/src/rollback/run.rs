@@ -539,6 +539,32 @@ where
     }
 }
 
+/// `Some(message)` when an action failed: the handler then fails the invocation, so
+/// that Lambda's asynchronous retry (or EventBridge) delivers the event again and the
+/// action is retried. The claim of a failed action can be taken again (see the ledger),
+/// and what did succeed is not repeated: the retry finds it claimed or already done.
+pub fn retry_needed(outcomes: &[TargetOutcome]) -> Option<String> {
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.error)
+        .map(|o| {
+            format!(
+                "{}:{}: {}",
+                o.function.as_deref().unwrap_or("?"),
+                o.alias.as_deref().unwrap_or("?"),
+                o.reason
+            )
+        })
+        .collect();
+    (!failed.is_empty()).then(|| {
+        format!(
+            "{} action(s) failed, failing the invocation so that the event is delivered again: {}",
+            failed.len(),
+            failed.join("; ")
+        )
+    })
+}
+
 fn failed(mut o: TargetOutcome, message: &str) -> TargetOutcome {
     o.error = true;
     o.acted = false;
@@ -652,7 +678,43 @@ async fn announce<L, T, R, P, A: Announcer>(
 
 #[cfg(test)]
 mod tests {
+    use super::{TargetOutcome, failed, retry_needed};
     use crate::policy::{Policy, RollbackPolicy};
+
+    #[test]
+    fn only_a_failed_action_asks_for_the_event_again() {
+        let ok = TargetOutcome {
+            function: Some("orders".into()),
+            alias: Some("live".into()),
+            action: "rollback",
+            acted: true,
+            dry_run: false,
+            reason: "rolled back".into(),
+            deployment_id: None,
+            bad_version: None,
+            good_version: None,
+            error: false,
+        };
+        let nothing = TargetOutcome {
+            action: "none",
+            acted: false,
+            ..ok.clone()
+        };
+        assert_eq!(retry_needed(&[ok.clone(), nothing]), None);
+        let bad = failed(
+            TargetOutcome {
+                function: Some("billing".into()),
+                ..ok.clone()
+            },
+            "lambda.UpdateAlias failed: ServiceException",
+        );
+        let why = retry_needed(&[ok, bad]).unwrap();
+        assert!(why.starts_with("1 action(s) failed"), "{why}");
+        assert!(
+            why.contains("billing:live: rollback failed: lambda.UpdateAlias failed"),
+            "{why}"
+        );
+    }
 
     #[test]
     fn the_policy_rollback_section() {
