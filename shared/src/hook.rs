@@ -245,7 +245,7 @@ where
         hook.slot.claim();
         decision.reason = reason.clone();
         tracing::info!(
-            decision = %serde_json::to_string(&decision).unwrap_or_default(),
+            decision = %serde_json::to_string(&log_view(&decision)).unwrap_or_default(),
             "{reason}"
         );
         return Ran::Continued {
@@ -464,12 +464,40 @@ where
     }
 }
 
+/// What stands in the log for a smoke test's response evidence.
+pub const NOT_LOGGED: &str =
+    "(response evidence not logged at this level: see the SNS decision, or RUST_LOG=debug)";
+
+/// The decision as logged at the default level: a smoke test's response (what a
+/// version answered, which may hold data or secrets) is evidence for the SNS decision
+/// and the debug log only. Names, outcomes, expectations and durations stay.
+pub fn log_view(decision: &Decision) -> Decision {
+    let mut view = decision.clone();
+    for check in &mut view.checks {
+        let response = check.name.starts_with("smoke[")
+            && (check.name.ends_with(".json_subset")
+                || check.name.ends_with(".body_regex")
+                || check.name.contains(".json_pointer"));
+        if response {
+            check.actual = json!(NOT_LOGGED);
+            if check.detail.is_some() {
+                check.detail = Some(NOT_LOGGED.to_owned());
+            }
+        }
+    }
+    view
+}
+
 /// One structured log record, one SNS message, one EMF document.
 async fn explain<D, P, N>(hook: &Hook<'_, D, P, N>, decision: &Decision, reported: &Reported)
 where
     N: Notifier,
 {
-    let record = serde_json::to_string(decision).unwrap_or_default();
+    tracing::debug!(
+        decision = %serde_json::to_string(decision).unwrap_or_default(),
+        "the decision with every check's evidence"
+    );
+    let record = serde_json::to_string(&log_view(decision)).unwrap_or_default();
     let reported_text = format!("{reported:?}");
     match decision.verdict {
         Verdict::Succeeded => tracing::info!(
@@ -514,4 +542,57 @@ where
             ),
         )
         .emit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logged_decision_holds_no_smoke_response() {
+        let secret = "sk-live-0123456789";
+        let decision = Decision {
+            component: "pre-traffic-hook".into(),
+            verdict: Verdict::Failed,
+            reason: "1 of 3 checks failed".into(),
+            deployment_id: Some("d-1".into()),
+            function_name: Some("orders".into()),
+            alias: Some("live".into()),
+            current_version: Some("1".into()),
+            target_version: Some("2".into()),
+            policy_source: None,
+            checks: vec![
+                CheckResult::pass(
+                    "smoke[health].function_error",
+                    json!("none"),
+                    json!({"function_error": null}),
+                ),
+                CheckResult::fail(
+                    "smoke[health].json_subset",
+                    json!({"status": "ok"}),
+                    json!({"status": "down", "token": secret}),
+                )
+                .with_detail(format!("/token: unexpected {secret}")),
+                CheckResult::pass(
+                    "smoke[health].json_pointer/token",
+                    json!(secret),
+                    json!(secret),
+                ),
+                CheckResult::pass("smoke[health].body_regex", json!("ok"), json!(secret)),
+                CheckResult::pass("config.state", json!("Active"), json!("Active")),
+            ],
+            duration_ms: 5,
+        };
+        let view = log_view(&decision);
+        let logged = serde_json::to_string(&view).unwrap();
+        // The expectation of a json_pointer check is the policy's, not the response's.
+        assert_eq!(logged.matches(secret).count(), 1, "{logged}");
+        assert_eq!(view.checks[0], decision.checks[0]);
+        assert_eq!(view.checks[4], decision.checks[4]);
+        assert_eq!(view.checks[1].actual, json!(NOT_LOGGED));
+        assert_eq!(view.checks[1].detail.as_deref(), Some(NOT_LOGGED));
+        assert_eq!(view.checks[1].outcome, Outcome::Fail);
+        // The SNS record keeps everything.
+        assert!(serde_json::to_string(&decision).unwrap().contains(secret));
+    }
 }

@@ -36,7 +36,7 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
         allow: &deps.allow,
     };
     let report = engine.run(&request, limits).await?;
-    tracing::info!(report = %serde_json::to_string(&report)?, "redrive finished");
+    tracing::info!(report = %serde_json::to_string(&report.log_view())?, "redrive finished");
     redrive::announce(&deps.notifier, &report).await;
     Ok(serde_json::to_value(report)?)
 }

@@ -24,10 +24,20 @@ impl Sqs {
     }
 
     async fn url_for(&self, reference: &str) -> Result<String> {
-        if reference.starts_with("https://") || reference.starts_with("http://") {
-            return Ok(reference.to_owned());
-        }
         let mut req = self.client.get_queue_url();
+        if let Some((account, name)) = url_parts(reference) {
+            // The SDK sends every call to its own regional endpoint, whatever the host
+            // of a queue URL: ask SQS for this queue's URL and accept the one given only
+            // if it is that URL, so that another host, region or path is never taken
+            // for a queue of this account.
+            let canonical = self.canonical_url(reference, account, name).await?;
+            if !same_url(&canonical, reference) {
+                return Err(Error::InvalidEvent(format!(
+                    "{reference} is not the URL of queue {name} of account {account} ({canonical}); nothing was touched"
+                )));
+            }
+            return Ok(canonical);
+        }
         if reference.starts_with("arn:") {
             let parts: Vec<&str> = reference.split(':').collect();
             if parts.len() != 6 || parts[2] != "sqs" {
@@ -54,6 +64,65 @@ impl Sqs {
             .map(str::to_owned)
             .ok_or_else(|| Error::InvalidEvent(format!("queue {reference}: no URL")))
     }
+
+    async fn canonical_url(&self, reference: &str, account: &str, name: &str) -> Result<String> {
+        let out = self
+            .client
+            .get_queue_url()
+            .queue_name(name)
+            .queue_owner_aws_account_id(account)
+            .send()
+            .await
+            .map_err(|e| {
+                let err = Error::aws("sqs", "GetQueueUrl", e);
+                match err.code() {
+                    Some(c) if c.contains("NonExistentQueue") || c == "QueueDoesNotExist" => {
+                        Error::InvalidEvent(format!("queue {reference} does not exist"))
+                    }
+                    _ => err,
+                }
+            })?;
+        out.queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::InvalidEvent(format!("queue {reference}: no URL")))
+    }
+}
+
+/// `(account, name)` of a queue URL `http(s)://<host>/<account>/<name>`.
+fn url_parts(reference: &str) -> Option<(&str, &str)> {
+    let rest = reference
+        .strip_prefix("https://")
+        .or_else(|| reference.strip_prefix("http://"))?;
+    let mut parts = rest.split('/');
+    let (_host, account, name) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next().is_none().then_some((account, name))
+}
+
+/// Queue URLs compare without their scheme and with the host in any case.
+fn same_url(a: &str, b: &str) -> bool {
+    let strip = |u: &str| {
+        let rest = u
+            .strip_prefix("https://")
+            .or_else(|| u.strip_prefix("http://"))
+            .unwrap_or(u)
+            .to_owned();
+        match rest.split_once('/') {
+            Some((host, path)) => format!("{}/{path}", host.to_ascii_lowercase()),
+            None => rest.to_ascii_lowercase(),
+        }
+    };
+    strip(a) == strip(b)
+}
+
+/// The queue a reference resolved to must be the one it names: an ARN of another
+/// partition, region or account is never taken for this account's queue of that name.
+fn check_resolved(reference: &str, arn: &str) -> Result<()> {
+    if reference.starts_with("arn:") && reference != arn {
+        return Err(Error::InvalidEvent(format!(
+            "{reference} resolves to {arn}, another queue (partition, region or account differ); nothing was touched"
+        )));
+    }
+    Ok(())
 }
 
 fn to_sdk(v: &AttributeValue) -> Option<MessageAttributeValue> {
@@ -101,6 +170,7 @@ impl Queues for Sqs {
             .get(&QueueAttributeName::QueueArn)
             .cloned()
             .ok_or_else(|| Error::InvalidEvent(format!("queue {reference}: no QueueArn")))?;
+        check_resolved(reference, &arn)?;
         let fifo = attrs
             .get(&QueueAttributeName::FifoQueue)
             .is_some_and(|v| v == "true")
@@ -333,5 +403,43 @@ impl Queues for Sqs {
             .await
             .map_err(|e| Error::aws("sqs", "CancelMessageMoveTask", e))?;
         Ok(out.approximate_number_of_messages_moved())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_urls_and_arns_must_name_the_queue_found() {
+        assert_eq!(
+            url_parts("https://sqs.us-east-1.amazonaws.com/123456789012/q"),
+            Some(("123456789012", "q"))
+        );
+        assert_eq!(url_parts("https://h/123/q/../../123/p"), None);
+        assert_eq!(url_parts("orders"), None);
+        assert!(same_url(
+            "https://SQS.us-east-1.amazonaws.com/1/q",
+            "http://sqs.us-east-1.amazonaws.com/1/q"
+        ));
+        assert!(!same_url(
+            "https://sqs.us-east-1.amazonaws.com/1/q",
+            "https://attacker.example.com/1/q"
+        ));
+        assert!(!same_url(
+            "https://sqs.us-east-1.amazonaws.com/1/q",
+            "https://sqs.us-east-1.amazonaws.com/1/Q"
+        ));
+        let arn = "arn:aws:sqs:us-east-1:123456789012:q";
+        assert!(check_resolved(arn, arn).is_ok());
+        assert!(check_resolved("q", arn).is_ok());
+        for other in [
+            "arn:aws:sqs:eu-west-1:123456789012:q",
+            "arn:aws:sqs:us-east-1:999999999999:q",
+            "arn:aws-cn:sqs:us-east-1:123456789012:q",
+        ] {
+            let e = check_resolved(other, arn).unwrap_err().to_string();
+            assert!(e.contains("another queue"), "{e}");
+        }
     }
 }

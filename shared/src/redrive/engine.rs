@@ -46,6 +46,19 @@ pub struct Sample {
     pub body: String,
 }
 
+impl Report {
+    /// The report as logged at the default level: the dry run's sample holds message
+    /// bodies, which are data (and may be secrets); the log keeps their ids and sizes.
+    /// The invocation's answer and the SNS summary carry the full report.
+    pub fn log_view(&self) -> Report {
+        let mut view = self.clone();
+        for s in &mut view.sample {
+            s.body = format!("({} bytes, not logged)", s.body.len());
+        }
+        view
+    }
+}
+
 /// What a run did. Counts are for this run; `totals` adds earlier runs of a continued
 /// redrive.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -186,6 +199,17 @@ fn arn_prefix(arn: &str) -> Option<(String, String, String)> {
     (p.len() >= 6).then(|| (p[1].to_owned(), p[3].to_owned(), p[4].to_owned()))
 }
 
+/// A request error about a queue, prefixed with the field that named it.
+fn in_field(field: &str, e: Error) -> Error {
+    match e {
+        Error::InvalidEvent(m) => {
+            let m = m.strip_prefix("source/destination: ").unwrap_or(&m);
+            Error::InvalidEvent(format!("{field}: {m}"))
+        }
+        other => other,
+    }
+}
+
 fn not_allowed(field: &str, arn: &str) -> Error {
     Error::InvalidEvent(format!(
         "{field}: {arn} is not in the allow-list (ROLLGATE_REDRIVE_ALLOW); nothing was touched"
@@ -197,7 +221,11 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
     /// unknown queue): then nothing was changed.
     pub async fn run(&self, req: &Request, limits: Limits) -> Result<Report> {
         let started = Instant::now();
-        let source = self.queues.resolve(&req.source).await?;
+        let source = self
+            .queues
+            .resolve(&req.source)
+            .await
+            .map_err(|e| in_field("source", e))?;
         if !self.allow.allows(&source.arn) {
             return Err(not_allowed("source", &source.arn));
         }
@@ -383,7 +411,11 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 })
             }
             Destination::Queue(reference) => {
-                let q = self.queues.resolve(reference).await?;
+                let q = self
+                    .queues
+                    .resolve(reference)
+                    .await
+                    .map_err(|e| in_field("destination", e))?;
                 if !self.allow.allows(&q.arn) {
                     return Err(not_allowed("destination", &q.arn));
                 }
@@ -799,5 +831,53 @@ pub async fn announce<S: super::ports::SummarySink>(sink: &S, report: &Report) {
         .await
     {
         tracing::warn!(error = %e, "redrive summary not published");
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn the_logged_report_holds_no_message_body() {
+        let body = r#"{"card":"4111-1111-1111-1111"}"#;
+        let report = Report {
+            component: COMPONENT,
+            action: "dry_run",
+            source: "arn:aws:sqs:us-east-1:123456789012:orders-dlq".into(),
+            destination: None,
+            dry_run: true,
+            moved: 0,
+            would_move: 1,
+            filtered: 0,
+            failed: 0,
+            remaining: Some(1),
+            duplicates: 0,
+            throttled: 0,
+            duration_ms: 3,
+            rate: 0.0,
+            stopped: Some(Stopped::Drained),
+            failures: Vec::new(),
+            sample: vec![Sample {
+                message_id: "m-1".into(),
+                group_id: None,
+                body: body.into(),
+            }],
+            continuation: None,
+            totals: Totals {
+                runs: 1,
+                moved: 0,
+                duplicates: 0,
+            },
+            task: None,
+            tasks: Vec::new(),
+        };
+        let logged = serde_json::to_string(&report.log_view()).unwrap();
+        assert!(!logged.contains("4111"), "{logged}");
+        assert!(
+            logged.contains("m-1") && logged.contains("(30 bytes, not logged)"),
+            "{logged}"
+        );
+        assert_eq!(report.sample[0].body, body);
     }
 }

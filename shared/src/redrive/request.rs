@@ -168,11 +168,99 @@ pub struct Request {
     pub original: Value,
 }
 
+/// Longest queue URL accepted (a real one is well under 200 characters).
+const MAX_QUEUE_URL: usize = 2048;
+
+/// An SQS queue name: 1-80 letters, digits, `-` and `_`, a FIFO queue's ending `.fifo`.
+fn queue_name_ok(name: &str) -> bool {
+    let stem = name.strip_suffix(".fifo").unwrap_or(name);
+    (1..=80).contains(&name.len())
+        && !stem.is_empty()
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The account part of an ARN or queue URL: digits only.
+fn account_ok(account: &str) -> bool {
+    !account.is_empty() && account.len() <= 12 && account.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A queue reference as the request may give it: a name, an SQS ARN or a queue URL
+/// (`http(s)://<host>/<account>/<name>`). Anything else (wildcards, path traversal,
+/// control characters, oversized text) is refused here, before any AWS call.
+pub fn check_queue_reference(field: &str, text: &str) -> Result<(), RequestError> {
+    let bad_ref = |why: &str| bad(field, format!("{why}; expected a queue name, ARN or URL"));
+    if text.len() > MAX_QUEUE_URL {
+        return Err(bad_ref(&format!(
+            "{} characters is too long",
+            text.chars().count()
+        )));
+    }
+    if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad_ref("contains whitespace or control characters"));
+    }
+    if let Some(rest) = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+    {
+        let parts: Vec<&str> = rest.split('/').collect();
+        return match parts.as_slice() {
+            [host, account, name]
+                if !host.is_empty() && account_ok(account) && queue_name_ok(name) =>
+            {
+                Ok(())
+            }
+            _ => Err(bad_ref(&format!(
+                "{text} is not a queue URL (http(s)://<host>/<account>/<queue name>)"
+            ))),
+        };
+    }
+    if text.starts_with("arn:") {
+        let parts: Vec<&str> = text.split(':').collect();
+        return match parts.as_slice() {
+            ["arn", partition, "sqs", region, account, name]
+                if !partition.is_empty()
+                    && !region.is_empty()
+                    && account_ok(account)
+                    && queue_name_ok(name) =>
+            {
+                Ok(())
+            }
+            _ => Err(bad_ref(&format!("{text} is not an SQS queue ARN"))),
+        };
+    }
+    if queue_name_ok(text) {
+        Ok(())
+    } else {
+        Err(bad_ref(&format!(
+            "{text:?} is not a queue name (1-80 letters, digits, '-' or '_', optionally '.fifo')"
+        )))
+    }
+}
+
+/// A Lambda function name (1-64 letters, digits, `-`, `_`) and, if given, a qualifier
+/// (`$LATEST`, a version or an alias: 1-128 letters, digits, `-`, `_`).
+fn function_name_ok(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn qualifier_ok(q: &str) -> bool {
+    q == "$LATEST"
+        || ((1..=128).contains(&q.len())
+            && q.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+}
+
 fn parse_destination(text: &str) -> Result<Destination, RequestError> {
     let Some(rest) = text.strip_prefix("lambda:") else {
         if text.trim().is_empty() {
             return Err(bad("destination", "must not be empty"));
         }
+        check_queue_reference("destination", text)?;
         return Ok(Destination::Queue(text.to_owned()));
     };
     // A full function ARN is accepted after the prefix too.
@@ -195,6 +283,24 @@ fn parse_destination(text: &str) -> Result<Destination, RequestError> {
             "expected lambda:<name>[:<qualifier>] with a non-empty name and qualifier",
         ));
     }
+    // The name (or the ARN's parts) and qualifier as Lambda spells them: a wildcard or a
+    // path would otherwise be checked against the allow-list's patterns as text.
+    let name_ok = match function.strip_prefix("arn:") {
+        Some(arn) => matches!(
+            arn.split(':').collect::<Vec<_>>().as_slice(),
+            [partition, "lambda", region, account, "function", name]
+                if !partition.is_empty() && !region.is_empty() && account_ok(account) && function_name_ok(name)
+        ),
+        None => function_name_ok(&function),
+    };
+    if !name_ok || !qualifier.as_deref().is_none_or(qualifier_ok) {
+        return Err(bad(
+            "destination",
+            format!(
+                "{text:?}: a function name is 1-64 letters, digits, '-' or '_' (or its ARN), a qualifier $LATEST, a version or an alias"
+            ),
+        ));
+    }
     Ok(Destination::Lambda {
         function,
         qualifier,
@@ -204,6 +310,20 @@ fn parse_destination(text: &str) -> Result<Destination, RequestError> {
 impl Request {
     /// Parse and validate; the error names the offending field.
     pub fn parse(value: &Value) -> Result<Self, RequestError> {
+        if !value.is_object() {
+            let kind = match value {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+            };
+            return Err(bad(
+                "request",
+                format!("expected a JSON object, got {kind}"),
+            ));
+        }
         let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             bad(
@@ -215,6 +335,7 @@ impl Request {
             .source
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| bad("source", "required: the DLQ's URL, ARN or name"))?;
+        check_queue_reference("source", &source)?;
         let destination = match raw.destination.as_deref() {
             None => Destination::SourceOfDlq,
             Some(d) => parse_destination(d)?,
@@ -392,6 +513,14 @@ mod tests {
     fn errors_name_the_field() {
         let err = |v: Value| Request::parse(&v).unwrap_err().to_string();
         assert!(err(json!({})).starts_with("source:"));
+        assert_eq!(
+            err(json!([{"source": "q"}])),
+            "request: expected a JSON object, got an array"
+        );
+        assert_eq!(
+            err(json!(null)),
+            "request: expected a JSON object, got null"
+        );
         assert!(err(json!({"source": "q", "rate": 0})).starts_with("rate:"));
         assert!(err(json!({"source": "q", "max_messages": "x"})).starts_with("max_messages"));
         assert!(err(json!({"source": "q", "colour": 1})).contains("colour"));
@@ -426,6 +555,58 @@ mod tests {
             }
         );
         assert_eq!(d("orders"), Destination::Queue("orders".into()));
+    }
+
+    #[test]
+    fn hostile_references_are_refused_before_any_call() {
+        let err = |v: Value| Request::parse(&v).unwrap_err().to_string();
+        for source in [
+            "redrive-*",
+            "../private",
+            "q\u{0}\n",
+            "https://h/123/q/../../123/private",
+            "https://h/q",
+            "arn:aws:sqs:us-east-1:123:q:extra",
+            "arn:aws:lambda:us-east-1:123:function:q",
+            &"q".repeat(81),
+            &format!("https://h/123/{}", "q".repeat(3000)),
+        ] {
+            assert!(
+                err(json!({"source": source})).starts_with("source:"),
+                "{source}"
+            );
+        }
+        for ok in [
+            "orders-dlq",
+            "orders.fifo",
+            "arn:aws-cn:sqs:cn-north-1:123456789012:orders_dlq",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq",
+            "http://127.0.0.1:4566/000000000000/orders-dlq.fifo",
+        ] {
+            Request::parse(&json!({"source": ok})).unwrap();
+        }
+        for dest in [
+            "lambda:redrive-*",
+            "lambda:app/../../other",
+            "lambda:app:live:extra",
+            "lambda:app:l*ve",
+            "lambda:arn:aws:lambda:us-east-1:123:layer:x",
+            "lambda:arn:aws:lambda:us-east-1:abc:function:x",
+            "other-*",
+        ] {
+            assert!(
+                err(json!({"source": "q", "destination": dest})).starts_with("destination:"),
+                "{dest}"
+            );
+        }
+        for ok in [
+            "lambda:app",
+            "lambda:app:$LATEST",
+            "lambda:app:7",
+            "lambda:app:live",
+        ] {
+            Request::parse(&json!({"source": "q", "destination": ok})).unwrap();
+        }
     }
 
     #[test]

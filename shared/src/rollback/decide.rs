@@ -185,7 +185,7 @@ impl fmt::Display for NoAction {
             }
             NoAction::NoTargets => write!(
                 f,
-                "the alarm guards no function (no FunctionName/Resource dimension, no rollgate tags)"
+                "the alarm guards no function (no FunctionName/Resource dimension naming a valid function, no rollgate tags)"
             ),
             NoAction::NotAlarm { state } => {
                 write!(f, "the alarm went to {state}, not ALARM")

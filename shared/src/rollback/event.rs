@@ -299,6 +299,23 @@ pub fn parse(payload: &Value) -> Result<Vec<Inbound>, Error> {
         .as_object()
         .ok_or_else(|| Error::InvalidEvent("expected a JSON object".into()))?;
     if let Some(kind) = obj.get("detail-type").and_then(Value::as_str) {
+        // Only CloudWatch emits alarm state changes and only CodeDeploy deployment state
+        // changes (EventBridge refuses `aws.*` sources from anybody else): an event of
+        // these kinds from another source is forged and changes nothing.
+        let expected_source = match kind {
+            ALARM_DETAIL_TYPE => Some("aws.cloudwatch"),
+            DEPLOYMENT_DETAIL_TYPE => Some("aws.codedeploy"),
+            _ => None,
+        };
+        if let Some(want) = expected_source {
+            let source = obj.get("source").and_then(Value::as_str);
+            if source != Some(want) {
+                return Err(Error::InvalidEvent(format!(
+                    "source {} is not {want:?}: a {kind:?} event comes only from {want}",
+                    source.map_or_else(|| "(missing)".to_owned(), |s| format!("{s:?}"))
+                )));
+            }
+        }
         return match kind {
             ALARM_DETAIL_TYPE => {
                 let ev: EventBridgeEvent<AlarmDetail> =
@@ -446,6 +463,21 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("alarmName"), "{e}");
         assert!(parse(&serde_json::json!([])).is_err());
+        // A forged source is refused, whatever the detail says.
+        let mut forged = sample("alarm-rollback-eventbridge.json");
+        forged["source"] = "custom.attacker".into();
+        let e = parse(&forged).unwrap_err().to_string();
+        assert!(
+            e.contains("source \"custom.attacker\"") && e.contains("aws.cloudwatch"),
+            "{e}"
+        );
+        let mut forged = sample("alarm-rollback-codedeploy.json");
+        forged.as_object_mut().unwrap().remove("source");
+        let e = parse(&forged).unwrap_err().to_string();
+        assert!(
+            e.contains("(missing)") && e.contains("aws.codedeploy"),
+            "{e}"
+        );
         assert!(parse(&serde_json::json!({"hello": 1})).is_err());
     }
 }

@@ -64,6 +64,36 @@ fn split_qualified(value: &str) -> (Option<String>, Option<String>, Option<Strin
     }
 }
 
+fn name_chars_ok(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Whether a target names a function and alias the way Lambda spells them: a name of
+/// 1-64 letters, digits, `-`, `_` (or the function's ARN) and an alias of 1-128 of them.
+/// Anything else (wildcards, paths, control characters) guards nothing: it is dropped
+/// before any AWS call is made with it.
+fn valid(target: &Target) -> bool {
+    let function_ok = match target.function.strip_prefix("arn:") {
+        Some(arn) => matches!(
+            arn.split(':').collect::<Vec<_>>().as_slice(),
+            [partition, "lambda", region, account, "function", name]
+                if !partition.is_empty()
+                    && !region.is_empty()
+                    && !account.is_empty()
+                    && account.chars().all(|c| c.is_ascii_digit())
+                    && name_chars_ok(name, 64)
+        ),
+        None => name_chars_ok(&target.function, 64),
+    };
+    function_ok
+        && target
+            .alias
+            .as_deref()
+            .is_none_or(|a| name_chars_ok(a, 128))
+}
+
 /// Targets named by the alarm's metric dimensions (no AWS call needed).
 pub fn from_dimensions(alarm: &AlarmSignal) -> BTreeSet<Target> {
     let mut out = BTreeSet::new();
@@ -86,11 +116,14 @@ pub fn from_dimensions(alarm: &AlarmSignal) -> BTreeSet<Target> {
             .get("ExecutedVersion")
             .and_then(|v| non_empty(v))
             .or(if same { res_version } else { None });
-        out.insert(Target {
+        let target = Target {
             function,
             alias: if same { res_alias } else { None },
             version,
-        });
+        };
+        if valid(&target) {
+            out.insert(target);
+        }
     }
     out
 }
@@ -104,11 +137,14 @@ pub fn from_tags(tags: &BTreeMap<String, String>) -> (BTreeSet<Target>, BTreeSet
         for item in value.split([',', ' ']).filter(|s| !s.trim().is_empty()) {
             let (f, alias, version) = split_qualified(item.trim());
             if let Some(function) = f {
-                targets.insert(Target {
+                let target = Target {
                     function,
                     alias: alias.or_else(|| alias_tag.clone()),
                     version,
-                });
+                };
+                if valid(&target) {
+                    targets.insert(target);
+                }
             }
         }
     }
@@ -314,5 +350,30 @@ mod tests {
             assert_eq!(r.source, Source::Nothing);
             assert!(r.is_empty());
         }
+    }
+
+    #[test]
+    fn names_lambda_would_refuse_guard_nothing() {
+        for (f, r) in [
+            ("*", "*:*"),
+            ("../orders/..", "../orders/..:live"),
+            ("orders\u{0}\n", "orders\u{0}\n:live"),
+            ("orders", "orders:l*ve"),
+            ("orders", "orders:../live"),
+            ("arn:aws:lambda:us-east-1:1:layer:orders", "x"),
+        ] {
+            let a = alarm(vec![&[("FunctionName", f), ("Resource", r)]]);
+            assert!(from_dimensions(&a).is_empty(), "{f} {r}");
+        }
+        let a = alarm(vec![&[(
+            "FunctionName",
+            "arn:aws:lambda:eu-west-1:999999999999:function:orders",
+        )]]);
+        assert_eq!(from_dimensions(&a).len(), 1);
+        let (targets, _) = from_tags(&tags(&[(TAG_FUNCTION, "orders:live, */x, a:b*")]));
+        assert_eq!(
+            targets.into_iter().collect::<Vec<_>>(),
+            vec![t("orders", Some("live"), None)]
+        );
     }
 }
