@@ -30,6 +30,38 @@ pub const CONTINUATION_KEY: &str = "rollgate_continuation";
 pub const HAND_OFF_MARGIN: Duration = Duration::from_secs(5);
 /// No chain of continuations runs past this (CodeDeploy gives a hook one hour).
 pub const MAX_TOTAL: Duration = Duration::from_secs(50 * 60);
+/// The least an invocation must be able to wait before it hands off; with less, every
+/// invocation would hand off at once and the chain would spin until the bake ends.
+pub const MIN_STEP: Duration = Duration::from_secs(1);
+/// Deployment statuses after which there is nothing left to judge.
+const ENDED: [&str; 3] = ["Succeeded", "Failed", "Stopped"];
+
+/// What an invocation does before its next round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Sleep this long, then run the round here.
+    Round(Duration),
+    /// The round lies beyond this invocation: sleep this long, then hand off.
+    HandOff(Duration),
+    /// This invocation cannot wait long enough to make progress (its timeout is too
+    /// short for the margin a hand-off needs).
+    TooShort,
+}
+
+/// Plan the wait for the round due at `next_ms`. `fresh`: this invocation has run no
+/// round yet (so a too-short one would only pass the work on unchanged).
+pub fn plan_step(now_ms: i64, next_ms: i64, remaining: Duration, fresh: bool) -> Step {
+    let wait = Duration::from_millis((next_ms - now_ms).max(0) as u64);
+    if wait + HAND_OFF_MARGIN <= remaining {
+        return Step::Round(wait);
+    }
+    let usable = remaining.saturating_sub(HAND_OFF_MARGIN);
+    if fresh && usable < MIN_STEP {
+        Step::TooShort
+    } else {
+        Step::HandOff(usable)
+    }
+}
 
 /// One `MetricDataQuery` with a `MetricStat`.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +121,10 @@ pub struct BakeState {
     /// Requests of each HTTP probe so far (same order as the policy's `probes`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<probe::ProbeTally>,
+    /// When the next round is due (epoch ms): a continuation waits for it instead of
+    /// polling early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_round_ms: Option<i64>,
 }
 
 pub fn epoch_ms() -> i64 {
@@ -282,6 +318,7 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
             canary: Vec::new(),
             invocations_seen: Vec::new(),
             probes: Vec::new(),
+            next_round_ms: None,
         })
     }
 
@@ -333,6 +370,18 @@ impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M
         out: &mut Vec<CheckResult>,
     ) {
         let policy = policy.post_traffic.clone().unwrap_or_default();
+        if ENDED.contains(&info.status.as_str()) {
+            // CodeDeploy ended it (stopped, rolled back, or a forged or stale event):
+            // a bake could change nothing, and continuing would only cost invocations.
+            out.push(
+                CheckResult::fail("deployment.status", json!("InProgress"), json!(info.status))
+                    .with_detail(format!(
+                        "deployment {} has already ended ({}): nothing to bake",
+                        info.deployment_id, info.status
+                    )),
+            );
+            return;
+        }
         let mut state = match self.start_state(info, &policy).await {
             Ok(s) => s,
             Err(e) => {
@@ -353,7 +402,63 @@ impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M
         let give_up_ms = state.bake_start_ms + MAX_TOTAL.as_millis() as i64;
         let query_start_s =
             (state.deployment_start_ms / 1000).div_euclid(i64::from(period)) * i64::from(period);
+        let mut fresh = true;
+        let mut last_round: Vec<CheckResult> = Vec::new();
+        let mut last_evidence: Option<CheckResult> = None;
         loop {
+            if let Some(next) = state.next_round_ms {
+                let step = plan_step((self.now_ms)(), next, budget.remaining(), fresh);
+                let wait = match step {
+                    Step::Round(wait) => wait,
+                    Step::HandOff(wait) => wait,
+                    Step::TooShort => {
+                        out.extend(state.canary.iter().cloned());
+                        out.push(
+                            CheckResult::fail(
+                                "continuation",
+                                json!({"min_run_seconds": (HAND_OFF_MARGIN + MIN_STEP).as_secs()}),
+                                json!({"remaining_ms": budget.remaining().as_millis() as u64}),
+                            )
+                            .with_detail(
+                                "this invocation has too little time to continue the bake: raise the hook's timeout",
+                            ),
+                        );
+                        return;
+                    }
+                };
+                tokio::time::sleep(wait).await;
+                if let Step::HandOff(_) = step {
+                    out.extend(state.canary.iter().cloned());
+                    out.append(&mut last_round);
+                    match self.hand_off(&state).await {
+                        Ok(()) => out.push(
+                            last_evidence
+                                .take()
+                                .unwrap_or_else(|| {
+                                    CheckResult::new(
+                                        "bake.evidence",
+                                        Outcome::Pass,
+                                        json!({"bake_minutes": policy.bake_minutes}),
+                                        json!({"rounds": state.rounds, "invocations_of_hook": state.hop}),
+                                    )
+                                })
+                                .with_detail("handed off to a new invocation"),
+                        ),
+                        Err(e) => out.push(
+                            CheckResult::fail(
+                                "continuation",
+                                json!("self-invoke accepted"),
+                                json!(null),
+                            )
+                            .with_detail(format!(
+                                "the bake outlasts this invocation and continuing it failed: {e}"
+                            )),
+                        ),
+                    }
+                    return;
+                }
+            }
+            fresh = false;
             state.rounds += 1;
             let now = (self.now_ms)();
             let end_s = now / 1000 + 1;
@@ -441,40 +546,63 @@ impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M
                     Traffic::Extend => {}
                 }
             }
-            // Sleep until the next round; hand off if that would run into the deadline.
-            let next =
-                (now + (policy.poll_seconds * 1000) as i64).min(if now < state.bake_end_ms {
+            // The next round: at the poll interval, and at the end of the bake.
+            state.next_round_ms = Some((now + (policy.poll_seconds * 1000) as i64).min(
+                if now < state.bake_end_ms {
                     state.bake_end_ms
                 } else {
                     i64::MAX
-                });
-            let wake = Duration::from_millis((next - now).max(0) as u64);
-            if wake + HAND_OFF_MARGIN > budget.remaining() {
-                match self.hand_off(&state).await {
-                    Ok(()) => {
-                        out.extend(state.canary.iter().cloned());
-                        out.extend(round);
-                        out.push(evidence.with_detail("handed off to a new invocation"));
-                        return;
-                    }
-                    Err(e) => {
-                        out.extend(state.canary.iter().cloned());
-                        out.extend(round);
-                        out.push(
-                            CheckResult::fail(
-                                "continuation",
-                                json!("self-invoke accepted"),
-                                json!(null),
-                            )
-                            .with_detail(format!(
-                                "the bake outlasts this invocation and continuing it failed: {e}"
-                            )),
-                        );
-                        return;
-                    }
-                }
-            }
-            tokio::time::sleep(wake).await;
+                },
+            ));
+            last_round = round;
+            last_evidence = Some(evidence);
         }
+    }
+}
+
+#[cfg(test)]
+mod step_tests {
+    use super::{HAND_OFF_MARGIN, MIN_STEP, Step, plan_step};
+    use std::time::Duration;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_round_that_fits_is_waited_for_here() {
+        assert_eq!(plan_step(0, 60_000, 900 * S, false), Step::Round(60 * S));
+        // Overdue rounds run at once.
+        assert_eq!(
+            plan_step(70_000, 60_000, 900 * S, true),
+            Step::Round(Duration::ZERO)
+        );
+        // Exactly the margin left over still fits.
+        assert_eq!(
+            plan_step(0, 10_000, 10 * S + HAND_OFF_MARGIN, false),
+            Step::Round(10 * S)
+        );
+    }
+
+    #[test]
+    fn a_round_beyond_the_invocation_waits_what_it_can_then_hands_off() {
+        assert_eq!(plan_step(0, 60_000, 30 * S, false), Step::HandOff(25 * S));
+        // Late in a run that did rounds, a hand-off is right even with no time to wait.
+        assert_eq!(
+            plan_step(0, 60_000, 2 * S, false),
+            Step::HandOff(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn a_fresh_invocation_too_short_to_wait_refuses_to_spin() {
+        // A timeout below margin + one step would hand off again and again at once.
+        assert_eq!(plan_step(0, 60_000, HAND_OFF_MARGIN, true), Step::TooShort);
+        assert_eq!(
+            plan_step(0, 60_000, HAND_OFF_MARGIN + MIN_STEP / 2, true),
+            Step::TooShort
+        );
+        assert_eq!(
+            plan_step(0, 60_000, HAND_OFF_MARGIN + MIN_STEP, true),
+            Step::HandOff(MIN_STEP)
+        );
     }
 }
