@@ -489,7 +489,9 @@ impl Policy {
         let policy: Policy = serde_path_to_error::deserialize(&doc).map_err(|e| {
             let path = e.path().to_string();
             PolicyError::Shape {
-                path: if path == "." {
+                // "." is the document itself; "" is an unknown top-level key that is
+                // itself empty (`{"": 1}`), which would leave the error without a path.
+                path: if path == "." || path.is_empty() {
                     "(document)".into()
                 } else {
                     path
@@ -967,6 +969,18 @@ mod tests {
             }
         );
         assert!(err("").starts_with("(document): invalid JSON at line 1, column 0"));
+    }
+
+    #[test]
+    fn an_empty_unknown_key_still_names_a_path() {
+        // Found by the `policy` fuzz target: the path of `{"": ...}` was empty, so the
+        // message started with ": " instead of the field path.
+        let e = Policy::parse(r#"{"version": 1, "": {}}"#).unwrap_err();
+        assert_eq!(e.path(), "(document)");
+        assert!(
+            e.to_string().starts_with("(document): unknown field ``"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -327,7 +327,12 @@ impl Request {
         let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             bad(
-                if path == "." { "request" } else { &path },
+                // "" is an unknown top-level key that is itself empty (`{"": 1}`).
+                if path == "." || path.is_empty() {
+                    "request"
+                } else {
+                    &path
+                },
                 e.inner().to_string(),
             )
         })?;
@@ -431,9 +436,10 @@ impl Request {
     pub fn continuation(&self, moved: u64, duplicates: u64) -> Value {
         let mut next = self.original.clone();
         let carried = Carried {
-            run: self.carried.run + 1,
-            moved: self.carried.moved + moved,
-            duplicates: self.carried.duplicates + duplicates,
+            // The carried totals come from the request: saturate, never overflow.
+            run: self.carried.run.saturating_add(1),
+            moved: self.carried.moved.saturating_add(moved),
+            duplicates: self.carried.duplicates.saturating_add(duplicates),
         };
         if let Value::Object(map) = &mut next {
             if let Some(max) = self.max_messages {
@@ -524,6 +530,9 @@ mod tests {
         assert!(err(json!({"source": "q", "rate": 0})).starts_with("rate:"));
         assert!(err(json!({"source": "q", "max_messages": "x"})).starts_with("max_messages"));
         assert!(err(json!({"source": "q", "colour": 1})).contains("colour"));
+        // An empty unknown key still gets a field name (the `policy` fuzz target found
+        // the same gap in the policy parser).
+        assert!(err(json!({"source": "q", "": 1})).starts_with("request: unknown field ``"));
         assert!(err(json!({"source": "q", "destination": "lambda:"})).starts_with("destination:"));
         assert!(
             err(json!({"source": "q", "filter": {"body": [{"pointer": "a", "equals": 1}]}}))
@@ -649,5 +658,20 @@ mod tests {
         );
         let again = Request::parse(&next).unwrap();
         assert_eq!(again.continuation(10, 0)["continuation"]["moved"], 50);
+    }
+
+    #[test]
+    fn continuation_totals_from_the_request_saturate() {
+        // The carried totals are whatever the request says: the largest values must not
+        // overflow (a panic in debug builds, a silent wrap to 0 in release).
+        let r = Request::parse(&json!({"source": "q", "continuation":
+            {"run": u32::MAX, "moved": u64::MAX, "duplicates": u64::MAX}}))
+        .unwrap();
+        let next = r.continuation(1, 1);
+        assert_eq!(
+            next["continuation"],
+            json!({"run": u32::MAX, "moved": u64::MAX, "duplicates": u64::MAX})
+        );
+        assert!(Request::parse(&next).is_ok());
     }
 }
