@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # cargo-lambda lives in the venv (pip ships it with Zig); put it first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup test test-unit test-emulator test-integration check-iac lint build build-release demo clean bench
+.PHONY: help setup test test-unit test-emulator test-integration check-iac lint build build-release demo clean bench deny deny-advisories fuzz
 
 help:
 	@echo "make demo   - run the whole story end to end on the local AWS emulator"
@@ -18,6 +18,9 @@ help:
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
 	@echo "make check-iac - cfn-lint, sam validate (--lint and plain) and checkov on the SAM templates"
 	@echo "make build-release - cargo lambda build --release --arm64 (zips in target/lambda)"
+	@echo "make deny   - cargo deny: licenses, bans, sources (part of make test)"
+	@echo "make deny-advisories - cargo deny: RustSec advisories (needs GitHub access)"
+	@echo "make fuzz   - run every fuzz target for FUZZ_SECONDS (default 60) each"
 
 $(STAMP): infra/local/requirements.txt tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +32,7 @@ setup: $(STAMP)
 build: setup
 	cargo build --workspace --bins
 
-test: setup build check-iac test-unit test-emulator test-integration
+test: setup deny build check-iac test-unit test-emulator test-integration
 
 test-unit:
 	cargo test --workspace
@@ -71,6 +74,37 @@ demo: setup build
 clean:
 	cargo clean
 	rm -rf $(VENV) $(IAC_VENV)
+
+# Cargo tools, pinned, installed once into .tools/ (the stamp names the version, so a
+# new pin reinstalls). Cold installs on 2 cores: cargo-deny ~6 min, cargo-fuzz ~4 min.
+TOOLS := .tools
+CARGO_DENY_VERSION := 0.20.2
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_DENY := $(TOOLS)/bin/cargo-deny
+CARGO_FUZZ := $(TOOLS)/bin/cargo-fuzz
+
+$(TOOLS)/.cargo-deny-$(CARGO_DENY_VERSION):
+	cargo install --locked --quiet --root $(TOOLS) cargo-deny --version $(CARGO_DENY_VERSION)
+	touch $@
+
+$(TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION):
+	cargo install --locked --quiet --root $(TOOLS) cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	touch $@
+
+# Supply chain (deny.toml): licenses, banned/duplicate crates, sources. Part of `make test`.
+deny: $(TOOLS)/.cargo-deny-$(CARGO_DENY_VERSION)
+	$(CARGO_DENY) --locked check --hide-inclusion-graph licenses bans sources
+
+# Advisories fetch the RustSec database from GitHub, which this machine cannot reach:
+# not part of `make test`; run it where GitHub is reachable.
+deny-advisories: $(TOOLS)/.cargo-deny-$(CARGO_DENY_VERSION)
+	$(CARGO_DENY) --locked check --hide-inclusion-graph advisories
+
+# Fuzz every parser of outside input (fuzz/fuzz_targets/) for FUZZ_SECONDS each, on the
+# corpora in fuzz/corpus/; prints executions and crashes per target. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz: $(TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO_FUZZ=$(CURDIR)/$(CARGO_FUZZ) fuzz/run.sh
 
 # Benchmarks, side by side with Python/boto3 and Node/SDK v3; writes docs/benchmarks.md.
 # Not part of `make test`: nothing timed can fail. Raw numbers: target/bench/results.json.
