@@ -24,13 +24,12 @@ impl Sqs {
     }
 
     async fn url_for(&self, reference: &str) -> Result<String> {
-        let mut req = self.client.get_queue_url();
         if let Some((account, name)) = url_parts(reference) {
             // The SDK sends every call to its own regional endpoint, whatever the host
             // of a queue URL: ask SQS for this queue's URL and accept the one given only
             // if it is that URL, so that another host, region or path is never taken
             // for a queue of this account.
-            let canonical = self.canonical_url(reference, account, name).await?;
+            let canonical = self.lookup_url(reference, Some(account), name).await?;
             if !same_url(&canonical, reference) {
                 return Err(Error::InvalidEvent(format!(
                     "{reference} is not the URL of queue {name} of account {account} ({canonical}); nothing was touched"
@@ -45,43 +44,26 @@ impl Sqs {
                     "source/destination: {reference} is not an SQS queue ARN"
                 )));
             }
-            req = req
-                .queue_name(parts[5])
-                .queue_owner_aws_account_id(parts[4]);
-        } else {
-            req = req.queue_name(reference);
+            return self.lookup_url(reference, Some(parts[4]), parts[5]).await;
         }
-        let out = req.send().await.map_err(|e| {
-            let err = Error::aws("sqs", "GetQueueUrl", e);
-            match err.code() {
-                Some(c) if c.contains("NonExistentQueue") || c == "QueueDoesNotExist" => {
-                    Error::InvalidEvent(format!("queue {reference} does not exist"))
-                }
-                _ => err,
-            }
-        })?;
-        out.queue_url()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::InvalidEvent(format!("queue {reference}: no URL")))
+        self.lookup_url(reference, None, reference).await
     }
 
-    async fn canonical_url(&self, reference: &str, account: &str, name: &str) -> Result<String> {
+    /// `GetQueueUrl` of `name` (in `account`, else the caller's); errors name `reference`.
+    async fn lookup_url(
+        &self,
+        reference: &str,
+        account: Option<&str>,
+        name: &str,
+    ) -> Result<String> {
         let out = self
             .client
             .get_queue_url()
             .queue_name(name)
-            .queue_owner_aws_account_id(account)
+            .set_queue_owner_aws_account_id(account.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| {
-                let err = Error::aws("sqs", "GetQueueUrl", e);
-                match err.code() {
-                    Some(c) if c.contains("NonExistentQueue") || c == "QueueDoesNotExist" => {
-                        Error::InvalidEvent(format!("queue {reference} does not exist"))
-                    }
-                    _ => err,
-                }
-            })?;
+            .map_err(|e| missing_queue(reference, Error::aws("sqs", "GetQueueUrl", e)))?;
         out.queue_url()
             .map(str::to_owned)
             .ok_or_else(|| Error::InvalidEvent(format!("queue {reference}: no URL")))
@@ -89,6 +71,16 @@ impl Sqs {
 }
 
 /// `(account, name)` of a queue URL `http(s)://<host>/<account>/<name>`.
+/// SQS's "no such queue" as the clear error naming the reference; other errors as they are.
+fn missing_queue(reference: &str, err: Error) -> Error {
+    match err.code() {
+        Some(c) if c.contains("NonExistentQueue") || c == "QueueDoesNotExist" => {
+            Error::InvalidEvent(format!("queue {reference} does not exist"))
+        }
+        _ => err,
+    }
+}
+
 fn url_parts(reference: &str) -> Option<(&str, &str)> {
     let rest = reference
         .strip_prefix("https://")
@@ -156,15 +148,7 @@ impl Queues for Sqs {
             .attribute_names(QueueAttributeName::FifoQueue)
             .send()
             .await
-            .map_err(|e| {
-                let err = Error::aws("sqs", "GetQueueAttributes", e);
-                match err.code() {
-                    Some(c) if c.contains("NonExistentQueue") || c == "QueueDoesNotExist" => {
-                        Error::InvalidEvent(format!("queue {reference} does not exist"))
-                    }
-                    _ => err,
-                }
-            })?;
+            .map_err(|e| missing_queue(reference, Error::aws("sqs", "GetQueueAttributes", e)))?;
         let attrs = out.attributes().cloned().unwrap_or_default();
         let arn = attrs
             .get(&QueueAttributeName::QueueArn)
