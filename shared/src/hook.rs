@@ -58,7 +58,8 @@ impl HookEvent {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+/// "a string", "an array", ...: what a JSON value is, for error messages.
+pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

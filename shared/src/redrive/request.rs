@@ -311,14 +311,7 @@ impl Request {
     /// Parse and validate; the error names the offending field.
     pub fn parse(value: &Value) -> Result<Self, RequestError> {
         if !value.is_object() {
-            let kind = match value {
-                Value::Null => "null",
-                Value::Bool(_) => "a boolean",
-                Value::Number(_) => "a number",
-                Value::String(_) => "a string",
-                Value::Array(_) => "an array",
-                Value::Object(_) => "an object",
-            };
+            let kind = crate::hook::kind(value);
             return Err(bad(
                 "request",
                 format!("expected a JSON object, got {kind}"),
