@@ -37,18 +37,30 @@ impl World {
         }
     }
 
-    async fn run_until(&self, deadline: Instant) -> Decision {
-        let frame = Hook {
+    fn frame(&self) -> Hook<'_, FakeDeployments, FakePolicies, FakeNotifier> {
+        Hook {
             component: "pre-traffic-hook",
             deployments: &self.deployments,
             policies: &self.policies,
             notifier: &self.notifier,
             slot: &self.slot,
-        };
-        let gate = PreTraffic {
+        }
+    }
+
+    fn gate(&self) -> PreTraffic<'_, FakeFunctions> {
+        PreTraffic {
             functions: &self.functions,
-        };
-        hook::run(&frame, &gate, event(), deadline).await
+        }
+    }
+
+    async fn run_until(&self, deadline: Instant) -> Decision {
+        hook::run(&self.frame(), &self.gate(), event(), deadline).await
+    }
+
+    /// How the invocation ended (`run_gate`), reported or not.
+    async fn run_gate(&self) -> hook::Ran {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        hook::run_gate(&self.frame(), &self.gate(), event(), deadline).await
     }
 
     async fn run(&self) -> Decision {
@@ -310,18 +322,7 @@ async fn a_report_that_never_lands_fails_the_invocation_for_a_retry() {
         .lock()
         .unwrap()
         .extend((0..10).map(|_| throttled()));
-    let frame = Hook {
-        component: "pre-traffic-hook",
-        deployments: &w.deployments,
-        policies: &w.policies,
-        notifier: &w.notifier,
-        slot: &w.slot,
-    };
-    let gate = PreTraffic {
-        functions: &w.functions,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ran = hook::run_gate(&frame, &gate, event(), deadline).await;
+    let ran = w.run_gate().await;
     let err = ran.into_result().unwrap_err();
     assert!(err.contains("reporting to CodeDeploy failed"), "{err}");
     assert!(err.contains("d-TEST00001"), "{err}");
@@ -345,18 +346,7 @@ async fn a_report_refused_for_good_does_not_ask_for_a_retry() {
             message: "no such deployment".into(),
             retryable: false,
         });
-    let frame = Hook {
-        component: "pre-traffic-hook",
-        deployments: &w.deployments,
-        policies: &w.policies,
-        notifier: &w.notifier,
-        slot: &w.slot,
-    };
-    let gate = PreTraffic {
-        functions: &w.functions,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ran = hook::run_gate(&frame, &gate, event(), deadline).await;
+    let ran = w.run_gate().await;
     assert!(matches!(ran, hook::Ran::Decided(_)), "{ran:?}");
     assert!(ran.into_result().is_ok());
     assert!(w.reported().is_empty());
