@@ -229,6 +229,23 @@ def test_a_group_rolls_back_together(stack, rb):
         assert attrs(rb(app.name)[0])["action"] == "rollback"
 
 
+def test_an_alarm_without_function_dimensions_guards_what_its_tags_name(stack, rb):
+    """A custom-metric alarm names its function through `rollgate:function` (read with
+    ListTagsForResource over CBOR): the release rolls back like one named by dimensions."""
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=5)
+    name = f"{app.name}-checkout-failures"
+    stack.client("cloudwatch").put_metric_alarm(
+        AlarmName=name, Namespace="Checkout", MetricName="Failed", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        Tags=[{"Key": "rollgate:function", "Value": f"{app.name}:live"}])
+    fire(stack, name)
+    wait_for(lambda: alias_version(stack, app) == "1", 30, "the alias back on version 1")
+    body = json.loads(rb(app.name)[0]["Message"])
+    targets = next(c for c in body["checks"] if c["name"] == "targets")
+    assert targets["expected"] == "tags" and targets["actual"]["targets"] == [f"{app.name}:live"], targets
+
+
 def test_every_accepted_shape_is_understood(stack, rb):
     """The sample events parse and decide (nothing is deployed for their functions)."""
     from pathlib import Path

@@ -254,7 +254,19 @@ def set_alarm_state(params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def list_tags_for_resource(params: dict[str, Any]) -> dict[str, Any]:
+    arn = params.get("ResourceARN")
+    if not isinstance(arn, str) or not arn:
+        raise CloudWatchError("InvalidParameterValue", "ResourceARN is required")
+    b = backend()
+    # Like AWS (moto answers an empty list): an unknown alarm is not found.
+    if arn not in {a.alarm_arn for a in b.describe_alarms()}:
+        raise CloudWatchError("ResourceNotFoundException", f"Resource {arn} not found", 404)
+    return {"Tags": [{"Key": k, "Value": v} for k, v in b.list_tags_for_resource(arn).items()]}
+
+
 OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "ListTagsForResource": list_tags_for_resource,
     "GetMetricData": get_metric_data,
     "DescribeAlarms": describe_alarms,
     "PutMetricData": put_metric_data,

@@ -160,3 +160,20 @@ def test_describe_alarms_and_put_metric_data_over_cbor(emulator, aws):
         Namespace="Custom", MetricName="Failed", Dimensions=[{"Name": "S", "Value": "x"}],
         StartTime=when - timedelta(minutes=1), EndTime=when + timedelta(minutes=1), Period=60, Statistics=["Sum"])
     assert [p["Sum"] for p in got["Datapoints"]] == [4.0]
+
+
+def test_list_tags_for_resource_over_cbor(emulator, aws):
+    """alarm-rollback reads a composite or custom-metric alarm's rollgate:* tags."""
+    aws.cloudwatch.put_metric_alarm(
+        AlarmName="checkout-health", MetricName="Failed", Namespace="Custom", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        Tags=[{"Key": "rollgate:group", "Value": "checkout"}])
+    arn = aws.cloudwatch.describe_alarms(AlarmNames=["checkout-health"])["MetricAlarms"][0]["AlarmArn"]
+    status, _, body = call(emulator, "ListTagsForResource", {"ResourceARN": arn})
+    assert status == 200 and body == {"Tags": [{"Key": "rollgate:group", "Value": "checkout"}]}
+    # Like AWS, unlike moto: an alarm that does not exist is not found (moto answers []).
+    status, headers, body = call(emulator, "ListTagsForResource", {"ResourceARN": arn + "-gone"})
+    assert status == 404 and body["__type"].endswith("#ResourceNotFoundException")
+    assert headers["x-amzn-query-error"].startswith("ResourceNotFoundException")
+    status, _, body = call(emulator, "ListTagsForResource", {})
+    assert status == 400 and body["__type"].endswith("#InvalidParameterValue")
