@@ -78,10 +78,11 @@ class App:
     group: str
 
 def make_app(s: LocalAws, v1: str = "example-app", v2: str = "example-app", policy: dict | str | None = None,
-             config: str = "CodeDeployDefault.LambdaAllAtOnce", env: dict | None = None) -> App:
+             config: str = "CodeDeployDefault.LambdaAllAtOnce", env: dict | None = None,
+             prefix: str = "orders") -> App:
     """v1 and v2 are the example app's binaries (a version's Handler names its binary)."""
     lam, cd, ssm = s.client("lambda"), s.client("codedeploy"), s.client("ssm")
-    name = f"orders-{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     env = env if env is not None else {"TABLE_NAME": "orders"}
     create_function(s, name, handler=v1, env=env)
     first = lam.publish_version(FunctionName=name)["Version"]

@@ -113,6 +113,7 @@ def world():
     env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX,
            "ROLLGATE_SELF_FUNCTION": POST_HOOK, "ROLLGATE_MAX_RUN_SECONDS": conftest.POST_HOOK_MAX_RUN_SECONDS,
            "ROLLGATE_LEDGER_TABLE": conftest.LEDGER_TABLE, "ROLLGATE_REDRIVE_ALLOW": conftest.REDRIVE_ALLOW,
+           "ROLLGATE_ROLLBACK_ALLOW": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-*",
            # A value no function may ever write to its log.
            "ROLLGATE_HOSTILE_TEST_SECRET": SECRET}
     # Hooks of the known executions never report: CodeDeploy must wait for the whole module.
@@ -273,7 +274,7 @@ def snapshot(w: World) -> dict:
     def aliases():
         out = {}
         for fn in lam.list_functions()["Functions"]:
-            if not fn["FunctionName"].startswith("orders-"):
+            if fn["FunctionName"].startswith(("rollgate-", "hostile-")):
                 continue  # only the apps have aliases; rollgate never creates one
             for a in lam.list_aliases(FunctionName=fn["FunctionName"])["Aliases"]:
                 out[f"{fn['FunctionName']}:{a['Name']}"] = (
@@ -508,10 +509,18 @@ def _alarm_event(function_dimension: str, *, account=ACCOUNT, region=REGION, nam
                            "dimensions": {"FunctionName": function_dimension}}, "period": 60, "stat": "Sum"}}]}}}
 
 
+def _unchanged_but_for_one_call(world, before: dict) -> dict:
+    after = snapshot(world)
+    changes = diff(before, after)
+    assert changes.pop("invocations") == {ROLLBACK: (before["invocations"][ROLLBACK],
+                                                     before["invocations"][ROLLBACK] + 1)}
+    assert changes == {}, changes
+    return after
+
+
 def test_alarm_naming_a_function_of_another_account_or_region_changes_nothing(world):
-    """alarm-rollback has no allow-list: it acts on the functions an alarm's dimensions
-    name. A dimension that names the victim by an ARN of another account, region or
-    partition matches nothing in the ledger (keyed by function name), so nothing moves."""
+    """A dimension that names the victim by an ARN of another account, region or partition
+    is out of scope: the decision says so, and nothing is read or moved."""
     victim = world.names["victim"]
     before = snapshot(world)
     for dimension in (f"arn:aws:lambda:{REGION}:{OTHER_ACCOUNT}:function:{victim}",
@@ -520,23 +529,18 @@ def test_alarm_naming_a_function_of_another_account_or_region_changes_nothing(wo
         error, body = _call(world, ROLLBACK, _alarm_event(dimension))
         assert not error, body
         outcomes = body["results"][0]["outcomes"]
-        assert [o["action"] for o in outcomes] == ["none"], outcomes
-        assert "no CodeDeploy deployment is recorded" in outcomes[0]["reason"], outcomes
-        after = snapshot(world)
-        changes = diff(before, after)
-        assert changes.pop("invocations") == {ROLLBACK: (before["invocations"][ROLLBACK],
-                                                         before["invocations"][ROLLBACK] + 1)}
-        assert changes == {}, changes
-        before = after
+        assert [(o["action"], o["function"]) for o in outcomes] == [("none", dimension)], outcomes
+        assert "another account, region or partition" in outcomes[0]["reason"], outcomes
+        before = _unchanged_but_for_one_call(world, before)
     _drain_decisions(world)
 
 
-def test_alarm_event_of_another_account_is_not_checked(world):
-    """Reported, not fixed: the alarm's own account and region (the event's `account`,
-    `region`, the alarm ARN) are not compared with the function's. An event that claims to
-    come from another account and names a local function by its plain name rolls that
-    function back. Only the EventBridge rule (same account and region) and the function's
-    invoke permissions stand in the way."""
+def test_alarm_event_of_another_account_or_region_is_refused(world):
+    """The event's own claims of origin (EventBridge `account` and `region`, the alarm ARN
+    in `resources`; a Lambda action's `accountId` and `alarmArn`; an SNS notification's
+    `AWSAccountId` and `AlarmArn`) are compared with the function's account and region: an
+    alarm of another account that names a local function by its plain name is refused,
+    naming the field, and changes nothing. The same alarm from home then rolls back."""
     app = make_app(world.aws)
     spec = json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
         "Name": app.name, "Alias": app.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
@@ -545,12 +549,86 @@ def test_alarm_event_of_another_account_is_not_checked(world):
         revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": spec}})["deploymentId"]
     assert wait_deployment(world.aws, dep)["status"] == "Succeeded"
     _record_in_ledger(world, app, dep)
-    error, body = _call(world, ROLLBACK, _alarm_event(app.name, account=OTHER_ACCOUNT, region=OTHER_REGION))
-    assert not error, body
-    actions = [o["action"] for o in body["results"][0]["outcomes"]]
     _drain_decisions(world)
-    assert actions == ["rollback"], body
+    name = f"foreign-{uuid.uuid4().hex[:6]}"
+    home_event = _alarm_event(app.name, name=name)
+    foreign_alarm = f"arn:aws:cloudwatch:{REGION}:{OTHER_ACCOUNT}:alarm:{name}"
+    lambda_action = {"source": "aws.cloudwatch", "alarmArn": foreign_alarm, "accountId": OTHER_ACCOUNT,
+                     "time": "2026-03-01T10:15:00.000+0000", "region": REGION,
+                     "alarmData": home_event["detail"]}
+    sns_message = {"AlarmName": name, "AWSAccountId": ACCOUNT, "NewStateValue": "ALARM",
+                   "StateChangeTime": "2026-03-01T10:15:00.000+0000", "AlarmArn": foreign_alarm,
+                   "Trigger": {"MetricName": "Errors", "Namespace": "AWS/Lambda",
+                               "Dimensions": [{"name": "FunctionName", "value": app.name}]}}
+    sns = {"Records": [{"EventSource": "aws:sns", "Sns": {"MessageId": str(uuid.uuid4()),
+                                                          "Message": json.dumps(sns_message)}}]}
+    refused = [
+        (_alarm_event(app.name, account=OTHER_ACCOUNT, name=name), "account: account"),
+        (_alarm_event(app.name, region=OTHER_REGION, name=name), "region: region"),
+        ({**home_event, "resources": [foreign_alarm]}, "resources[0]: account"),
+        ({**home_event, "account": OTHER_ACCOUNT, "region": OTHER_REGION}, "account: account"),
+        (lambda_action, "accountId: account"),
+        ({**lambda_action, "accountId": ACCOUNT}, "alarmArn: account"),
+        (sns, "Records[0].Sns.Message.AlarmArn: account"),
+    ]
+    before = snapshot(world)
+    for event, field in refused:
+        error, body = _call(world, ROLLBACK, event)
+        assert error, body
+        assert field in body["errorMessage"] and "nothing was done" in body["errorMessage"], body
+        before = _unchanged_but_for_one_call(world, before)
+    assert _drain_decisions(world) == []
+    error, body = _call(world, ROLLBACK, home_event)
+    assert not error, body
+    assert [o["action"] for o in body["results"][0]["outcomes"]] == ["rollback"], body
     assert world.client("lambda").get_alias(FunctionName=app.name, Name="live")["FunctionVersion"] == "1"
+    _drain_decisions(world)
+
+
+def test_rollback_leaves_functions_outside_its_allow_list_alone(world):
+    """ROLLGATE_ROLLBACK_ALLOW here is `arn:aws:lambda:<region>:<account>:function:orders-*`:
+    a function released a moment ago whose name is outside it, named by an alarm directly
+    or through its group, is left alone; the decision says so and is announced."""
+    app = make_app(world.aws, prefix="unguarded")
+    world.client("lambda").tag_resource(
+        Resource=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{app.name}", Tags={"rollgate:group": "outside"})
+    spec = json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
+        "Name": app.name, "Alias": app.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
+    dep = world.client("codedeploy").create_deployment(
+        applicationName=app.application, deploymentGroupName=app.group,
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": spec}})["deploymentId"]
+    assert wait_deployment(world.aws, dep)["status"] == "Succeeded"
+    _record_in_ledger(world, app, dep)
+    _drain_decisions(world)
+    before = snapshot(world)
+    own_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{app.name}"
+    for dimension in (app.name, own_arn):
+        error, body = _call(world, ROLLBACK, _alarm_event(dimension))
+        assert not error, body
+        outcomes = body["results"][0]["outcomes"]
+        assert [(o["action"], o["function"], o["acted"]) for o in outcomes] == [("none", app.name, False)], outcomes
+        assert f"{own_arn} is not in the rollback allow-list" in outcomes[0]["reason"], outcomes
+        before = _unchanged_but_for_one_call(world, before)
+    # Through its group: an alarm tagged with the group, naming an allowed function too.
+    victim = world.names["victim"]
+    event = _alarm_event(victim)
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = {}
+    tag_alarm = event["detail"]["alarmName"]
+    cw = world.client("cloudwatch")
+    cw.put_metric_alarm(AlarmName=tag_alarm, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum",
+                        Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+                        Tags=[{"Key": "rollgate:group", "Value": "outside"}])
+    error, body = _call(world, ROLLBACK, event)
+    assert not error, body
+    outcomes = body["results"][0]["outcomes"]
+    assert [(o["action"], o["function"]) for o in outcomes] == [("none", app.name)], outcomes
+    assert "not in the rollback allow-list" in outcomes[0]["reason"], outcomes
+    assert world.client("lambda").get_alias(FunctionName=app.name, Name="live")["FunctionVersion"] == "2"
+    decisions = _drain_decisions(world)
+    assert len(decisions) == 3, decisions
+    for d in decisions:
+        assert d["MessageAttributes"]["action"]["Value"] == "none", d
+        assert "not in the rollback allow-list" in json.loads(d["Message"])["reason"], d
 
 
 # --- logs ----------------------------------------------------------------------------

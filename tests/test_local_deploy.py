@@ -59,6 +59,8 @@ def test_functions_have_the_templates_properties(deployed, stack, suffix):
     if suffix == "alarm-rollback":
         assert env["ROLLGATE_LEDGER_TABLE"] == outputs["LedgerTableName"]
         assert (env["ROLLGATE_DRY_RUN"], env["ROLLGATE_BAKE_MINUTES"]) == ("true", "30")
+        # RollbackAllowList left empty: every function of the account and region.
+        assert env["ROLLGATE_ROLLBACK_ALLOW"] == "arn:aws:lambda:us-east-1:123456789012:function:*"
     if suffix == "dlq-redrive":
         assert env["ROLLGATE_REDRIVE_ALLOW"].split(",")[-1] == ALLOW
     logs = stack.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]

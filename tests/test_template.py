@@ -161,6 +161,27 @@ def test_redrive_role_grants_exactly_the_allow_list():
         assert env.split(",") == [own_q, own_f, *extra]
 
 
+def test_rollback_role_moves_aliases_only_of_the_allow_list():
+    """UpdateAlias is granted on exactly the allow-list (each pattern and its qualified
+    ARNs), and the function reads the same list; reading stays open to every function."""
+    every = "arn:aws:lambda:us-east-1:123456789012:function:*"
+    allow = "arn:aws:lambda:us-east-1:123456789012:function:orders-*,arn:aws:lambda:us-east-1:123456789012:function:pay?"
+    for params, patterns in ((("RollbackAllowList", allow),), allow.split(",")), ((), [every]):
+        t = expanded(STACK, params)
+        r = resolver(t, **dict(params))
+        role = props(t, "AlarmRollbackRole")["Policies"][0]["PolicyDocument"]["Statement"]
+        by_sid = {st["Sid"]: st for st in role}
+        assert as_list(by_sid["RollBackAlias"]["Action"]) == ["lambda:UpdateAlias"]
+        assert as_list(r.resolve(by_sid["RollBackAlias"]["Resource"])) == [*patterns, *(p + ":*" for p in patterns)]
+        granted = {a for st in role for a in as_list(st["Action"])}
+        assert "lambda:UpdateAlias" in granted
+        assert all("lambda:UpdateAlias" not in as_list(st["Action"]) for sid, st in by_sid.items()
+                   if sid != "RollBackAlias")
+        assert as_list(r.resolve(by_sid["ReadFunctions"]["Resource"])) == [every, every + ":*"]
+        env = r.resolve(props(t, "AlarmRollback")["Environment"]["Variables"]["ROLLGATE_ROLLBACK_ALLOW"])
+        assert env.split(",") == patterns
+
+
 def test_post_traffic_hook_may_invoke_only_itself():
     t = expanded(STACK)
     r = resolver(t)
@@ -233,7 +254,7 @@ ENV = {
     "PostTrafficHook": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_REPORT_MARGIN_MS",
                         "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_BAKE_MINUTES"},
     "AlarmRollback": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_LEDGER_TABLE", "ROLLGATE_DRY_RUN",
-                      "ROLLGATE_BAKE_MINUTES", "ROLLGATE_METRICS_NAMESPACE"},
+                      "ROLLGATE_BAKE_MINUTES", "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_ROLLBACK_ALLOW"},
     "DlqRedrive": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_REDRIVE_ALLOW", "ROLLGATE_METRICS_NAMESPACE"},
 }
 
@@ -255,7 +276,8 @@ def test_every_env_var_the_rust_code_reads_is_set_somewhere():
     for rs in list((ROOT / "shared").rglob("*.rs")) + list((ROOT / "functions").rglob("*.rs")):
         read |= set(re.findall(r'env::var\("(ROLLGATE_[A-Z_]+)"\)', rs.read_text()))
     read |= set(re.findall(r'"(ROLLGATE_[A-Z_]+)"', (ROOT / "shared" / "src" / "aws.rs").read_text()))
-    local_only = {"ROLLGATE_LOG_FORMAT", "ROLLGATE_AWS_MAX_ATTEMPTS"}  # emulator/test knobs
+    # Emulator/test knobs; in Lambda the account comes from the invoked function's ARN.
+    local_only = {"ROLLGATE_LOG_FORMAT", "ROLLGATE_AWS_MAX_ATTEMPTS", "ROLLGATE_ACCOUNT_ID"}
     set_somewhere = set().union(*ENV.values())
     assert read - local_only <= set_somewhere, read - local_only - set_somewhere
 
@@ -316,7 +338,7 @@ def test_queues_are_encrypted():
 
 def test_parameters_and_exported_outputs():
     t = source(STACK)
-    assert {"PolicyPrefix", "BakeMinutes", "DryRun", "RedriveAllowList", "NotificationEmail",
+    assert {"PolicyPrefix", "BakeMinutes", "DryRun", "RedriveAllowList", "RollbackAllowList", "NotificationEmail",
             "AlarmNamePrefix"} <= set(t["Parameters"])
     assert t["Parameters"]["PolicyPrefix"]["Default"] == "/rollgate/policies/"
     exported = {k for k, o in t["Outputs"].items() if "Export" in o}

@@ -113,6 +113,8 @@ class LocalAws:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
+            # `cargo lambda watch` passes no ARN as the invoked function's: home account.
+            "ROLLGATE_ACCOUNT_ID": ACCOUNT,
             # Unimplemented operations answer 500: never retry them.
             "ROLLGATE_AWS_MAX_ATTEMPTS": "1",
             "ROLLGATE_LOG_FORMAT": "json",

@@ -21,5 +21,6 @@ pub mod pre_traffic;
 pub mod redrive;
 pub mod report;
 pub mod rollback;
+pub mod scope;
 
 pub use error::{Error, Result};

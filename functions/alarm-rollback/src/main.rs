@@ -19,16 +19,18 @@ struct Clients {
 }
 
 async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let (payload, _ctx) = event.into_parts();
-    // A payload that is none of the accepted shapes is an error naming what is wrong.
-    let inbound = event::parse(&payload)?;
+    let (payload, ctx) = event.into_parts();
+    let settings = Settings::from_env(&ctx.invoked_function_arn);
+    // A payload that is none of the accepted shapes, or that comes from another account
+    // or region, is an error naming what is wrong, before anything is done.
+    let inbound = event::parse_at_home(&payload, &settings.home)?;
     let deps = Deps {
         ledger: &c.ledger,
         tags: &c.tags,
         releases: &c.releases,
         policies: &c.policies,
         announcer: &c.announcer,
-        settings: Settings::from_env(),
+        settings,
     };
     let mut results = Vec::new();
     let mut outcomes_all = Vec::new();

@@ -1,4 +1,6 @@
-//! The redrive request: parsing and validation (pure), the filter and the allow-list.
+//! The redrive request: parsing and validation (pure) and the filter.
+
+pub use crate::scope::AllowList;
 
 use super::ports::AttributeValue;
 use serde::Deserialize;
@@ -450,50 +452,6 @@ impl Request {
     }
 }
 
-/// ARN patterns (`*` matches any run of characters) that may be touched.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AllowList {
-    patterns: Vec<String>,
-}
-
-impl AllowList {
-    /// Comma-separated patterns; blanks are ignored. Empty → nothing is allowed.
-    pub fn parse(text: &str) -> Self {
-        Self {
-            patterns: text
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        }
-    }
-
-    pub fn allows(&self, arn: &str) -> bool {
-        self.patterns.iter().any(|p| glob(p, arn))
-    }
-}
-
-/// Whole-string match where `*` matches any (possibly empty) run of characters.
-fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &text[first.len()..];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,19 +583,6 @@ mod tests {
         assert!(!f.matches(r#"{"type":"x","skip":1}"#, &attrs("a")));
         assert!(!f.matches("not json", &attrs("a")));
         assert!(Filter::default().matches("not json", &BTreeMap::new()));
-    }
-
-    #[test]
-    fn allow_list_globs() {
-        let a = AllowList::parse(
-            "arn:aws:sqs:us-east-1:123:orders-*, arn:aws:lambda:*:123:function:app-*",
-        );
-        assert!(a.allows("arn:aws:sqs:us-east-1:123:orders-dlq"));
-        assert!(!a.allows("arn:aws:sqs:us-east-1:123:payments-dlq"));
-        assert!(a.allows("arn:aws:lambda:eu-west-1:123:function:app-x:live"));
-        assert!(!AllowList::parse("").allows("arn:aws:sqs:us-east-1:123:orders"));
-        assert!(glob("a*b*c", "axxbyyc") && !glob("a*b*c", "axxc") && glob("*", ""));
-        assert!(!glob("ab*ba", "aba"));
     }
 
     #[test]

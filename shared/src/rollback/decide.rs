@@ -112,6 +112,14 @@ pub enum NoAction {
         deployment_id: String,
     },
     NoTargets,
+    /// The alarm names a function by an ARN of another account, region or partition.
+    ForeignFunction {
+        function: String,
+    },
+    /// The function is outside the rollback allow-list (`ROLLGATE_ROLLBACK_ALLOW`).
+    NotAllowed {
+        arn: String,
+    },
     NotAlarm {
         state: String,
     },
@@ -186,6 +194,14 @@ impl fmt::Display for NoAction {
             NoAction::NoTargets => write!(
                 f,
                 "the alarm guards no function (no FunctionName/Resource dimension naming a valid function, no rollgate tags)"
+            ),
+            NoAction::ForeignFunction { function } => write!(
+                f,
+                "{function} is a function of another account, region or partition: alarm-rollback acts only on its own"
+            ),
+            NoAction::NotAllowed { arn } => write!(
+                f,
+                "{arn} is not in the rollback allow-list (ROLLGATE_ROLLBACK_ALLOW): left alone"
             ),
             NoAction::NotAlarm { state } => {
                 write!(f, "the alarm went to {state}, not ALARM")

@@ -15,6 +15,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 use crate::error::Error;
+use crate::scope::Home;
 
 pub const ALARM_DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
 pub const DEPLOYMENT_DETAIL_TYPE: &str = "CodeDeploy Deployment State-change Notification";
@@ -383,6 +384,50 @@ pub fn parse(payload: &Value) -> Result<Vec<Inbound>, Error> {
     ))
 }
 
+/// What a payload claims about where it comes from, as `(field, value)`: account ids,
+/// regions and ARNs, wherever each envelope carries them (EventBridge `account`, `region`,
+/// `resources`; a Lambda action's `accountId`, `region`, `alarmArn`; an SNS alarm
+/// notification's `AWSAccountId` and `AlarmArn`). Only string values: other types were
+/// already refused by [`parse`].
+pub fn origin(payload: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut take = |field: String, v: Option<&Value>| {
+        if let Some(s) = v.and_then(Value::as_str) {
+            out.push((field, s.to_owned()));
+        }
+    };
+    for key in ["account", "accountId", "region", "alarmArn"] {
+        take(key.to_owned(), payload.get(key));
+    }
+    if let Some(resources) = payload.get("resources").and_then(Value::as_array) {
+        for (i, r) in resources.iter().enumerate() {
+            take(format!("resources[{i}]"), Some(r));
+        }
+    }
+    if let Some(records) = payload.get("Records").and_then(Value::as_array) {
+        for (i, r) in records.iter().enumerate() {
+            let message = r
+                .pointer("/Sns/Message")
+                .and_then(Value::as_str)
+                .and_then(|m| serde_json::from_str::<Value>(m).ok());
+            if let Some(m) = message {
+                for key in ["AWSAccountId", "AlarmArn"] {
+                    take(format!("Records[{i}].Sns.Message.{key}"), m.get(key));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// [`parse`], then refuse a payload that claims another account, region or partition
+/// than `home` (see [`origin`]): nothing of it is acted on.
+pub fn parse_at_home(payload: &Value, home: &Home) -> Result<Vec<Inbound>, Error> {
+    let inbound = parse(payload)?;
+    home.admit(&origin(payload))?;
+    Ok(inbound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,6 +496,65 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn home() -> Home {
+        Home::from_parts(
+            "arn:aws:lambda:us-east-1:123456789012:function:rollgate-alarm-rollback",
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn every_sample_comes_from_home_and_names_its_origin() {
+        for name in [
+            "alarm-rollback-eventbridge.json",
+            "alarm-rollback-lambda-action.json",
+            "alarm-rollback-sns.json",
+            "alarm-rollback-composite.json",
+            "alarm-rollback-metric-math.json",
+            "alarm-rollback-codedeploy.json",
+        ] {
+            let v = sample(name);
+            let claims = origin(&v);
+            assert!(!claims.is_empty(), "{name}: no claim of origin found");
+            assert!(parse_at_home(&v, &home()).is_ok(), "{name}");
+        }
+        let sns = origin(&sample("alarm-rollback-sns.json"));
+        let fields: Vec<&str> = sns.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "Records[0].Sns.Message.AWSAccountId",
+                "Records[0].Sns.Message.AlarmArn"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_of_another_account_or_region_is_refused_naming_the_field() {
+        let refused = |v: &Value| parse_at_home(v, &home()).unwrap_err().to_string();
+        let mut eb = sample("alarm-rollback-eventbridge.json");
+        eb["account"] = "111122223333".into();
+        assert!(refused(&eb).contains("account: account \"111122223333\""));
+        let mut eb = sample("alarm-rollback-eventbridge.json");
+        eb["resources"][0] = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:orders-errors".into();
+        assert!(refused(&eb).contains("resources[0]: region \"eu-west-1\""));
+        let mut la = sample("alarm-rollback-lambda-action.json");
+        la["accountId"] = "111122223333".into();
+        assert!(refused(&la).contains("accountId: account"));
+        let mut sns = sample("alarm-rollback-sns.json");
+        let mut m: Value =
+            serde_json::from_str(sns["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+        m["AlarmArn"] = "arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-errors".into();
+        sns["Records"][0]["Sns"]["Message"] = m.to_string().into();
+        assert!(refused(&sns).contains("Records[0].Sns.Message.AlarmArn: account"));
+        let mut cd = sample("alarm-rollback-codedeploy.json");
+        cd["region"] = "eu-west-1".into();
+        assert!(refused(&cd).contains("region: region"));
+        // A malformed event is refused for its shape first.
+        assert!(refused(&serde_json::json!({"account": "1"})).contains("not an alarm"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::metrics::Emf;
 use crate::policy::Policy;
 use crate::ports::PolicyStore;
+use crate::scope::{AllowList, Home};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -24,11 +25,17 @@ pub const DEFAULT_BAKE_MINUTES: u64 = 60;
 pub struct Settings {
     pub bake_minutes: u64,
     pub dry_run: bool,
+    /// The account and region whose functions this function may act on.
+    pub home: Home,
+    /// Function ARN patterns it may act on (within home).
+    pub allow: AllowList,
 }
 
 impl Settings {
-    /// `ROLLGATE_BAKE_MINUTES` (default 60) and `ROLLGATE_DRY_RUN=true`.
-    pub fn from_env() -> Self {
+    /// `ROLLGATE_BAKE_MINUTES` (default 60), `ROLLGATE_DRY_RUN=true`,
+    /// `ROLLGATE_ROLLBACK_ALLOW` (unset: every function of home), and home from
+    /// `invoked_function_arn` (see [`Home::resolve`]).
+    pub fn from_env(invoked_function_arn: &str) -> Self {
         Settings {
             bake_minutes: std::env::var("ROLLGATE_BAKE_MINUTES")
                 .ok()
@@ -37,6 +44,10 @@ impl Settings {
             dry_run: std::env::var("ROLLGATE_DRY_RUN")
                 .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
                 .unwrap_or(false),
+            home: Home::resolve(invoked_function_arn),
+            allow: AllowList::parse(
+                &std::env::var("ROLLGATE_ROLLBACK_ALLOW").unwrap_or_else(|_| "*".to_owned()),
+            ),
         }
     }
 }
@@ -230,21 +241,47 @@ where
         },
         _ => None,
     };
-    let resolution = targets::resolve(alarm, tags.as_ref());
-    let expanded = expand(deps, &resolution).await;
+    let mut resolution = targets::resolve(alarm, tags.as_ref());
+    // Out of scope targets are dropped before any AWS call is made with their names.
+    let (in_scope, mut refused) = scope_targets(
+        &deps.settings.home,
+        &deps.settings.allow,
+        std::mem::take(&mut resolution.targets),
+    );
+    resolution.targets = in_scope;
+    let mut expanded = expand(deps, &resolution).await;
+    // Group members come from the ledger: the allow-list applies to them too.
+    expanded.retain(|(f, _, _)| {
+        let arn = deps.settings.home.function_arn(f);
+        let ok = deps.settings.allow.allows(&arn);
+        if !ok && !refused.iter().any(|(r, _)| r == f) {
+            refused.push((f.clone(), NoAction::NotAllowed { arn }));
+        }
+        ok
+    });
     evidence.push(CheckResult::pass(
         "targets",
         json!(resolution.source),
         json!({"targets": expanded.iter().map(|(f, a, _)| format!("{f}:{a}")).collect::<Vec<_>>(),
-            "groups": resolution.groups}),
+            "groups": resolution.groups,
+            "out_of_scope": refused.iter().map(|(f, _)| f).collect::<Vec<_>>()}),
     ));
-    if expanded.is_empty() {
+    let mut out = Vec::new();
+    for (function, why) in refused {
+        let o = TargetOutcome {
+            function: Some(function),
+            ..base(why)
+        };
+        tracing::info!(alarm = %alarm.alarm_name, reason = %o.reason, "out of scope: left alone");
+        announce(deps, alarm, &o, evidence.clone(), started).await;
+        out.push(o);
+    }
+    if expanded.is_empty() && out.is_empty() {
         let o = base(NoAction::NoTargets);
         tracing::info!(alarm = %alarm.alarm_name, "the alarm guards no function: ignored");
         announce(deps, alarm, &o, evidence, started).await;
         return vec![o];
     }
-    let mut out = Vec::new();
     let mut settings_cache: BTreeMap<String, (bool, u64, String)> = BTreeMap::new();
     for (function, alias, version) in expanded {
         let settings = match settings_cache.get(&function) {
@@ -271,6 +308,42 @@ where
         out.push(o);
     }
     out
+}
+
+/// Split targets into those alarm-rollback may act on and those it leaves alone, with
+/// why. A function given by an ARN of home becomes its plain name (the ledger's key); an
+/// ARN of another account, region or partition, or a function outside the allow-list, is
+/// out of scope.
+pub fn scope_targets(
+    home: &Home,
+    allow: &AllowList,
+    targets: BTreeSet<Target>,
+) -> (BTreeSet<Target>, Vec<(String, NoAction)>) {
+    let mut in_scope = BTreeSet::new();
+    let mut refused: Vec<(String, NoAction)> = Vec::new();
+    for t in targets {
+        let Some(name) = home.local_function(&t.function) else {
+            if !refused.iter().any(|(f, _)| *f == t.function) {
+                let why = NoAction::ForeignFunction {
+                    function: t.function.clone(),
+                };
+                refused.push((t.function, why));
+            }
+            continue;
+        };
+        let arn = home.function_arn(&name);
+        if !allow.allows(&arn) {
+            if !refused.iter().any(|(f, _)| *f == name) {
+                refused.push((name, NoAction::NotAllowed { arn }));
+            }
+            continue;
+        }
+        in_scope.insert(Target {
+            function: name,
+            ..t
+        });
+    }
+    (in_scope, refused)
 }
 
 /// Targets with their aliases, groups expanded; each `(function, alias, version)` once.
@@ -714,6 +787,87 @@ mod tests {
             why.contains("billing:live: rollback failed: lambda.UpdateAlias failed"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn only_home_functions_inside_the_allow_list_are_in_scope() {
+        use super::{NoAction, Target, scope_targets};
+        use crate::scope::{AllowList, Home};
+        let home = Home::from_parts(
+            "arn:aws:lambda:us-east-1:123456789012:function:rollgate-alarm-rollback",
+            None,
+            None,
+        );
+        let allow = AllowList::parse("arn:aws:lambda:us-east-1:123456789012:function:orders-*");
+        let t = |f: &str, alias: Option<&str>| Target {
+            function: f.to_owned(),
+            alias: alias.map(str::to_owned),
+            version: None,
+        };
+        let targets = [
+            t("orders-api", Some("live")),
+            t(
+                "arn:aws:lambda:us-east-1:123456789012:function:orders-web",
+                None,
+            ),
+            t("billing", Some("live")),
+            t("billing", Some("beta")),
+            t(
+                "arn:aws:lambda:us-east-1:111122223333:function:orders-api",
+                None,
+            ),
+            t(
+                "arn:aws:lambda:eu-west-1:123456789012:function:orders-api",
+                None,
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let (kept, refused) = scope_targets(&home, &allow, targets);
+        // A home ARN becomes the plain name the ledger is keyed by.
+        assert_eq!(
+            kept.into_iter()
+                .map(|t| (t.function, t.alias))
+                .collect::<Vec<_>>(),
+            [
+                ("orders-api".to_owned(), Some("live".to_owned())),
+                ("orders-web".to_owned(), None)
+            ]
+        );
+        let refused: Vec<(String, String)> = refused
+            .into_iter()
+            .map(|(f, why)| (f, why.to_string()))
+            .collect();
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert_eq!(
+            refused[0].0,
+            "arn:aws:lambda:eu-west-1:123456789012:function:orders-api"
+        );
+        assert!(
+            refused[0]
+                .1
+                .contains("another account, region or partition")
+        );
+        assert_eq!(
+            refused[1].0,
+            "arn:aws:lambda:us-east-1:111122223333:function:orders-api"
+        );
+        // One refusal per function, whatever its aliases.
+        assert_eq!(refused[2].0, "billing");
+        assert_eq!(
+            refused[2].1,
+            NoAction::NotAllowed {
+                arn: "arn:aws:lambda:us-east-1:123456789012:function:billing".into()
+            }
+            .to_string()
+        );
+        // Unset ROLLGATE_ROLLBACK_ALLOW means every function of home.
+        let (kept, refused) = scope_targets(
+            &home,
+            &AllowList::parse("*"),
+            [t("billing", None)].into_iter().collect(),
+        );
+        assert_eq!((kept.len(), refused.len()), (1, 0));
     }
 
     #[test]
