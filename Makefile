@@ -107,7 +107,7 @@ fuzz: $(TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO_FUZZ=$(CURDIR)/$(CARGO_FUZZ) fuzz/run.sh
 
 # Benchmarks, side by side with Python/boto3 and Node/SDK v3; writes docs/benchmarks.md.
-# Not part of `make test`: nothing timed can fail. Raw numbers: target/bench/results.json.
+# Not part of `make test`: nothing timed can fail. Raw numbers: bench/results.json (committed).
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--redrive-messages 1000 --only cold,zip".
 bench: setup
 	@if [ ! -d bench/node_modules ] || [ bench/package-lock.json -nt bench/node_modules ]; then \

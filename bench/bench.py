@@ -28,6 +28,10 @@ from sections import coldstart, gate, redrive, rollback, zips  # noqa: E402
 from sections.common import OUT_DIR, run_text  # noqa: E402
 from render import render  # noqa: E402
 
+# Committed next to the document it renders: a partial run (`--only`) on a fresh
+# checkout keeps the other sections' last numbers, each with its date.
+RESULTS = ROOT / "bench" / "results.json"
+
 SECTIONS = ["zip", "cold", "rollback", "redrive", "gate"]
 
 
@@ -73,10 +77,10 @@ def main() -> int:
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--render-only", action="store_true",
-                    help="rewrite the document from target/bench/results.json without measuring")
+                    help="rewrite the document from bench/results.json without measuring")
     args = ap.parse_args()
     if args.render_only:
-        Path(args.out).write_text(render(json.loads((OUT_DIR / "results.json").read_text())))
+        Path(args.out).write_text(render(json.loads(RESULTS.read_text())))
         return 0
     only = set(args.only.split(","))
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -85,7 +89,7 @@ def main() -> int:
     started = time.monotonic()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     results = {"date": now, "machine": machine(), "versions": versions(), "sections": {}}
-    previous = OUT_DIR / "results.json"
+    previous = RESULTS
     if only != set(SECTIONS) and previous.exists():
         # A partial run updates its sections and keeps the others, each with its date.
         kept = json.loads(previous.read_text()).get("sections", {})
@@ -111,9 +115,9 @@ def main() -> int:
               + (f" ({res['reason']})" if res.get("reason") else ""), flush=True)
     results["machine"]["load_end"] = os.getloadavg()
     results["total_seconds"] = round(time.monotonic() - started, 1)
-    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2))
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     Path(args.out).write_text(render(results))
-    print(f"bench: wrote {args.out} and {OUT_DIR / 'results.json'} in {results['total_seconds']} s")
+    print(f"bench: wrote {args.out} and {RESULTS.relative_to(ROOT)} in {results['total_seconds']} s")
     return 0
 
 

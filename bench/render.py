@@ -1,4 +1,4 @@
-"""Turn bench results (target/bench/results.json) into docs/benchmarks.md."""
+"""Turn bench results (bench/results.json) into docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -335,7 +335,7 @@ def render(res: dict) -> str:
     not_run = [k for k, s in sections.items() if s["status"] != "ran"]
     if not_run:
         lines += ["", f"Not measured in this run (see the sections): {', '.join(not_run)}."]
-    lines += ["", "## Reproduce", "", "```sh", "make bench   # writes this file; raw numbers in target/bench/results.json",
+    lines += ["", "## Reproduce", "", "```sh", "make bench   # writes this file; raw numbers in bench/results.json",
               "```", "", "Section timings of this run: "
               + ", ".join(f"{k} {s['seconds']:.0f} s" for k, s in sections.items()) + ".", ""]
     return "\n".join(lines)
