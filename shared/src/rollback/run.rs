@@ -251,14 +251,15 @@ where
     resolution.targets = in_scope;
     let mut expanded = expand(deps, &resolution).await;
     // Group members come from the ledger: the allow-list applies to them too.
-    expanded.retain(|(f, _, _)| {
-        let arn = deps.settings.home.function_arn(f);
-        let ok = deps.settings.allow.allows(&arn);
-        if !ok && !refused.iter().any(|(r, _)| r == f) {
-            refused.push((f.clone(), NoAction::NotAllowed { arn }));
-        }
-        ok
-    });
+    expanded.retain(
+        |(f, _, _)| match allowed(&deps.settings.home, &deps.settings.allow, f) {
+            Ok(()) => true,
+            Err(why) => {
+                refuse_once(&mut refused, f.clone(), why);
+                false
+            }
+        },
+    );
     evidence.push(CheckResult::pass(
         "targets",
         json!(resolution.source),
@@ -323,27 +324,40 @@ pub fn scope_targets(
     let mut refused: Vec<(String, NoAction)> = Vec::new();
     for t in targets {
         let Some(name) = home.local_function(&t.function) else {
-            if !refused.iter().any(|(f, _)| *f == t.function) {
-                let why = NoAction::ForeignFunction {
-                    function: t.function.clone(),
-                };
-                refused.push((t.function, why));
-            }
+            let why = NoAction::ForeignFunction {
+                function: t.function.clone(),
+            };
+            refuse_once(&mut refused, t.function, why);
             continue;
         };
-        let arn = home.function_arn(&name);
-        if !allow.allows(&arn) {
-            if !refused.iter().any(|(f, _)| *f == name) {
-                refused.push((name, NoAction::NotAllowed { arn }));
+        match allowed(home, allow, &name) {
+            Ok(()) => {
+                in_scope.insert(Target {
+                    function: name,
+                    ..t
+                });
             }
-            continue;
+            Err(why) => refuse_once(&mut refused, name, why),
         }
-        in_scope.insert(Target {
-            function: name,
-            ..t
-        });
     }
     (in_scope, refused)
+}
+
+/// Whether the allow-list covers `name`, a function of home.
+fn allowed(home: &Home, allow: &AllowList, name: &str) -> std::result::Result<(), NoAction> {
+    let arn = home.function_arn(name);
+    if allow.allows(&arn) {
+        Ok(())
+    } else {
+        Err(NoAction::NotAllowed { arn })
+    }
+}
+
+/// One refusal per function, whatever its aliases.
+fn refuse_once(refused: &mut Vec<(String, NoAction)>, function: String, why: NoAction) {
+    if !refused.iter().any(|(f, _)| *f == function) {
+        refused.push((function, why));
+    }
 }
 
 /// Targets with their aliases, groups expanded; each `(function, alias, version)` once.
