@@ -108,6 +108,16 @@ def _record_in_ledger(w: World, app, deployment_id: str) -> None:
         assert "FunctionError" not in out, out["Payload"].read()
 
 
+def _released(w: World, app) -> str:
+    """Release v1 -> v2 of `app` (no hooks), wait for success, record it in the ledger."""
+    spec = json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
+        "Name": app.name, "Alias": app.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
+    dep = conftest.deploy(w.aws, app, spec)
+    assert wait_deployment(w.aws, dep)["status"] == "Succeeded"
+    _record_in_ledger(w, app, dep)
+    return dep
+
+
 @pytest.fixture(scope="module")
 def world():
     env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX,
@@ -151,13 +161,7 @@ def _build(w: World) -> None:
     # The victim: released v1 -> v2 a moment ago, recorded in the ledger. Any alarm that
     # named it rightly would roll it back: the corpus's alarms must not.
     victim = make_app(w.aws, env={"TABLE_NAME": "orders", "API_TOKEN": SECRET})
-    spec = json.dumps({"version": 0.0, "Resources": [{victim.name: {"Type": "AWS::Lambda::Function", "Properties": {
-        "Name": victim.name, "Alias": victim.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
-    dep = cd.create_deployment(applicationName=victim.application, deploymentGroupName=victim.group,
-                               revision={"revisionType": "AppSpecContent",
-                                         "appSpecContent": {"content": spec}})["deploymentId"]
-    assert wait_deployment(w.aws, dep)["status"] == "Succeeded"
-    _record_in_ledger(w, victim, dep)
+    dep = _released(w, victim)
     w.names.update(victim=victim.name, victim_deployment=dep)
 
     # A deployment CodeDeploy already failed (its AppSpec names a missing function).
@@ -542,13 +546,7 @@ def test_alarm_event_of_another_account_or_region_is_refused(world):
     alarm of another account that names a local function by its plain name is refused,
     naming the field, and changes nothing. The same alarm from home then rolls back."""
     app = make_app(world.aws)
-    spec = json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
-        "Name": app.name, "Alias": app.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
-    dep = world.client("codedeploy").create_deployment(
-        applicationName=app.application, deploymentGroupName=app.group,
-        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": spec}})["deploymentId"]
-    assert wait_deployment(world.aws, dep)["status"] == "Succeeded"
-    _record_in_ledger(world, app, dep)
+    _released(world, app)
     _drain_decisions(world)
     name = f"foreign-{uuid.uuid4().hex[:6]}"
     home_event = _alarm_event(app.name, name=name)
@@ -592,13 +590,7 @@ def test_rollback_leaves_functions_outside_its_allow_list_alone(world):
     app = make_app(world.aws, prefix="unguarded")
     world.client("lambda").tag_resource(
         Resource=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{app.name}", Tags={"rollgate:group": "outside"})
-    spec = json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
-        "Name": app.name, "Alias": app.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
-    dep = world.client("codedeploy").create_deployment(
-        applicationName=app.application, deploymentGroupName=app.group,
-        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": spec}})["deploymentId"]
-    assert wait_deployment(world.aws, dep)["status"] == "Succeeded"
-    _record_in_ledger(world, app, dep)
+    _released(world, app)
     _drain_decisions(world)
     before = snapshot(world)
     own_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{app.name}"
