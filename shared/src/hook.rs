@@ -5,6 +5,7 @@
 
 use crate::decision::{CheckResult, Decision, Outcome, Verdict};
 use crate::error::Error;
+use crate::failure::{Class, Failure};
 use crate::metrics::Emf;
 use crate::policy::Policy;
 use crate::ports::{DeploymentInfo, Deployments, Notifier, PolicyStore, ReportOutcome};
@@ -27,6 +28,13 @@ pub struct HookEvent {
 impl HookEvent {
     /// Parse `{"DeploymentId": "...", "LifecycleEventHookExecutionId": "..."}`; the error
     /// names the missing or malformed field.
+    ///
+    /// CodeDeploy's model puts no length or pattern on either id (shapes `DeploymentId`
+    /// and `LifecycleEventHookExecutionId` are plain strings), and real execution ids are
+    /// base64 tokens of about 300 characters: any non-blank string is taken as it is and
+    /// handed to CodeDeploy, which is the one to say whether it exists. Logs are JSON and
+    /// SNS messages are fitted to SNS's limits, so an odd id can neither inject a log line
+    /// nor break a message.
     pub fn from_value(v: &Value) -> Result<Self, Error> {
         let obj = v.as_object().ok_or_else(|| {
             Error::InvalidEvent(format!("expected a JSON object, got {}", kind(v)))
@@ -38,11 +46,6 @@ impl HookEvent {
                 }
                 Some(Value::String(s)) if s.trim().is_empty() => {
                     Err(Error::InvalidEvent(format!("field {name} is empty")))
-                }
-                Some(Value::String(s)) if s.len() > 256 || s.chars().any(char::is_control) => {
-                    Err(Error::InvalidEvent(format!(
-                        "field {name} is not a valid id (too long or control characters)"
-                    )))
                 }
                 Some(Value::String(s)) => Ok(s.clone()),
                 Some(other) => Err(Error::InvalidEvent(format!(
@@ -246,7 +249,7 @@ where
         hook.slot.claim();
         decision.reason = reason.clone();
         tracing::info!(
-            decision = %serde_json::to_string(&log_view(&decision)).unwrap_or_default(),
+            decision = %log_record(&decision),
             "{reason}"
         );
         return Ran::Continued {
@@ -274,16 +277,19 @@ where
 impl Ran {
     /// The handler's answer: the decision, or an error (so Lambda retries) when
     /// CodeDeploy did not take the report.
-    pub fn into_result(self) -> std::result::Result<Value, String> {
+    pub fn into_result(self) -> std::result::Result<Value, Failure> {
         match self {
             Ran::Decided(decision) => Ok(serde_json::to_value(decision).unwrap_or(Value::Null)),
             Ran::Continued { reason, so_far } => {
                 Ok(json!({"continued": true, "reason": reason, "so_far": so_far}))
             }
-            Ran::Unreported { decision, error } => Err(format!(
-                "{error} (verdict {} for deployment {}); failing the invocation so that Lambda retries it",
-                decision.verdict.as_str(),
-                decision.deployment_id.as_deref().unwrap_or("?")
+            Ran::Unreported { decision, error } => Err(Failure::new(
+                Class::ReportFailed,
+                format!(
+                    "{error} (verdict {} for deployment {}); failing the invocation so that Lambda retries it",
+                    decision.verdict.as_str(),
+                    decision.deployment_id.as_deref().unwrap_or("?")
+                ),
             )),
         }
     }
@@ -489,29 +495,44 @@ pub fn log_view(decision: &Decision) -> Decision {
     view
 }
 
+/// The decision as one log field: [`log_view`], fitted to
+/// [`LOG_RECORD_MAX_BYTES`](crate::limits::LOG_RECORD_MAX_BYTES) (long untrusted text is
+/// cut and marked), so that one record stays one CloudWatch Logs event.
+pub fn log_record(decision: &Decision) -> String {
+    crate::limits::fit_json(
+        &serde_json::to_value(log_view(decision)).unwrap_or_default(),
+        crate::limits::LOG_RECORD_MAX_BYTES,
+        false,
+    )
+}
+
 /// One structured log record, one SNS message, one EMF document.
 async fn explain<D, P, N>(hook: &Hook<'_, D, P, N>, decision: &Decision, reported: &Reported)
 where
     N: Notifier,
 {
     tracing::debug!(
-        decision = %serde_json::to_string(decision).unwrap_or_default(),
+        decision = %crate::limits::fit_json(
+            &serde_json::to_value(decision).unwrap_or_default(),
+            crate::limits::LOG_RECORD_MAX_BYTES,
+            false,
+        ),
         "the decision with every check's evidence"
     );
-    let record = serde_json::to_string(&log_view(decision)).unwrap_or_default();
+    let record = log_record(decision);
     let reported_text = format!("{reported:?}");
     match decision.verdict {
         Verdict::Succeeded => tracing::info!(
             decision = %record,
             reported = %reported_text,
             verdict = decision.verdict.as_str(),
-            "{}", decision.reason
+            "{}", crate::limits::cut(&decision.reason, 4096)
         ),
         Verdict::Failed => tracing::warn!(
             decision = %record,
             reported = %reported_text,
             verdict = decision.verdict.as_str(),
-            "{}", decision.reason
+            "{}", crate::limits::cut(&decision.reason, 4096)
         ),
     }
     if let Err(e) = hook.notifier.announce(decision).await {

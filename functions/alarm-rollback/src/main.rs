@@ -6,6 +6,7 @@ use rollgate::adapters::cloudwatch_alarms::CloudWatchAlarms;
 use rollgate::adapters::dynamodb::DynamoLedger;
 use rollgate::adapters::rollback::{AwsReleases, RollbackAnnouncer};
 use rollgate::adapters::{CodeDeploy, SsmPolicies, ssm::DEFAULT_PREFIX};
+use rollgate::failure::{Class, Failure};
 use rollgate::rollback::event::{self, Inbound};
 use rollgate::rollback::run::{self, Deps, Settings};
 use serde_json::{Value, json};
@@ -18,7 +19,7 @@ struct Clients {
     announcer: RollbackAnnouncer,
 }
 
-async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Error> {
+async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let (payload, ctx) = event.into_parts();
     let settings = Settings::from_env(&ctx.invoked_function_arn);
     // A payload that is none of the accepted shapes, or that comes from another account
@@ -49,7 +50,7 @@ async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Error> 
     // A failed action fails the invocation: Lambda's asynchronous retry delivers the
     // event again, and the retry redoes only what failed.
     if let Some(why) = run::retry_needed(&outcomes_all) {
-        return Err(why.into());
+        return Err(Failure::new(Class::ActionFailed, why));
     }
     Ok(json!({"results": results}))
 }

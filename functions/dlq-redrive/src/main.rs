@@ -3,6 +3,7 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rollgate::adapters::{Lambda, SnsNotifier, Sqs};
+use rollgate::failure::Failure;
 use rollgate::hook::hard_deadline;
 use rollgate::redrive::{self, AllowList, Limits, Redrive, Request};
 use serde_json::Value;
@@ -20,7 +21,7 @@ struct Deps {
     allow: AllowList,
 }
 
-async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> {
+async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let (payload, ctx) = event.into_parts();
     // A bad request fails the invocation, naming the field, before any AWS call.
     let request = Request::parse(&payload)?;
@@ -36,9 +37,16 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
         allow: &deps.allow,
     };
     let report = engine.run(&request, limits).await?;
-    tracing::info!(report = %serde_json::to_string(&report.log_view())?, "redrive finished");
+    tracing::info!(
+        report = %rollgate::limits::fit_json(
+            &serde_json::to_value(report.log_view()).unwrap_or_default(),
+            rollgate::limits::LOG_RECORD_MAX_BYTES,
+            false,
+        ),
+        "redrive finished"
+    );
     redrive::announce(&deps.notifier, &report).await;
-    Ok(serde_json::to_value(report)?)
+    Ok(serde_json::to_value(report).unwrap_or_default())
 }
 
 #[tokio::main]

@@ -6,6 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rollgate::adapters::cloudwatch::CloudWatch;
 use rollgate::adapters::http::Http;
 use rollgate::adapters::{CodeDeploy, SnsNotifier, SsmPolicies, ssm::DEFAULT_PREFIX};
+use rollgate::failure::{Class, Failure};
 use rollgate::hook::{self, DEFAULT_REPORT_MARGIN, Hook, HookEvent};
 use rollgate::post_traffic::{BakeState, COMPONENT, CONTINUATION_KEY, Continuation, PostTraffic};
 use rollgate::report::{ReportSlot, install_panic_reporter};
@@ -66,14 +67,18 @@ impl Continuation for SelfInvoke<'_> {
     }
 }
 
-async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> {
+async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let (payload, ctx) = event.into_parts();
     let parsed = HookEvent::from_value(&payload)?;
     let resume = match payload.get(CONTINUATION_KEY) {
         None => None,
         Some(state) => Some(
-            serde_json::from_value::<BakeState>(state.clone())
-                .map_err(|e| format!("invalid {CONTINUATION_KEY}: {e}"))?,
+            serde_json::from_value::<BakeState>(state.clone()).map_err(|e| {
+                Failure::new(
+                    Class::InvalidEvent,
+                    format!("invalid {CONTINUATION_KEY}: {e}"),
+                )
+            })?,
         ),
     };
     let mut event = payload.clone();
@@ -103,9 +108,9 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
         slot: &SLOT,
     };
     // An unreported decision fails the invocation so that Lambda's async retry reports.
-    Ok(hook::run_gate(&frame, &gate, parsed, deadline)
+    hook::run_gate(&frame, &gate, parsed, deadline)
         .await
-        .into_result()?)
+        .into_result()
 }
 
 #[tokio::main]

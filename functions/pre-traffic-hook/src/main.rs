@@ -2,6 +2,7 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rollgate::adapters::{CodeDeploy, Lambda, SnsNotifier, SsmPolicies, ssm::DEFAULT_PREFIX};
+use rollgate::failure::Failure;
 use rollgate::hook::{self, DEFAULT_REPORT_MARGIN, Hook, HookEvent};
 use rollgate::pre_traffic::{COMPONENT, PreTraffic};
 use rollgate::report::{ReportSlot, install_panic_reporter};
@@ -18,7 +19,7 @@ struct Deps {
     margin: Duration,
 }
 
-async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> {
+async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let (payload, ctx) = event.into_parts();
     // A malformed event cannot be reported to CodeDeploy: fail the invocation with a
     // message that names the field, and touch nothing.
@@ -36,9 +37,9 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
     };
     // An unreported decision fails the invocation: CodeDeploy invokes hooks
     // asynchronously, so Lambda runs it again and that run reports.
-    Ok(hook::run_gate(&frame, &gate, event, deadline)
+    hook::run_gate(&frame, &gate, event, deadline)
         .await
-        .into_result()?)
+        .into_result()
 }
 
 #[tokio::main]

@@ -15,7 +15,6 @@ use aws_sdk_lambda::operation::get_alias::GetAliasError;
 use aws_sdk_lambda::operation::get_function::GetFunctionError;
 use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
-use aws_sdk_sns::types::MessageAttributeValue;
 use std::collections::HashMap;
 
 #[derive(Clone, Debug)]
@@ -191,26 +190,14 @@ impl RollbackAnnouncer {
     }
 }
 
-fn attr(v: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(v)
-        .build()
-        .expect("data_type is set")
-}
-
-/// `rollgate alarm-rollback: rollback orders:live` (<= 100 printable ASCII characters).
+/// `rollgate alarm-rollback: rollback orders:live` (printable ASCII, under 100 characters).
 pub fn subject(decision: &Decision, action: &str) -> String {
     let what = match (&decision.function_name, &decision.alias) {
         (Some(f), Some(a)) => format!("{f}:{a}"),
         (Some(f), None) => f.clone(),
         _ => "no function".into(),
     };
-    format!("rollgate {}: {action} {what}", decision.component)
-        .chars()
-        .filter(|c| c.is_ascii() && !c.is_ascii_control())
-        .take(100)
-        .collect()
+    crate::limits::subject(&format!("rollgate {}: {action} {what}", decision.component))
 }
 
 impl Announcer for RollbackAnnouncer {
@@ -230,16 +217,16 @@ impl Announcer for RollbackAnnouncer {
             .topic_arn(topic)
             .subject(subject(decision, action))
             .message(sns::body(decision))
-            .message_attributes("component", attr(&decision.component))
-            .message_attributes("verdict", attr(decision.verdict.as_str()));
+            .message_attributes("component", sns::attribute(&decision.component))
+            .message_attributes("verdict", sns::attribute(decision.verdict.as_str()));
         if let Some(f) = decision.function_name.as_deref().filter(|f| !f.is_empty()) {
-            req = req.message_attributes("function", attr(f));
+            req = req.message_attributes("function", sns::attribute(f));
         }
         if let Some(d) = decision.deployment_id.as_deref().filter(|d| !d.is_empty()) {
-            req = req.message_attributes("deployment", attr(d));
+            req = req.message_attributes("deployment", sns::attribute(d));
         }
         for (k, v) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
-            req = req.message_attributes(*k, attr(v));
+            req = req.message_attributes(*k, sns::attribute(v));
         }
         req.send()
             .await

@@ -2,12 +2,17 @@
 
 use crate::decision::Decision;
 use crate::error::{Error, Result};
+use crate::limits::{SNS_ATTRIBUTE_MAX_CHARS, SNS_MESSAGE_MAX_BYTES, cut, fit_json};
 use crate::ports::Notifier;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-/// SNS accepts 256 KiB per message; keep a margin for attributes and the envelope.
-const MAX_MESSAGE_BYTES: usize = 240 * 1024;
+/// Room kept for the message attributes (at most a handful, each value cut to
+/// [`SNS_ATTRIBUTE_MAX_CHARS`] characters) out of SNS's 256 KiB for body and attributes.
+const ATTRIBUTES_ROOM: usize = 16 * 1024;
+
+/// What the body of one message may take.
+pub const MAX_BODY_BYTES: usize = SNS_MESSAGE_MAX_BYTES - ATTRIBUTES_ROOM;
 
 #[derive(Clone, Debug)]
 pub struct SnsNotifier {
@@ -22,7 +27,8 @@ impl SnsNotifier {
     }
 }
 
-/// The subject line a person sees in an e-mail subscription (<= 100 ASCII characters).
+/// The subject line a person sees in an e-mail subscription (printable ASCII, under
+/// 100 characters).
 pub fn subject(decision: &Decision) -> String {
     let what = match (&decision.function_name, &decision.target_version) {
         (Some(f), Some(v)) => format!("{f}:{v}"),
@@ -32,36 +38,41 @@ pub fn subject(decision: &Decision) -> String {
             .clone()
             .unwrap_or_else(|| "unknown".into()),
     };
-    let s = format!(
+    crate::limits::subject(&format!(
         "rollgate {}: {} {}",
         decision.component,
         decision.verdict.as_str(),
         what
-    );
-    let s: String = s
-        .chars()
-        .filter(|c| c.is_ascii() && !c.is_ascii_control())
-        .collect();
-    s.chars().take(100).collect()
+    ))
 }
 
-/// The message body: the decision as JSON, with check evidence shortened if it would not fit.
+/// The message body: the decision as JSON, fitted to [`MAX_BODY_BYTES`] (the longest
+/// texts, such as a smoke test's answer or an alarm's reason, cut and marked).
 pub fn body(decision: &Decision) -> String {
-    let text = serde_json::to_string_pretty(decision).unwrap_or_default();
-    if text.len() <= MAX_MESSAGE_BYTES {
-        return text;
-    }
-    let mut slim = decision.clone();
-    for c in &mut slim.checks {
-        c.actual = serde_json::Value::String("(omitted: message too large)".into());
-    }
-    serde_json::to_string(&slim).unwrap_or_default()
+    fit_json(
+        &serde_json::to_value(decision).unwrap_or_default(),
+        MAX_BODY_BYTES,
+        true,
+    )
 }
 
-fn attribute(value: &str) -> MessageAttributeValue {
+/// A redrive summary's body: JSON text fitted like a decision; other text cut.
+pub fn fit_text(text: &str) -> String {
+    if text.len() <= MAX_BODY_BYTES {
+        return text.to_owned();
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => fit_json(&v, MAX_BODY_BYTES, true),
+        // Characters are at most 4 bytes: this many always fit.
+        Err(_) => cut(text, MAX_BODY_BYTES / 4),
+    }
+}
+
+/// A `String` message attribute, its value cut to [`SNS_ATTRIBUTE_MAX_CHARS`].
+pub fn attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder()
         .data_type("String")
-        .string_value(value)
+        .string_value(cut(value, SNS_ATTRIBUTE_MAX_CHARS))
         .build()
         .expect("data_type is set")
 }
@@ -103,8 +114,8 @@ impl crate::redrive::ports::SummarySink for SnsNotifier {
             .client
             .publish()
             .topic_arn(topic)
-            .subject(subject.chars().take(100).collect::<String>())
-            .message(body);
+            .subject(crate::limits::subject(subject))
+            .message(fit_text(body));
         for (name, value) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
             req = req.message_attributes(*name, attribute(value));
         }
@@ -112,5 +123,57 @@ impl crate::redrive::ports::SummarySink for SnsNotifier {
             .await
             .map_err(|e| Error::aws("sns", "Publish", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{CheckResult, Verdict};
+    use serde_json::json;
+
+    fn decision(reason: String, actual: String) -> Decision {
+        Decision {
+            component: "alarm-rollback".into(),
+            verdict: Verdict::Failed,
+            reason,
+            deployment_id: Some("d-ABCDEFGHI".into()),
+            function_name: Some("orders".into()),
+            alias: Some("live".into()),
+            current_version: Some("1".into()),
+            target_version: Some("2".into()),
+            policy_source: None,
+            checks: vec![CheckResult::fail("alarm", json!("ALARM"), json!(actual))],
+            duration_ms: 1,
+        }
+    }
+
+    /// A 5 MB alarm reason and a 1 MB smoke answer still make one message SNS takes.
+    #[test]
+    fn bodies_and_attributes_stay_inside_sns_limits() {
+        let d = decision("r".repeat(5_000_000), "a".repeat(1 << 20));
+        let text = body(&d);
+        assert!(text.len() <= MAX_BODY_BYTES, "{}", text.len());
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["function_name"], "orders");
+        assert!(crate::limits::was_cut(back["reason"].as_str().unwrap()));
+        let small = decision("fine".into(), "ok".into());
+        assert_eq!(
+            body(&small),
+            serde_json::to_string_pretty(&small).unwrap(),
+            "a message that fits is sent whole"
+        );
+        let long_id = "d-".to_owned() + &"A".repeat(300_000);
+        let a = attribute(&long_id);
+        assert_eq!(
+            a.string_value().unwrap().chars().count(),
+            SNS_ATTRIBUTE_MAX_CHARS
+        );
+        let s = subject(&Decision {
+            function_name: Some("f".repeat(200)),
+            ..small
+        });
+        assert!(s.chars().count() < 100);
+        assert!(fit_text(&"x".repeat(1 << 20)).len() <= MAX_BODY_BYTES);
     }
 }
