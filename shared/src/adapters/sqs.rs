@@ -247,7 +247,19 @@ impl Queues for Sqs {
         entries: &[Outgoing],
     ) -> Result<Vec<EntryFailure>> {
         let mut req = self.client.send_message_batch().queue_url(&queue.url);
+        // An id SQS would refuse fails its entry here, as SQS would (a sender fault),
+        // and the rest of the batch goes.
+        let mut refused = Vec::new();
         for e in entries {
+            if let Some(why) = crate::redrive::message::fifo_id_problem(e) {
+                refused.push(EntryFailure {
+                    id: e.id.clone(),
+                    code: "InvalidParameterValue".into(),
+                    message: why,
+                    sender_fault: true,
+                });
+                continue;
+            }
             let mut b = SendMessageBatchRequestEntry::builder()
                 .id(&e.id)
                 .message_body(&e.body)
@@ -263,11 +275,15 @@ impl Queues for Sqs {
                     .map_err(|err| Error::InvalidEvent(format!("batch entry {}: {err}", e.id)))?,
             );
         }
+        if refused.len() == entries.len() {
+            return Ok(refused);
+        }
         let out = req
             .send()
             .await
             .map_err(|e| Error::aws("sqs", "SendMessageBatch", e))?;
-        Ok(failures(out.failed()))
+        refused.extend(failures(out.failed()));
+        Ok(refused)
     }
 
     async fn delete_batch(

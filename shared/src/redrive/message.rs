@@ -24,6 +24,23 @@ pub fn deduplication_id(source_arn: &str, message_id: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// What is wrong with an entry's FIFO group or deduplication id, checked before it is
+/// sent (SQS refuses more than 128 characters, or any but ASCII letters, digits and
+/// punctuation); `None` when both are fine or absent.
+pub fn fifo_id_problem(o: &Outgoing) -> Option<String> {
+    for (field, value) in [
+        ("MessageGroupId", &o.group_id),
+        ("MessageDeduplicationId", &o.deduplication_id),
+    ] {
+        if let Some(v) = value
+            && let Err(why) = crate::limits::check_fifo_id(v)
+        {
+            return Some(format!("{field} {why}"));
+        }
+    }
+    None
+}
+
 fn size(body: &str, attributes: &BTreeMap<String, AttributeValue>) -> usize {
     body.len()
         + attributes
@@ -158,6 +175,33 @@ mod tests {
             group_id: Some("g".into()),
             receive_count: 3,
         }
+    }
+
+    #[test]
+    fn fifo_ids_are_checked_before_sending() {
+        let m = Received {
+            message_id: "m-1".into(),
+            receipt_handle: "r".into(),
+            body: "{}".into(),
+            attributes: BTreeMap::new(),
+            group_id: None,
+            receive_count: 1,
+        };
+        let ok = outgoing(
+            &m,
+            0,
+            "arn:aws:sqs:us-east-1:123456789012:q.fifo",
+            true,
+            Some("g"),
+            true,
+        );
+        assert_eq!(fifo_id_problem(&ok), None);
+        // Our own deduplication id is 64 hex characters, well inside SQS's 128.
+        assert_eq!(ok.deduplication_id.as_ref().unwrap().len(), 64);
+        let long = "g".repeat(200);
+        let bad = outgoing(&m, 0, "arn:q", true, Some(&long), true);
+        let why = fifo_id_problem(&bad).unwrap();
+        assert!(why.contains("MessageGroupId has 200 characters"), "{why}");
     }
 
     #[test]

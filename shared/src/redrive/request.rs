@@ -420,7 +420,14 @@ impl Request {
             max_run_seconds: raw.max_run_seconds,
             concurrency,
             provenance: raw.provenance,
-            message_group_id: raw.message_group_id,
+            message_group_id: match raw.message_group_id {
+                Some(g) => Some(
+                    crate::limits::check_fifo_id(&g)
+                        .map(|()| g)
+                        .map_err(|why| bad("message_group_id", why))?,
+                ),
+                None => None,
+            },
             task_handle: raw.task_handle,
             carried: raw.continuation.unwrap_or_default(),
             original: value.clone(),
@@ -495,6 +502,14 @@ mod tests {
         );
         assert!(err(json!({"source": "q", "action": "cancel"})).starts_with("task_handle:"));
         assert!(err(json!({"source": "q", "concurrency": 99})).starts_with("concurrency:"));
+        // SQS takes at most 128 ASCII letters, digits and punctuation as a group id.
+        let group = |g: String| json!({"source": "q", "message_group_id": g});
+        assert!(Request::parse(&group("g".repeat(128))).is_ok());
+        assert_eq!(
+            err(group("g".repeat(200))),
+            "message_group_id: has 200 characters; SQS accepts at most 128"
+        );
+        assert!(err(group("a b".into())).starts_with("message_group_id: contains ' '"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! | latest release in the ledger | alias | decision |
 //! |---|---|---|
 //! | none | – | nothing: no deployment recorded |
+//! | any, but the alarm changed state before it started | – | nothing: the transition is not about this release |
 //! | in progress | – | `StopDeployment` with `autoRollbackEnabled` |
 //! | failed or stopped | – | nothing: CodeDeploy already ended it |
 //! | succeeded, ended longer ago than the bake window | – | nothing: outside the window |
@@ -38,6 +39,9 @@ pub struct Facts<'a> {
     pub alias: Option<&'a AliasState>,
     /// The version the alarm watches, when it names one.
     pub alarm_version: Option<&'a str>,
+    /// When the alarm changed state (epoch ms), as the alarm reported it. A late
+    /// delivery of a transition from before a release never undoes that release.
+    pub transition_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +127,12 @@ pub enum NoAction {
     NotAlarm {
         state: String,
     },
+    /// The alarm changed state before the release started: it judged the version before.
+    TransitionBeforeRelease {
+        deployment_id: String,
+        transition_ms: i64,
+        release_started_ms: i64,
+    },
 }
 
 impl fmt::Display for NoAction {
@@ -206,6 +216,15 @@ impl fmt::Display for NoAction {
             NoAction::NotAlarm { state } => {
                 write!(f, "the alarm went to {state}, not ALARM")
             }
+            NoAction::TransitionBeforeRelease {
+                deployment_id,
+                transition_ms,
+                release_started_ms,
+            } => write!(
+                f,
+                "the alarm went to ALARM {} s before deployment {deployment_id} started (transition at {transition_ms} ms, release at {release_started_ms} ms since the epoch): it is about the version before, not this release",
+                release_started_ms.saturating_sub(*transition_ms) / 1000
+            ),
         }
     }
 }
@@ -227,6 +246,16 @@ pub fn decide(facts: &Facts<'_>) -> Action {
         return nothing(NoAction::OtherVersion {
             alarm_version: v.to_owned(),
             release_version: release.to_version.clone(),
+        });
+    }
+    let release_started_ms = release.started_ms.unwrap_or(release.created_ms);
+    if let Some(t) = facts.transition_ms
+        && t < release_started_ms
+    {
+        return nothing(NoAction::TransitionBeforeRelease {
+            deployment_id: release.deployment_id.clone(),
+            transition_ms: t,
+            release_started_ms,
         });
     }
     match release.status {
@@ -339,6 +368,7 @@ mod tests {
             history: h,
             alias: a,
             alarm_version: None,
+            transition_ms: None,
         })
     }
 
@@ -402,6 +432,7 @@ mod tests {
             history: &h,
             alias: Some(&alias("2")),
             alarm_version: None,
+            transition_ms: None,
         });
         assert_eq!(a.name(), "rollback");
         let a = decide(&Facts {
@@ -411,6 +442,7 @@ mod tests {
             history: &h,
             alias: Some(&alias("2")),
             alarm_version: None,
+            transition_ms: None,
         });
         assert!(matches!(
             a,
@@ -511,6 +543,7 @@ mod tests {
             history: &h,
             alias: Some(&alias("1")),
             alarm_version: None,
+            transition_ms: None,
         };
         assert_eq!(decide(&f), Action::Nothing(NoAction::Disabled));
         let f = Facts {
@@ -547,6 +580,45 @@ mod tests {
             Action::Nothing(NoAction::LastDeploymentEnded { .. })
         ));
     }
+
+    /// An alarm transition delivered late (EventBridge and Lambda retry events for up to
+    /// hours) from before the release started is about the version before: neither a
+    /// stop nor a rollback, whatever the release's state.
+    #[test]
+    fn a_transition_from_before_the_release_never_undoes_it() {
+        for (status, ended) in [
+            (DeploymentStatus::InProgress, None),
+            (DeploymentStatus::Succeeded, Some(10)),
+        ] {
+            let h = history(vec![release(status, ended)]);
+            let started = NOW - 120 * MIN;
+            let facts = |t: i64| Facts {
+                now_ms: NOW,
+                bake_minutes: 60,
+                enabled: true,
+                history: &h,
+                alias: Some(&ALIAS_2),
+                alarm_version: None,
+                transition_ms: Some(t),
+            };
+            let a = decide(&facts(started - 1));
+            assert_eq!(
+                a,
+                Action::Nothing(NoAction::TransitionBeforeRelease {
+                    deployment_id: "d-1".into(),
+                    transition_ms: started - 1,
+                    release_started_ms: started,
+                })
+            );
+            let Action::Nothing(n) = a else { panic!() };
+            assert!(n.to_string().contains("not this release"), "{n}");
+            // At or after the start, the release is judged as before.
+            assert_ne!(decide(&facts(started)).name(), "none", "{status:?}");
+            assert_ne!(decide(&facts(NOW)).name(), "none", "{status:?}");
+        }
+    }
+
+    static ALIAS_2: std::sync::LazyLock<AliasState> = std::sync::LazyLock::new(|| alias("2"));
 
     #[test]
     fn every_reason_reads_as_a_sentence() {

@@ -15,6 +15,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 use crate::error::Error;
+use crate::limits::{ALARM_NAME_MAX_CHARS, ALARM_STATE_REASON_MAX_CHARS, cut};
 use crate::scope::Home;
 
 pub const ALARM_DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
@@ -174,7 +175,7 @@ fn from_detail(
         state: state.value,
         previous_state: d.previous_state.map(|p| p.value),
         state_timestamp: state.timestamp,
-        reason: state.reason,
+        reason: state.reason.map(|r| cut(&r, ALARM_STATE_REASON_MAX_CHARS)),
         composite: d.configuration.alarm_rule.is_some(),
         metrics: d
             .configuration
@@ -283,7 +284,9 @@ fn from_sns(message: &str, message_id: Option<String>) -> Result<AlarmSignal, Er
         state: a.new_state_value,
         previous_state: a.old_state_value,
         state_timestamp: a.state_change_time,
-        reason: a.new_state_reason,
+        reason: a
+            .new_state_reason
+            .map(|r| cut(&r, ALARM_STATE_REASON_MAX_CHARS)),
         composite: a.alarm_rule.is_some() && metrics.is_empty(),
         metrics,
         delivery_id: message_id,
@@ -420,10 +423,27 @@ pub fn origin(payload: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// An alarm name CloudWatch could have made: 1 to 255 characters (cloudwatch model,
+/// shape `AlarmName`). Longer is forged, and would go on into AWS calls and messages.
+fn check_alarm_name(name: &str) -> Result<(), Error> {
+    let n = name.chars().count();
+    if n == 0 || n > ALARM_NAME_MAX_CHARS {
+        return Err(Error::InvalidEvent(format!(
+            "alarm name has {n} characters; CloudWatch alarm names have 1 to {ALARM_NAME_MAX_CHARS}"
+        )));
+    }
+    Ok(())
+}
+
 /// [`parse`], then refuse a payload that claims another account, region or partition
 /// than `home` (see [`origin`]): nothing of it is acted on.
 pub fn parse_at_home(payload: &Value, home: &Home) -> Result<Vec<Inbound>, Error> {
     let inbound = parse(payload)?;
+    for item in &inbound {
+        if let Inbound::Alarm(alarm) = item {
+            check_alarm_name(&alarm.alarm_name)?;
+        }
+    }
     home.admit(&origin(payload))?;
     Ok(inbound)
 }
@@ -446,6 +466,31 @@ mod tests {
             Inbound::Alarm(a) => a,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A 5 MB reason (CloudWatch writes at most 1023 characters) is cut and marked, in
+    /// every envelope; a name longer than CloudWatch allows is refused.
+    #[test]
+    fn untrusted_alarm_text_is_bounded() {
+        let huge = "r".repeat(5_000_000);
+        let mut eb = sample("alarm-rollback-eventbridge.json");
+        eb["detail"]["state"]["reason"] = Value::from(huge.clone());
+        let mut sns = sample("alarm-rollback-sns.json");
+        let mut message: Value =
+            serde_json::from_str(sns["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+        message["NewStateReason"] = Value::from(huge);
+        sns["Records"][0]["Sns"]["Message"] = Value::from(message.to_string());
+        for v in [&eb, &sns] {
+            let reason = one_alarm(v).reason.unwrap();
+            assert_eq!(reason.chars().count(), ALARM_STATE_REASON_MAX_CHARS);
+            assert!(crate::limits::was_cut(&reason));
+        }
+        let mut long = sample("alarm-rollback-eventbridge.json");
+        long["detail"]["alarmName"] = Value::from("a".repeat(255));
+        assert!(parse_at_home(&long, &home()).is_ok());
+        long["detail"]["alarmName"] = Value::from("a".repeat(256));
+        let err = parse_at_home(&long, &home()).unwrap_err().to_string();
+        assert!(err.contains("256 characters"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::ports::UpdateOutcome;
 use super::ports::{AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutcome};
 use super::targets::{self, Resolution, Target};
 use crate::decision::{CheckResult, Decision, Outcome, Verdict};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::Emf;
 use crate::policy::Policy;
 use crate::ports::PolicyStore;
@@ -78,11 +78,69 @@ pub struct TargetOutcome {
     pub error: bool,
 }
 
-fn rfc3339_ms(s: &str) -> Option<i64> {
-    use aws_smithy_types::date_time::{DateTime, Format};
-    DateTime::from_str(s, Format::DateTime)
-        .ok()
-        .map(|d| d.to_millis().unwrap_or_default())
+/// Epoch milliseconds of a timestamp as AWS writes them in events: RFC 3339
+/// (`2026-12-03T10:00:00Z`, `...+00:00`) or with the offset CloudWatch alarms use
+/// (`2019-10-02T17:04:40.985+0000`, in `state.timestamp` and SNS `StateChangeTime`).
+pub fn timestamp_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = s.get(from..from + len)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0;
+    if b.get(i) == Some(&b'.') {
+        let digits = s[i + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let first3 = &s[i + 1..i + 1 + digits.min(3)];
+        millis = first3.parse::<i64>().ok()? * 10_i64.pow(3 - first3.len() as u32);
+        i += 1 + digits;
+    }
+    let offset_min = match &s[i..] {
+        "Z" | "z" => 0,
+        off if off.len() == 6 && off.as_bytes()[3] == b':' => {
+            sign(off)? * (num(i + 1, 2)? * 60 + num(i + 4, 2)?)
+        }
+        off if off.len() == 5 => sign(off)? * (num(i + 1, 2)? * 60 + num(i + 3, 2)?),
+        _ => return None,
+    };
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_min * 60;
+    Some(secs * 1000 + millis)
+}
+
+fn sign(offset: &str) -> Option<i64> {
+    match offset.as_bytes().first() {
+        Some(b'+') => Some(1),
+        Some(b'-') => Some(-1),
+        _ => None,
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -98,7 +156,20 @@ pub async fn record<L: Ledger, R: Releases>(
     releases: &R,
     change: &DeploymentChange,
 ) -> Result<Value> {
-    let meta = releases.release(&change.deployment_id).await?;
+    let meta = match releases.release(&change.deployment_id).await {
+        Ok(meta) => meta,
+        // The state-change rule cannot tell Lambda deployments from EC2/ECS ones (the
+        // event carries no compute platform): another platform's deployment is none of
+        // rollgate's business. A no-op, not an error, so that Lambda does not retry it.
+        Err(Error::NotLambda { id, platform }) => {
+            tracing::info!(deployment = %id, platform = %platform, "not a Lambda deployment: ignored");
+            return Ok(json!({"ignored": id, "platform": platform,
+                "reason": format!("deployment {id} is a {platform} deployment, not a Lambda one")}));
+        }
+        // A Lambda deployment that cannot be read yet (not found, throttled) fails the
+        // invocation: Lambda's asynchronous retry records it later.
+        Err(e) => return Err(e),
+    };
     let from_event = DeploymentStatus::from_event_state(&change.state);
     let live = DeploymentStatus::parse(&meta.info.status);
     let status = match (live, from_event) {
@@ -108,15 +179,20 @@ pub async fn record<L: Ledger, R: Releases>(
         (Some(l), None) => l,
         (None, None) => DeploymentStatus::InProgress,
     };
-    let event_ms = change.time.as_deref().and_then(rfc3339_ms);
+    let event_ms = change.time.as_deref().and_then(timestamp_ms);
     let rec = to_record(&meta, status, event_ms);
     let group = releases
         .function_group(&rec.function)
         .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, function = %rec.function, "could not read the function's tags");
-            None
-        });
+        .or_else(|e| {
+            // A transient failure is retried (group rollback needs the group); a refusal
+            // (no lambda:ListTags, say) is logged loudly and the release recorded without it.
+            if e.is_retryable() {
+                return Err(e);
+            }
+            tracing::error!(error = %e, function = %rec.function, "could not read the function's tags: recorded without a group");
+            Ok(None)
+        })?;
     ledger.record_deployment(&rec, group.as_deref()).await?;
     tracing::info!(
         deployment = %rec.deployment_id, function = %rec.function, alias = %rec.alias,
@@ -465,6 +541,7 @@ where
             history: &history,
             alias: alias_state.as_ref(),
             alarm_version: version,
+            transition_ms: alarm.state_timestamp.as_deref().and_then(timestamp_ms),
         });
         o.action = action.name();
         match action {
@@ -765,7 +842,38 @@ async fn announce<L, T, R, P, A: Announcer>(
 
 #[cfg(test)]
 mod tests {
-    use super::{TargetOutcome, failed, retry_needed};
+    use super::{TargetOutcome, failed, retry_needed, timestamp_ms};
+
+    #[test]
+    fn timestamps_are_read_as_aws_writes_them() {
+        let z = timestamp_ms("2019-10-02T17:04:40.985Z").unwrap();
+        assert_eq!(z, 1_570_035_880_985);
+        assert_eq!(timestamp_ms("2019-10-02T17:04:40.985+0000"), Some(z));
+        assert_eq!(timestamp_ms("2019-10-02T17:04:40.985+00:00"), Some(z));
+        assert_eq!(
+            timestamp_ms("2019-10-02T19:04:40.985+0200"),
+            Some(z),
+            "an offset counts"
+        );
+        assert_eq!(timestamp_ms("2019-10-02T17:04:40Z"), Some(z - 985));
+        assert_eq!(
+            timestamp_ms("2026-02-28T23:59:59-01:00"),
+            timestamp_ms("2026-03-01T00:59:59Z")
+        );
+        assert_eq!(
+            timestamp_ms("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
+        assert_eq!(timestamp_ms("1970-01-01T00:00:00.1Z"), Some(100));
+        assert_eq!(
+            timestamp_ms("2019-10-02T17:04:40.985"),
+            None,
+            "no offset, no time"
+        );
+        assert_eq!(timestamp_ms("2019-13-02T17:04:40Z"), None);
+        assert_eq!(timestamp_ms("yesterday"), None);
+        assert_eq!(timestamp_ms(""), None);
+    }
     use crate::policy::{Policy, RollbackPolicy};
 
     #[test]
