@@ -257,3 +257,108 @@ def test_every_accepted_shape_is_understood(stack, rb):
         results = json.loads(out["Payload"].read())["results"]
         outcome = results[0]["outcomes"][0]
         assert outcome["action"] == "none" and "no CodeDeploy deployment" in outcome["reason"], results
+
+
+# --- fidelity to AWS: what AWS really delivers (issue 12) -----------------------------
+
+def cloudwatch_time(epoch_s: float) -> str:
+    """A timestamp as CloudWatch writes `state.timestamp`: milliseconds and `+0000`."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{int(epoch_s * 1000) % 1000:03d}+0000"
+
+
+def alarm_event(app, name: str, transition_s: float, reason: str = "Threshold Crossed") -> dict:
+    """An EventBridge alarm state change to ALARM of `name`, shaped like AWS's sample."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch", "account": ACCOUNT, "time": cloudwatch_time(time.time())[:19] + "Z",
+            "region": REGION, "resources": [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"],
+            "detail": {"alarmName": name,
+                       "state": {"value": "ALARM", "reason": reason, "timestamp": cloudwatch_time(transition_s)},
+                       "previousState": {"value": "OK", "reason": "ok", "timestamp": cloudwatch_time(transition_s - 600)},
+                       "configuration": {"metrics": [{"id": "m1", "returnData": True, "metricStat": {
+                           "metric": {"namespace": "AWS/Lambda", "name": "Errors",
+                                      "dimensions": {"FunctionName": app.name, "Resource": f"{app.name}:{app.alias}"}},
+                           "period": 60, "stat": "Sum"}}]}}}
+
+
+def invoke_rollback(stack, event: dict):
+    out = stack.client("lambda").invoke(FunctionName=FUNCTION, Payload=json.dumps(event))
+    return out.get("FunctionError"), json.loads(out["Payload"].read())
+
+
+def test_a_late_transition_from_before_the_release_undoes_nothing(stack, rb):
+    """EventBridge and Lambda retry an event for hours: an alarm that went to ALARM before
+    the release started judged the version before, and must not roll the release back."""
+    app = make_app(stack)
+    before = time.time() - 5
+    released(stack, app, ended_minutes_ago=1)
+    name = alarm_on(stack, app)
+    error, body = invoke_rollback(stack, alarm_event(app, name, transition_s=before - 120))
+    assert not error, body
+    outcome = body["results"][0]["outcomes"][0]
+    assert outcome["action"] == "none" and not outcome["acted"], outcome
+    assert "not this release" in outcome["reason"], outcome["reason"]
+    assert alias_version(stack, app) == "2" and alias_updates(stack, app) == []
+    msg = rb(app.name)[0]
+    assert attrs(msg)["action"] == "none" and "not this release" in json.loads(msg["Message"])["reason"]
+    # The same alarm's transition after the release started does roll it back.
+    error, body = invoke_rollback(stack, alarm_event(app, name, transition_s=time.time()))
+    assert not error, body
+    assert body["results"][0]["outcomes"][0]["action"] == "rollback", body
+    assert alias_version(stack, app) == "1"
+
+
+def test_a_five_megabyte_alarm_reason_still_makes_one_sns_message(stack, rb):
+    """CloudWatch writes at most 1023 characters of reason; a forged or future 5 MB one is
+    cut and marked, and the decision still fits SNS's 256 KiB (the emulator enforces it)."""
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=1)
+    name = alarm_on(stack, app)
+    error, body = invoke_rollback(stack, alarm_event(app, name, time.time(), reason="r" * 5_000_000))
+    assert not error, str(body)[:2000]
+    assert body["results"][0]["outcomes"][0]["action"] == "rollback", str(body)[:2000]
+    msg = rb(app.name)[0]
+    assert len(msg["Message"].encode()) <= 262_144
+    decision = json.loads(msg["Message"])
+    alarm = next(c for c in decision["checks"] if c["name"] == "alarm")
+    assert len(alarm["actual"]["reason"]) == 1023 and "cut by rollgate" in alarm["actual"]["reason"]
+
+
+def deployment_event(application: str, group: str, deployment_id: str, state: str = "START") -> dict:
+    """A CodeDeploy state change as EventBridge delivers it (AWS's sample): no compute platform."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "CodeDeploy Deployment State-change Notification",
+            "source": "aws.codedeploy", "account": ACCOUNT, "time": cloudwatch_time(time.time())[:19] + "Z",
+            "region": REGION,
+            "resources": [f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:{application}/{group}",
+                          f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:application:{application}"],
+            "detail": {"region": REGION, "deploymentId": deployment_id, "instanceGroupId": str(uuid.uuid4()),
+                       "deploymentGroup": group, "state": state, "application": application}}
+
+
+def test_a_state_change_of_an_ec2_deployment_is_a_logged_no_op(stack, rb):
+    """The deployment rule also matches EC2/ECS deployments (the event names no platform):
+    alarm-rollback answers without an error, so Lambda does not retry it into the DLQ."""
+    from conftest import ROLE
+    cd = stack.client("codedeploy")
+    name = f"fleet-{uuid.uuid4().hex[:8]}"
+    cd.create_application(applicationName=name, computePlatform="Server")
+    cd.create_deployment_group(applicationName=name, deploymentGroupName="web", serviceRoleArn=ROLE)
+    dep = cd.create_deployment(applicationName=name, deploymentGroupName="web", revision={
+        "revisionType": "S3", "s3Location": {"bucket": "artifacts", "key": "web.zip", "bundleType": "zip"}})["deploymentId"]
+    error, body = invoke_rollback(stack, deployment_event(name, "web", dep))
+    assert not error, body
+    result = body["results"][0]
+    assert result["ignored"] == dep and "not a Lambda one" in result["reason"], result
+    assert stack.client("dynamodb").scan(
+        TableName=LEDGER_TABLE, FilterExpression="deployment_id = :d",
+        ExpressionAttributeValues={":d": {"S": dep}})["Items"] == []
+
+
+def test_a_lambda_deployment_not_readable_yet_is_retried_with_a_named_error_type(stack, rb):
+    """A deployment CodeDeploy does not know (yet) fails the invocation, so that Lambda's
+    asynchronous retry records it later; errorType names the class, not a Rust type."""
+    error, body = invoke_rollback(stack, deployment_event("orders", "live", "d-NOTYET123"))
+    assert error, body
+    assert body["errorType"] == "NotFound", body
+    assert "d-NOTYET123" in body["errorMessage"]
+    error, body = invoke_rollback(stack, {"detail-type": "CloudWatch Alarm State Change"})
+    assert error and body["errorType"] == "InvalidEvent", body

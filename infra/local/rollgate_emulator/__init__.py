@@ -4,7 +4,7 @@ Import this package, call :func:`apply_patches` once, then serve moto's WSGI
 application wrapped by :func:`control.wrap`.
 """
 
-from . import alarms, awslambda, codedeploy, control, sqs, state
+from . import alarms, awslambda, codedeploy, control, sns, sqs, state
 
 __all__ = ["apply_patches", "cloudwatch", "control", "state"]
 
@@ -14,4 +14,5 @@ def apply_patches(settings: "state.Settings") -> None:
     awslambda.patch()
     codedeploy.patch()
     sqs.patch()
+    sns.patch()
     alarms.patch()  # after awslambda: wraps its UpdateAlias
