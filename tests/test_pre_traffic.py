@@ -4,7 +4,7 @@ built hook under `cargo lambda watch`, the example app's versions as the target.
 import json
 import time
 
-from conftest import (HOOK_FUNCTION, alias_version, appspec, deploy, make_app, wait_deployment)
+from conftest import (HOOK_FUNCTION, POST_HOOK_FUNCTION, alias_version, appspec, deploy, make_app, wait_deployment)
 
 SMOKE = {
     "version": 1,
@@ -140,3 +140,20 @@ def test_unknown_deployment_reports_failed_for_the_known_execution(stack, decisi
     body = json.loads(out["Payload"].read())
     assert body["verdict"] == "Failed"
     assert "d-NOTEXIST1" in body["reason"]
+
+
+def test_the_readme_recipe_with_a_real_shaped_event_reaches_codedeploy(stack):
+    """events/pre-traffic-hook.json carries an execution id shaped like a real one (a
+    300-character base64 token, as in the lifecycle event published with
+    aws-lambda-rust-runtime's lambda-events fixtures). The hook must hand it to CodeDeploy
+    (whose GetDeployment answers that the sample deployment does not exist), not refuse it:
+    a refusal here would fail every real release."""
+    from pathlib import Path
+    event = json.loads((Path(__file__).resolve().parents[1] / "events" / "pre-traffic-hook.json").read_text())
+    assert len(event["LifecycleEventHookExecutionId"]) == 300
+    for function in (HOOK_FUNCTION, POST_HOOK_FUNCTION):
+        out = stack.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event))
+        body = json.loads(out["Payload"].read())
+        assert "FunctionError" not in out, body
+        assert body["verdict"] == "Failed", body
+        assert body["reason"] == f"deployment {event['DeploymentId']} does not exist", body
