@@ -107,6 +107,19 @@ def test_thousand_messages_move_back_with_conservation(stack, redrive):
     assert seen == set(range(1000))
 
 
+def test_large_messages_are_sent_in_batches_sqs_accepts(stack, redrive):
+    """SQS refuses a SendMessageBatch whose messages add up to over 1 MiB
+    (BatchRequestTooLong), even when each message is well under its own 1 MiB limit: ten
+    DLQ messages of 300 KB must still all move, in as many requests as that takes."""
+    src, dlq = queue_pair(stack)
+    sqs = stack.client("sqs")
+    for i in range(10):
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"n": i, "pad": "x" * 300_000}))
+    report = redrive({"source": dlq})
+    assert (report["moved"], report["remaining"], report["failed"]) == (10, 0, 0), report
+    assert sorted(json.loads(m["Body"])["n"] for m in drain(stack, src)) == list(range(10))
+
+
 def test_fifo_groups_keep_their_order(stack, redrive):
     src, dlq = queue_pair(stack, fifo=True)
     fill(stack, dlq, 100, group=lambda i: f"g{i % 5}")

@@ -56,6 +56,12 @@ REDRIVE = "rollgate-dlq-redrive"
 FUNCTIONS = {"pre-traffic-hook": HOOK, "post-traffic-hook": POST_HOOK, "alarm-rollback": ROLLBACK,
              "dlq-redrive": REDRIVE}
 MIN_CASES = 20
+# The errorType each function's refusal of a bad payload carries (shared/src/failure.rs): a
+# class a log or metric filter can match. A case may name another (`"error_type"`). A payload
+# that is not JSON at all never reaches the handler: Lambda's runtime refuses it with its own.
+ERROR_TYPES = {"pre-traffic-hook": "InvalidEvent", "post-traffic-hook": "InvalidEvent",
+               "alarm-rollback": "InvalidEvent", "dlq-redrive": "InvalidRequest"}
+RUNTIME_REFUSAL = "&lambda_runtime::deserializer::DeserializeError"
 # Markers that must never reach the functions' logs at the default level.
 SECRET = f"hostile-secret-{uuid.uuid4().hex}"
 BODY_MARKER = f"hostile-body-{uuid.uuid4().hex}"
@@ -389,6 +395,11 @@ def test_hostile_input(world, function, path):
         message = body.get("errorMessage", "") if isinstance(body, dict) else str(body)
         for needle in expect["error"]:
             assert expand_text(needle, names) in message, f"{path.name}: {needle!r} not in {message[:2000]!r}"
+        error_type = body.get("errorType") if isinstance(body, dict) else None
+        wanted = case.get("error_type") or ERROR_TYPES[function]
+        assert error_type in (wanted, RUNTIME_REFUSAL), f"{path.name}: errorType {error_type!r}, not {wanted!r}"
+        if error_type == RUNTIME_REFUSAL:
+            assert "event_raw" in case, f"{path.name}: a JSON payload must reach the handler"
         assert changes == {}, f"{path.name}: side effects {changes}"
         assert announced == [], f"{path.name}: announced {announced}"
         world.last = after
@@ -427,6 +438,9 @@ def test_hostile_input(world, function, path):
 
     assert "ignored" in expect, f"{path.name}: unknown expectation {expect}"
     outcomes = [o for r in body["results"] for o in r.get("outcomes", [])]
+    # A deployment state change rollgate has no business with (another compute platform).
+    outcomes += [{"action": "none", "acted": False, "reason": r["reason"]}
+                 for r in body["results"] if "ignored" in r]
     assert outcomes, text[:2000]
     for o in outcomes:
         assert o["action"] == "none" and not o["acted"], f"{path.name}: {o}"
@@ -501,13 +515,20 @@ def test_redrive_refuses_queues_and_functions_outside_the_allow_list(world):
     assert not error and body["would_move"] == 3, body
 
 
+def _cloudwatch_now() -> str:
+    """Now, as CloudWatch writes `state.timestamp` (UTC, milliseconds, `+0000`): a
+    transition truncated to the second could predate a release made in the same second."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+0000"
+
+
 def _alarm_event(function_dimension: str, *, account=ACCOUNT, region=REGION, name=None) -> dict:
     name = name or f"foreign-{uuid.uuid4().hex[:6]}"
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "CloudWatch Alarm State Change",
             "source": "aws.cloudwatch", "account": account, "region": region,
             "time": "2026-03-01T10:15:00Z", "resources": [f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"],
             "detail": {"alarmName": name, "state": {"value": "ALARM", "reason": "errors",
-                                                    "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000+0000")},
+                                                    "timestamp": _cloudwatch_now()},
                        "configuration": {"metrics": [{"id": "m1", "metricStat": {"metric": {
                            "namespace": "AWS/Lambda", "name": "Errors",
                            "dimensions": {"FunctionName": function_dimension}}, "period": 60, "stat": "Sum"}}]}}}

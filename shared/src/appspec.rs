@@ -2,15 +2,15 @@
 //! the deployment moves, and which lifecycle hooks it runs.
 //!
 //! CodeDeploy hands the hook the AppSpec as JSON or YAML text. The text comes from
-//! outside rollgate, so [`parse`] caps its size, accepts exactly one
-//! `AWS::Lambda::Function` resource and names the offending field path in every error.
+//! outside rollgate, so [`parse`] accepts exactly one `AWS::Lambda::Function` resource
+//! and names the offending field path in every error. CodeDeploy's model puts no size on
+//! the text (`RawStringContent`), so neither does rollgate: the parsers bound the work
+//! (serde_json's recursion limit, serde-saphyr's default budget on events, depth and
+//! aliases), not the length.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
-
-/// Largest AppSpec text [`parse`] accepts. Real Lambda AppSpecs are a few hundred bytes.
-pub const MAX_APPSPEC_BYTES: usize = 64 * 1024;
 
 /// The only resource type rollgate gates.
 pub const LAMBDA_RESOURCE_TYPE: &str = "AWS::Lambda::Function";
@@ -71,9 +71,6 @@ pub enum AppSpecError {
     #[error("AppSpec is empty")]
     Empty,
 
-    #[error("AppSpec is {size} bytes, larger than the {limit}-byte limit")]
-    TooLarge { size: usize, limit: usize },
-
     #[error("AppSpec is not valid {format}{}: {message}", position(*.line, *.column))]
     Syntax {
         format: AppSpecFormat,
@@ -122,12 +119,6 @@ fn position(line: Option<u64>, column: Option<u64>) -> String {
 
 /// Parses a CodeDeploy Lambda AppSpec, JSON when the trimmed text starts with `{`, YAML otherwise.
 pub fn parse(content: &str) -> Result<LambdaTarget, AppSpecError> {
-    if content.len() > MAX_APPSPEC_BYTES {
-        return Err(AppSpecError::TooLarge {
-            size: content.len(),
-            limit: MAX_APPSPEC_BYTES,
-        });
-    }
     let text = content.trim_start_matches('\u{feff}').trim();
     if text.is_empty() {
         return Err(AppSpecError::Empty);
@@ -820,15 +811,16 @@ hooks:
     }
 
     #[test]
-    fn rejects_huge_input_before_parsing() {
-        let huge = format!("{YAML}#{}", "x".repeat(MAX_APPSPEC_BYTES));
-        assert_eq!(
-            parse(&huge).unwrap_err(),
-            AppSpecError::TooLarge {
-                size: huge.len(),
-                limit: MAX_APPSPEC_BYTES
-            }
-        );
+    fn takes_an_appspec_of_any_size_codedeploy_stores() {
+        // No size is refused (the model has none).
+        let huge = format!("{YAML}#{}\n", "x".repeat(4 << 20));
+        assert_eq!(parse(&huge).unwrap(), parse(YAML).unwrap());
+        // Nesting deeper than the parsers' budgets is refused, not followed.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(
+            parse(&deep).unwrap_err(),
+            AppSpecError::Syntax { .. }
+        ));
     }
 
     #[test]

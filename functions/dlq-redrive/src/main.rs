@@ -3,7 +3,7 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rollgate::adapters::{Lambda, SnsNotifier, Sqs};
-use rollgate::failure::Failure;
+use rollgate::failure::{Class, Failure};
 use rollgate::hook::hard_deadline;
 use rollgate::redrive::{self, AllowList, Limits, Redrive, Request};
 use serde_json::Value;
@@ -36,7 +36,7 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure
         lambda: &deps.lambda,
         allow: &deps.allow,
     };
-    let report = engine.run(&request, limits).await?;
+    let report = engine.run(&request, limits).await.map_err(refusal)?;
     tracing::info!(
         report = %rollgate::limits::fit_json(
             &serde_json::to_value(report.log_view()).unwrap_or_default(),
@@ -47,6 +47,16 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure
     );
     redrive::announce(&deps.notifier, &report).await;
     Ok(serde_json::to_value(report).unwrap_or_default())
+}
+
+/// The engine refuses what the request names but may not touch (outside the allow-list,
+/// the source itself as destination...) as an invalid event: for a request, that is an
+/// invalid request.
+fn refusal(e: rollgate::Error) -> Failure {
+    match e {
+        rollgate::Error::InvalidEvent(message) => Failure::new(Class::InvalidRequest, message),
+        e => e.into(),
+    }
 }
 
 #[tokio::main]

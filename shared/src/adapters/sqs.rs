@@ -126,6 +126,52 @@ fn to_sdk(v: &AttributeValue) -> Option<MessageAttributeValue> {
         .ok()
 }
 
+/// One `SendMessageBatch` of entries that fit in one request.
+async fn send_run(
+    client: &Client,
+    queue: &QueueInfo,
+    entries: &[Outgoing],
+) -> Result<Vec<EntryFailure>> {
+    let mut req = client.send_message_batch().queue_url(&queue.url);
+    // An id SQS would refuse fails its entry here, as SQS would (a sender fault),
+    // and the rest of the batch goes.
+    let mut refused = Vec::new();
+    for e in entries {
+        if let Some(why) = crate::redrive::message::fifo_id_problem(e) {
+            refused.push(EntryFailure {
+                id: e.id.clone(),
+                code: "InvalidParameterValue".into(),
+                message: why,
+                sender_fault: true,
+            });
+            continue;
+        }
+        let mut b = SendMessageBatchRequestEntry::builder()
+            .id(&e.id)
+            .message_body(&e.body)
+            .set_message_group_id(e.group_id.clone())
+            .set_message_deduplication_id(e.deduplication_id.clone());
+        for (name, value) in &e.attributes {
+            if let Some(v) = to_sdk(value) {
+                b = b.message_attributes(name, v);
+            }
+        }
+        req = req.entries(
+            b.build()
+                .map_err(|err| Error::InvalidEvent(format!("batch entry {}: {err}", e.id)))?,
+        );
+    }
+    if refused.len() == entries.len() {
+        return Ok(refused);
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| Error::aws("sqs", "SendMessageBatch", e))?;
+    refused.extend(failures(out.failed()));
+    Ok(refused)
+}
+
 fn failures(list: &[aws_sdk_sqs::types::BatchResultErrorEntry]) -> Vec<EntryFailure> {
     list.iter()
         .map(|f| EntryFailure {
@@ -246,44 +292,26 @@ impl Queues for Sqs {
         queue: &QueueInfo,
         entries: &[Outgoing],
     ) -> Result<Vec<EntryFailure>> {
-        let mut req = self.client.send_message_batch().queue_url(&queue.url);
-        // An id SQS would refuse fails its entry here, as SQS would (a sender fault),
-        // and the rest of the batch goes.
-        let mut refused = Vec::new();
-        for e in entries {
-            if let Some(why) = crate::redrive::message::fifo_id_problem(e) {
-                refused.push(EntryFailure {
-                    id: e.id.clone(),
-                    code: "InvalidParameterValue".into(),
-                    message: why,
-                    sender_fault: true,
-                });
-                continue;
+        // One call per run of entries that SQS takes in one request (at most 1 MiB in all).
+        // Once a run has gone, a later run's failed call fails only its own entries, so
+        // that what was sent is never sent again.
+        let mut failed = Vec::new();
+        for (n, run) in crate::redrive::message::batch_runs(entries)
+            .into_iter()
+            .enumerate()
+        {
+            match send_run(&self.client, queue, &entries[run.clone()]).await {
+                Ok(f) => failed.extend(f),
+                Err(e) if n == 0 => return Err(e),
+                Err(e) => failed.extend(entries[run].iter().map(|o| EntryFailure {
+                    id: o.id.clone(),
+                    code: e.code().unwrap_or("SendMessageBatch").to_owned(),
+                    message: e.to_string(),
+                    sender_fault: !e.is_retryable(),
+                })),
             }
-            let mut b = SendMessageBatchRequestEntry::builder()
-                .id(&e.id)
-                .message_body(&e.body)
-                .set_message_group_id(e.group_id.clone())
-                .set_message_deduplication_id(e.deduplication_id.clone());
-            for (name, value) in &e.attributes {
-                if let Some(v) = to_sdk(value) {
-                    b = b.message_attributes(name, v);
-                }
-            }
-            req = req.entries(
-                b.build()
-                    .map_err(|err| Error::InvalidEvent(format!("batch entry {}: {err}", e.id)))?,
-            );
         }
-        if refused.len() == entries.len() {
-            return Ok(refused);
-        }
-        let out = req
-            .send()
-            .await
-            .map_err(|e| Error::aws("sqs", "SendMessageBatch", e))?;
-        refused.extend(failures(out.failed()));
-        Ok(refused)
+        Ok(failed)
     }
 
     async fn delete_batch(

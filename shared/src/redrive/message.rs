@@ -54,6 +54,30 @@ fn size(body: &str, attributes: &BTreeMap<String, AttributeValue>) -> usize {
             .sum::<usize>()
 }
 
+/// SQS's limit on one `SendMessageBatch`: the messages' sizes added up, 1 MiB (sqs model,
+/// `SendMessageBatch` documentation). Ten messages near the single-message limit would
+/// make a batch SQS refuses whole (`BatchRequestTooLong`).
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// `entries` split, in order, into runs whose sizes add up to at most [`MAX_BATCH_BYTES`]
+/// (one message is never split: a single message is at most that size).
+pub fn batch_runs(entries: &[Outgoing]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let (mut start, mut total) = (0, 0);
+    for (i, e) in entries.iter().enumerate() {
+        let n = size(&e.body, &e.attributes);
+        if i > start && total + n > MAX_BATCH_BYTES {
+            runs.push(start..i);
+            (start, total) = (i, 0);
+        }
+        total += n;
+    }
+    if start < entries.len() {
+        runs.push(start..entries.len());
+    }
+    runs
+}
+
 /// The copy of `m` for a queue. Body and attributes are kept as received; provenance
 /// is added when asked and when it fits (attribute count and size).
 pub fn outgoing(
@@ -175,6 +199,30 @@ mod tests {
             group_id: Some("g".into()),
             receive_count: 3,
         }
+    }
+
+    #[test]
+    fn batches_are_split_under_sqs_total_size() {
+        let entry = |i: usize, n: usize| Outgoing {
+            id: i.to_string(),
+            body: "x".repeat(n),
+            attributes: BTreeMap::new(),
+            group_id: None,
+            deduplication_id: None,
+        };
+        let small: Vec<_> = (0..10).map(|i| entry(i, 100)).collect();
+        assert_eq!(batch_runs(&small), vec![0..10]);
+        // Ten messages of 300 KB: 3 fit in 1 MiB (900 KB), the fourth would not.
+        let big: Vec<_> = (0..10).map(|i| entry(i, 300_000)).collect();
+        assert_eq!(batch_runs(&big), vec![0..3, 3..6, 6..9, 9..10]);
+        for run in batch_runs(&big) {
+            let total: usize = big[run].iter().map(|e| e.body.len()).sum();
+            assert!(total <= MAX_BATCH_BYTES);
+        }
+        // A message of exactly the limit goes alone.
+        let edge = vec![entry(0, 10), entry(1, MAX_BATCH_BYTES), entry(2, 10)];
+        assert_eq!(batch_runs(&edge), vec![0..1, 1..2, 2..3]);
+        assert!(batch_runs(&[]).is_empty());
     }
 
     #[test]
