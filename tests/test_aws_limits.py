@@ -145,6 +145,8 @@ LIMITS = [
           r"value\.len\(\) > (\d+)", "cloudwatch", "DimensionValue", "out"),
     Limit("dimensions of one metric in a post-traffic policy", "shared/src/post_traffic/policy.rs",
           r"MAX_DIMENSIONS: usize = (\d+);", "cloudwatch", "Dimensions", "out"),
+    Limit("EMF dimension values (cut)", "shared/src/limits.rs",
+          r"DIMENSION_VALUE_MAX_CHARS: usize = (\d+);", "cloudwatch", "DimensionValue", "out"),
     Limit("queries of one GetMetricData", "shared/src/adapters/cloudwatch.rs",
           r"MAX_QUERIES: usize = (\d+);", "cloudwatch", "GetMetricDataInput.MetricDataQueries", "out",
           doc_pattern=r"can include as many as (\d+) MetricDataQuery"),

@@ -37,6 +37,10 @@ pub const ALARM_STATE_REASON_MAX_CHARS: usize = 1023;
 /// CloudWatch `AlarmName`: 1 to 255 characters (cloudwatch model, shape `AlarmName`).
 pub const ALARM_NAME_MAX_CHARS: usize = 255;
 
+/// CloudWatch `DimensionValue`: at most 1024 characters (cloudwatch model, shape
+/// `DimensionValue`); EMF dimensions and properties are cut to it.
+pub const DIMENSION_VALUE_MAX_CHARS: usize = 1024;
+
 /// CloudWatch Logs: one log event is at most 256 KiB including 26 bytes of overhead
 /// (logs `PutLogEvents` documentation). Lambda turns each line a function writes into
 /// one event; a record rollgate logs is kept well under it.

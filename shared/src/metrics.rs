@@ -1,6 +1,7 @@
 //! CloudWatch embedded metric format (EMF): metrics as one structured log line, with no
 //! API call on the hot path. CloudWatch Logs extracts them from the function's log.
 
+use crate::limits::DIMENSION_VALUE_MAX_CHARS;
 use serde_json::{Map, Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,8 +34,13 @@ impl Emf {
         )
     }
 
+    /// A dimension; its value is cut to CloudWatch's 1024 characters (cloudwatch model,
+    /// `DimensionValue`), or the whole document would be dropped.
     pub fn dimension(mut self, name: &str, value: &str) -> Self {
-        self.dimensions.push((name.to_owned(), value.to_owned()));
+        self.dimensions.push((
+            name.to_owned(),
+            crate::limits::cut(value, DIMENSION_VALUE_MAX_CHARS),
+        ));
         self
     }
 
@@ -44,8 +50,15 @@ impl Emf {
     }
 
     /// A property is searchable in the log but is not a dimension (no cardinality cost).
+    /// Text is cut to [`DIMENSION_VALUE_MAX_CHARS`](crate::limits::DIMENSION_VALUE_MAX_CHARS) too: a property holds ids and names, and
+    /// one from an event (a forged deployment id) must not make the line too long for one
+    /// CloudWatch Logs event.
     pub fn property(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.properties.insert(name.to_owned(), value.into());
+        let value = match value.into() {
+            Value::String(s) => Value::String(crate::limits::cut(&s, DIMENSION_VALUE_MAX_CHARS)),
+            other => other,
+        };
+        self.properties.insert(name.to_owned(), value);
         self
     }
 
@@ -90,6 +103,22 @@ impl Emf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_cut_to_cloudwatch_limits() {
+        let id = "d-".to_owned() + &"A".repeat(300_000);
+        let doc = Emf::new("Rollgate")
+            .dimension("Component", &id)
+            .property("DeploymentId", id.clone())
+            .property("Count", 3)
+            .to_json(0);
+        for key in ["Component", "DeploymentId"] {
+            let v = doc[key].as_str().unwrap();
+            assert_eq!(v.chars().count(), DIMENSION_VALUE_MAX_CHARS);
+            assert!(crate::limits::was_cut(v));
+        }
+        assert_eq!(doc["Count"], 3);
+    }
 
     #[test]
     fn emf_document_declares_every_metric_and_dimension() {
