@@ -8,10 +8,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use std::time::Duration;
 
-/// Environment variable that caps SDK attempts per call (tests against the emulator use
-/// 1, because unimplemented operations answer 500 and must not be retried).
-pub const MAX_ATTEMPTS_ENV: &str = "ROLLGATE_AWS_MAX_ATTEMPTS";
-
 /// Shared SDK configuration; cheap to clone, build clients from it on demand.
 #[derive(Clone, Debug)]
 pub struct Aws {
@@ -19,13 +15,10 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// Load the configuration from the environment (Lambda's role, region, endpoint).
-    pub async fn from_env() -> Self {
-        let attempts = std::env::var(MAX_ATTEMPTS_ENV)
-            .ok()
-            .and_then(|v| v.parse::<u32>().ok())
-            .filter(|n| (1..=10).contains(n))
-            .unwrap_or(3);
+    /// Load the SDK's configuration (Lambda's role, region, endpoint, which the SDK reads
+    /// from the environment itself), with `attempts` per call (tests against the emulator
+    /// use 1: `ROLLGATE_AWS_MAX_ATTEMPTS`, read by [`crate::config`]).
+    pub async fn load(attempts: u32) -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(attempts))
             .timeout_config(
@@ -36,10 +29,6 @@ impl Aws {
             )
             .load()
             .await;
-        Self { config }
-    }
-
-    pub fn from_config(config: SdkConfig) -> Self {
         Self { config }
     }
 

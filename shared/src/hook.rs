@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::time::timeout_at;
 
 /// Time kept back from the Lambda deadline for reporting and announcing.
-pub const DEFAULT_REPORT_MARGIN: Duration = Duration::from_secs(3);
+pub use crate::config::DEFAULT_REPORT_MARGIN;
 
 /// The event CodeDeploy sends a lifecycle hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +103,20 @@ pub fn hard_deadline(deadline_epoch_ms: u64, margin: Duration, fallback: Duratio
     now + left.saturating_sub(margin)
 }
 
+/// When a hook run must have decided: Lambda's deadline less `margin` (900 s from now
+/// when the runtime gives none), and no later than `max_run` from now when set.
+pub fn run_deadline(
+    deadline_epoch_ms: u64,
+    margin: Duration,
+    max_run: Option<Duration>,
+) -> Instant {
+    let hard = hard_deadline(deadline_epoch_ms, margin, Duration::from_secs(900));
+    match max_run {
+        Some(cap) => hard.min(Instant::now() + cap),
+        None => hard,
+    }
+}
+
 /// A gate's own checks, run inside the frame.
 pub trait Evaluator: Send + Sync {
     /// Push checks into `checks` as they complete: on a budget overrun the frame keeps
@@ -155,6 +169,24 @@ pub struct Hook<'a, D, P, N> {
     pub policies: &'a P,
     pub notifier: &'a N,
     pub slot: &'a ReportSlot,
+}
+
+impl<'a, D, P, N> Hook<'a, D, P, N> {
+    pub fn new(
+        component: &'static str,
+        deployments: &'a D,
+        policies: &'a P,
+        notifier: &'a N,
+        slot: &'a ReportSlot,
+    ) -> Self {
+        Hook {
+            component,
+            deployments,
+            policies,
+            notifier,
+            slot,
+        }
+    }
 }
 
 /// Run one hook invocation to its verdict. Never fails: every error becomes a `Failed`
@@ -538,7 +570,7 @@ where
     if let Err(e) = hook.notifier.announce(decision).await {
         tracing::error!(error = %e, "could not announce the decision on SNS");
     }
-    Emf::from_env()
+    Emf::rollgate()
         .dimension("Component", hook.component)
         .dimension("Verdict", decision.verdict.as_str())
         .metric("GateDecisions", 1.0, "Count")

@@ -9,6 +9,7 @@ pub mod adapters;
 pub mod appspec;
 pub mod aws;
 pub mod checks;
+pub mod config;
 pub mod decision;
 pub mod error;
 pub mod failure;
@@ -26,3 +27,11 @@ pub mod rollback;
 pub mod scope;
 
 pub use error::{Error, Result};
+
+/// What every function's `main` does first, once its configuration is read: install the
+/// log subscriber, set the metrics namespace, and load the AWS SDK's configuration.
+pub async fn init(common: &config::Common) -> aws::Aws {
+    logging::init(&common.log);
+    metrics::set_namespace(&common.metrics_namespace);
+    aws::Aws::load(common.aws_max_attempts).await
+}

@@ -5,7 +5,14 @@ use crate::limits::DIMENSION_VALUE_MAX_CHARS;
 use serde_json::{Map, Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub const DEFAULT_NAMESPACE: &str = "Rollgate";
+pub use crate::config::DEFAULT_METRICS_NAMESPACE as DEFAULT_NAMESPACE;
+
+static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The namespace of every document [`Emf::rollgate`] makes, set once in `main`.
+pub fn set_namespace(namespace: &str) {
+    let _ = NAMESPACE.set(namespace.to_owned());
+}
 
 /// One EMF document: dimensions, metrics with units, and extra searchable properties.
 #[derive(Debug, Clone)]
@@ -26,11 +33,14 @@ impl Emf {
         }
     }
 
-    /// Namespace from `ROLLGATE_METRICS_NAMESPACE`, default `Rollgate`.
-    pub fn from_env() -> Self {
+    /// In the namespace set once by [`set_namespace`] (from `ROLLGATE_METRICS_NAMESPACE`
+    /// in each function's configuration), else `Rollgate`.
+    pub fn rollgate() -> Self {
         Self::new(
-            std::env::var("ROLLGATE_METRICS_NAMESPACE")
-                .unwrap_or_else(|_| DEFAULT_NAMESPACE.to_owned()),
+            NAMESPACE
+                .get()
+                .map_or(DEFAULT_NAMESPACE, String::as_str)
+                .to_owned(),
         )
     }
 

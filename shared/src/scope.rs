@@ -121,16 +121,8 @@ fn partition_of(region: &str) -> &'static str {
 
 impl Home {
     /// From the ARN the function was invoked by (Lambda's context: authoritative);
-    /// when that is not an ARN (local emulators), from `ROLLGATE_ACCOUNT_ID` and
-    /// `AWS_REGION`.
-    pub fn resolve(invoked_function_arn: &str) -> Self {
-        Self::from_parts(
-            invoked_function_arn,
-            std::env::var("ROLLGATE_ACCOUNT_ID").ok().as_deref(),
-            std::env::var("AWS_REGION").ok().as_deref(),
-        )
-    }
-
+    /// when that is not an ARN (local emulators), from `account` and `region`
+    /// (`ROLLGATE_ACCOUNT_ID` and `AWS_REGION`, read by [`crate::config`]).
     pub fn from_parts(invoked_arn: &str, account: Option<&str>, region: Option<&str>) -> Self {
         if let Some(arn) = Arn::parse(invoked_arn).filter(|a| a.service == "lambda") {
             return Home {

@@ -7,14 +7,26 @@ use crate::appspec;
 use crate::decision::Verdict;
 use crate::error::{Error, Result};
 use crate::ports::{DeploymentInfo, Deployments, ReportOutcome};
+use crate::rollback::ports::StopOutcome;
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentError;
 use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusError;
+use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentError;
 use aws_sdk_codedeploy::types::{
     AppSpecContent, ComputePlatform, LifecycleEventStatus, RawString, RevisionLocation,
     RevisionLocationType,
 };
+
+/// A deployment's times (epoch ms) and kind, from `GetDeployment`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeline {
+    pub created_ms: Option<i64>,
+    pub started_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    /// CodeDeploy created it to roll another deployment back.
+    pub rollback: bool,
+}
 
 #[derive(Clone, Debug)]
 pub struct CodeDeploy {
@@ -26,8 +38,72 @@ impl CodeDeploy {
         Self { client }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// `GetDeployment`, with "no such deployment" as [`Error::DeploymentNotFound`].
+    async fn get(&self, deployment_id: &str) -> Result<aws_sdk_codedeploy::types::DeploymentInfo> {
+        let out = self
+            .client
+            .get_deployment()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .map_err(|e| match e {
+                SdkError::ServiceError(ref se)
+                    if matches!(
+                        se.err(),
+                        GetDeploymentError::DeploymentDoesNotExistException(_)
+                            | GetDeploymentError::InvalidDeploymentIdException(_)
+                    ) =>
+                {
+                    Error::DeploymentNotFound(deployment_id.to_owned())
+                }
+                e => Error::aws("codedeploy", "GetDeployment", e),
+            })?;
+        out.deployment_info
+            .ok_or_else(|| Error::DeploymentNotFound(deployment_id.to_owned()))
+    }
+
+    /// When a deployment was created, started and ended, and whether CodeDeploy made it
+    /// to roll another one back.
+    pub async fn timeline(&self, deployment_id: &str) -> Result<Timeline> {
+        let d = self.get(deployment_id).await?;
+        let ms = |t: Option<&aws_sdk_codedeploy::primitives::DateTime>| {
+            t.and_then(|t| t.to_millis().ok())
+        };
+        Ok(Timeline {
+            created_ms: ms(d.create_time()),
+            started_ms: ms(d.start_time()),
+            ended_ms: ms(d.complete_time()),
+            rollback: d
+                .creator()
+                .is_some_and(|c| c.as_str() == "codeDeployRollback")
+                || d.rollback_info()
+                    .and_then(|r| r.rollback_triggering_deployment_id())
+                    .is_some(),
+        })
+    }
+
+    /// `StopDeployment` with automatic rollback; a deployment that had already ended is
+    /// [`StopOutcome::AlreadyCompleted`].
+    pub async fn stop(&self, deployment_id: &str) -> Result<StopOutcome> {
+        match self
+            .client
+            .stop_deployment()
+            .deployment_id(deployment_id)
+            .auto_rollback_enabled(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(StopOutcome::Requested),
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err(),
+                    StopDeploymentError::DeploymentAlreadyCompletedException(_)
+                ) =>
+            {
+                Ok(StopOutcome::AlreadyCompleted)
+            }
+            Err(e) => Err(Error::aws("codedeploy", "StopDeployment", e)),
+        }
     }
 
     /// The AppSpec text of a revision. `GetDeployment` never returns it, only its sha256:
@@ -101,27 +177,7 @@ impl CodeDeploy {
 
 impl Deployments for CodeDeploy {
     async fn lambda_deployment(&self, deployment_id: &str) -> Result<DeploymentInfo> {
-        let out = self
-            .client
-            .get_deployment()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .map_err(|e| match e {
-                SdkError::ServiceError(ref se)
-                    if matches!(
-                        se.err(),
-                        GetDeploymentError::DeploymentDoesNotExistException(_)
-                            | GetDeploymentError::InvalidDeploymentIdException(_)
-                    ) =>
-                {
-                    Error::DeploymentNotFound(deployment_id.to_owned())
-                }
-                e => Error::aws("codedeploy", "GetDeployment", e),
-            })?;
-        let info = out
-            .deployment_info()
-            .ok_or_else(|| Error::DeploymentNotFound(deployment_id.to_owned()))?;
+        let info = &self.get(deployment_id).await?;
         match info.compute_platform() {
             Some(ComputePlatform::Lambda) => {}
             other => {

@@ -9,7 +9,6 @@ use crate::rollback::decide::AliasState;
 use crate::rollback::ledger::DeploymentKind;
 use crate::rollback::ports::{Announcer, ReleaseMeta, Releases, StopOutcome, UpdateOutcome};
 use crate::rollback::targets::TAG_GROUP;
-use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentError;
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::get_alias::GetAliasError;
 use aws_sdk_lambda::operation::get_function::GetFunctionError;
@@ -29,68 +28,26 @@ impl AwsReleases {
     }
 }
 
-fn ms(t: Option<&aws_sdk_codedeploy::primitives::DateTime>) -> Option<i64> {
-    t.and_then(|t| t.to_millis().ok())
-}
-
 impl Releases for AwsReleases {
     async fn release(&self, deployment_id: &str) -> Result<ReleaseMeta> {
         let info = self.codedeploy.lambda_deployment(deployment_id).await?;
         // lambda_deployment reads the AppSpec; the times and the creator are read here.
-        let out = self
-            .codedeploy
-            .client()
-            .get_deployment()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .map_err(|e| Error::aws("codedeploy", "GetDeployment", e))?;
-        let d = out
-            .deployment_info()
-            .ok_or_else(|| Error::DeploymentNotFound(deployment_id.to_owned()))?;
-        let rollback = d
-            .creator()
-            .is_some_and(|c| c.as_str() == "codeDeployRollback")
-            || d.rollback_info()
-                .and_then(|r| r.rollback_triggering_deployment_id())
-                .is_some();
-        let created_ms = ms(d.create_time())
-            .or(ms(d.start_time()))
-            .unwrap_or_default();
+        let t = self.codedeploy.timeline(deployment_id).await?;
         Ok(ReleaseMeta {
             info,
-            kind: if rollback {
+            kind: if t.rollback {
                 DeploymentKind::Rollback
             } else {
                 DeploymentKind::Release
             },
-            created_ms,
-            started_ms: ms(d.start_time()),
-            ended_ms: ms(d.complete_time()),
+            created_ms: t.created_ms.or(t.started_ms).unwrap_or_default(),
+            started_ms: t.started_ms,
+            ended_ms: t.ended_ms,
         })
     }
 
     async fn stop(&self, deployment_id: &str) -> Result<StopOutcome> {
-        match self
-            .codedeploy
-            .client()
-            .stop_deployment()
-            .deployment_id(deployment_id)
-            .auto_rollback_enabled(true)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(StopOutcome::Requested),
-            Err(SdkError::ServiceError(se))
-                if matches!(
-                    se.err(),
-                    StopDeploymentError::DeploymentAlreadyCompletedException(_)
-                ) =>
-            {
-                Ok(StopOutcome::AlreadyCompleted)
-            }
-            Err(e) => Err(Error::aws("codedeploy", "StopDeployment", e)),
-        }
+        self.codedeploy.stop(deployment_id).await
     }
 
     async fn alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>> {

@@ -6,7 +6,7 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::error::SdkError;
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 
-pub const DEFAULT_PREFIX: &str = "/rollgate/policies/";
+pub use crate::config::DEFAULT_POLICY_PREFIX as DEFAULT_PREFIX;
 
 #[derive(Clone, Debug)]
 pub struct SsmPolicies {

@@ -26,6 +26,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const COMPONENT: &str = "post-traffic-hook";
 /// Key of the continuation state in the self-invoke payload.
 pub const CONTINUATION_KEY: &str = "rollgate_continuation";
+
+/// A post-traffic event split into the CodeDeploy event itself and the bake state a
+/// previous run handed on under [`CONTINUATION_KEY`], if any. A state that cannot be read
+/// is an invalid event, naming the key.
+pub fn split_continuation(mut payload: Value) -> Result<(Value, Option<BakeState>)> {
+    let state = match &mut payload {
+        Value::Object(map) => map.remove(CONTINUATION_KEY),
+        _ => None,
+    };
+    let resume = match state {
+        None => None,
+        Some(state) => Some(serde_json::from_value::<BakeState>(state).map_err(|e| {
+            crate::error::Error::InvalidEvent(format!("invalid {CONTINUATION_KEY}: {e}"))
+        })?),
+    };
+    Ok((payload, resume))
+}
 /// Time kept free before this invocation's deadline for one more round and the hand-off.
 pub const HAND_OFF_MARGIN: Duration = Duration::from_secs(5);
 /// No chain of continuations runs past this (CodeDeploy gives a hook one hour).

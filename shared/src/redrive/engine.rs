@@ -6,6 +6,7 @@ use super::ports::{EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received
 use super::rate::Aimd;
 use super::request::{Action, AllowList, DEFAULT_RATE, Destination, Request};
 use crate::error::{Error, Result};
+use crate::failure::{self, Class};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Mutex;
@@ -787,6 +788,48 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Publish the run's summary on SNS and its EMF metrics. Never fails the run.
+/// Kept back from Lambda's deadline for releasing held messages and reporting.
+pub const REPORT_MARGIN: Duration = Duration::from_secs(3);
+/// Used when the runtime gives no usable deadline (local runtimes).
+pub const FALLBACK_RUN: Duration = Duration::from_secs(900);
+
+/// One invocation of dlq-redrive: a bad request fails, naming the field, before any AWS
+/// call; what the request names but may not touch is refused as an invalid request; the
+/// report is logged, announced and returned.
+pub async fn handle_request<Q, L, S>(
+    engine: &Redrive<'_, Q, L>,
+    sink: &S,
+    payload: &Value,
+    deadline_epoch_ms: u64,
+) -> std::result::Result<Value, failure::Failure>
+where
+    Q: Queues,
+    L: EventInvoker,
+    S: super::ports::SummarySink,
+{
+    let request = Request::parse(payload)?;
+    let hard = crate::hook::hard_deadline(deadline_epoch_ms, REPORT_MARGIN, FALLBACK_RUN);
+    let limits = Limits::new(
+        Instant::now(),
+        hard,
+        request.max_run_seconds.map(Duration::from_secs),
+    );
+    let report = engine.run(&request, limits).await.map_err(|e| match e {
+        Error::InvalidEvent(message) => failure::Failure::new(Class::InvalidRequest, message),
+        e => e.into(),
+    })?;
+    tracing::info!(
+        report = %crate::limits::fit_json(
+            &serde_json::to_value(report.log_view()).unwrap_or_default(),
+            crate::limits::LOG_RECORD_MAX_BYTES,
+            false,
+        ),
+        "redrive finished"
+    );
+    announce(sink, &report).await;
+    Ok(serde_json::to_value(report).unwrap_or_default())
+}
+
 pub async fn announce<S: super::ports::SummarySink>(sink: &S, report: &Report) {
     let outcome = report
         .stopped
@@ -797,7 +840,7 @@ pub async fn announce<S: super::ports::SummarySink>(sink: &S, report: &Report) {
                 .unwrap_or_default()
         })
         .unwrap_or_else(|| report.action.to_owned());
-    crate::metrics::Emf::from_env()
+    crate::metrics::Emf::rollgate()
         .dimension("Component", COMPONENT)
         .dimension("Outcome", &outcome)
         .metric("RedriveMoved", report.moved as f64, "Count")

@@ -11,5 +11,5 @@ pub mod ports;
 pub mod rate;
 pub mod request;
 
-pub use engine::{COMPONENT, Limits, Redrive, Report, Stopped, announce};
+pub use engine::{COMPONENT, Limits, Redrive, Report, Stopped, announce, handle_request};
 pub use request::{AllowList, Request};

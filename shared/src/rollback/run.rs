@@ -2,7 +2,7 @@
 //! alarm: resolve targets, decide per function and alias, act exactly once, explain.
 
 use super::decide::{Action, AliasState, Facts, NoAction, decide};
-use super::event::{AlarmSignal, DeploymentChange};
+use super::event::{AlarmSignal, DeploymentChange, Inbound};
 use super::ledger::{Claim, ClaimOutcome, DeploymentRecord, DeploymentStatus};
 use super::ledger::{rollback_sort, stop_sort};
 use super::ports::UpdateOutcome;
@@ -10,6 +10,7 @@ use super::ports::{AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutc
 use super::targets::{self, Resolution, Target};
 use crate::decision::{CheckResult, Decision, Outcome, Verdict};
 use crate::error::{Error, Result};
+use crate::failure::{Class, Failure};
 use crate::metrics::Emf;
 use crate::policy::Policy;
 use crate::ports::PolicyStore;
@@ -32,22 +33,18 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `ROLLGATE_BAKE_MINUTES` (default 60), `ROLLGATE_DRY_RUN=true`,
-    /// `ROLLGATE_ROLLBACK_ALLOW` (unset: every function of home), and home from
-    /// `invoked_function_arn` (see [`Home::resolve`]).
-    pub fn from_env(invoked_function_arn: &str) -> Self {
+    /// From the function's configuration, with home from `invoked_function_arn` (see
+    /// [`Home::from_parts`]).
+    pub fn new(config: &crate::config::RollbackConfig, invoked_function_arn: &str) -> Self {
         Settings {
-            bake_minutes: std::env::var("ROLLGATE_BAKE_MINUTES")
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(DEFAULT_BAKE_MINUTES),
-            dry_run: std::env::var("ROLLGATE_DRY_RUN")
-                .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
-                .unwrap_or(false),
-            home: Home::resolve(invoked_function_arn),
-            allow: AllowList::parse(
-                &std::env::var("ROLLGATE_ROLLBACK_ALLOW").unwrap_or_else(|_| "*".to_owned()),
+            bake_minutes: config.bake_minutes,
+            dry_run: config.dry_run,
+            home: Home::from_parts(
+                invoked_function_arn,
+                config.common.account_id.as_deref(),
+                config.common.region.as_deref(),
             ),
+            allow: AllowList::parse(&config.allow),
         }
     }
 }
@@ -148,6 +145,43 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// One invocation of alarm-rollback: parse the payload (refusing, before anything is
+/// done, one of no accepted shape or from another account or region), record deployment
+/// state changes, act on alarms. A failed action fails the invocation
+/// ([`Class::ActionFailed`]): Lambda's asynchronous retry delivers the event again, and
+/// the retry redoes only what failed.
+pub async fn handle_payload<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    payload: &Value,
+) -> std::result::Result<Value, Failure>
+where
+    L: Ledger,
+    T: AlarmTags,
+    R: Releases,
+    P: PolicyStore,
+    A: Announcer,
+{
+    let inbound = super::event::parse_at_home(payload, &deps.settings.home)?;
+    let mut results = Vec::new();
+    let mut outcomes_all = Vec::new();
+    for item in inbound {
+        match item {
+            Inbound::Deployment(change) => {
+                results.push(record(deps.ledger, deps.releases, &change).await?);
+            }
+            Inbound::Alarm(alarm) => {
+                let outcomes = handle_alarm(deps, &alarm).await;
+                results.push(json!({"alarm": alarm.alarm_name, "outcomes": outcomes}));
+                outcomes_all.extend(outcomes);
+            }
+        }
+    }
+    if let Some(why) = retry_needed(&outcomes_all) {
+        return Err(Failure::new(Class::ActionFailed, why));
+    }
+    Ok(json!({"results": results}))
 }
 
 /// A CodeDeploy state change: write the deployment into the ledger.
@@ -817,7 +851,7 @@ async fn announce<L, T, R, P, A: Announcer>(
         decision = %serde_json::to_string(&decision).unwrap_or_default(),
         action = o.action, acted = o.acted, reason = %o.reason, "alarm-rollback decision"
     );
-    Emf::from_env()
+    Emf::rollgate()
         .dimension("Component", COMPONENT)
         .dimension("Action", o.action)
         .metric("RollbackDecisions", 1.0, "Count")
