@@ -31,9 +31,10 @@ pub struct LambdaTarget {
     pub hooks: Vec<Hook>,
 }
 
+#[cfg(test)]
 impl LambdaTarget {
     /// The Lambda function CodeDeploy runs for `event` (e.g. `BeforeAllowTraffic`), if any.
-    pub fn hook(&self, event: &str) -> Option<&str> {
+    fn hook(&self, event: &str) -> Option<&str> {
         self.hooks
             .iter()
             .find(|h| h.event == event)

@@ -190,28 +190,9 @@ impl<'a, D, P, N> Hook<'a, D, P, N> {
 }
 
 /// Run one hook invocation to its verdict. Never fails: every error becomes a `Failed`
-/// decision with its reason, reported to CodeDeploy once. For gates that never continue
-/// (see [`run_gate`] for those that may).
-pub async fn run<D, P, N, E>(
-    hook: &Hook<'_, D, P, N>,
-    gate: &E,
-    event: HookEvent,
-    hard_deadline: Instant,
-) -> Decision
-where
-    D: Deployments,
-    P: PolicyStore,
-    N: Notifier,
-    E: Evaluator,
-{
-    match run_gate(hook, gate, event, hard_deadline).await {
-        Ran::Decided(decision) | Ran::Unreported { decision, .. } => decision,
-        Ran::Continued { so_far, .. } => so_far,
-    }
-}
-
-/// [`run`], for gates that may hand their work to a later invocation: then nothing is
-/// reported (the later invocation reports, exactly once) and the hand-off is logged.
+/// decision with its reason, reported to CodeDeploy once. A gate may hand its work to a
+/// later invocation: then nothing is reported (the later invocation reports, exactly
+/// once) and the hand-off is logged.
 pub async fn run_gate<D, P, N, E>(
     hook: &Hook<'_, D, P, N>,
     gate: &E,
@@ -307,6 +288,14 @@ where
 }
 
 impl Ran {
+    /// The decision, reported or not, or the evidence so far of a hand-off.
+    pub fn decision(self) -> Decision {
+        match self {
+            Ran::Decided(decision) | Ran::Unreported { decision, .. } => decision,
+            Ran::Continued { so_far, .. } => so_far,
+        }
+    }
+
     /// The handler's answer: the decision, or an error (so Lambda retries) when
     /// CodeDeploy did not take the report.
     pub fn into_result(self) -> std::result::Result<Value, Failure> {

@@ -84,7 +84,7 @@ impl<F: Functions> PreTraffic<'_, F> {
 
 impl<F: Functions> Evaluator for PreTraffic<'_, F> {
     fn budget(&self, policy: &Policy) -> Duration {
-        Duration::from_secs(policy.pre_traffic.budget_seconds)
+        policy.pre_traffic.budget()
     }
 
     async fn evaluate(

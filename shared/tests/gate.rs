@@ -54,7 +54,9 @@ impl World {
     }
 
     async fn run_until(&self, deadline: Instant) -> Decision {
-        hook::run(&self.frame(), &self.gate(), event(), deadline).await
+        hook::run_gate(&self.frame(), &self.gate(), event(), deadline)
+            .await
+            .decision()
     }
 
     /// How the invocation ended (`run_gate`), reported or not.

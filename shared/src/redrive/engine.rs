@@ -139,6 +139,15 @@ pub struct Redrive<'a, Q, L> {
     pub allow: &'a AllowList,
 }
 
+/// What every worker of one run shares: its limits, tally, send rate and start.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    limits: Limits,
+    tally: &'a Mutex<Tally>,
+    rate: &'a Mutex<Aimd>,
+    clock: Instant,
+}
+
 #[derive(Default)]
 struct Tally {
     moved: u64,
@@ -301,8 +310,15 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         let tally = Mutex::new(Tally::default());
         let rate = Mutex::new(Aimd::new(req.rate.unwrap_or(DEFAULT_RATE)));
         let clock = Instant::now();
-        let workers = (0..req.concurrency)
-            .map(|_| self.worker(req, &source, &target, limits, &tally, &rate, clock));
+        let workers = (0..req.concurrency).map(|_| {
+            let sh = Shared {
+                limits,
+                tally: &tally,
+                rate: &rate,
+                clock,
+            };
+            self.worker(req, &source, &target, sh)
+        });
         futures::future::join_all(workers).await;
         let mut t = tally.into_inner().unwrap_or_else(|p| p.into_inner());
         // Everything held back (filtered, over the quota, unsendable, dry run) goes
@@ -452,17 +468,8 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn worker(
-        &self,
-        req: &Request,
-        source: &QueueInfo,
-        target: &Target,
-        limits: Limits,
-        tally: &Mutex<Tally>,
-        rate: &Mutex<Aimd>,
-        clock: Instant,
-    ) {
+    async fn worker(&self, req: &Request, source: &QueueInfo, target: &Target, sh: Shared<'_>) {
+        let Shared { limits, tally, .. } = sh;
         let mut receive_errors = 0u32;
         loop {
             let now = Instant::now();
@@ -537,24 +544,13 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 continue;
             }
             let sent = match target {
-                Target::Queue(dest) => {
-                    self.send_to_queue(req, source, dest, &chosen, limits, tally, rate, clock)
-                        .await
-                }
+                Target::Queue(dest) => self.send_to_queue(req, (source, dest), &chosen, sh).await,
                 Target::Lambda {
                     function,
                     qualifier,
                 } => {
-                    self.send_to_lambda(
-                        function,
-                        qualifier.as_deref(),
-                        &chosen,
-                        limits,
-                        tally,
-                        rate,
-                        clock,
-                    )
-                    .await
+                    self.send_to_lambda(function, qualifier.as_deref(), &chosen, sh)
+                        .await
                 }
             };
             // Only what the destination accepted leaves the DLQ.
@@ -583,18 +579,19 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
     }
 
     /// Send `msgs` to a queue; element i of the answer says whether msgs[i] was accepted.
-    #[allow(clippy::too_many_arguments)]
     async fn send_to_queue(
         &self,
         req: &Request,
-        source: &QueueInfo,
-        dest: &QueueInfo,
+        (source, dest): (&QueueInfo, &QueueInfo),
         msgs: &[Received],
-        limits: Limits,
-        tally: &Mutex<Tally>,
-        rate: &Mutex<Aimd>,
-        clock: Instant,
+        sh: Shared<'_>,
     ) -> Vec<bool> {
+        let Shared {
+            limits,
+            tally,
+            rate,
+            clock,
+        } = sh;
         let entries: Vec<Outgoing> = msgs
             .iter()
             .enumerate()
@@ -693,35 +690,33 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         ok
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn send_to_lambda(
         &self,
         function: &str,
         qualifier: Option<&str>,
         msgs: &[Received],
-        limits: Limits,
-        tally: &Mutex<Tally>,
-        rate: &Mutex<Aimd>,
-        clock: Instant,
+        sh: Shared<'_>,
     ) -> Vec<bool> {
         futures::future::join_all(
             msgs.iter()
-                .map(|m| self.invoke_one(function, qualifier, m, limits, tally, rate, clock)),
+                .map(|m| self.invoke_one(function, qualifier, m, sh)),
         )
         .await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn invoke_one(
         &self,
         function: &str,
         qualifier: Option<&str>,
         m: &Received,
-        limits: Limits,
-        tally: &Mutex<Tally>,
-        rate: &Mutex<Aimd>,
-        clock: Instant,
+        sh: Shared<'_>,
     ) -> bool {
+        let Shared {
+            limits,
+            tally,
+            rate,
+            clock,
+        } = sh;
         let record = message::unwrap_lambda(&m.body);
         let mut attempt = 0u32;
         loop {

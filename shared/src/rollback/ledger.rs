@@ -99,14 +99,6 @@ impl DeploymentRecord {
     }
 }
 
-/// A final status is never replaced by `InProgress`: events may arrive out of order.
-pub fn merge_status(old: Option<DeploymentStatus>, new: DeploymentStatus) -> DeploymentStatus {
-    match old {
-        Some(o) if o.is_final() && !new.is_final() => o,
-        _ => new,
-    }
-}
-
 pub fn partition(function: &str, alias: &str) -> String {
     format!("fn#{function}#{alias}")
 }
@@ -230,9 +222,6 @@ mod tests {
         assert_eq!(DeploymentStatus::from_event_state("FAILURE"), Some(Failed));
         assert_eq!(DeploymentStatus::from_event_state("STOP"), Some(Stopped));
         assert_eq!(DeploymentStatus::from_event_state("BOGUS"), None);
-        assert_eq!(merge_status(Some(Succeeded), InProgress), Succeeded);
-        assert_eq!(merge_status(Some(InProgress), Stopped), Stopped);
-        assert_eq!(merge_status(None, InProgress), InProgress);
         assert_eq!(DeploymentStatus::parse("Created"), Some(InProgress));
         assert_eq!(DeploymentStatus::parse(Succeeded.as_str()), Some(Succeeded));
     }

@@ -264,38 +264,44 @@ fn to_record(
     }
 }
 
-/// Settings for one function from its policy: (enabled, bake minutes, policy source).
+/// What a function's policy says of alarm rollback, and where that came from.
+#[derive(Debug, Clone, PartialEq)]
+struct TargetPolicy {
+    enabled: bool,
+    bake_minutes: u64,
+    /// The policy's source, or why the defaults apply.
+    source: String,
+}
+
+/// The function's rollback policy; its defaults when it has none or it cannot be read
+/// (a broken policy must not block an emergency rollback: the source says so).
 async fn function_settings<P: PolicyStore>(
     policies: &P,
     function: &str,
     default_bake: u64,
-) -> (bool, u64, String) {
+) -> TargetPolicy {
+    let defaults = |source: String| TargetPolicy {
+        enabled: true,
+        bake_minutes: default_bake,
+        source,
+    };
     match policies.policy(function).await {
-        Ok(None) => (true, default_bake, "default".into()),
+        Ok(None) => defaults("default".into()),
         Ok(Some(doc)) => match Policy::parse(&doc.text) {
             Ok(p) => {
                 let r = p.rollback.unwrap_or(crate::policy::RollbackPolicy {
                     enabled: true,
                     bake_minutes: None,
                 });
-                (
-                    r.enabled,
-                    r.bake_minutes.unwrap_or(default_bake),
-                    doc.source,
-                )
+                TargetPolicy {
+                    enabled: r.enabled,
+                    bake_minutes: r.bake_minutes.unwrap_or(default_bake),
+                    source: doc.source,
+                }
             }
-            // A broken policy must not block an emergency rollback: defaults, and say so.
-            Err(e) => (
-                true,
-                default_bake,
-                format!("default (policy {} is invalid: {e})", doc.source),
-            ),
+            Err(e) => defaults(format!("default (policy {} is invalid: {e})", doc.source)),
         },
-        Err(e) => (
-            true,
-            default_bake,
-            format!("default (policy unreadable: {e})"),
-        ),
+        Err(e) => defaults(format!("default (policy unreadable: {e})")),
     }
 }
 
@@ -393,7 +399,7 @@ where
         announce(deps, alarm, &o, evidence, started).await;
         return vec![o];
     }
-    let mut settings_cache: BTreeMap<String, (bool, u64, String)> = BTreeMap::new();
+    let mut settings_cache: BTreeMap<String, TargetPolicy> = BTreeMap::new();
     for (function, alias, version) in expanded {
         let settings = match settings_cache.get(&function) {
             Some(s) => s.clone(),
@@ -513,14 +519,13 @@ async fn expand<L: Ledger, T, R: Releases, P, A>(
     out.into_iter().map(|((f, a), v)| (f, a, v)).collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn one_target<L, T, R, P, A>(
     deps: &Deps<'_, L, T, R, P, A>,
     alarm: &AlarmSignal,
     function: &str,
     alias: &str,
     version: Option<&str>,
-    settings: &(bool, u64, String),
+    settings: &TargetPolicy,
     evidence: &mut Vec<CheckResult>,
 ) -> TargetOutcome
 where
@@ -539,7 +544,11 @@ where
         good_version: None,
         error: false,
     };
-    let (enabled, bake, source) = settings;
+    let TargetPolicy {
+        enabled,
+        bake_minutes: bake,
+        source,
+    } = settings;
     evidence.push(CheckResult::pass(
         "policy.rollback",
         json!({"source": source}),
