@@ -23,9 +23,11 @@
 //! | `ROLLGATE_REDRIVE_ALLOW` | dlq-redrive | none: nothing may be redriven until listed |
 //! | `ROLLGATE_ACCOUNT_ID`, `AWS_REGION` | alarm-rollback, dlq-redrive | home when the invoked ARN is not one (local runtimes) |
 
-use crate::rollback::run::DEFAULT_BAKE_MINUTES;
 use std::time::Duration;
 
+/// alarm-rollback's bake window when neither `ROLLGATE_BAKE_MINUTES` nor the function's
+/// policy sets one.
+pub const DEFAULT_BAKE_MINUTES: u64 = 60;
 /// The default SSM prefix of policy parameters.
 pub const DEFAULT_POLICY_PREFIX: &str = "/rollgate/policies/";
 /// The default time kept back from Lambda's deadline for reporting.

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 pub const COMPONENT: &str = "alarm-rollback";
-pub const DEFAULT_BAKE_MINUTES: u64 = 60;
+pub use crate::config::DEFAULT_BAKE_MINUTES;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
