@@ -4,13 +4,19 @@
 //!
 //! Pure parts: [`event`] (the three alarm envelopes and CodeDeploy events),
 //! [`targets`] (alarm → guarded functions), [`ledger`] (what is stored, and its keys),
-//! [`decide`] (the decision table). [`ports`] are the AWS seams; [`run`] wires them.
+//! [`decide`] (the decision table). [`ports`] are the AWS seams (in-memory `fakes` for tests, with the `fakes` feature);
+//! [`run`] wires them.
 
 pub mod decide;
 pub mod event;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod ledger;
 pub mod ports;
 pub mod run;
 pub mod targets;
+
+#[cfg(test)]
+mod orchestration_tests;
 
 pub use run::COMPONENT;

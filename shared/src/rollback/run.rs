@@ -544,20 +544,21 @@ where
         good_version: None,
         error: false,
     };
-    let TargetPolicy {
-        enabled,
-        bake_minutes: bake,
-        source,
-    } = settings;
     evidence.push(CheckResult::pass(
         "policy.rollback",
-        json!({"source": source}),
-        json!({"enabled": enabled, "bake_minutes": bake}),
+        json!({"source": settings.source}),
+        json!({"enabled": settings.enabled, "bake_minutes": settings.bake_minutes}),
     ));
     if alias.is_empty() {
         o.reason = NoAction::NoDeploymentRecorded.to_string();
         return o;
     }
+    let target = TargetRef {
+        alarm,
+        function,
+        alias,
+        bake_minutes: settings.bake_minutes,
+    };
     let mut refreshed = false;
     loop {
         let (history, alias_state) = match tokio::try_join!(
@@ -579,15 +580,15 @@ where
         ));
         let action = decide(&Facts {
             now_ms: now_ms(),
-            bake_minutes: *bake,
-            enabled: *enabled,
+            bake_minutes: settings.bake_minutes,
+            enabled: settings.enabled,
             history: &history,
             alias: alias_state.as_ref(),
             alarm_version: version,
             transition_ms: alarm.state_timestamp.as_deref().and_then(timestamp_ms),
         });
         o.action = action.name();
-        match action {
+        let step = match action {
             Action::Nothing(n) => {
                 o.reason = n.to_string();
                 return o;
@@ -595,153 +596,231 @@ where
             Action::StopDeployment {
                 deployment_id,
                 bad_version,
-            } => {
-                o.deployment_id = Some(deployment_id.clone());
-                o.bad_version = Some(bad_version.clone());
-                if deps.settings.dry_run {
-                    o.reason = format!(
-                        "dry run: would stop deployment {deployment_id} (rolling back to the current version) because alarm {} is in ALARM",
-                        alarm.alarm_name
-                    );
-                    return o;
-                }
-                let claim = claim_for(
-                    alarm,
-                    function,
-                    alias,
-                    stop_sort(&deployment_id),
-                    &deployment_id,
-                    &bad_version,
-                    None,
-                );
-                match deps.ledger.claim(&claim).await {
-                    Err(e) => return failed(o, &e.to_string()),
-                    Ok(ClaimOutcome::Lost { by_event }) => {
-                        o.action = "none";
-                        o.reason = NoAction::ClaimedElsewhere { by_event }.to_string();
-                        return o;
-                    }
-                    Ok(ClaimOutcome::Won) => {}
-                }
-                match deps.releases.stop(&deployment_id).await {
-                    Ok(StopOutcome::Requested) => {
-                        let _ = deps.ledger.settle(&claim, "stopped").await;
-                        let why = format!(
-                            "alarm {} during deployment {deployment_id}",
-                            alarm.alarm_name
-                        );
-                        if let Err(e) = deps.ledger.quarantine(&claim, &why).await {
-                            tracing::warn!(error = %e, "could not quarantine version {bad_version}");
-                        }
-                        o.acted = true;
-                        o.reason = format!(
-                            "alarm {} fired during deployment {deployment_id}: stopped it with automatic rollback; version {bad_version} quarantined",
-                            alarm.alarm_name
-                        );
-                        return o;
-                    }
-                    Ok(StopOutcome::AlreadyCompleted) if !refreshed => {
-                        // It finished meanwhile: refresh the ledger from CodeDeploy and decide again.
-                        let _ = deps.ledger.settle(&claim, "already_completed").await;
-                        refreshed = true;
-                        match deps.releases.release(&deployment_id).await {
-                            Ok(meta) => {
-                                let status = DeploymentStatus::parse(&meta.info.status)
-                                    .unwrap_or(DeploymentStatus::Succeeded);
-                                let rec = to_record(&meta, status, Some(now_ms()));
-                                if let Err(e) = deps.ledger.record_deployment(&rec, None).await {
-                                    return failed(o, &e.to_string());
-                                }
-                                continue;
-                            }
-                            Err(e) => return failed(o, &e.to_string()),
-                        }
-                    }
-                    Ok(StopOutcome::AlreadyCompleted) => {
-                        o.action = "none";
-                        o.reason =
-                            NoAction::DeploymentAlreadyCompleted { deployment_id }.to_string();
-                        return o;
-                    }
-                    Err(e) => {
-                        let _ = deps.ledger.settle(&claim, &format!("failed: {e}")).await;
-                        return failed(o, &e.to_string());
-                    }
-                }
-            }
+            } => stop(deps, &target, o, deployment_id, bad_version, !refreshed).await,
             Action::RollBack {
                 deployment_id,
                 bad_version,
                 good_version,
                 expected_revision,
             } => {
-                o.deployment_id = Some(deployment_id.clone());
-                o.bad_version = Some(bad_version.clone());
-                o.good_version = Some(good_version.clone());
-                if deps.settings.dry_run {
-                    o.reason = format!(
-                        "dry run: would point {function}:{alias} back from version {bad_version} to {good_version} because alarm {} fired within the {bake}-minute bake window of deployment {deployment_id}",
-                        alarm.alarm_name
-                    );
-                    return o;
-                }
-                let claim = claim_for(
-                    alarm,
-                    function,
-                    alias,
-                    rollback_sort(&expected_revision),
-                    &deployment_id,
-                    &bad_version,
-                    Some(&good_version),
-                );
-                match deps.ledger.claim(&claim).await {
-                    Err(e) => return failed(o, &e.to_string()),
-                    Ok(ClaimOutcome::Lost { by_event }) => {
-                        o.action = "none";
-                        o.reason = NoAction::ClaimedElsewhere { by_event }.to_string();
-                        return o;
-                    }
-                    Ok(ClaimOutcome::Won) => {}
-                }
-                match deps
-                    .releases
-                    .update_alias(function, alias, &good_version, &expected_revision)
-                    .await
-                {
-                    Ok(UpdateOutcome::Updated { revision_id }) => {
-                        let _ = deps
-                            .ledger
-                            .settle(
-                                &claim,
-                                &format!("rolled_back (alias revision {revision_id})"),
-                            )
-                            .await;
-                        let why = format!(
-                            "alarm {} within the bake window of deployment {deployment_id}",
-                            alarm.alarm_name
-                        );
-                        if let Err(e) = deps.ledger.quarantine(&claim, &why).await {
-                            tracing::warn!(error = %e, "could not quarantine version {bad_version}");
-                        }
-                        o.acted = true;
-                        o.reason = format!(
-                            "alarm {} fired within the {bake}-minute bake window of deployment {deployment_id}: {function}:{alias} points back at version {good_version}; version {bad_version} quarantined",
-                            alarm.alarm_name
-                        );
-                        return o;
-                    }
-                    Ok(UpdateOutcome::Stale) => {
-                        let _ = deps.ledger.settle(&claim, "stale").await;
-                        o.action = "none";
-                        o.reason = NoAction::StaleRevision { expected_revision }.to_string();
-                        return o;
-                    }
-                    Err(e) => {
-                        let _ = deps.ledger.settle(&claim, &format!("failed: {e}")).await;
-                        return failed(o, &e.to_string());
-                    }
-                }
+                let release = Release {
+                    deployment_id,
+                    bad_version,
+                    good_version,
+                    expected_revision,
+                };
+                Step::Done(roll_back(deps, &target, o, release).await)
             }
+        };
+        match step {
+            Step::Done(outcome) => return outcome,
+            Step::DecideAgain(outcome) => {
+                o = outcome;
+                refreshed = true;
+            }
+        }
+    }
+}
+
+/// The alarm and the function and alias it is being acted on for.
+struct TargetRef<'a> {
+    alarm: &'a AlarmSignal,
+    function: &'a str,
+    alias: &'a str,
+    bake_minutes: u64,
+}
+
+/// A rollback [`decide`] asked for.
+struct Release {
+    deployment_id: String,
+    bad_version: String,
+    good_version: String,
+    expected_revision: String,
+}
+
+/// How an action ended: decided, or the ledger was refreshed and the target must be
+/// decided again (a deployment that finished while the alarm was on its way).
+enum Step {
+    Done(TargetOutcome),
+    DecideAgain(TargetOutcome),
+}
+
+/// Claim the action in the ledger: `Err` is the outcome to return (lost or failed).
+async fn claim<L: Ledger>(
+    ledger: &L,
+    claim: &Claim,
+    o: TargetOutcome,
+) -> std::result::Result<TargetOutcome, TargetOutcome> {
+    match ledger.claim(claim).await {
+        Err(e) => Err(failed(o, &e.to_string())),
+        Ok(ClaimOutcome::Lost { by_event }) => Err(TargetOutcome {
+            action: "none",
+            reason: NoAction::ClaimedElsewhere { by_event }.to_string(),
+            ..o
+        }),
+        Ok(ClaimOutcome::Won) => Ok(o),
+    }
+}
+
+/// Stop the deployment in flight, once. When it turns out to have finished already, the
+/// ledger is refreshed from CodeDeploy (once: `may_refresh`) and the target decided again.
+async fn stop<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    t: &TargetRef<'_>,
+    mut o: TargetOutcome,
+    deployment_id: String,
+    bad_version: String,
+    may_refresh: bool,
+) -> Step
+where
+    L: Ledger,
+    R: Releases,
+{
+    let alarm = &t.alarm.alarm_name;
+    o.deployment_id = Some(deployment_id.clone());
+    o.bad_version = Some(bad_version.clone());
+    if deps.settings.dry_run {
+        o.reason = format!(
+            "dry run: would stop deployment {deployment_id} (rolling back to the current version) because alarm {alarm} is in ALARM"
+        );
+        return Step::Done(o);
+    }
+    let sort = stop_sort(&deployment_id);
+    let claim_row = claim_for(
+        t.alarm,
+        t.function,
+        t.alias,
+        sort,
+        &deployment_id,
+        &bad_version,
+        None,
+    );
+    let o = match claim(deps.ledger, &claim_row, o).await {
+        Ok(o) => o,
+        Err(done) => return Step::Done(done),
+    };
+    match deps.releases.stop(&deployment_id).await {
+        Ok(StopOutcome::Requested) => {
+            let _ = deps.ledger.settle(&claim_row, "stopped").await;
+            let why = format!("alarm {alarm} during deployment {deployment_id}");
+            if let Err(e) = deps.ledger.quarantine(&claim_row, &why).await {
+                tracing::warn!(error = %e, "could not quarantine version {bad_version}");
+            }
+            Step::Done(TargetOutcome {
+                acted: true,
+                reason: format!(
+                    "alarm {alarm} fired during deployment {deployment_id}: stopped it with automatic rollback; version {bad_version} quarantined"
+                ),
+                ..o
+            })
+        }
+        Ok(StopOutcome::AlreadyCompleted) if may_refresh => {
+            let _ = deps.ledger.settle(&claim_row, "already_completed").await;
+            let refreshed = match deps.releases.release(&deployment_id).await {
+                Ok(meta) => {
+                    let status = DeploymentStatus::parse(&meta.info.status)
+                        .unwrap_or(DeploymentStatus::Succeeded);
+                    let rec = to_record(&meta, status, Some(now_ms()));
+                    deps.ledger.record_deployment(&rec, None).await
+                }
+                Err(e) => Err(e),
+            };
+            match refreshed {
+                Ok(()) => Step::DecideAgain(o),
+                Err(e) => Step::Done(failed(o, &e.to_string())),
+            }
+        }
+        Ok(StopOutcome::AlreadyCompleted) => Step::Done(TargetOutcome {
+            action: "none",
+            reason: NoAction::DeploymentAlreadyCompleted { deployment_id }.to_string(),
+            ..o
+        }),
+        Err(e) => {
+            let _ = deps
+                .ledger
+                .settle(&claim_row, &format!("failed: {e}"))
+                .await;
+            Step::Done(failed(o, &e.to_string()))
+        }
+    }
+}
+
+/// Point the alias back at the version before the release, once, only if nobody moved it
+/// since it was read (`RevisionId`).
+async fn roll_back<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    t: &TargetRef<'_>,
+    mut o: TargetOutcome,
+    r: Release,
+) -> TargetOutcome
+where
+    L: Ledger,
+    R: Releases,
+{
+    let (alarm, function, alias, bake) = (&t.alarm.alarm_name, t.function, t.alias, t.bake_minutes);
+    let Release {
+        deployment_id,
+        bad_version,
+        good_version,
+        expected_revision,
+    } = r;
+    o.deployment_id = Some(deployment_id.clone());
+    o.bad_version = Some(bad_version.clone());
+    o.good_version = Some(good_version.clone());
+    if deps.settings.dry_run {
+        o.reason = format!(
+            "dry run: would point {function}:{alias} back from version {bad_version} to {good_version} because alarm {alarm} fired within the {bake}-minute bake window of deployment {deployment_id}"
+        );
+        return o;
+    }
+    let sort = rollback_sort(&expected_revision);
+    let claim_row = claim_for(
+        t.alarm,
+        function,
+        alias,
+        sort,
+        &deployment_id,
+        &bad_version,
+        Some(&good_version),
+    );
+    let o = match claim(deps.ledger, &claim_row, o).await {
+        Ok(o) => o,
+        Err(done) => return done,
+    };
+    let update = deps
+        .releases
+        .update_alias(function, alias, &good_version, &expected_revision)
+        .await;
+    match update {
+        Ok(UpdateOutcome::Updated { revision_id }) => {
+            let settled = format!("rolled_back (alias revision {revision_id})");
+            let _ = deps.ledger.settle(&claim_row, &settled).await;
+            let why = format!("alarm {alarm} within the bake window of deployment {deployment_id}");
+            if let Err(e) = deps.ledger.quarantine(&claim_row, &why).await {
+                tracing::warn!(error = %e, "could not quarantine version {bad_version}");
+            }
+            TargetOutcome {
+                acted: true,
+                reason: format!(
+                    "alarm {alarm} fired within the {bake}-minute bake window of deployment {deployment_id}: {function}:{alias} points back at version {good_version}; version {bad_version} quarantined"
+                ),
+                ..o
+            }
+        }
+        Ok(UpdateOutcome::Stale) => {
+            let _ = deps.ledger.settle(&claim_row, "stale").await;
+            TargetOutcome {
+                action: "none",
+                reason: NoAction::StaleRevision { expected_revision }.to_string(),
+                ..o
+            }
+        }
+        Err(e) => {
+            let _ = deps
+                .ledger
+                .settle(&claim_row, &format!("failed: {e}"))
+                .await;
+            failed(o, &e.to_string())
         }
     }
 }

@@ -1,0 +1,320 @@
+//! The alarm-rollback orchestration (`run`) through the in-memory ports of `fakes`: per
+//! target stop, alias rollback, races, claims, retries, dry run, and the ledger.
+
+use super::event::{self, Inbound};
+use super::fakes::{Announced, FakeReleases, MemLedger, MemPolicies, MemTags};
+use super::ledger::{DeploymentKind, DeploymentRecord, DeploymentStatus};
+use super::ports::{ReleaseMeta, StopOutcome};
+use super::run::{self, Deps, Settings, TargetOutcome};
+use crate::appspec::LambdaTarget;
+use crate::error::Error;
+use crate::ports::DeploymentInfo;
+use crate::scope::{AllowList, Home};
+use serde_json::Value;
+
+const MIN: i64 = 60_000;
+
+struct World {
+    ledger: MemLedger,
+    tags: MemTags,
+    releases: FakeReleases,
+    policies: MemPolicies,
+    announced: Announced,
+    settings: Settings,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            ledger: MemLedger::default(),
+            tags: MemTags::default(),
+            releases: FakeReleases::default(),
+            policies: MemPolicies::default(),
+            announced: Announced::default(),
+            settings: Settings {
+                bake_minutes: 60,
+                dry_run: false,
+                home: Home::from_parts("", Some("123456789012"), Some("us-east-1")),
+                allow: AllowList::parse("*"),
+            },
+        }
+    }
+
+    fn deps(&self) -> Deps<'_, MemLedger, MemTags, FakeReleases, MemPolicies, Announced> {
+        Deps {
+            ledger: &self.ledger,
+            tags: &self.tags,
+            releases: &self.releases,
+            policies: &self.policies,
+            announcer: &self.announced,
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// orders:live released 1 -> 2 (`d-1`), started 20 minutes ago; the alias as given.
+    async fn released(&self, status: DeploymentStatus, ended_min_ago: Option<i64>, alias: &str) {
+        let now = run::now_ms();
+        let record = DeploymentRecord {
+            deployment_id: "d-1".into(),
+            application: "orders".into(),
+            deployment_group: "live".into(),
+            function: "orders".into(),
+            alias: "live".into(),
+            from_version: "1".into(),
+            to_version: "2".into(),
+            status,
+            kind: DeploymentKind::Release,
+            created_ms: now - 20 * MIN,
+            started_ms: Some(now - 20 * MIN),
+            ended_ms: ended_min_ago.map(|m| now - m * MIN),
+        };
+        use super::ports::Ledger;
+        self.ledger.record_deployment(&record, None).await.unwrap();
+        self.releases.set_alias("orders", "live", alias);
+    }
+
+    async fn alarm(&self, transition: Option<&str>) -> Vec<TargetOutcome> {
+        let signal = alarm_signal(transition);
+        run::handle_alarm(&self.deps(), &signal).await
+    }
+
+    fn alias_version(&self) -> String {
+        self.releases.world().aliases[&("orders".into(), "live".into())]
+            .version
+            .clone()
+    }
+}
+
+/// The published-shape sample (events/alarm-rollback-eventbridge.json): alarm
+/// `orders-errors` on `FunctionName=orders`, `Resource=orders:live`, going to ALARM, with
+/// `transition` as `state.timestamp` (none: no timestamp).
+fn alarm_signal(transition: Option<&str>) -> event::AlarmSignal {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events/alarm-rollback-eventbridge.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    match transition {
+        Some(t) => v["detail"]["state"]["timestamp"] = Value::from(t),
+        None => {
+            v["detail"]["state"]
+                .as_object_mut()
+                .unwrap()
+                .remove("timestamp");
+        }
+    }
+    match event::parse(&v).unwrap().pop().unwrap() {
+        Inbound::Alarm(a) => a,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn one(outcomes: Vec<TargetOutcome>) -> TargetOutcome {
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    outcomes.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn an_alarm_in_the_bake_window_rolls_back_once_and_quarantines() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    let o = one(w.alarm(None).await);
+    assert_eq!(
+        (o.action, o.acted, o.error),
+        ("rollback", true, false),
+        "{o:?}"
+    );
+    assert_eq!(w.alias_version(), "1");
+    assert_eq!(
+        w.releases.world().updates,
+        vec![("orders".into(), "live".into(), "1".into())]
+    );
+    {
+        let rows = w.ledger.rows();
+        let claim = rows.claims.values().next().unwrap();
+        assert!(claim.1.as_deref().unwrap().starts_with("rolled_back"));
+        assert!(rows.quarantined[&("orders".into(), "live".into())].contains("2"));
+    }
+    let announced = w.announced.all();
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0].1["action"], "rollback");
+    // The same transition delivered again acts no more.
+    let again = one(w.alarm(None).await);
+    assert_eq!((again.action, again.acted), ("none", false), "{again:?}");
+    assert!(
+        again.reason.contains("already rolled back") || again.reason.contains("already claimed"),
+        "{}",
+        again.reason
+    );
+    assert_eq!(w.releases.world().updates.len(), 1);
+    assert_eq!(run::retry_needed(&[again]), None);
+}
+
+#[tokio::test]
+async fn an_alarm_during_the_deployment_stops_it() {
+    let w = World::new();
+    w.released(DeploymentStatus::InProgress, None, "1").await;
+    let o = one(w.alarm(None).await);
+    assert_eq!((o.action, o.acted), ("stop_deployment", true), "{o:?}");
+    assert_eq!(w.releases.world().stops, vec!["d-1".to_owned()]);
+    assert_eq!(w.releases.world().updates, vec![]);
+    assert!(w.ledger.rows().quarantined[&("orders".into(), "live".into())].contains("2"));
+}
+
+#[tokio::test]
+async fn a_deployment_that_finished_meanwhile_is_refreshed_and_rolled_back() {
+    let w = World::new();
+    w.released(DeploymentStatus::InProgress, None, "2").await;
+    {
+        let mut world = w.releases.world();
+        world
+            .stop_answers
+            .push_back(Ok(StopOutcome::AlreadyCompleted));
+        let info = DeploymentInfo {
+            deployment_id: "d-1".into(),
+            application: "orders".into(),
+            deployment_group: "live".into(),
+            status: "Succeeded".into(),
+            target: LambdaTarget {
+                function_name: "orders".into(),
+                function_ref: "orders".into(),
+                alias: "live".into(),
+                current_version: "1".into(),
+                target_version: "2".into(),
+                hooks: vec![],
+            },
+        };
+        let now = run::now_ms();
+        world.releases.insert(
+            "d-1".into(),
+            ReleaseMeta {
+                info,
+                kind: DeploymentKind::Release,
+                created_ms: now - 20 * MIN,
+                started_ms: Some(now - 20 * MIN),
+                ended_ms: Some(now - MIN),
+            },
+        );
+    }
+    let o = one(w.alarm(None).await);
+    assert_eq!((o.action, o.acted), ("rollback", true), "{o:?}");
+    assert_eq!(w.alias_version(), "1");
+}
+
+#[tokio::test]
+async fn an_alias_moved_meanwhile_is_not_overwritten() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    w.releases.world().races = 1;
+    let o = one(w.alarm(None).await);
+    assert_eq!((o.action, o.acted), ("none", false), "{o:?}");
+    assert!(o.reason.contains("UpdateAlias refused"), "{}", o.reason);
+    assert_eq!(w.releases.world().updates, vec![]);
+    let rows = w.ledger.rows();
+    assert_eq!(
+        rows.claims.values().next().unwrap().1.as_deref(),
+        Some("stale")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_rollback_fails_the_invocation_and_its_retry_acts() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    w.releases.world().update_errors.push_back(Error::Aws {
+        service: "lambda",
+        operation: "UpdateAlias",
+        code: Some("ServiceException".into()),
+        message: "try later".into(),
+        retryable: true,
+    });
+    let first = one(w.alarm(None).await);
+    assert!(first.error && !first.acted, "{first:?}");
+    let why = run::retry_needed(std::slice::from_ref(&first)).unwrap();
+    assert!(why.contains("try later"), "{why}");
+    assert!(
+        w.ledger
+            .rows()
+            .claims
+            .values()
+            .next()
+            .unwrap()
+            .1
+            .as_deref()
+            .unwrap()
+            .starts_with("failed")
+    );
+    // Lambda's retry delivers the same event: the failed claim is taken again.
+    let retry = one(w.alarm(None).await);
+    assert_eq!((retry.action, retry.acted), ("rollback", true), "{retry:?}");
+    assert_eq!(w.alias_version(), "1");
+}
+
+#[tokio::test]
+async fn a_dry_run_says_what_it_would_do_and_does_nothing() {
+    let mut w = World::new();
+    w.settings.dry_run = true;
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    let o = one(w.alarm(None).await);
+    assert_eq!(
+        (o.action, o.acted, o.dry_run),
+        ("rollback", false, true),
+        "{o:?}"
+    );
+    assert!(
+        o.reason
+            .starts_with("dry run: would point orders:live back"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(w.alias_version(), "2");
+    assert!(w.ledger.rows().claims.is_empty());
+}
+
+#[tokio::test]
+async fn a_transition_from_before_the_release_changes_nothing() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    let o = one(w.alarm(Some("2001-01-01T00:00:00.000+0000")).await);
+    assert_eq!((o.action, o.acted), ("none", false), "{o:?}");
+    assert!(o.reason.contains("not this release"), "{}", o.reason);
+    assert_eq!(w.alias_version(), "2");
+    // A transition after the release started is acted on.
+    let o = one(w.alarm(Some("2100-01-01T00:00:00.000+0000")).await);
+    assert_eq!(o.action, "rollback");
+}
+
+#[tokio::test]
+async fn a_policy_that_disables_rollback_is_honoured() {
+    let mut w = World::new();
+    w.policies.0.insert(
+        "orders".into(),
+        r#"{"version": 1, "rollback": {"enabled": false}}"#.into(),
+    );
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    let o = one(w.alarm(None).await);
+    assert_eq!((o.action, o.acted), ("none", false), "{o:?}");
+    assert!(o.reason.contains("disabled"), "{}", o.reason);
+}
+
+#[tokio::test]
+async fn state_changes_feed_the_ledger_and_other_platforms_are_ignored() {
+    let w = World::new();
+    w.releases.world().servers.insert("d-EC2".into());
+    let change = |id: &str| super::event::DeploymentChange {
+        event_id: None,
+        application: "fleet".into(),
+        deployment_group: "web".into(),
+        deployment_id: id.into(),
+        state: "START".into(),
+        time: None,
+    };
+    let ignored = run::record(&w.ledger, &w.releases, &change("d-EC2"))
+        .await
+        .unwrap();
+    assert_eq!(ignored["ignored"], "d-EC2");
+    assert!(w.ledger.rows().deployments.is_empty());
+    // A Lambda deployment CodeDeploy cannot show yet fails, for Lambda's retry.
+    let err = run::record(&w.ledger, &w.releases, &change("d-LATER"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DeploymentNotFound(_)), "{err}");
+}
