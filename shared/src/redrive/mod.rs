@@ -6,6 +6,10 @@
 //! The request and report formats are documented in `docs/redrive.md`.
 
 pub mod engine;
+#[cfg(test)]
+mod engine_tests;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod message;
 pub mod ports;
 pub mod rate;

@@ -1,0 +1,246 @@
+//! The redrive engine through the in-memory ports of `fakes`: conservation under
+//! injected send and delete failures, dry run, FIFO order, Lambda replay, refusals.
+
+use super::fakes::{MemInvoker, MemQueues, MemSink, SendFault};
+use super::{AllowList, Redrive, handle_request};
+use crate::error::Error;
+use serde_json::{Value, json};
+
+const ALLOW: &str =
+    "arn:aws:sqs:us-east-1:123456789012:*,arn:aws:lambda:us-east-1:123456789012:function:*";
+
+struct World {
+    queues: MemQueues,
+    lambda: MemInvoker,
+    sink: MemSink,
+    allow: AllowList,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            queues: MemQueues::default(),
+            lambda: MemInvoker::default(),
+            sink: MemSink::default(),
+            allow: AllowList::parse(ALLOW),
+        }
+    }
+
+    async fn run(&self, request: Value) -> Result<Value, crate::failure::Failure> {
+        let engine = Redrive {
+            queues: &self.queues,
+            lambda: &self.lambda,
+            allow: &self.allow,
+        };
+        handle_request(&engine, &self.sink, &request, 0).await
+    }
+
+    /// A DLQ `orders-dlq` (of `orders`) holding `n` messages `{"n": i}`.
+    fn dlq_with(&self, n: usize) -> String {
+        let dlq = self.queues.pair("orders", false);
+        for i in 0..n {
+            self.queues.put(&dlq, &json!({ "n": i }).to_string(), None);
+        }
+        dlq
+    }
+
+    fn numbers(&self, queue: &str) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .queues
+            .bodies(queue)
+            .iter()
+            .map(|b| {
+                serde_json::from_str::<Value>(b).unwrap()["n"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+#[tokio::test]
+async fn every_message_moves_back_to_its_queue_once() {
+    let w = World::new();
+    let dlq = w.dlq_with(25);
+    let report = w.run(json!({ "source": dlq })).await.unwrap();
+    assert_eq!(
+        (
+            &report["moved"],
+            &report["remaining"],
+            &report["failed"],
+            &report["duplicates"]
+        ),
+        (&json!(25), &json!(0), &json!(0), &json!(0)),
+        "{report}"
+    );
+    assert_eq!(w.numbers("orders"), (0..25).collect::<Vec<_>>());
+    assert!(w.queues.bodies(&dlq).is_empty());
+    // Provenance travels with each copy.
+    let state = w.queues.state();
+    assert!(
+        state.queues["orders"]
+            .messages
+            .iter()
+            .all(|m| m.attributes.contains_key("rollgate.redrive"))
+    );
+    drop(state);
+    assert_eq!(w.sink.0.lock().unwrap().len(), 1, "one summary");
+}
+
+#[tokio::test]
+async fn failed_sends_are_retried_and_nothing_is_lost() {
+    let w = World::new();
+    let dlq = w.dlq_with(30);
+    {
+        let mut s = w.queues.state();
+        s.send_faults.push_back(SendFault::Entries {
+            count: 4,
+            code: "InternalError",
+            sender_fault: false,
+        });
+        s.send_faults.push_back(SendFault::Call(Error::Aws {
+            service: "sqs",
+            operation: "SendMessageBatch",
+            code: Some("ServiceUnavailable".into()),
+            message: "try later".into(),
+            retryable: true,
+        }));
+    }
+    let report = w.run(json!({ "source": dlq })).await.unwrap();
+    assert_eq!(report["moved"], 30, "{report}");
+    assert_eq!(w.numbers("orders"), (0..30).collect::<Vec<_>>());
+    assert!(w.queues.bodies(&dlq).is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_message_stays_in_the_dlq() {
+    let w = World::new();
+    let dlq = w.dlq_with(10);
+    w.queues.state().send_faults.push_back(SendFault::Entries {
+        count: 2,
+        code: "InvalidMessageContents",
+        sender_fault: true,
+    });
+    let report = w.run(json!({ "source": dlq })).await.unwrap();
+    assert_eq!(
+        (&report["moved"], &report["failed"]),
+        (&json!(8), &json!(2)),
+        "{report}"
+    );
+    // Conservation: every message is in exactly one of the two queues.
+    let mut all = w.numbers("orders");
+    all.extend(w.numbers(&dlq));
+    all.sort_unstable();
+    assert_eq!(all, (0..10).collect::<Vec<_>>());
+    assert_eq!(report["remaining"], 2);
+}
+
+#[tokio::test]
+async fn a_failed_delete_is_counted_as_a_duplicate_not_lost() {
+    let w = World::new();
+    let dlq = w.dlq_with(10);
+    w.queues.state().failing_deletes = 10;
+    let report = w
+        .run(json!({ "source": dlq, "max_messages": 10 }))
+        .await
+        .unwrap();
+    let duplicates = report["duplicates"].as_u64().unwrap();
+    assert!(duplicates > 0, "{report}");
+    // What could not be deleted is still in the DLQ: it will be redriven again.
+    assert_eq!(w.queues.bodies(&dlq).len() as u64, duplicates, "{report}");
+    assert_eq!(w.numbers("orders"), (0..10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_dry_run_moves_nothing_and_hands_every_message_back() {
+    let w = World::new();
+    let dlq = w.dlq_with(12);
+    let report = w
+        .run(json!({ "source": dlq, "dry_run": true }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&report["moved"], &report["would_move"]),
+        (&json!(0), &json!(12)),
+        "{report}"
+    );
+    assert!(w.queues.bodies("orders").is_empty());
+    let state = w.queues.state();
+    assert!(
+        state.queues[&dlq]
+            .messages
+            .iter()
+            .all(|m| m.in_flight.is_none())
+    );
+    assert_eq!(state.sends, vec![]);
+}
+
+#[tokio::test]
+async fn fifo_groups_keep_their_order() {
+    let w = World::new();
+    let dlq = w.queues.pair("orders", true);
+    for i in 0..12 {
+        let group = if i % 2 == 0 { "a" } else { "b" };
+        w.queues.put(
+            &dlq,
+            &json!({ "n": i, "g": group }).to_string(),
+            Some(group),
+        );
+    }
+    let report = w.run(json!({ "source": dlq })).await.unwrap();
+    assert_eq!(report["moved"], 12, "{report}");
+    let bodies: Vec<Value> = w
+        .queues
+        .bodies("orders.fifo")
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    for g in ["a", "b"] {
+        let order: Vec<u64> = bodies
+            .iter()
+            .filter(|b| b["g"] == g)
+            .map(|b| b["n"].as_u64().unwrap())
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(order, sorted, "group {g}");
+        assert_eq!(order.len(), 6);
+    }
+}
+
+#[tokio::test]
+async fn lambda_dead_letters_are_replayed_into_the_function() {
+    let w = World::new();
+    let dlq = w.dlq_with(5);
+    let report = w
+        .run(json!({ "source": dlq, "destination": "lambda:orders:live" }))
+        .await
+        .unwrap();
+    assert_eq!(report["moved"], 5, "{report}");
+    let invoked = w.lambda.invoked.lock().unwrap();
+    assert_eq!(invoked.len(), 5);
+    assert!(
+        invoked
+            .iter()
+            .all(|(f, q, _)| f == "orders" && q.as_deref() == Some("live"))
+    );
+    assert!(w.queues.bodies(&dlq).is_empty());
+}
+
+#[tokio::test]
+async fn queues_outside_the_allow_list_are_refused_before_anything_moves() {
+    let mut w = World::new();
+    w.allow = AllowList::parse("arn:aws:sqs:us-east-1:123456789012:payments-*");
+    let dlq = w.dlq_with(3);
+    let err = w.run(json!({ "source": dlq })).await.unwrap_err();
+    assert_eq!(err.class.as_str(), "InvalidRequest", "{err}");
+    assert_eq!(w.queues.bodies(&dlq).len(), 3);
+    assert!(w.queues.state().sends.is_empty());
+    let err = w
+        .run(json!({ "source": dlq, "rate": 0 }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class.as_str(), "InvalidRequest", "{err}");
+}

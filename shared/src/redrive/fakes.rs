@@ -1,0 +1,379 @@
+//! In-memory implementations of the redrive ports, for Rust tests of the engine
+//! (`cfg(test)`, or the crate's `fakes` feature). The queues keep SQS's rules that the
+//! engine relies on: a received message is hidden until it is deleted or released, a
+//! delete needs the receipt handle of the latest receive, a FIFO queue hands out one
+//! message of a group at a time and drops a deduplication id it has seen. Faults can be
+//! scripted: a whole call failing, some entries of a batch failing, deletes failing.
+
+use super::ports::{
+    AttributeValue, EntryFailure, EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received,
+    SummarySink,
+};
+use crate::error::{Error, Result};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A message in a queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub id: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, AttributeValue>,
+    pub group_id: Option<String>,
+    pub receive_count: u32,
+    /// The receipt handle while it is in flight.
+    pub in_flight: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemQueue {
+    pub fifo: bool,
+    /// The queue whose dead letters land here (its redrive policy names this queue).
+    pub dead_letters_of: Option<String>,
+    pub messages: Vec<Stored>,
+    pub seen_dedup: BTreeSet<String>,
+}
+
+/// A scripted fault of the next `SendMessageBatch`.
+#[derive(Debug)]
+pub enum SendFault {
+    /// The whole call fails.
+    Call(Error),
+    /// The first `count` entries of the batch fail with `code`.
+    Entries {
+        count: usize,
+        code: &'static str,
+        sender_fault: bool,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct QueuesState {
+    pub queues: BTreeMap<String, MemQueue>,
+    pub send_faults: VecDeque<SendFault>,
+    /// How many of the next `DeleteMessageBatch` calls fail every entry.
+    pub failing_deletes: usize,
+    /// Every `SendMessageBatch`: queue and entry count.
+    pub sends: Vec<(String, usize)>,
+    next: u64,
+}
+
+impl QueuesState {
+    fn next(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}-{}", self.next)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemQueues(Mutex<QueuesState>);
+
+pub fn url(name: &str) -> String {
+    format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}")
+}
+
+pub fn arn(name: &str) -> String {
+    format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")
+}
+
+fn name_of(reference: &str) -> &str {
+    reference.rsplit(['/', ':']).next().unwrap_or(reference)
+}
+
+impl MemQueues {
+    pub fn state(&self) -> MutexGuard<'_, QueuesState> {
+        lock(&self.0)
+    }
+
+    /// A source queue and its DLQ; returns the DLQ's name.
+    pub fn pair(&self, source: &str, fifo: bool) -> String {
+        let suffix = if fifo { ".fifo" } else { "" };
+        let (src, dlq) = (format!("{source}{suffix}"), format!("{source}-dlq{suffix}"));
+        let mut s = self.state();
+        s.queues.insert(
+            src.clone(),
+            MemQueue {
+                fifo,
+                ..MemQueue::default()
+            },
+        );
+        s.queues.insert(
+            dlq.clone(),
+            MemQueue {
+                fifo,
+                dead_letters_of: Some(src),
+                ..MemQueue::default()
+            },
+        );
+        dlq
+    }
+
+    /// Put `body` into `queue` as a message that failed there before.
+    pub fn put(&self, queue: &str, body: &str, group: Option<&str>) {
+        let mut s = self.state();
+        let id = s.next("m");
+        let q = s.queues.get_mut(queue).expect("a queue of the test");
+        q.messages.push(Stored {
+            id,
+            body: body.to_owned(),
+            attributes: BTreeMap::new(),
+            group_id: group.map(str::to_owned),
+            receive_count: 3,
+            in_flight: None,
+        });
+    }
+
+    /// The bodies in `queue`, in order.
+    pub fn bodies(&self, queue: &str) -> Vec<String> {
+        self.state().queues[queue]
+            .messages
+            .iter()
+            .map(|m| m.body.clone())
+            .collect()
+    }
+
+    fn info(&self, name: &str) -> Result<QueueInfo> {
+        let s = self.state();
+        let q = s
+            .queues
+            .get(name)
+            .ok_or_else(|| Error::InvalidEvent(format!("queue {name} does not exist")))?;
+        Ok(QueueInfo {
+            url: url(name),
+            arn: arn(name),
+            fifo: q.fifo,
+        })
+    }
+}
+
+impl Queues for MemQueues {
+    async fn resolve(&self, reference: &str) -> Result<QueueInfo> {
+        self.info(name_of(reference))
+    }
+
+    async fn dead_letter_sources(&self, dlq: &QueueInfo) -> Result<Vec<String>> {
+        let dlq = name_of(&dlq.arn);
+        let s = self.state();
+        Ok(s.queues
+            .get(dlq)
+            .and_then(|q| q.dead_letters_of.clone())
+            .map(|src| vec![url(&src)])
+            .unwrap_or_default())
+    }
+
+    async fn receive(
+        &self,
+        queue: &QueueInfo,
+        max: i32,
+        _wait: i32,
+        _vis: i32,
+    ) -> Result<Vec<Received>> {
+        let mut s = self.state();
+        let mut handles = Vec::new();
+        for _ in 0..max.max(0) {
+            handles.push(s.next("rh"));
+        }
+        let q = s.queues.get_mut(name_of(&queue.arn)).expect("known queue");
+        let mut busy: BTreeSet<Option<String>> = q
+            .messages
+            .iter()
+            .filter(|m| m.in_flight.is_some() && q.fifo)
+            .map(|m| m.group_id.clone())
+            .collect();
+        let mut out = Vec::new();
+        for m in q.messages.iter_mut().filter(|m| m.in_flight.is_none()) {
+            if out.len() >= max.max(0) as usize {
+                break;
+            }
+            if q.fifo && !busy.insert(m.group_id.clone()) {
+                continue; // one message of a FIFO group at a time
+            }
+            let handle = handles.pop().unwrap_or_default();
+            m.in_flight = Some(handle.clone());
+            m.receive_count += 1;
+            out.push(Received {
+                message_id: m.id.clone(),
+                receipt_handle: handle,
+                body: m.body.clone(),
+                attributes: m.attributes.clone(),
+                group_id: m.group_id.clone(),
+                receive_count: m.receive_count,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn send_batch(
+        &self,
+        queue: &QueueInfo,
+        entries: &[Outgoing],
+    ) -> Result<Vec<EntryFailure>> {
+        let mut s = self.state();
+        s.sends
+            .push((name_of(&queue.arn).to_owned(), entries.len()));
+        let failing = match s.send_faults.pop_front() {
+            Some(SendFault::Call(e)) => return Err(e),
+            Some(SendFault::Entries {
+                count,
+                code,
+                sender_fault,
+            }) => Some((count, code, sender_fault)),
+            None => None,
+        };
+        let mut failures = Vec::new();
+        let mut accepted = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            match failing {
+                Some((count, code, sender_fault)) if i < count => failures.push(EntryFailure {
+                    id: e.id.clone(),
+                    code: code.into(),
+                    message: "scripted".into(),
+                    sender_fault,
+                }),
+                _ => accepted.push(e.clone()),
+            }
+        }
+        for e in accepted {
+            let id = s.next("m");
+            let q = s.queues.get_mut(name_of(&queue.arn)).expect("known queue");
+            if let Some(d) = &e.deduplication_id
+                && !q.seen_dedup.insert(d.clone())
+            {
+                continue; // FIFO deduplication: accepted, not delivered again
+            }
+            q.messages.push(Stored {
+                id,
+                body: e.body,
+                attributes: e.attributes,
+                group_id: e.group_id,
+                receive_count: 0,
+                in_flight: None,
+            });
+        }
+        Ok(failures)
+    }
+
+    async fn delete_batch(
+        &self,
+        queue: &QueueInfo,
+        receipts: &[(String, String)],
+    ) -> Result<Vec<EntryFailure>> {
+        let mut s = self.state();
+        if s.failing_deletes > 0 {
+            s.failing_deletes -= 1;
+            return Ok(receipts
+                .iter()
+                .map(|(id, _)| EntryFailure {
+                    id: id.clone(),
+                    code: "InternalError".into(),
+                    message: "scripted".into(),
+                    sender_fault: false,
+                })
+                .collect());
+        }
+        let q = s.queues.get_mut(name_of(&queue.arn)).expect("known queue");
+        let mut failures = Vec::new();
+        for (id, handle) in receipts {
+            match q
+                .messages
+                .iter()
+                .position(|m| m.in_flight.as_ref() == Some(handle))
+            {
+                Some(i) => {
+                    q.messages.remove(i);
+                }
+                None => failures.push(EntryFailure {
+                    id: id.clone(),
+                    code: "ReceiptHandleIsInvalid".into(),
+                    message: "no message has this receipt handle".into(),
+                    sender_fault: true,
+                }),
+            }
+        }
+        Ok(failures)
+    }
+
+    async fn release(&self, queue: &QueueInfo, receipts: &[(String, String)]) -> Result<()> {
+        let mut s = self.state();
+        let q = s.queues.get_mut(name_of(&queue.arn)).expect("known queue");
+        for (_, handle) in receipts {
+            for m in q
+                .messages
+                .iter_mut()
+                .filter(|m| m.in_flight.as_ref() == Some(handle))
+            {
+                m.in_flight = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn depth(&self, queue: &QueueInfo) -> Result<u64> {
+        Ok(self.state().queues[name_of(&queue.arn)].messages.len() as u64)
+    }
+
+    async fn start_move(
+        &self,
+        _source: &str,
+        _destination: Option<&str>,
+        _rate: Option<i32>,
+    ) -> Result<String> {
+        Err(Error::InvalidEvent(
+            "the in-memory queues have no move tasks".into(),
+        ))
+    }
+
+    async fn list_moves(&self, _source: &str) -> Result<Vec<MoveTask>> {
+        Ok(Vec::new())
+    }
+
+    async fn cancel_move(&self, _task_handle: &str) -> Result<i64> {
+        Err(Error::InvalidEvent(
+            "the in-memory queues have no move tasks".into(),
+        ))
+    }
+}
+
+/// One asynchronous invoke: function, qualifier, payload.
+pub type Invoke = (String, Option<String>, Vec<u8>);
+
+/// Every asynchronous invoke.
+#[derive(Debug, Default)]
+pub struct MemInvoker {
+    pub invoked: Mutex<Vec<Invoke>>,
+    /// Errors the next invokes answer.
+    pub errors: Mutex<VecDeque<Error>>,
+}
+
+impl EventInvoker for MemInvoker {
+    async fn invoke_event(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        payload: Vec<u8>,
+    ) -> Result<()> {
+        if let Some(e) = lock(&self.errors).pop_front() {
+            return Err(e);
+        }
+        lock(&self.invoked).push((function.to_owned(), qualifier.map(str::to_owned), payload));
+        Ok(())
+    }
+}
+
+/// Every summary published.
+#[derive(Debug, Default)]
+pub struct MemSink(pub Mutex<Vec<(String, String)>>);
+
+impl SummarySink for MemSink {
+    async fn summary(&self, subject: &str, body: &str, _attributes: &[(&str, &str)]) -> Result<()> {
+        lock(&self.0).push((subject.to_owned(), body.to_owned()));
+        Ok(())
+    }
+}
