@@ -28,7 +28,7 @@ pub struct LambdaTarget {
     /// Positive integer version the deployment shifts the alias to, e.g. `"2"`.
     pub target_version: String,
     /// Lifecycle hooks in the order the AppSpec lists them.
-    pub hooks: Vec<Hook>,
+    pub hooks: Vec<LifecycleHook>,
 }
 
 #[cfg(test)]
@@ -44,7 +44,7 @@ impl LambdaTarget {
 
 /// One lifecycle hook: `BeforeAllowTraffic: "HookFnName"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Hook {
+pub struct LifecycleHook {
     pub event: String,
     pub function: String,
 }
@@ -267,7 +267,7 @@ fn from_document(doc: &Value) -> Result<LambdaTarget, AppSpecError> {
     })
 }
 
-fn hooks(root: &Map<String, Value>) -> Result<Vec<Hook>, AppSpecError> {
+fn hooks(root: &Map<String, Value>) -> Result<Vec<LifecycleHook>, AppSpecError> {
     let Some(hooks) = root.get("Hooks") else {
         return Ok(Vec::new());
     };
@@ -300,7 +300,7 @@ fn hooks(root: &Map<String, Value>) -> Result<Vec<Hook>, AppSpecError> {
                     reason: "function name is empty".into(),
                 });
             }
-            out.push(Hook {
+            out.push(LifecycleHook {
                 event: event.clone(),
                 function: function.to_string(),
             });
@@ -499,11 +499,11 @@ Hooks:
         assert_eq!(
             t.hooks,
             vec![
-                Hook {
+                LifecycleHook {
                     event: "BeforeAllowTraffic".into(),
                     function: "rollgate-pre-traffic".into()
                 },
-                Hook {
+                LifecycleHook {
                     event: "AfterAllowTraffic".into(),
                     function: "rollgate-post-traffic".into()
                 },

@@ -64,7 +64,7 @@ mod codedeploy {
     };
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use rollgate::adapters::CodeDeploy;
-    use rollgate::appspec::Hook;
+    use rollgate::appspec::LifecycleHook as Hook;
     use rollgate::decision::Verdict;
     use rollgate::ports::{Deployments, ReportOutcome};
 

@@ -15,7 +15,7 @@
 //! `bake.traffic` and `on_no_data`. Any Fail fails it; mid-bake a Fail ends the bake
 //! early, except a bake error rate seen on fewer than `min_invocations` invocations.
 
-use super::policy::{CustomMetric, OnNoData, PostTraffic};
+use super::policy::{CustomMetric, OnNoData, PostTrafficPolicy};
 use super::stats::{self, Finding};
 use crate::decision::{CheckResult, Outcome};
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,7 @@ fn outcome(f: Finding) -> Outcome {
 
 /// New against old over the canary window.
 pub fn canary_checks(
-    policy: &PostTraffic,
+    policy: &PostTrafficPolicy,
     old: &VersionWindow,
     new: &VersionWindow,
 ) -> Vec<CheckResult> {
@@ -102,7 +102,7 @@ pub fn canary_checks(
 }
 
 /// The new version against the policy's absolute limits over the bake window.
-pub fn bake_checks(policy: &PostTraffic, new: &VersionWindow) -> Vec<CheckResult> {
+pub fn bake_checks(policy: &PostTrafficPolicy, new: &VersionWindow) -> Vec<CheckResult> {
     let b = &policy.bake;
     let mut out = Vec::new();
     if let Some(max) = b.max_error_rate {
@@ -224,7 +224,7 @@ pub enum Traffic {
 
 /// `elapsed_extension_s`: how far past the planned bake end we already are.
 pub fn traffic_check(
-    policy: &PostTraffic,
+    policy: &PostTrafficPolicy,
     new_invocations: f64,
     elapsed_extension_s: f64,
     cap_reached: bool,
@@ -269,7 +269,11 @@ pub fn traffic_check(
 /// Whether a mid-bake round may stop the bake early with these checks. Not on a
 /// bake error rate seen on fewer than `min_invocations` invocations, nor on a probe
 /// that tolerates some failures (its share is judged over the whole bake).
-pub fn fails_early(policy: &PostTraffic, checks: &[CheckResult], new_bake: &VersionWindow) -> bool {
+pub fn fails_early(
+    policy: &PostTrafficPolicy,
+    checks: &[CheckResult],
+    new_bake: &VersionWindow,
+) -> bool {
     checks.iter().any(|c| {
         let tolerant_probe = policy
             .probes
@@ -284,11 +288,11 @@ pub fn fails_early(policy: &PostTraffic, checks: &[CheckResult], new_bake: &Vers
 
 #[cfg(test)]
 mod tests {
-    use super::super::policy::{Comparison, CustomMetric, OnNoData, PostTraffic};
+    use super::super::policy::{Comparison, CustomMetric, OnNoData, PostTrafficPolicy};
     use super::*;
 
-    fn policy() -> PostTraffic {
-        let mut p = PostTraffic::default();
+    fn policy() -> PostTrafficPolicy {
+        let mut p = PostTrafficPolicy::default();
         p.canary.min_invocations = 20;
         p.canary.min_periods = 4;
         p.bake.max_p99_ms = Some(500.0);
@@ -417,7 +421,7 @@ mod tests {
         assert_eq!(empty[0].outcome, Outcome::Inconclusive);
         assert_eq!(empty[1].outcome, Outcome::Inconclusive);
         // Unset limits produce no check.
-        let mut none = PostTraffic::default();
+        let mut none = PostTrafficPolicy::default();
         none.bake.max_error_rate = None;
         assert!(bake_checks(&none, &window(1.0, 1.0, &[])).is_empty());
     }

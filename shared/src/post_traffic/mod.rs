@@ -4,7 +4,8 @@
 //! when the bake outlasts this one.
 
 pub mod decide;
-pub mod policy;
+/// The post-traffic section of the policy document (it lives with the document).
+pub use crate::policy::post_traffic as policy;
 pub mod probe;
 pub mod stats;
 
@@ -14,7 +15,7 @@ use crate::hook::{Budget, Evaluator};
 use crate::policy::Policy;
 use crate::ports::DeploymentInfo;
 use decide::{AlarmState, Traffic, VersionWindow};
-use policy::PostTraffic as PostPolicy;
+use policy::PostTrafficPolicy;
 use probe::HttpClient;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -184,7 +185,7 @@ const LAMBDA_METRICS: [(&str, &str, &str); 6] = [
 ];
 
 /// Every query of a round: both versions' Lambda metrics, then the custom metrics.
-pub fn round_queries(info: &DeploymentInfo, policy: &PostPolicy) -> Vec<MetricQuery> {
+pub fn round_queries(info: &DeploymentInfo, policy: &PostTrafficPolicy) -> Vec<MetricQuery> {
     let t = &info.target;
     let period = policy.period_seconds;
     let mut out = Vec::new();
@@ -316,7 +317,11 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
         }
     }
 
-    async fn start_state(&self, info: &DeploymentInfo, policy: &PostPolicy) -> Result<BakeState> {
+    async fn start_state(
+        &self,
+        info: &DeploymentInfo,
+        policy: &PostTrafficPolicy,
+    ) -> Result<BakeState> {
         if let Some(mut s) = self.resume.clone() {
             s.hop += 1;
             return Ok(s);

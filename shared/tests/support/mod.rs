@@ -1,7 +1,7 @@
 //! In-memory ports for testing the hook frame and the gates without AWS.
 #![allow(dead_code)]
 
-use rollgate::appspec::{Hook, LambdaTarget};
+use rollgate::appspec::{LambdaTarget, LifecycleHook as Hook};
 use rollgate::checks::{FunctionSnapshot, InvokeOutcome};
 use rollgate::decision::{Decision, Verdict};
 use rollgate::error::{Error, Result};

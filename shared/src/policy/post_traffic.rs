@@ -2,8 +2,8 @@
 //! and the limits it holds the new version to. Same rules as the rest of the policy:
 //! unknown fields are rejected and every error starts with the field's path.
 
-use crate::policy::PolicyError;
-use serde::{Deserialize, Deserializer, Serialize};
+use super::{PolicyError, in_range, is_valid_smoke_test_name as is_name, present};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::ops::RangeInclusive;
 
@@ -38,7 +38,7 @@ pub enum OnNoData {
 /// The AfterAllowTraffic hook's policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PostTraffic {
+pub struct PostTrafficPolicy {
     /// Minutes to watch the new version after the full shift (fractions allowed).
     #[serde(default = "default_bake_minutes")]
     pub bake_minutes: f64,
@@ -106,9 +106,9 @@ pub struct HttpProbe {
     pub max_failure_rate: f64,
 }
 
-impl Default for PostTraffic {
+impl Default for PostTrafficPolicy {
     fn default() -> Self {
-        PostTraffic {
+        PostTrafficPolicy {
             bake_minutes: default_bake_minutes(),
             poll_seconds: default_poll_seconds(),
             period_seconds: default_period_seconds(),
@@ -225,14 +225,6 @@ impl Comparison {
     }
 }
 
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
-}
-
 fn default_method() -> String {
     "GET".into()
 }
@@ -279,19 +271,12 @@ fn default_max_error_rate() -> Option<f64> {
     Some(0.05)
 }
 
-fn invalid(path: String, message: impl Into<String>) -> PolicyError {
-    PolicyError::Invalid {
-        path,
-        message: message.into(),
-    }
-}
-
 fn in_range_f(path: &str, value: f64, range: &RangeInclusive<f64>) -> Result<(), PolicyError> {
     if value.is_finite() && range.contains(&value) {
         Ok(())
     } else {
-        Err(invalid(
-            path.into(),
+        Err(PolicyError::invalid(
+            path,
             format!(
                 "must be between {} and {}, got {value}",
                 range.start(),
@@ -323,29 +308,10 @@ pub fn is_valid_statistic(stat: &str) -> bool {
     })
 }
 
-fn in_range<T: PartialOrd + std::fmt::Display>(
-    path: &str,
-    value: T,
-    range: &RangeInclusive<T>,
-) -> Result<(), PolicyError> {
-    if range.contains(&value) {
-        Ok(())
-    } else {
-        Err(invalid(
-            path.into(),
-            format!(
-                "must be between {} and {}, got {value}",
-                range.start(),
-                range.end()
-            ),
-        ))
-    }
-}
-
 fn at_most(path: &str, what: &str, len: usize, max: usize) -> Result<(), PolicyError> {
     if len > max {
-        return Err(invalid(
-            path.into(),
+        return Err(PolicyError::invalid(
+            path,
             format!("at most {max} {what}, got {len}"),
         ));
     }
@@ -360,26 +326,18 @@ fn unique_name<'a>(
     seen: &mut HashSet<&'a str>,
 ) -> Result<(), PolicyError> {
     if !is_name(name) {
-        return Err(invalid(
+        return Err(PolicyError::invalid(
             format!("{path}.name"),
             format!("{name:?} must be 1-64 characters of letters, digits, '_', '.' or '-'"),
         ));
     }
     if !seen.insert(name) {
-        return Err(invalid(
+        return Err(PolicyError::invalid(
             format!("{path}.name"),
             format!("duplicate {kind} name {name:?}"),
         ));
     }
     Ok(())
-}
-
-fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// JSON shapes inside `post_traffic` that must be objects (checked before serde, which
@@ -401,7 +359,7 @@ pub fn object_sections(post: &serde_json::Value) -> Vec<(String, &serde_json::Va
     out
 }
 
-impl PostTraffic {
+impl PostTrafficPolicy {
     pub fn validate(&self) -> Result<(), PolicyError> {
         const B: &str = "post_traffic";
         in_range_f(
@@ -415,7 +373,7 @@ impl PostTraffic {
             &(0.0..=MAX_TOTAL_MINUTES),
         )?;
         if self.bake_minutes + self.max_extend_minutes > MAX_TOTAL_MINUTES {
-            return Err(invalid(
+            return Err(PolicyError::invalid(
                 format!("{B}.max_extend_minutes"),
                 format!(
                     "bake_minutes + max_extend_minutes must be at most {MAX_TOTAL_MINUTES} (the hook must report well within CodeDeploy's hour), got {}",
@@ -429,7 +387,7 @@ impl PostTraffic {
             &POLL_SECONDS,
         )?;
         if !is_valid_period(self.period_seconds) {
-            return Err(invalid(
+            return Err(PolicyError::invalid(
                 format!("{B}.period_seconds"),
                 format!(
                     "must be 1, 5, 10, 30 or a multiple of 60 up to {MAX_PERIOD_SECONDS}, got {}",
@@ -450,7 +408,7 @@ impl PostTraffic {
             &(0.0..=1000.0),
         )?;
         if !(1..=1000).contains(&c.min_periods) {
-            return Err(invalid(
+            return Err(PolicyError::invalid(
                 format!("{B}.canary.min_periods"),
                 format!("must be between 1 and 1000, got {}", c.min_periods),
             ));
@@ -462,7 +420,7 @@ impl PostTraffic {
             in_range_f(&format!("{B}.bake.max_p99_ms"), ms, &(1.0..=900_000.0))?;
         }
         if self.alarms.len() > MAX_ALARMS {
-            return Err(invalid(
+            return Err(PolicyError::invalid(
                 format!("{B}.alarms"),
                 format!("at most {MAX_ALARMS} alarms, got {}", self.alarms.len()),
             ));
@@ -470,13 +428,13 @@ impl PostTraffic {
         let mut seen = HashSet::new();
         for (i, alarm) in self.alarms.iter().enumerate() {
             if alarm.trim().is_empty() || alarm.len() > 255 {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{B}.alarms[{i}]"),
                     "must be an alarm name of 1-255 characters",
                 ));
             }
             if !seen.insert(alarm) {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{B}.alarms[{i}]"),
                     format!("duplicate alarm {alarm:?}"),
                 ));
@@ -494,20 +452,20 @@ impl PostTraffic {
             unique_name(&path, "metric", &m.name, &mut names)?;
             for (field, value) in [("namespace", &m.namespace), ("metric_name", &m.metric_name)] {
                 if value.trim().is_empty() || value.len() > 255 {
-                    return Err(invalid(
+                    return Err(PolicyError::invalid(
                         format!("{path}.{field}"),
                         "must be 1-255 characters",
                     ));
                 }
             }
             if m.dimensions.len() > MAX_DIMENSIONS {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{path}.dimensions"),
                     format!("at most {MAX_DIMENSIONS} dimensions"),
                 ));
             }
             if !is_valid_statistic(&m.statistic) {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{path}.statistic"),
                     format!(
                         "{:?} is not Sum, Average, Minimum, Maximum, SampleCount or a percentile p0-p100",
@@ -516,7 +474,7 @@ impl PostTraffic {
                 ));
             }
             if !m.threshold.is_finite() {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{path}.threshold"),
                     "must be a finite number",
                 ));
@@ -536,7 +494,7 @@ impl PostTraffic {
                 .iter()
                 .any(|s| p.url.len() > s.len() && p.url[..s.len()].eq_ignore_ascii_case(s));
             if !scheme_ok || p.url.len() > 2048 || p.url.chars().any(char::is_whitespace) {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{path}.url"),
                     format!(
                         "{:?} must be an http:// or https:// URL without spaces, at most 2048 characters",
@@ -548,7 +506,7 @@ impl PostTraffic {
                 p.method.as_str(),
                 "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
             ) {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{path}.method"),
                     format!(
                         "{:?} is not GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS",
@@ -562,7 +520,7 @@ impl PostTraffic {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
                 if !token {
-                    return Err(invalid(
+                    return Err(PolicyError::invalid(
                         format!("{path}.headers"),
                         format!("{name:?} is not a valid header name"),
                     ));
@@ -573,7 +531,7 @@ impl PostTraffic {
                 .iter()
                 .find(|(_, v)| v.bytes().any(|b| b == b'\r' || b == b'\n'))
             {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{path}.headers.{name}"),
                     "must not contain line breaks",
                 ));
@@ -581,7 +539,7 @@ impl PostTraffic {
             if p.expect_status.is_empty()
                 || p.expect_status.iter().any(|s| !(100..=599).contains(s))
             {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{path}.expect_status"),
                     format!("must list HTTP statuses 100-599, got {:?}", p.expect_status),
                 ));
@@ -595,7 +553,7 @@ impl PostTraffic {
             if let Some(ms) = p.max_latency_ms
                 && !(1..=p.timeout_ms).contains(&ms)
             {
-                return Err(invalid(
+                return Err(PolicyError::invalid(
                     format!("{path}.max_latency_ms"),
                     format!(
                         "must be between 1 and timeout_ms ({}), got {ms}",
@@ -630,7 +588,7 @@ mod tests {
 
     use super::*;
 
-    fn post(section: serde_json::Value) -> Result<PostTraffic, String> {
+    fn post(section: serde_json::Value) -> Result<PostTrafficPolicy, String> {
         Policy::parse(&json!({"post_traffic": section}).to_string())
             .map(|p| p.post_traffic.unwrap())
             .map_err(|e| e.to_string())
@@ -639,7 +597,7 @@ mod tests {
     #[test]
     fn empty_section_has_defaults() {
         let p = post(json!({})).unwrap();
-        assert_eq!(p, PostTraffic::default());
+        assert_eq!(p, PostTrafficPolicy::default());
         assert_eq!(p.on_no_data, OnNoData::Pass);
         assert_eq!(p.bake.max_error_rate, Some(0.05));
         assert_eq!(p.max_bake_seconds(), 300.0);

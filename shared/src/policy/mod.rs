@@ -5,6 +5,8 @@
 //! fields and out-of-range values, and every [`PolicyError`] message starts with the
 //! path of the offending field, e.g. `pre_traffic.concurrency: must be between 1 and 32, got 0`.
 
+pub mod post_traffic;
+
 use std::collections::{BTreeMap, HashSet};
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -82,7 +84,7 @@ impl PolicyError {
         }
     }
 
-    fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
         PolicyError::Invalid {
             path: path.into(),
             message: message.into(),
@@ -98,15 +100,15 @@ pub struct Policy {
     #[serde(default = "default_version")]
     pub version: u32,
     #[serde(default)]
-    pub pre_traffic: PreTraffic,
+    pub pre_traffic: PreTrafficPolicy,
     /// What the post-traffic hook measures after the shift (see
-    /// [`crate::post_traffic::policy`]); absent: that hook's defaults.
+    /// [`post_traffic`]); absent: that hook's defaults.
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    pub post_traffic: Option<crate::post_traffic::policy::PostTraffic>,
+    pub post_traffic: Option<post_traffic::PostTrafficPolicy>,
     /// How the alarm-rollback function treats this function; absent: the stack's defaults.
     #[serde(
         default,
@@ -120,7 +122,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             version: POLICY_VERSION,
-            pre_traffic: PreTraffic::default(),
+            pre_traffic: PreTrafficPolicy::default(),
             post_traffic: None,
             rollback: None,
         }
@@ -128,7 +130,7 @@ impl Default for Policy {
 }
 
 /// Bake window bounds for `rollback.bake_minutes`, minutes (up to one week).
-pub const BAKE_MINUTES: RangeInclusive<u64> = 0..=10_080;
+pub const ROLLBACK_BAKE_MINUTES: RangeInclusive<u64> = 0..=10_080;
 
 /// What the alarm-rollback function may do for this function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,7 +140,7 @@ pub struct RollbackPolicy {
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
     /// Minutes after a successful deployment during which an alarm rolls it back
-    /// ([`BAKE_MINUTES`]); absent: the stack's default (`ROLLGATE_BAKE_MINUTES`).
+    /// ([`ROLLBACK_BAKE_MINUTES`]); absent: the stack's default (`ROLLGATE_BAKE_MINUTES`).
     #[serde(
         default,
         deserialize_with = "present",
@@ -154,7 +156,7 @@ fn enabled_by_default() -> bool {
 /// What the BeforeAllowTraffic hook checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PreTraffic {
+pub struct PreTrafficPolicy {
     /// Overall gate budget in seconds ([`BUDGET_SECONDS`]).
     #[serde(default = "default_budget")]
     pub budget_seconds: u64,
@@ -169,9 +171,9 @@ pub struct PreTraffic {
     pub smoke_tests: Vec<SmokeTest>,
 }
 
-impl Default for PreTraffic {
+impl Default for PreTrafficPolicy {
     fn default() -> Self {
-        PreTraffic {
+        PreTrafficPolicy {
             budget_seconds: DEFAULT_BUDGET_SECONDS,
             concurrency: DEFAULT_CONCURRENCY,
             checks: ConfigGuards::default(),
@@ -180,8 +182,8 @@ impl Default for PreTraffic {
     }
 }
 
-impl PreTraffic {
-    /// [`PreTraffic::budget_seconds`] as a `Duration`.
+impl PreTrafficPolicy {
+    /// [`PreTrafficPolicy::budget_seconds`] as a `Duration`.
     pub fn budget(&self) -> Duration {
         Duration::from_secs(self.budget_seconds)
     }
@@ -515,7 +517,7 @@ impl Policy {
             post.validate()?;
         }
         if let Some(bake) = self.rollback.as_ref().and_then(|r| r.bake_minutes) {
-            in_range("rollback.bake_minutes", bake, &BAKE_MINUTES)?;
+            in_range("rollback.bake_minutes", bake, &ROLLBACK_BAKE_MINUTES)?;
         }
         let pre = &self.pre_traffic;
         in_range(
@@ -555,7 +557,7 @@ impl Policy {
 fn reject_arrays_for_sections(doc: &Value) -> Result<(), PolicyError> {
     let mut sections: Vec<(String, &Value)> = vec![("(document)".into(), doc)];
     if let Some(post) = doc.get("post_traffic") {
-        sections.extend(crate::post_traffic::policy::object_sections(post));
+        sections.extend(post_traffic::object_sections(post));
     }
     if let Some(rollback) = doc.get("rollback") {
         sections.push(("rollback".into(), rollback));
