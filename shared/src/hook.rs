@@ -120,24 +120,20 @@ pub fn run_deadline(
 /// A gate's own checks, run inside the frame.
 pub trait Evaluator: Send + Sync {
     /// Push checks into `checks` as they complete: on a budget overrun the frame keeps
-    /// what was pushed and adds a failed `budget` check.
+    /// what was pushed and adds a failed `budget` check. `Some(why)` when the gate handed
+    /// the rest of its work to a later invocation that will decide and report instead
+    /// (the post-traffic bake continuing itself): the frame then neither reports nor
+    /// announces.
     fn evaluate(
         &self,
         info: &DeploymentInfo,
         policy: &Policy,
         budget: Budget,
         checks: &mut Vec<CheckResult>,
-    ) -> impl Future<Output = ()> + Send;
+    ) -> impl Future<Output = Option<String>> + Send;
 
     /// The policy's overall budget for this gate.
     fn budget(&self, policy: &Policy) -> Duration;
-
-    /// `Some(why)` once `evaluate` has handed the rest of its work to a later invocation
-    /// that will decide and report instead (the post-traffic bake continuing itself).
-    /// The frame then neither reports nor announces. Default: a gate always decides.
-    fn continued(&self) -> Option<String> {
-        None
-    }
 
     /// The verdict these checks earn. Default: every check must pass (an inconclusive
     /// check fails closed). The post-traffic hook decides lack of data in one check of
@@ -229,8 +225,10 @@ where
         evaluate(hook, gate, &event, hard_deadline, &mut decision),
     )
     .await;
+    let mut continued = None;
     match outcome {
-        Ok(Ok(())) => {
+        Ok(Ok(handed_off)) => {
+            continued = handed_off;
             decision.verdict = gate.verdict(&decision.checks);
             decision.reason = summarize(&decision);
         }
@@ -257,7 +255,7 @@ where
     }
     decision.duration_ms = started.elapsed().as_millis() as u64;
 
-    if let Some(reason) = gate.continued() {
+    if let Some(reason) = continued {
         // The successor owns the report now: a panic here must not report for it.
         hook.slot.claim();
         decision.reason = reason.clone();
@@ -322,7 +320,7 @@ async fn evaluate<D, P, N, E>(
     event: &HookEvent,
     hard_deadline: Instant,
     decision: &mut Decision,
-) -> Result<(), Error>
+) -> Result<Option<String>, Error>
 where
     D: Deployments,
     P: PolicyStore,
@@ -357,12 +355,14 @@ where
         deadline: (started + gate.budget(&policy)).min(hard_deadline),
     };
     let checks = &mut decision.checks;
-    if timeout_at(
+    let ran = timeout_at(
         budget.deadline.into(),
         gate.evaluate(&info, &policy, budget, checks),
     )
-    .await
-    .is_err()
+    .await;
+    if let Ok(handed_off) = ran {
+        return Ok(handed_off);
+    }
     {
         checks.push(
             CheckResult::fail(
@@ -375,7 +375,7 @@ where
             ),
         );
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The name of the check an error stands for in the decision record.

@@ -93,7 +93,7 @@ impl<F: Functions> Evaluator for PreTraffic<'_, F> {
         policy: &Policy,
         budget: Budget,
         out: &mut Vec<CheckResult>,
-    ) {
+    ) -> Option<String> {
         let target = &info.target;
         // Always the version number, never the alias: the alias still serves the old one.
         let started = Instant::now();
@@ -121,7 +121,7 @@ impl<F: Functions> Evaluator for PreTraffic<'_, F> {
                     .with_detail(e.to_string())
                     .with_duration_ms(started.elapsed().as_millis() as u64),
                 );
-                return;
+                return None;
             }
         };
         let config = checks::config_checks(&snapshot, &policy.pre_traffic.checks);
@@ -129,7 +129,7 @@ impl<F: Functions> Evaluator for PreTraffic<'_, F> {
         out.extend(config);
         if !config_ok {
             // A version that is not Active (or violates a guard) is not invoked at all.
-            return;
+            return None;
         }
 
         let tests = &policy.pre_traffic.smoke_tests;
@@ -144,5 +144,6 @@ impl<F: Functions> Evaluator for PreTraffic<'_, F> {
         while let Some(r) = results.next().await {
             out.extend(r);
         }
+        None
     }
 }

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const COMPONENT: &str = "post-traffic-hook";
@@ -294,7 +293,6 @@ pub struct PostTraffic<'a, M, C, H> {
     /// Caps one invocation's run below the Lambda deadline (`ROLLGATE_MAX_RUN_SECONDS`).
     pub max_run: Option<Duration>,
     pub now_ms: fn() -> i64,
-    continued: Mutex<Option<String>>,
 }
 
 impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
@@ -313,7 +311,6 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
             event,
             max_run: None,
             now_ms: epoch_ms,
-            continued: Mutex::new(None),
         }
     }
 
@@ -344,8 +341,9 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
         })
     }
 
-    /// Hand the rest of the bake to a new invocation. On failure the caller decides now.
-    async fn hand_off(&self, state: &BakeState) -> Result<()> {
+    /// Hand the rest of the bake to a new invocation; the reason to log. On failure the
+    /// caller decides now.
+    async fn hand_off(&self, state: &BakeState) -> Result<String> {
         let mut payload = self.event.clone();
         if let Value::Object(map) = &mut payload {
             map.insert(
@@ -354,13 +352,12 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
             );
         }
         self.continuation.continue_later(payload).await?;
-        *self.continued.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
+        Ok(format!(
             "bake continues in invocation {} (round {}, {} s of bake left)",
             state.hop + 1,
             state.rounds,
             ((state.bake_end_ms - (self.now_ms)()) / 1000).max(0)
-        ));
-        Ok(())
+        ))
     }
 }
 
@@ -377,20 +374,13 @@ impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M
         self.max_run.unwrap_or(MAX_TOTAL)
     }
 
-    fn continued(&self) -> Option<String> {
-        self.continued
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     async fn evaluate(
         &self,
         info: &DeploymentInfo,
         policy: &Policy,
         budget: Budget,
         out: &mut Vec<CheckResult>,
-    ) {
+    ) -> Option<String> {
         let policy = policy.post_traffic.clone().unwrap_or_default();
         if ENDED.contains(&info.status.as_str()) {
             // CodeDeploy ended it (stopped, rolled back, or a forged or stale event):
@@ -402,7 +392,7 @@ impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M
                         info.deployment_id, info.status
                     )),
             );
-            return;
+            return None;
         }
         let mut state = match self.start_state(info, &policy).await {
             Ok(s) => s,
@@ -415,170 +405,255 @@ impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M
                     )
                     .with_detail(e.to_string()),
                 );
-                return;
+                return None;
             }
         };
-        let period = policy.period_seconds;
-        let queries = round_queries(info, &policy);
-        let cap_ms = state.bake_start_ms + (policy.max_bake_seconds() * 1000.0) as i64;
-        let give_up_ms = state.bake_start_ms + MAX_TOTAL.as_millis() as i64;
-        let query_start_s =
-            (state.deployment_start_ms / 1000).div_euclid(i64::from(period)) * i64::from(period);
+        let plan = BakePlan::new(info, &policy, &state);
         let mut fresh = true;
-        let mut last_round: Vec<CheckResult> = Vec::new();
-        let mut last_evidence: Option<CheckResult> = None;
+        let mut last: Option<(Vec<CheckResult>, CheckResult)> = None;
         loop {
             if let Some(next) = state.next_round_ms {
                 let step = plan_step((self.now_ms)(), next, budget.remaining(), fresh);
-                let wait = match step {
-                    Step::Round(wait) => wait,
-                    Step::HandOff(wait) => wait,
-                    Step::TooShort => {
-                        out.extend(state.canary.iter().cloned());
-                        out.push(
-                            CheckResult::fail(
-                                "continuation",
-                                json!({"min_run_seconds": (HAND_OFF_MARGIN + MIN_STEP).as_secs()}),
-                                json!({"remaining_ms": budget.remaining().as_millis() as u64}),
-                            )
-                            .with_detail(
-                                "this invocation has too little time to continue the bake: raise the hook's timeout",
-                            ),
-                        );
-                        return;
-                    }
-                };
-                tokio::time::sleep(wait).await;
-                if let Step::HandOff(_) = step {
-                    out.extend(state.canary.iter().cloned());
-                    out.append(&mut last_round);
-                    match self.hand_off(&state).await {
-                        Ok(()) => out.push(
-                            last_evidence
-                                .take()
-                                .unwrap_or_else(|| {
-                                    CheckResult::new(
-                                        "bake.evidence",
-                                        Outcome::Pass,
-                                        json!({"bake_minutes": policy.bake_minutes}),
-                                        json!({"rounds": state.rounds, "invocations_of_hook": state.hop}),
-                                    )
-                                })
-                                .with_detail("handed off to a new invocation"),
-                        ),
-                        Err(e) => out.push(
-                            CheckResult::fail(
-                                "continuation",
-                                json!("self-invoke accepted"),
-                                json!(null),
-                            )
-                            .with_detail(format!(
-                                "the bake outlasts this invocation and continuing it failed: {e}"
-                            )),
-                        ),
-                    }
-                    return;
+                if let Some(end) = self.wait(step, &policy, &state, budget, &mut last).await {
+                    out.extend(end.checks);
+                    return end.handed_off;
                 }
             }
             fresh = false;
-            state.rounds += 1;
-            let now = (self.now_ms)();
-            let end_s = now / 1000 + 1;
-            let data = match self
-                .metrics
-                .metric_data(&queries, query_start_s, end_s.max(query_start_s + 1))
-                .await
-            {
-                Ok(d) => d,
-                Err(e) => {
-                    out.extend(state.canary.iter().cloned());
-                    out.push(
-                        CheckResult::fail("metrics", json!("GetMetricData answers"), json!(null))
-                            .with_detail(e.to_string()),
-                    );
-                    return;
+            match self.round(&plan, &policy, &mut state).await {
+                RoundEnd::Decided(checks) => {
+                    out.extend(checks);
+                    return None;
                 }
-            };
-            if state.canary.is_empty() {
-                let old = version_window(&data, "old", Window::Canary, period, state.bake_start_ms);
-                let new = version_window(&data, "new", Window::Canary, period, state.bake_start_ms);
-                state.canary = decide::canary_checks(&policy, &old, &new);
+                RoundEnd::Next { round, evidence } => last = Some((round, *evidence)),
             }
-            let new_bake = version_window(&data, "new", Window::Bake, period, state.bake_start_ms);
-            state.invocations_seen.push(new_bake.invocations);
-            let mut round = decide::bake_checks(&policy, &new_bake);
-            for (i, m) in policy.metrics.iter().enumerate() {
-                let v = values(
-                    data.get(&format!("custom_{i}")),
-                    Window::Bake,
-                    period,
-                    state.bake_start_ms,
-                );
-                round.push(decide::custom_check(m, &v));
-            }
-            if !policy.probes.is_empty() {
-                probe::run_round(self.http, &policy.probes, &mut state.probes).await;
-                round.extend(
-                    policy
-                        .probes
-                        .iter()
-                        .zip(&state.probes)
-                        .map(|(p, t)| probe::probe_check(p, t)),
-                );
-            }
-            if !policy.alarms.is_empty() {
-                match self.metrics.alarms(&policy.alarms).await {
-                    Ok(found) => round.extend(decide::alarm_checks(&policy.alarms, &found)),
-                    Err(e) => round.push(
-                        CheckResult::fail("alarms", json!("DescribeAlarms answers"), json!(null))
-                            .with_detail(e.to_string()),
+        }
+    }
+}
+
+/// What does not change from round to round of one bake.
+struct BakePlan {
+    period: u32,
+    queries: Vec<MetricQuery>,
+    /// The bake's end with every extension the policy allows.
+    cap_ms: i64,
+    /// No bake outlasts [`MAX_TOTAL`].
+    give_up_ms: i64,
+    /// Metrics are read from the deployment's start, on a period boundary.
+    query_start_s: i64,
+}
+
+impl BakePlan {
+    fn new(info: &DeploymentInfo, policy: &PostTrafficPolicy, state: &BakeState) -> Self {
+        let period = policy.period_seconds;
+        BakePlan {
+            period,
+            queries: round_queries(info, policy),
+            cap_ms: state.bake_start_ms + (policy.max_bake_seconds() * 1000.0) as i64,
+            give_up_ms: state.bake_start_ms + MAX_TOTAL.as_millis() as i64,
+            query_start_s: (state.deployment_start_ms / 1000).div_euclid(i64::from(period))
+                * i64::from(period),
+        }
+    }
+}
+
+/// How this invocation's part of the bake ended before a round.
+struct RunEnd {
+    checks: Vec<CheckResult>,
+    handed_off: Option<String>,
+}
+
+/// How a round ended: with the decision's checks, or with the round's checks and evidence
+/// and a next round to come.
+enum RoundEnd {
+    Decided(Vec<CheckResult>),
+    Next {
+        round: Vec<CheckResult>,
+        evidence: Box<CheckResult>,
+    },
+}
+
+impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
+    /// Wait for the next round here, or hand the bake to a new invocation when the round
+    /// does not fit in this one. `Some` when this invocation's part ends.
+    async fn wait(
+        &self,
+        step: Step,
+        policy: &PostTrafficPolicy,
+        state: &BakeState,
+        budget: Budget,
+        last: &mut Option<(Vec<CheckResult>, CheckResult)>,
+    ) -> Option<RunEnd> {
+        let mut checks: Vec<CheckResult> = state.canary.clone();
+        let wait = match step {
+            Step::Round(wait) | Step::HandOff(wait) => wait,
+            Step::TooShort => {
+                checks.push(
+                    CheckResult::fail(
+                        "continuation",
+                        json!({"min_run_seconds": (HAND_OFF_MARGIN + MIN_STEP).as_secs()}),
+                        json!({"remaining_ms": budget.remaining().as_millis() as u64}),
+                    )
+                    .with_detail(
+                        "this invocation has too little time to continue the bake: raise the hook's timeout",
                     ),
-                }
+                );
+                return Some(RunEnd {
+                    checks,
+                    handed_off: None,
+                });
             }
-            let old_bake = version_window(&data, "old", Window::Bake, period, state.bake_start_ms);
+        };
+        tokio::time::sleep(wait).await;
+        if !matches!(step, Step::HandOff(_)) {
+            return None;
+        }
+        let (round, evidence) = last.take().unwrap_or_else(|| {
             let evidence = CheckResult::new(
                 "bake.evidence",
                 Outcome::Pass,
-                json!({"bake_minutes": policy.bake_minutes, "period_seconds": period}),
-                json!({"rounds": state.rounds, "invocations_of_hook": state.hop,
-                       "deployment_start_ms": state.deployment_start_ms, "bake_start_ms": state.bake_start_ms,
-                       "bake_end_ms": state.bake_end_ms, "now_ms": now, "queries_per_round": queries.len(),
-                       "new_version": new_bake, "old_version": old_bake,
-                       "new_invocations_by_round": state.invocations_seen}),
+                json!({"bake_minutes": policy.bake_minutes}),
+                json!({"rounds": state.rounds, "invocations_of_hook": state.hop}),
             );
-            let canary_failed = state.canary.iter().any(|c| c.outcome == Outcome::Fail);
-            if canary_failed || decide::fails_early(&policy, &round, &new_bake) {
-                out.extend(state.canary.iter().cloned());
-                out.extend(round);
-                out.push(evidence.with_detail("stopped early: a check failed"));
-                return;
+            (Vec::new(), evidence)
+        });
+        checks.extend(round);
+        let handed_off = match self.hand_off(state).await {
+            Ok(reason) => {
+                checks.push(evidence.with_detail("handed off to a new invocation"));
+                Some(reason)
             }
-            if now >= state.bake_end_ms {
-                let extension_s = (now - state.bake_end_ms) as f64 / 1000.0;
-                let cap_reached = now >= cap_ms || now >= give_up_ms;
-                match decide::traffic_check(&policy, new_bake.invocations, extension_s, cap_reached)
-                {
-                    Traffic::Decided(check) => {
-                        out.extend(state.canary.iter().cloned());
-                        out.extend(round);
-                        out.push(*check);
-                        out.push(evidence);
-                        return;
-                    }
-                    Traffic::Extend => {}
-                }
+            Err(e) => {
+                checks.push(
+                    CheckResult::fail("continuation", json!("self-invoke accepted"), json!(null))
+                        .with_detail(format!(
+                            "the bake outlasts this invocation and continuing it failed: {e}"
+                        )),
+                );
+                None
             }
-            // The next round: at the poll interval, and at the end of the bake.
-            state.next_round_ms = Some((now + (policy.poll_seconds * 1000) as i64).min(
-                if now < state.bake_end_ms {
-                    state.bake_end_ms
-                } else {
-                    i64::MAX
-                },
-            ));
-            last_round = round;
-            last_evidence = Some(evidence);
+        };
+        Some(RunEnd { checks, handed_off })
+    }
+
+    /// One round: read the metrics, judge the canary (once) and the bake so far, run the
+    /// probes, read the alarms; decide, or plan the next round.
+    async fn round(
+        &self,
+        plan: &BakePlan,
+        policy: &PostTrafficPolicy,
+        state: &mut BakeState,
+    ) -> RoundEnd {
+        let period = plan.period;
+        state.rounds += 1;
+        let now = (self.now_ms)();
+        let end_s = (now / 1000 + 1).max(plan.query_start_s + 1);
+        let data = match self
+            .metrics
+            .metric_data(&plan.queries, plan.query_start_s, end_s)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                let mut checks = state.canary.clone();
+                checks.push(
+                    CheckResult::fail("metrics", json!("GetMetricData answers"), json!(null))
+                        .with_detail(e.to_string()),
+                );
+                return RoundEnd::Decided(checks);
+            }
+        };
+        if state.canary.is_empty() {
+            let old = version_window(&data, "old", Window::Canary, period, state.bake_start_ms);
+            let new = version_window(&data, "new", Window::Canary, period, state.bake_start_ms);
+            state.canary = decide::canary_checks(policy, &old, &new);
         }
+        let new_bake = version_window(&data, "new", Window::Bake, period, state.bake_start_ms);
+        state.invocations_seen.push(new_bake.invocations);
+        let round = self.round_checks(policy, &data, &new_bake, state).await;
+        let old_bake = version_window(&data, "old", Window::Bake, period, state.bake_start_ms);
+        let evidence = CheckResult::new(
+            "bake.evidence",
+            Outcome::Pass,
+            json!({"bake_minutes": policy.bake_minutes, "period_seconds": period}),
+            json!({"rounds": state.rounds, "invocations_of_hook": state.hop,
+                   "deployment_start_ms": state.deployment_start_ms, "bake_start_ms": state.bake_start_ms,
+                   "bake_end_ms": state.bake_end_ms, "now_ms": now, "queries_per_round": plan.queries.len(),
+                   "new_version": new_bake, "old_version": old_bake,
+                   "new_invocations_by_round": state.invocations_seen}),
+        );
+        let canary_failed = state.canary.iter().any(|c| c.outcome == Outcome::Fail);
+        if canary_failed || decide::fails_early(policy, &round, &new_bake) {
+            let mut checks = state.canary.clone();
+            checks.extend(round);
+            checks.push(evidence.with_detail("stopped early: a check failed"));
+            return RoundEnd::Decided(checks);
+        }
+        if now >= state.bake_end_ms {
+            let extension_s = (now - state.bake_end_ms) as f64 / 1000.0;
+            let cap_reached = now >= plan.cap_ms || now >= plan.give_up_ms;
+            if let Traffic::Decided(check) =
+                decide::traffic_check(policy, new_bake.invocations, extension_s, cap_reached)
+            {
+                let mut checks = state.canary.clone();
+                checks.extend(round);
+                checks.push(*check);
+                checks.push(evidence);
+                return RoundEnd::Decided(checks);
+            }
+        }
+        // The next round: at the poll interval, and at the end of the bake.
+        let bake_end = if now < state.bake_end_ms {
+            state.bake_end_ms
+        } else {
+            i64::MAX
+        };
+        state.next_round_ms = Some((now + (policy.poll_seconds * 1000) as i64).min(bake_end));
+        RoundEnd::Next {
+            round,
+            evidence: Box::new(evidence),
+        }
+    }
+
+    /// The round's own checks: the bake's rules, custom metrics, probes, alarms.
+    async fn round_checks(
+        &self,
+        policy: &PostTrafficPolicy,
+        data: &BTreeMap<String, Vec<(i64, f64)>>,
+        new_bake: &VersionWindow,
+        state: &mut BakeState,
+    ) -> Vec<CheckResult> {
+        let mut round = decide::bake_checks(policy, new_bake);
+        for (i, m) in policy.metrics.iter().enumerate() {
+            let series = data.get(&format!("custom_{i}"));
+            let v = values(
+                series,
+                Window::Bake,
+                policy.period_seconds,
+                state.bake_start_ms,
+            );
+            round.push(decide::custom_check(m, &v));
+        }
+        if !policy.probes.is_empty() {
+            probe::run_round(self.http, &policy.probes, &mut state.probes).await;
+            round.extend(
+                policy
+                    .probes
+                    .iter()
+                    .zip(&state.probes)
+                    .map(|(p, t)| probe::probe_check(p, t)),
+            );
+        }
+        if !policy.alarms.is_empty() {
+            match self.metrics.alarms(&policy.alarms).await {
+                Ok(found) => round.extend(decide::alarm_checks(&policy.alarms, &found)),
+                Err(e) => round.push(
+                    CheckResult::fail("alarms", json!("DescribeAlarms answers"), json!(null))
+                        .with_detail(e.to_string()),
+                ),
+            }
+        }
+        round
     }
 }
 
