@@ -148,6 +148,36 @@ struct Shared<'a> {
     clock: Instant,
 }
 
+/// Of one receive, the messages to send now; the rest (filtered out, over the quota, or
+/// a dry run's) are held back to be handed back at the end, and counted.
+fn choose(req: &Request, got: Vec<Received>, t: &mut Tally) -> Vec<Received> {
+    let mut chosen = Vec::new();
+    for m in got {
+        let selected = req.filter.matches(&m.body, &m.attributes);
+        let within = req.max_messages.is_none_or(|max| t.claimed < max);
+        if selected && within && !req.dry_run {
+            t.claimed += 1;
+            chosen.push(m);
+            continue;
+        }
+        if !selected {
+            t.filtered += 1;
+        } else if req.dry_run && within {
+            t.claimed += 1;
+            t.would_move += 1;
+            if t.sample.len() < 10 {
+                t.sample.push(Sample {
+                    message_id: m.message_id.clone(),
+                    group_id: m.group_id.clone(),
+                    body: m.body.chars().take(200).collect(),
+                });
+            }
+        }
+        t.held.push((m.message_id, m.receipt_handle));
+    }
+    chosen
+}
+
 #[derive(Default)]
 struct Tally {
     moved: u64,
@@ -271,42 +301,62 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 unreachable!("validated: native needs a queue")
             };
             report.action = "native";
-            let explicit = !matches!(req.destination, Destination::SourceOfDlq);
-            let handle = self
-                .queues
-                .start_move(
-                    &source.arn,
-                    explicit.then_some(dest.arn.as_str()),
-                    req.rate.map(|r| r as i32),
-                )
-                .await?;
-            let tasks = self
-                .queues
-                .list_moves(&source.arn)
-                .await
-                .unwrap_or_default();
-            report.task = tasks
-                .iter()
-                .find(|t| t.task_handle.as_deref() == Some(handle.as_str()))
-                .cloned()
-                .or_else(|| {
-                    Some(MoveTask {
-                        task_handle: Some(handle),
-                        status: "RUNNING".into(),
-                        source_arn: source.arn.clone(),
-                        destination_arn: explicit.then(|| dest.arn.clone()),
-                        max_messages_per_second: req.rate.map(|r| r as i32),
-                        messages_moved: 0,
-                        messages_to_move: None,
-                        failure_reason: None,
-                        started_ms: 0,
-                    })
-                });
+            report.task = Some(self.start_native(req, &source, dest).await?);
             return Ok(self.finish(report, started));
         }
         if req.dry_run {
             report.action = "dry_run";
         }
+        let tally = self.move_messages(req, &source, &target, limits).await;
+        self.report_tally(req, &source, tally, &mut report).await;
+        Ok(self.finish(report, started))
+    }
+
+    /// SQS's own move task (`StartMessageMoveTask`), as `ListMessageMoveTasks` shows it.
+    async fn start_native(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        dest: &QueueInfo,
+    ) -> Result<MoveTask> {
+        let explicit = !matches!(req.destination, Destination::SourceOfDlq);
+        let rate = req.rate.map(|r| r as i32);
+        let destination = explicit.then_some(dest.arn.as_str());
+        let handle = self
+            .queues
+            .start_move(&source.arn, destination, rate)
+            .await?;
+        let tasks = self
+            .queues
+            .list_moves(&source.arn)
+            .await
+            .unwrap_or_default();
+        Ok(tasks
+            .into_iter()
+            .find(|t| t.task_handle.as_deref() == Some(handle.as_str()))
+            .unwrap_or_else(|| MoveTask {
+                task_handle: Some(handle),
+                status: "RUNNING".into(),
+                source_arn: source.arn.clone(),
+                destination_arn: destination.map(str::to_owned),
+                max_messages_per_second: rate,
+                messages_moved: 0,
+                messages_to_move: None,
+                failure_reason: None,
+                started_ms: 0,
+            }))
+    }
+
+    /// Move the messages with `req.concurrency` workers; hand back everything held back
+    /// (filtered, over the quota, unsendable, dry run) now rather than when its visibility
+    /// timeout ends.
+    async fn move_messages(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        target: &Target,
+        limits: Limits,
+    ) -> Tally {
         let tally = Mutex::new(Tally::default());
         let rate = Mutex::new(Aimd::new(req.rate.unwrap_or(DEFAULT_RATE)));
         let clock = Instant::now();
@@ -317,17 +367,27 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 rate: &rate,
                 clock,
             };
-            self.worker(req, &source, &target, sh)
+            self.worker(req, source, target, sh)
         });
         futures::future::join_all(workers).await;
-        let mut t = tally.into_inner().unwrap_or_else(|p| p.into_inner());
-        // Everything held back (filtered, over the quota, unsendable, dry run) goes
-        // back to the DLQ now rather than when its visibility timeout ends.
+        let t = tally.into_inner().unwrap_or_else(|p| p.into_inner());
         for chunk in t.held.chunks(BATCH as usize) {
-            if let Err(e) = self.queues.release(&source, chunk).await {
+            if let Err(e) = self.queues.release(source, chunk).await {
                 tracing::warn!(error = %e, "could not release held messages; they reappear after their visibility timeout");
             }
         }
+        t
+    }
+
+    /// The tally into the report: counts, why the run stopped, what is left, and the
+    /// continuation when the deadline stopped it.
+    async fn report_tally(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        mut t: Tally,
+        report: &mut Report,
+    ) {
         report.moved = t.moved;
         report.would_move = t.would_move;
         report.filtered = t.filtered;
@@ -352,11 +412,10 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 message: e,
             });
         }
-        report.remaining = self.queues.depth(&source).await.ok();
+        report.remaining = self.queues.depth(source).await.ok();
         if report.stopped == Some(Stopped::Deadline) && !req.dry_run {
             report.continuation = Some(req.continuation(t.moved, t.duplicates));
         }
-        Ok(self.finish(report, started))
     }
 
     fn empty_report(&self, req: &Request, source: &QueueInfo) -> Report {
@@ -477,13 +536,12 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 lock(tally).stopped_deadline = true;
                 return;
             }
-            if let Some(max) = req.max_messages {
-                let t = lock(tally);
-                if t.claimed >= max {
-                    drop(t);
-                    lock(tally).stopped_max = true;
-                    return;
-                }
+            if req
+                .max_messages
+                .is_some_and(|max| lock(tally).claimed >= max)
+            {
+                lock(tally).stopped_max = true;
+                return;
             }
             // Hidden until shortly after the function would be killed, and handed
             // back explicitly at the end of the run.
@@ -510,36 +568,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             if got.is_empty() {
                 return;
             }
-            let mut chosen: Vec<Received> = Vec::new();
-            {
-                let mut t = lock(tally);
-                for m in got {
-                    let selected = req.filter.matches(&m.body, &m.attributes);
-                    let within = req.max_messages.is_none_or(|max| t.claimed < max);
-                    if !selected {
-                        t.filtered += 1;
-                        t.held
-                            .push((m.message_id.clone(), m.receipt_handle.clone()));
-                    } else if !within || req.dry_run {
-                        if req.dry_run && within {
-                            t.claimed += 1;
-                            t.would_move += 1;
-                            if t.sample.len() < 10 {
-                                t.sample.push(Sample {
-                                    message_id: m.message_id.clone(),
-                                    group_id: m.group_id.clone(),
-                                    body: m.body.chars().take(200).collect(),
-                                });
-                            }
-                        }
-                        t.held
-                            .push((m.message_id.clone(), m.receipt_handle.clone()));
-                    } else {
-                        t.claimed += 1;
-                        chosen.push(m);
-                    }
-                }
-            }
+            let chosen = choose(req, got, &mut lock(tally));
             if chosen.is_empty() {
                 continue;
             }
@@ -586,12 +615,6 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         msgs: &[Received],
         sh: Shared<'_>,
     ) -> Vec<bool> {
-        let Shared {
-            limits,
-            tally,
-            rate,
-            clock,
-        } = sh;
         let entries: Vec<Outgoing> = msgs
             .iter()
             .enumerate()
@@ -610,75 +633,20 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         // FIFO: rounds, each group's next message only after its previous one was
         // accepted; a group whose message failed sends nothing more in this batch.
         let rounds = if dest.fifo {
-            message::fifo_rounds(
-                &entries
-                    .iter()
-                    .map(|e| e.group_id.clone())
-                    .collect::<Vec<_>>(),
-            )
+            let groups: Vec<Option<String>> = entries.iter().map(|e| e.group_id.clone()).collect();
+            message::fifo_rounds(&groups)
         } else {
             vec![(0..entries.len()).collect()]
         };
         let mut blocked: Vec<Option<String>> = Vec::new();
         for round in rounds {
-            let mut pending: Vec<usize> = round
+            let pending: Vec<usize> = round
                 .into_iter()
                 .filter(|&i| !blocked.contains(&entries[i].group_id))
                 .collect();
-            let mut attempt = 0u32;
-            let mut last_error: Vec<(usize, String, String)> = Vec::new();
-            let mut permanent: Vec<(usize, String, String)> = Vec::new();
-            while !pending.is_empty() && attempt < SEND_ATTEMPTS && Instant::now() < limits.hard {
-                if attempt > 0 {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                attempt += 1;
-                self.pace(pending.len(), rate, clock).await;
-                let batch: Vec<Outgoing> = pending.iter().map(|&i| entries[i].clone()).collect();
-                match self.queues.send_batch(dest, &batch).await {
-                    Ok(failures) => {
-                        let throttled = failures.iter().any(|f| is_throttle(&f.code));
-                        let mut next = Vec::new();
-                        last_error.clear();
-                        for &i in &pending {
-                            match failures.iter().find(|f| f.id == entries[i].id) {
-                                None => ok[i] = true,
-                                Some(f) if f.sender_fault && !is_throttle(&f.code) => {
-                                    permanent.push((i, f.code.clone(), f.message.clone()));
-                                }
-                                Some(f) => {
-                                    next.push(i);
-                                    last_error.push((i, f.code.clone(), f.message.clone()));
-                                }
-                            }
-                        }
-                        let mut r = lock(rate);
-                        if throttled {
-                            r.throttled();
-                            lock(tally).throttled += 1;
-                        } else {
-                            r.accepted();
-                        }
-                        drop(r);
-                        pending = next;
-                    }
-                    Err(e) => {
-                        last_error = pending
-                            .iter()
-                            .map(|&i| (i, code_of(&e), e.to_string()))
-                            .collect();
-                        if e.code().is_some_and(is_throttle) {
-                            lock(rate).throttled();
-                            lock(tally).throttled += 1;
-                        }
-                        if !retryable(&e) {
-                            break;
-                        }
-                    }
-                }
-            }
-            let mut t = lock(tally);
-            for (i, code, text) in permanent.into_iter().chain(last_error) {
+            let failed = self.send_round(dest, &entries, pending, &mut ok, sh).await;
+            let mut t = lock(sh.tally);
+            for (i, code, text) in failed {
                 if !ok[i] {
                     t.fail(&msgs[i].message_id, &code, &text);
                     if dest.fifo {
@@ -688,6 +656,77 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             }
         }
         ok
+    }
+
+    /// Send the `pending` entries, retrying what failed transiently (paced, with backoff)
+    /// until the attempts or the time run out; marks what was accepted in `ok` and returns
+    /// `(entry, code, message)` of what was not.
+    async fn send_round(
+        &self,
+        dest: &QueueInfo,
+        entries: &[Outgoing],
+        mut pending: Vec<usize>,
+        ok: &mut [bool],
+        sh: Shared<'_>,
+    ) -> Vec<(usize, String, String)> {
+        let Shared {
+            limits,
+            tally,
+            rate,
+            clock,
+        } = sh;
+        let mut attempt = 0u32;
+        let mut last_error: Vec<(usize, String, String)> = Vec::new();
+        let mut permanent: Vec<(usize, String, String)> = Vec::new();
+        while !pending.is_empty() && attempt < SEND_ATTEMPTS && Instant::now() < limits.hard {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            attempt += 1;
+            self.pace(pending.len(), rate, clock).await;
+            let batch: Vec<Outgoing> = pending.iter().map(|&i| entries[i].clone()).collect();
+            match self.queues.send_batch(dest, &batch).await {
+                Ok(failures) => {
+                    let throttled = failures.iter().any(|f| is_throttle(&f.code));
+                    let mut next = Vec::new();
+                    last_error.clear();
+                    for &i in &pending {
+                        match failures.iter().find(|f| f.id == entries[i].id) {
+                            None => ok[i] = true,
+                            Some(f) if f.sender_fault && !is_throttle(&f.code) => {
+                                permanent.push((i, f.code.clone(), f.message.clone()));
+                            }
+                            Some(f) => {
+                                next.push(i);
+                                last_error.push((i, f.code.clone(), f.message.clone()));
+                            }
+                        }
+                    }
+                    if throttled {
+                        lock(rate).throttled();
+                        lock(tally).throttled += 1;
+                    } else {
+                        lock(rate).accepted();
+                    }
+                    pending = next;
+                }
+                Err(e) => {
+                    last_error = pending
+                        .iter()
+                        .map(|&i| (i, code_of(&e), e.to_string()))
+                        .collect();
+                    if e.code().is_some_and(is_throttle) {
+                        lock(rate).throttled();
+                        lock(tally).throttled += 1;
+                    }
+                    if !retryable(&e) {
+                        break;
+                    }
+                }
+            }
+        }
+        permanent.extend(last_error);
+        permanent
     }
 
     async fn send_to_lambda(
