@@ -318,21 +318,10 @@ where
     A: Announcer,
 {
     let started = Instant::now();
-    let base = |reason: NoAction| TargetOutcome {
-        function: None,
-        alias: None,
-        action: "none",
-        acted: false,
-        dry_run: deps.settings.dry_run,
-        reason: reason.to_string(),
-        deployment_id: None,
-        bad_version: None,
-        good_version: None,
-        error: false,
-    };
+    let none = |reason: NoAction| no_action(reason, deps.settings.dry_run);
     if !alarm.is_alarm() {
         // Transitions to OK / INSUFFICIENT_DATA are logged, not announced.
-        let o = base(NoAction::NotAlarm {
+        let o = none(NoAction::NotAlarm {
             state: alarm.state.clone(),
         });
         tracing::info!(alarm = %alarm.alarm_name, reason = %o.reason, "ignored");
@@ -344,6 +333,70 @@ where
         json!({"name": alarm.alarm_name, "state": alarm.state, "envelope": alarm.envelope,
             "event": alarm.event_key(), "reason": alarm.reason}),
     )];
+    let (expanded, refused) = guarded(deps, alarm, &mut evidence).await;
+    let mut out = Vec::new();
+    for (function, why) in refused {
+        let o = TargetOutcome {
+            function: Some(function),
+            ..none(why)
+        };
+        tracing::info!(alarm = %alarm.alarm_name, reason = %o.reason, "out of scope: left alone");
+        announce(deps, alarm, &o, evidence.clone(), started).await;
+        out.push(o);
+    }
+    if expanded.is_empty() && out.is_empty() {
+        let o = none(NoAction::NoTargets);
+        tracing::info!(alarm = %alarm.alarm_name, "the alarm guards no function: ignored");
+        announce(deps, alarm, &o, evidence, started).await;
+        return vec![o];
+    }
+    let mut policies: BTreeMap<String, TargetPolicy> = BTreeMap::new();
+    for (function, alias, version) in expanded {
+        if !policies.contains_key(&function) {
+            let p = function_settings(deps.policies, &function, deps.settings.bake_minutes).await;
+            policies.insert(function.clone(), p);
+        }
+        let mut ev = evidence.clone();
+        let (v, policy) = (version.as_deref(), &policies[&function]);
+        let o = one_target(deps, alarm, &function, &alias, v, policy, &mut ev).await;
+        announce(deps, alarm, &o, ev, started).await;
+        out.push(o);
+    }
+    out
+}
+
+/// A target left alone, and why.
+fn no_action(reason: NoAction, dry_run: bool) -> TargetOutcome {
+    TargetOutcome {
+        function: None,
+        alias: None,
+        action: "none",
+        acted: false,
+        dry_run,
+        reason: reason.to_string(),
+        deployment_id: None,
+        bad_version: None,
+        good_version: None,
+        error: false,
+    }
+}
+
+/// The `(function, alias, version)` an alarm guards (its dimensions, its tags, the
+/// groups they name, expanded through the ledger) within scope and the allow-list, and
+/// the functions left out with why. Adds the `alarm.tags` and `targets` evidence.
+async fn guarded<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    alarm: &AlarmSignal,
+    evidence: &mut Vec<CheckResult>,
+) -> (
+    Vec<(String, String, Option<String>)>,
+    Vec<(String, NoAction)>,
+)
+where
+    L: Ledger,
+    T: AlarmTags,
+    R: Releases,
+{
     let tags = match (&alarm.alarm_arn, targets::needs_tags(alarm)) {
         (Some(arn), true) => match deps.tags.tags(arn).await {
             Ok(t) => Some(t),
@@ -359,23 +412,19 @@ where
     };
     let mut resolution = targets::resolve(alarm, tags.as_ref());
     // Out of scope targets are dropped before any AWS call is made with their names.
-    let (in_scope, mut refused) = scope_targets(
-        &deps.settings.home,
-        &deps.settings.allow,
-        std::mem::take(&mut resolution.targets),
-    );
+    let (home, allow) = (&deps.settings.home, &deps.settings.allow);
+    let (in_scope, mut refused) =
+        scope_targets(home, allow, std::mem::take(&mut resolution.targets));
     resolution.targets = in_scope;
     let mut expanded = expand(deps, &resolution).await;
     // Group members come from the ledger: the allow-list applies to them too.
-    expanded.retain(
-        |(f, _, _)| match allowed(&deps.settings.home, &deps.settings.allow, f) {
-            Ok(()) => true,
-            Err(why) => {
-                refuse_once(&mut refused, f.clone(), why);
-                false
-            }
-        },
-    );
+    expanded.retain(|(f, _, _)| match allowed(home, allow, f) {
+        Ok(()) => true,
+        Err(why) => {
+            refuse_once(&mut refused, f.clone(), why);
+            false
+        }
+    });
     evidence.push(CheckResult::pass(
         "targets",
         json!(resolution.source),
@@ -383,48 +432,7 @@ where
             "groups": resolution.groups,
             "out_of_scope": refused.iter().map(|(f, _)| f).collect::<Vec<_>>()}),
     ));
-    let mut out = Vec::new();
-    for (function, why) in refused {
-        let o = TargetOutcome {
-            function: Some(function),
-            ..base(why)
-        };
-        tracing::info!(alarm = %alarm.alarm_name, reason = %o.reason, "out of scope: left alone");
-        announce(deps, alarm, &o, evidence.clone(), started).await;
-        out.push(o);
-    }
-    if expanded.is_empty() && out.is_empty() {
-        let o = base(NoAction::NoTargets);
-        tracing::info!(alarm = %alarm.alarm_name, "the alarm guards no function: ignored");
-        announce(deps, alarm, &o, evidence, started).await;
-        return vec![o];
-    }
-    let mut settings_cache: BTreeMap<String, TargetPolicy> = BTreeMap::new();
-    for (function, alias, version) in expanded {
-        let settings = match settings_cache.get(&function) {
-            Some(s) => s.clone(),
-            None => {
-                let s =
-                    function_settings(deps.policies, &function, deps.settings.bake_minutes).await;
-                settings_cache.insert(function.clone(), s.clone());
-                s
-            }
-        };
-        let mut ev = evidence.clone();
-        let o = one_target(
-            deps,
-            alarm,
-            &function,
-            &alias,
-            version.as_deref(),
-            &settings,
-            &mut ev,
-        )
-        .await;
-        announce(deps, alarm, &o, ev, started).await;
-        out.push(o);
-    }
-    out
+    (expanded, refused)
 }
 
 /// Split targets into those alarm-rollback may act on and those it leaves alone, with
@@ -535,14 +543,7 @@ where
     let mut o = TargetOutcome {
         function: Some(function.to_owned()),
         alias: (!alias.is_empty()).then(|| alias.to_owned()),
-        action: "none",
-        acted: false,
-        dry_run: deps.settings.dry_run,
-        reason: String::new(),
-        deployment_id: None,
-        bad_version: None,
-        good_version: None,
-        error: false,
+        ..no_action(NoAction::NoDeploymentRecorded, deps.settings.dry_run)
     };
     evidence.push(CheckResult::pass(
         "policy.rollback",
@@ -550,7 +551,6 @@ where
         json!({"enabled": settings.enabled, "bake_minutes": settings.bake_minutes}),
     ));
     if alias.is_empty() {
-        o.reason = NoAction::NoDeploymentRecorded.to_string();
         return o;
     }
     let target = TargetRef {
