@@ -148,6 +148,14 @@ struct Shared<'a> {
     clock: Instant,
 }
 
+impl Shared<'_> {
+    /// A throttling answer: halve the rate, and count it.
+    fn throttled(&self) {
+        lock(self.rate).throttled();
+        lock(self.tally).throttled += 1;
+    }
+}
+
 /// Of one receive, the messages to send now; the rest (filtered out, over the quota, or
 /// a dry run's) are held back to be handed back at the end, and counted.
 fn choose(req: &Request, got: Vec<Received>, t: &mut Tally) -> Vec<Received> {
@@ -671,9 +679,9 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
     ) -> Vec<(usize, String, String)> {
         let Shared {
             limits,
-            tally,
             rate,
             clock,
+            ..
         } = sh;
         let mut attempt = 0u32;
         let mut last_error: Vec<(usize, String, String)> = Vec::new();
@@ -703,8 +711,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                         }
                     }
                     if throttled {
-                        lock(rate).throttled();
-                        lock(tally).throttled += 1;
+                        sh.throttled();
                     } else {
                         lock(rate).accepted();
                     }
@@ -716,8 +723,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                         .map(|&i| (i, code_of(&e), e.to_string()))
                         .collect();
                     if e.code().is_some_and(is_throttle) {
-                        lock(rate).throttled();
-                        lock(tally).throttled += 1;
+                        sh.throttled();
                     }
                     if !retryable(&e) {
                         break;
@@ -772,8 +778,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 }
                 Err(e) => {
                     if e.code().is_some_and(is_throttle) {
-                        lock(rate).throttled();
-                        lock(tally).throttled += 1;
+                        sh.throttled();
                     }
                     if !retryable(&e) || attempt >= SEND_ATTEMPTS || Instant::now() >= limits.hard {
                         lock(tally).fail(&m.message_id, &code_of(&e), &e.to_string());

@@ -701,11 +701,8 @@ where
     };
     match deps.releases.stop(&deployment_id).await {
         Ok(StopOutcome::Requested) => {
-            let _ = deps.ledger.settle(&claim_row, "stopped").await;
             let why = format!("alarm {alarm} during deployment {deployment_id}");
-            if let Err(e) = deps.ledger.quarantine(&claim_row, &why).await {
-                tracing::warn!(error = %e, "could not quarantine version {bad_version}");
-            }
+            settle_acted(deps.ledger, &claim_row, "stopped", &why).await;
             Step::Done(TargetOutcome {
                 acted: true,
                 reason: format!(
@@ -735,13 +732,27 @@ where
             reason: NoAction::DeploymentAlreadyCompleted { deployment_id }.to_string(),
             ..o
         }),
-        Err(e) => {
-            let _ = deps
-                .ledger
-                .settle(&claim_row, &format!("failed: {e}"))
-                .await;
-            Step::Done(failed(o, &e.to_string()))
-        }
+        Err(e) => Step::Done(settle_failed(deps.ledger, &claim_row, o, &e).await),
+    }
+}
+
+/// A won claim whose action failed: settled as failed (so that the retry can take it
+/// again), and the outcome an error.
+async fn settle_failed<L: Ledger>(
+    ledger: &L,
+    claim: &Claim,
+    o: TargetOutcome,
+    e: &crate::error::Error,
+) -> TargetOutcome {
+    let _ = ledger.settle(claim, &format!("failed: {e}")).await;
+    failed(o, &e.to_string())
+}
+
+/// A won claim whose action went through: settled, and the bad version quarantined.
+async fn settle_acted<L: Ledger>(ledger: &L, claim: &Claim, settled: &str, why: &str) {
+    let _ = ledger.settle(claim, settled).await;
+    if let Err(e) = ledger.quarantine(claim, why).await {
+        tracing::warn!(error = %e, "could not quarantine version {}", claim.bad_version);
     }
 }
 
@@ -794,11 +805,8 @@ where
     match update {
         Ok(UpdateOutcome::Updated { revision_id }) => {
             let settled = format!("rolled_back (alias revision {revision_id})");
-            let _ = deps.ledger.settle(&claim_row, &settled).await;
             let why = format!("alarm {alarm} within the bake window of deployment {deployment_id}");
-            if let Err(e) = deps.ledger.quarantine(&claim_row, &why).await {
-                tracing::warn!(error = %e, "could not quarantine version {bad_version}");
-            }
+            settle_acted(deps.ledger, &claim_row, &settled, &why).await;
             TargetOutcome {
                 acted: true,
                 reason: format!(
@@ -815,13 +823,7 @@ where
                 ..o
             }
         }
-        Err(e) => {
-            let _ = deps
-                .ledger
-                .settle(&claim_row, &format!("failed: {e}"))
-                .await;
-            failed(o, &e.to_string())
-        }
+        Err(e) => settle_failed(deps.ledger, &claim_row, o, &e).await,
     }
 }
 
