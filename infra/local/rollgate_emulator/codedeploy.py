@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import secrets
-import string
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -26,7 +23,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
-from . import awslambda, events, state
+from . import awslambda, events, ids, state
 from .state import log, records
 
 FINAL = ("Succeeded", "Failed", "Stopped")
@@ -273,7 +270,7 @@ def _run_hook(run: Run, event: str) -> None:
     if not function:
         return
     run.check_stop()
-    execution = HookExecution(secrets.token_urlsafe(48), event, function)
+    execution = HookExecution(ids.hook_execution_id(), event, function)
     with run.cond:
         run.hooks.append(execution)
     payload = json.dumps({"DeploymentId": run.id, "LifecycleEventHookExecutionId": execution.id})
@@ -438,8 +435,7 @@ def _create_deployment_group(self: CodeDeployBackend, application_name: str, dep
 
 def _info_init(self: DeploymentInfo, *args: Any, **kwargs: Any) -> None:
     _orig_info_init(self, *args, **kwargs)
-    # AWS deployment ids look like d-XXXXXXXXX
-    self.deployment_id = "d-" + "".join(random.choices(string.ascii_uppercase + string.digits, k=9))
+    self.deployment_id = ids.deployment_id()
     self.error_information: dict[str, str] | None = None
     self.rollback_info: dict[str, str] | None = None
 

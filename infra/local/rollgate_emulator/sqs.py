@@ -44,7 +44,7 @@ from moto.sqs.exceptions import QueueDoesNotExist, SQSException
 from moto.sqs.models import DEDUPLICATION_TIME_IN_SECONDS, Queue, SQSBackend, sqs_backends
 from moto.sqs.responses import SQSResponse
 
-from . import faults
+from . import faults, ids
 from .state import log, records
 
 MAX_MOVE_RATE = 500  # AWS's upper bound for MaxNumberOfMessagesPerSecond
@@ -391,6 +391,8 @@ def patch() -> None:
     SQSResponse.list_message_move_tasks = _list_message_move_tasks
     SQSResponse.cancel_message_move_task = _cancel_message_move_task
     records.on_reset(_reset_tasks)
+    # Receipt handles as long and opaque as SQS's (ids.py), instead of moto's 185 letters.
+    models.generate_receipt_handle = ids.receipt_handle
 
 
 __all__ = ["patch", "models", "responses", "sqs_backends"]
