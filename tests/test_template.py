@@ -397,3 +397,37 @@ def test_example_app_gate_policy_is_a_valid_policy_in_the_right_parameter():
     assert set(policy["pre_traffic"]["checks"]["required_env"]) <= set(
         props(t, "OrdersFunction")["Environment"]["Variables"])
     assert t["Resources"]["OrdersFunction"]["DependsOn"] == "GatePolicy"
+
+
+# What each function's code calls on AWS (shared/src/adapters, through the ports its
+# main.rs wires), besides writing its logs and its DLQ (Lambda does those with the role).
+# A grant the code does not use, or a call without a grant, fails here; IAM evaluation
+# against the local AWS is what proves each grant is needed at run time.
+CALLS = {
+    "PreTrafficRole": {"codedeploy:GetDeployment", "codedeploy:GetApplicationRevision",
+                       "codedeploy:PutLifecycleEventHookExecutionStatus", "ssm:GetParameter",
+                       "lambda:GetFunctionConfiguration", "lambda:InvokeFunction", "sns:Publish"},
+    "PostTrafficRole": {"codedeploy:GetDeployment", "codedeploy:GetApplicationRevision",
+                        "codedeploy:PutLifecycleEventHookExecutionStatus", "ssm:GetParameter",
+                        "cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms",
+                        "lambda:InvokeFunction", "sns:Publish"},
+    # GetFunction's tags need lambda:ListTags as well (AWS's GetFunction documentation).
+    "AlarmRollbackRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                          "dynamodb:Query", "cloudwatch:ListTagsForResource", "lambda:GetAlias",
+                          "lambda:GetFunction", "lambda:ListTags", "lambda:UpdateAlias",
+                          "codedeploy:StopDeployment", "codedeploy:GetDeployment",
+                          "codedeploy:GetApplicationRevision", "ssm:GetParameter", "sns:Publish"},
+}
+LAMBDA_ITSELF = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
+
+
+@pytest.mark.parametrize("role", sorted(CALLS))
+def test_each_role_grants_exactly_what_its_code_calls(role):
+    t = source(STACK)
+    granted: set[str] = set()
+    for st in props(t, role)["Policies"][0]["PolicyDocument"]["Statement"]:
+        if st["Effect"] == "Allow" and st["Sid"] not in ("Logs", "OwnDeadLetterQueue"):
+            granted |= set(as_list(st["Action"]))
+    granted -= LAMBDA_ITSELF
+    assert granted == CALLS[role], (sorted(granted - CALLS[role]), sorted(CALLS[role] - granted))
+
