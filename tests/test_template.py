@@ -313,8 +313,12 @@ def test_topic_is_kms_encrypted_and_email_is_optional():
     t = expanded(STACK)
     (topic,) = resources(t, "AWS::SNS::Topic").values()
     assert topic["Properties"]["KmsMasterKeyId"]
-    (sub_id, sub), = resources(t, "AWS::SNS::Subscription").items()
+    subs = resources(t, "AWS::SNS::Subscription")
+    sub = subs["DecisionEmailSubscription"]
     assert sub["Condition"] == "HasNotificationEmail"
+    # The other subscription is the optional alarm topic's (AlarmTopicArn).
+    assert {k: v["Condition"] for k, v in subs.items() if k != "DecisionEmailSubscription"} == {
+        "AlarmTopicSubscription": "HasAlarmTopic"}
     assert cfn.Resolver(t, {}).condition("HasNotificationEmail") is False
     assert cfn.Resolver(t, {"NotificationEmail": "ops@example.com"}).condition("HasNotificationEmail") is True
 
@@ -431,3 +435,65 @@ def test_each_role_grants_exactly_what_its_code_calls(role):
     granted -= LAMBDA_ITSELF
     assert granted == CALLS[role], (sorted(granted - CALLS[role]), sorted(CALLS[role] - granted))
 
+
+
+def test_dead_letter_queues_outlive_the_stack():
+    t = source(STACK)
+    queues = resources(t, "AWS::SQS::Queue")
+    assert len(queues) == 6
+    for qid, q in queues.items():
+        assert (q.get("DeletionPolicy"), q.get("UpdateReplacePolicy")) == ("Retain", "Retain"), qid
+
+
+def test_async_functions_retry_within_codedeploys_hour():
+    """Hooks (CodeDeploy invokes them asynchronously and waits one hour) and alarm-rollback
+    (EventBridge) get an EventInvokeConfig: a retry after the hour is useless."""
+    t = expanded(STACK)
+    configs = resources(t, "AWS::Lambda::EventInvokeConfig")
+    by_function = {c["Properties"]["FunctionName"]["Ref"]: c["Properties"] for c in configs.values()}
+    assert set(by_function) == {"PreTrafficHook", "PostTrafficHook", "AlarmRollback"}, by_function
+    for fid, p in by_function.items():
+        assert 60 <= p["MaximumEventAgeInSeconds"] <= 3600, fid
+        assert p["MaximumRetryAttempts"] == 2, fid
+
+
+def test_the_pre_traffic_hook_may_never_invoke_rollgate_itself():
+    t = expanded(STACK)
+    r = resolver(t)
+    role = props(t, "PreTrafficRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    deny = next(st for st in role if st["Effect"] == "Deny")
+    assert deny["Action"] == "lambda:InvokeFunction"
+    denied = as_list(r.resolve(deny["Resource"]))
+    for name in ("rollgate-alarm-rollback", "rollgate-dlq-redrive", "CodeDeployHook_rollgate-pre-traffic",
+                 "CodeDeployHook_rollgate-post-traffic"):
+        arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        assert any(re.fullmatch(p.replace("*", ".*"), arn) for p in denied), (name, denied)
+    # A consumer's function stays invocable.
+    assert not any(re.fullmatch(p.replace("*", ".*"), "arn:aws:lambda:us-east-1:123456789012:function:orders")
+                   for p in denied)
+
+
+def test_every_dlq_and_every_function_has_an_alarm_on_the_decision_topic():
+    t = source(STACK)
+    alarms = resources(t, "AWS::CloudWatch::Alarm").values()
+    watched = {(a["Properties"]["MetricName"], str(a["Properties"]["Dimensions"][0]["Value"])) for a in alarms}
+    for a in alarms:
+        assert a["Properties"]["AlarmActions"] == [{"Ref": "DecisionTopic"}]
+        assert a["Properties"]["TreatMissingData"] == "notBreaching"
+    queues = {q["Properties"]["QueueName"]["Fn::Sub"] for q in resources(t, "AWS::SQS::Queue").values()}
+    assert {("ApproximateNumberOfMessagesVisible", str({"Fn::Sub": q})) for q in queues} <= watched
+    functions = resources(t, "AWS::Serverless::Function")
+    assert {("Errors", str({"Ref": f})) for f in functions} <= watched
+
+
+def test_alarm_lambda_actions_and_alarm_topics_are_opt_in():
+    t = expanded(STACK)
+    perms = {k: v for k, v in resources(t, "AWS::Lambda::Permission").items()
+             if v["Properties"]["Principal"] in ("lambda.alarms.cloudwatch.amazonaws.com", "sns.amazonaws.com")}
+    assert {k: v["Condition"] for k, v in perms.items()} == {
+        "AlarmLambdaActionPermission": "AllowsAlarmLambdaActions", "AlarmTopicPermission": "HasAlarmTopic"}
+    action = perms["AlarmLambdaActionPermission"]["Properties"]
+    assert action["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert perms["AlarmTopicPermission"]["Properties"]["SourceArn"] == {"Ref": "AlarmTopicArn"}
+    assert cfn.Resolver(t, {}).condition("AllowsAlarmLambdaActions") is False
+    assert cfn.Resolver(t, {}).condition("HasAlarmTopic") is False
