@@ -246,6 +246,30 @@ def test_an_alarm_without_function_dimensions_guards_what_its_tags_name(stack, r
     assert targets["expected"] == "tags" and targets["actual"]["targets"] == [f"{app.name}:live"], targets
 
 
+def test_a_composite_alarm_rolls_back_what_its_tags_name(stack, rb):
+    """A composite alarm (PutCompositeAlarm, evaluated from its children by the local AWS)
+    goes to ALARM when a child does; its event has no metrics, only the rule: the release
+    its `rollgate:function` tag names rolls back."""
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=5)
+    # The child names no function (a custom metric, no tags): only the composite does.
+    child = f"{app.name}-checkout-failures"
+    stack.client("cloudwatch").put_metric_alarm(
+        AlarmName=child, Namespace="Checkout", MetricName="Failed", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    composite = f"{app.name}-health"
+    stack.client("cloudwatch").put_composite_alarm(
+        AlarmName=composite, AlarmRule=f'ALARM("{child}") AND NOT ALARM("{app.name}-maintenance")',
+        Tags=[{"Key": "rollgate:function", "Value": f"{app.name}:live"}])
+    fire(stack, child)
+    wait_for(lambda: alias_version(stack, app) == "1", 30, "the alias back on version 1")
+    body = json.loads(rb(app.name)[0]["Message"])
+    assert body["checks"][0]["actual"]["name"] == composite, body["checks"][0]
+    targets = next(c for c in body["checks"] if c["name"] == "targets")
+    assert targets["expected"] == "tags" and targets["actual"]["targets"] == [f"{app.name}:live"], targets
+    assert [u["status"] for u in alias_updates(stack, app)] == [200]
+
+
 def test_every_accepted_shape_is_understood(stack, rb):
     """The sample events parse and decide (nothing is deployed for their functions)."""
     from pathlib import Path

@@ -7,7 +7,7 @@ requests from moto's CloudWatch backend, so data written with boto3 (query proto
 served by moto itself) is read back by the Rust client, and the other way round.
 
 Operations: GetMetricData, DescribeAlarms, PutMetricData, PutMetricAlarm,
-SetAlarmState. Anything else answers an `UnknownOperationException`.
+PutCompositeAlarm (composite.py), SetAlarmState, ListTagsForResource. Anything else answers an `UnknownOperationException`.
 
 GetMetricData is computed here rather than by moto, whose version has no percentile
 statistics, ignores the namespace when dimensions are given and never paginates:
@@ -209,7 +209,10 @@ def describe_alarms(params: dict[str, Any]) -> dict[str, Any]:
     metric = [a for a in alarms if getattr(a, "rule", None) is None]
     composite = [a for a in alarms if getattr(a, "rule", None) is not None]
     return {"MetricAlarms": [_alarm(a) for a in metric],
-            "CompositeAlarms": [{"AlarmName": a.name, "AlarmArn": a.alarm_arn, "StateValue": a.state_value}
+            "CompositeAlarms": [{"AlarmName": a.name, "AlarmArn": a.alarm_arn, "StateValue": a.state_value,
+                                 "AlarmRule": a.rule, "StateReason": a.state_reason,
+                                 "ActionsEnabled": bool(a.actions_enabled),
+                                 "AlarmActions": list(a.alarm_actions or [])}
                                 for a in composite]}
 
 
@@ -265,7 +268,17 @@ def list_tags_for_resource(params: dict[str, Any]) -> dict[str, Any]:
     return {"Tags": [{"Key": k, "Value": v} for k, v in b.list_tags_for_resource(arn).items()]}
 
 
+def put_composite_alarm(params: dict[str, Any]) -> dict[str, Any]:
+    from . import composite
+    try:
+        composite.put_composite_alarm(params)
+    except composite.RuleError as e:
+        raise CloudWatchError("ValidationError", str(e)) from e
+    return {}
+
+
 OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "PutCompositeAlarm": put_composite_alarm,
     "ListTagsForResource": list_tags_for_resource,
     "GetMetricData": get_metric_data,
     "DescribeAlarms": describe_alarms,
