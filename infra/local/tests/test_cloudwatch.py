@@ -175,5 +175,7 @@ def test_list_tags_for_resource_over_cbor(emulator, aws):
     status, headers, body = call(emulator, "ListTagsForResource", {"ResourceARN": arn + "-gone"})
     assert status == 404 and body["__type"].endswith("#ResourceNotFoundException")
     assert headers["x-amzn-query-error"].startswith("ResourceNotFoundException")
+    # A required member missing: refused by the model's constraints (validation.py).
     status, _, body = call(emulator, "ListTagsForResource", {})
-    assert status == 400 and body["__type"].endswith("#InvalidParameterValue")
+    assert status == 400 and body["__type"] == "ValidationError", body
+    assert "'ResourceARN' failed to satisfy constraint: Member must not be null" in body["message"]
