@@ -52,6 +52,14 @@ def _fail(path: str, value: Any, constraint: str) -> str:
     return f"Value '{shown}' at '{path}' failed to satisfy constraint: {constraint}"
 
 
+def _length(meta: dict[str, Any], value: Any, path: str, errors: list[str]) -> None:
+    """The model's `min`/`max` on a string's or a list's length."""
+    if "min" in meta and len(value) < meta["min"]:
+        errors.append(_fail(path, value, f"Member must have length greater than or equal to {meta['min']}"))
+    if "max" in meta and len(value) > meta["max"]:
+        errors.append(_fail(path, value, f"Member must have length less than or equal to {meta['max']}"))
+
+
 def check(shape, value: Any, path: str, errors: list[str]) -> None:
     """Append what is wrong with `value` against `shape` (a botocore Shape)."""
     if value is None:
@@ -70,10 +78,7 @@ def check(shape, value: Any, path: str, errors: list[str]) -> None:
     elif kind == "list":
         if not isinstance(value, list):
             return
-        if "min" in meta and len(value) < meta["min"]:
-            errors.append(_fail(path, value, f"Member must have length greater than or equal to {meta['min']}"))
-        if "max" in meta and len(value) > meta["max"]:
-            errors.append(_fail(path, value, f"Member must have length less than or equal to {meta['max']}"))
+        _length(meta, value, path, errors)
         for i, item in enumerate(value):
             check(shape.member, item, f"{path}.{i + 1}", errors)
     elif kind == "map":
@@ -87,10 +92,7 @@ def check(shape, value: Any, path: str, errors: list[str]) -> None:
     elif kind == "string":
         if not isinstance(value, str):
             return
-        if "min" in meta and len(value) < meta["min"]:
-            errors.append(_fail(path, value, f"Member must have length greater than or equal to {meta['min']}"))
-        if "max" in meta and len(value) > meta["max"]:
-            errors.append(_fail(path, value, f"Member must have length less than or equal to {meta['max']}"))
+        _length(meta, value, path, errors)
         if shape.enum and value not in shape.enum:
             errors.append(_fail(path, value, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]"))
         pattern = meta.get("pattern")
