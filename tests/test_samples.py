@@ -1,0 +1,78 @@
+"""Published sample events (tests/fixtures/samples, sources in SOURCES.md) through every
+rollgate function: the function that takes a sample understands it and does the right
+thing on the local AWS; every other function refuses it clearly (a function error whose
+errorType names the class and whose message names what is wrong) before any AWS call."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import HOOK_FUNCTION, LEDGER_TABLE, POST_HOOK_FUNCTION, create_function
+
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "samples"
+ROLLBACK = "samples-alarm-rollback"
+REDRIVE = "samples-dlq-redrive"
+
+
+@pytest.fixture(scope="module")
+def functions(stack):
+    ddb = stack.client("dynamodb")
+    if LEDGER_TABLE not in ddb.list_tables()["TableNames"]:
+        ddb.create_table(TableName=LEDGER_TABLE, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+    create_function(stack, ROLLBACK, handler="alarm-rollback", env={}, timeout=60)
+    create_function(stack, REDRIVE, handler="dlq-redrive", env={}, timeout=60)
+    lam = stack.client("lambda")
+
+    def invoke(function: str, sample: str):
+        out = lam.invoke(FunctionName=function, Payload=(SAMPLES / sample).read_bytes())
+        return out.get("FunctionError"), json.loads(out["Payload"].read())
+
+    return invoke
+
+
+def test_the_lifecycle_event_reaches_codedeploy_from_both_hooks(functions):
+    for hook in (HOOK_FUNCTION, POST_HOOK_FUNCTION):
+        error, body = functions(hook, "codedeploy-lifecycle-event.json")
+        assert not error, body
+        assert body["verdict"] == "Failed" and body["reason"] == "deployment d-SAMPLE123 does not exist", body
+
+
+def test_the_state_change_of_an_unknown_deployment_is_retried(functions):
+    """CodeDeploy answers that d-SAMPLE456 does not exist (yet): alarm-rollback fails the
+    invocation with NotFound, so that Lambda's retry records it later."""
+    error, body = functions(ROLLBACK, "codedeploy-deployment-state-change.json")
+    assert error and body["errorType"] == "NotFound" and "d-SAMPLE456" in body["errorMessage"], body
+
+
+def test_the_sns_wrapped_metric_math_alarm_is_understood(functions):
+    """CloudWatch's quirks of the published sample parse; the alarm watches an EC2
+    instance, so it guards no function and nothing is done, with the reason."""
+    error, body = functions(ROLLBACK, "cloudwatch-alarm-sns-metric-math.json")
+    assert not error, body
+    (result,) = body["results"]
+    assert result["alarm"] == "ec2-network-out"
+    (outcome,) = result["outcomes"]
+    assert outcome["action"] == "none" and "guards no function" in outcome["reason"], outcome
+
+
+@pytest.mark.parametrize("function,sample,error_type,text", [
+    (HOOK_FUNCTION, "codedeploy-deployment-state-change.json", "InvalidEvent", "DeploymentId is missing"),
+    (HOOK_FUNCTION, "cloudwatch-alarm-sns-metric-math.json", "InvalidEvent", "DeploymentId is missing"),
+    (POST_HOOK_FUNCTION, "codedeploy-deployment-state-change.json", "InvalidEvent", "DeploymentId is missing"),
+    (POST_HOOK_FUNCTION, "cloudwatch-alarm-sns-metric-math.json", "InvalidEvent", "DeploymentId is missing"),
+    (ROLLBACK, "codedeploy-lifecycle-event.json", "InvalidEvent", "not an alarm state change"),
+    (REDRIVE, "codedeploy-lifecycle-event.json", "InvalidRequest", "DeploymentId"),
+    (REDRIVE, "codedeploy-deployment-state-change.json", "InvalidRequest", "unknown field"),
+    (REDRIVE, "cloudwatch-alarm-sns-metric-math.json", "InvalidRequest", "Records"),
+])
+def test_every_other_function_refuses_the_sample(functions, function, sample, error_type, text):
+    error, body = functions(function, sample)
+    assert error, body
+    assert body["errorType"] == error_type and text in body["errorMessage"], body
