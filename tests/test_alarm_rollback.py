@@ -89,6 +89,11 @@ def released(stack, app, ended_minutes_ago: float) -> dict:
     assert wait_deployment(stack, dep)["status"] == "Succeeded"
     assert alias_version(stack, app) == "2"
     item = ledger_deployment(stack, app, "Succeeded")
+    # Every state-change event of the deployment (START, SUCCESS) must have been recorded
+    # before the end time is aged: a late one would write CodeDeploy's real end time back.
+    wait_for(lambda: len([i for i in stack.control(f"invocations?function={FUNCTION}")
+                          if dep in json.dumps(i.get("payload")) and i.get("status") is not None]) >= 2,
+             30, f"both state changes of {dep} recorded", interval=0.2)
     ended = int(time.time() * 1000 - ended_minutes_ago * MINUTE_MS)
     stack.client("dynamodb").update_item(
         TableName=LEDGER_TABLE, Key={"pk": item["pk"], "sk": item["sk"]},
