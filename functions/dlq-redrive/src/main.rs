@@ -6,6 +6,7 @@ use rollgate::adapters::{Lambda, SnsNotifier, Sqs};
 use rollgate::config::{ProcessEnv, RedriveConfig};
 use rollgate::failure::Failure;
 use rollgate::redrive::{self, AllowList, Redrive};
+use rollgate::scope::Home;
 use serde_json::Value;
 
 struct Deps {
@@ -13,14 +14,22 @@ struct Deps {
     lambda: Lambda,
     notifier: SnsNotifier,
     allow: AllowList,
+    config: RedriveConfig,
 }
 
 async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let (payload, ctx) = event.into_parts();
+    let common = &deps.config.common;
+    let home = Home::from_parts(
+        &ctx.invoked_function_arn,
+        common.account_id.as_deref(),
+        common.region.as_deref(),
+    );
     let engine = Redrive {
         queues: &deps.queues,
         lambda: &deps.lambda,
         allow: &deps.allow,
+        home: &home,
     };
     redrive::handle_request(&engine, &deps.notifier, &payload, ctx.deadline).await
 }
@@ -34,6 +43,7 @@ async fn main() -> Result<(), Error> {
         lambda: Lambda::new(aws.lambda()),
         notifier: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone()),
         allow: AllowList::parse(&config.allow),
+        config,
     };
     lambda_runtime::run(service_fn(|event| handle(&deps, event))).await
 }

@@ -7,6 +7,7 @@ use super::rate::Aimd;
 use super::request::{Action, AllowList, DEFAULT_RATE, Destination, Request};
 use crate::error::{Error, Result};
 use crate::failure::{self, Class};
+use crate::scope::Home;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Mutex;
@@ -137,6 +138,8 @@ pub struct Redrive<'a, Q, L> {
     pub queues: &'a Q,
     pub lambda: &'a L,
     pub allow: &'a AllowList,
+    /// Where the function runs: the account and region a queue name or URL is in.
+    pub home: &'a Home,
 }
 
 /// What every worker of one run shares: its limits, tally, send rate and start.
@@ -247,6 +250,39 @@ fn arn_prefix(arn: &str) -> Option<(String, String, String)> {
     (p.len() >= 6).then(|| (p[1].to_owned(), p[3].to_owned(), p[4].to_owned()))
 }
 
+/// The ARN a queue reference names, when it is known without asking SQS: an ARN as
+/// written, a URL's account and name (region from an `sqs.<region>.` host, else home), a
+/// bare name in the home account. The allow-list is checked on it before SQS is asked
+/// anything: the template scopes the role to the same list, so a question about a queue
+/// outside it would come back as AWS's AccessDenied instead of rollgate's explanation.
+pub fn named_queue_arn(reference: &str, home: &Home) -> Option<String> {
+    let reference = reference.trim();
+    if reference.starts_with("arn:") {
+        return Some(reference.to_owned());
+    }
+    let partition = home.partition.as_deref().unwrap_or("aws");
+    if let Some(rest) = reference
+        .strip_prefix("https://")
+        .or_else(|| reference.strip_prefix("http://"))
+    {
+        let mut parts = rest.split('/');
+        let (host, account, name) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || account.is_empty() || name.is_empty() {
+            return None;
+        }
+        let region = host
+            .strip_prefix("sqs.")
+            .and_then(|h| h.split('.').next())
+            .filter(|r| r.contains('-'))
+            .map(str::to_owned)
+            .or_else(|| home.region.clone())?;
+        return Some(format!("arn:{partition}:sqs:{region}:{account}:{name}"));
+    }
+    let (region, account) = (home.region.as_deref()?, home.account.as_deref()?);
+    (!reference.is_empty() && !reference.contains('/'))
+        .then(|| format!("arn:{partition}:sqs:{region}:{account}:{reference}"))
+}
+
 /// A request error about a queue, prefixed with the field that named it.
 fn in_field(field: &str, e: Error) -> Error {
     match e {
@@ -265,10 +301,20 @@ fn not_allowed(field: &str, arn: &str) -> Error {
 }
 
 impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
+    /// Refuse a queue outside the allow-list from its reference alone (see
+    /// [`named_queue_arn`]); what cannot be told so is checked once it is resolved.
+    fn allowed_before_asking(&self, field: &str, reference: &str) -> Result<()> {
+        match named_queue_arn(reference, self.home) {
+            Some(arn) if !self.allow.allows(&arn) => Err(not_allowed(field, &arn)),
+            _ => Ok(()),
+        }
+    }
+
     /// Run `req`. `Err` only for a request that cannot start (bad field, not allowed,
     /// unknown queue): then nothing was changed.
     pub async fn run(&self, req: &Request, limits: Limits) -> Result<Report> {
         let started = Instant::now();
+        self.allowed_before_asking("source", &req.source)?;
         let source = self
             .queues
             .resolve(&req.source)
@@ -495,6 +541,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 })
             }
             Destination::Queue(reference) => {
+                self.allowed_before_asking("destination", reference)?;
                 let q = self
                     .queues
                     .resolve(reference)
@@ -514,6 +561,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 let urls = self.queues.dead_letter_sources(source).await?;
                 match urls.as_slice() {
                     [one] => {
+                        self.allowed_before_asking("destination", one)?;
                         let q = self.queues.resolve(one).await?;
                         if !self.allow.allows(&q.arn) {
                             return Err(not_allowed("destination", &q.arn));

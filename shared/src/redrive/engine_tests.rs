@@ -4,6 +4,7 @@
 use super::fakes::{MemInvoker, MemQueues, MemSink, SendFault};
 use super::{AllowList, Redrive, handle_request};
 use crate::error::Error;
+use crate::scope::Home;
 use serde_json::{Value, json};
 
 const ALLOW: &str =
@@ -14,6 +15,7 @@ struct World {
     lambda: MemInvoker,
     sink: MemSink,
     allow: AllowList,
+    home: Home,
 }
 
 impl World {
@@ -23,6 +25,7 @@ impl World {
             lambda: MemInvoker::default(),
             sink: MemSink::default(),
             allow: AllowList::parse(ALLOW),
+            home: Home::default(),
         }
     }
 
@@ -31,6 +34,7 @@ impl World {
             queues: &self.queues,
             lambda: &self.lambda,
             allow: &self.allow,
+            home: &self.home,
         };
         handle_request(&engine, &self.sink, &request, 0).await
     }
@@ -243,4 +247,59 @@ async fn queues_outside_the_allow_list_are_refused_before_anything_moves() {
         .await
         .unwrap_err();
     assert_eq!(err.class.as_str(), "InvalidRequest", "{err}");
+}
+
+#[test]
+fn a_queue_reference_names_its_arn_before_sqs_is_asked() {
+    use super::engine::named_queue_arn;
+    let home = Home {
+        partition: Some("aws".into()),
+        region: Some("eu-west-1".into()),
+        account: Some("111122223333".into()),
+    };
+    let arn = |r: &str| named_queue_arn(r, &home);
+    assert_eq!(
+        arn("arn:aws:sqs:us-east-1:123456789012:orders").as_deref(),
+        Some("arn:aws:sqs:us-east-1:123456789012:orders")
+    );
+    assert_eq!(
+        arn("https://sqs.us-east-2.amazonaws.com/123456789012/orders").as_deref(),
+        Some("arn:aws:sqs:us-east-2:123456789012:orders")
+    );
+    assert_eq!(
+        arn("http://localhost:4566/123456789012/orders").as_deref(),
+        Some("arn:aws:sqs:eu-west-1:123456789012:orders")
+    );
+    assert_eq!(
+        arn("orders").as_deref(),
+        Some("arn:aws:sqs:eu-west-1:111122223333:orders")
+    );
+    assert_eq!(arn("https://host/only-one-part"), None);
+    assert_eq!(named_queue_arn("orders", &Home::default()), None);
+}
+
+#[tokio::test]
+async fn a_queue_outside_the_allow_list_is_refused_without_asking_sqs() {
+    let mut w = World::new();
+    w.home = Home {
+        partition: Some("aws".into()),
+        region: Some("us-east-1".into()),
+        account: Some("123456789012".into()),
+    };
+    w.allow = AllowList::parse("arn:aws:sqs:us-east-1:123456789012:payments-*");
+    let err = w
+        .run(json!({"source": "private-dlq"}))
+        .await
+        .expect_err("refused");
+    assert!(
+        err.message.contains(
+            "source: arn:aws:sqs:us-east-1:123456789012:private-dlq is not in the allow-list"
+        ),
+        "{}",
+        err.message
+    );
+    assert!(
+        w.queues.state().resolved.is_empty(),
+        "SQS was asked about a queue outside the list"
+    );
 }

@@ -62,6 +62,8 @@ pub struct QueuesState {
     pub failing_deletes: usize,
     /// Every `SendMessageBatch`: queue and entry count.
     pub sends: Vec<(String, usize)>,
+    /// Every reference `resolve` was asked about (what IAM would see asked).
+    pub resolved: Vec<String>,
     next: u64,
 }
 
@@ -155,6 +157,7 @@ impl MemQueues {
 
 impl Queues for MemQueues {
     async fn resolve(&self, reference: &str) -> Result<QueueInfo> {
+        self.state().resolved.push(reference.to_owned());
         self.info(name_of(reference))
     }
 
