@@ -8,6 +8,7 @@ stops both at the end, so the suite leaves no process behind."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from dataclasses import dataclass
@@ -33,6 +34,16 @@ LOG_DIR = ROOT / "target" / "test-logs"
 REDRIVE_ALLOW = (f"arn:aws:sqs:{REGION}:{ACCOUNT}:redrive-*,"
                  f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:redrive-*")
 
+@pytest.fixture(autouse=True)
+def _name_the_test_for_the_iam_record(request):
+    """In the IAM mutation run (infra/local/iam_mutation.py), each authorisation is
+    recorded with the test that was running."""
+    if os.environ.get("ROLLGATE_EMU_IAM_RECORD"):
+        for world in list(LocalAws.live):
+            world.tell_test(request.node.nodeid)
+    yield
+
+
 @pytest.fixture(scope="session")
 def stack():
     """The emulator and `cargo lambda watch` (see infra/local/harness.py), bootstrapped
@@ -47,23 +58,38 @@ def stack():
         yield aws
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/rollgate-test"
+STACK_NAME = "rollgate"
+# rollgate's functions, as the template names them in the stack STACK_NAME.
+STACK_FUNCTIONS = {"pre-traffic-hook": HOOK_FUNCTION, "post-traffic-hook": POST_HOOK_FUNCTION,
+                   "alarm-rollback": f"{STACK_NAME}-alarm-rollback", "dlq-redrive": f"{STACK_NAME}-dlq-redrive"}
 
-def bootstrap(s: LocalAws):
-    """Account-wide resources: the role, the decision topic and the hook function."""
+def bootstrap(s: LocalAws, parameters: dict | None = None):
+    """rollgate as infra/template.yaml deploys it (infra/local/deploy.py): its functions
+    with their own roles, topic, ledger, rules and queues. The local AWS authorises every
+    call a function makes against its role (rollgate_emulator/iam.py), so a grant the
+    template lacks fails a test here as it would fail on AWS. Also the role of the
+    example apps and of CodeDeploy."""
+    from deploy import deploy_stack
+
     iam = s.client("iam")
     iam.create_role(
         RoleName="rollgate-test",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
     )
-    s.client("sns").create_topic(Name=TOPIC_NAME)
-    create_function(s, HOOK_FUNCTION, handler="pre-traffic-hook", env={}, timeout=60)
-    create_function(s, POST_HOOK_FUNCTION, handler="post-traffic-hook", env={}, timeout=900)
+    deploy_stack(s, ROOT / "infra" / "template.yaml",
+                 {"RedriveAllowList": REDRIVE_ALLOW, **(parameters or {})}, stack_name=STACK_NAME)
+    lam = s.client("lambda")
+    s.roles = {binary: lam.get_function_configuration(FunctionName=name)["Role"]
+               for binary, name in STACK_FUNCTIONS.items()}
 
 def create_function(s: LocalAws, name: str, handler: str, env: dict, timeout: int = 10, memory: int = 256):
+    """A function running `handler`'s binary; one of rollgate's binaries runs with the
+    stack's role for it, as every function of a binary must (iam.py)."""
     lam = s.client("lambda")
+    role = getattr(s, "roles", {}).get(handler, ROLE)
     return lam.create_function(
-        FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler=handler,
+        FunctionName=name, Runtime="provided.al2023", Role=role, Handler=handler,
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Architectures=["arm64"],
         Timeout=timeout, MemorySize=memory, Environment={"Variables": env},
     )

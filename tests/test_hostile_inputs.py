@@ -135,7 +135,7 @@ def world():
     # Hooks of the known executions never report: CodeDeploy must wait for the whole module.
     with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=1800,
                   log_dir=LOG_DIR / "hostile") as aws:
-        bootstrap(aws)
+        bootstrap(aws, {"RollbackAllowList": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-*"})
         w = World(aws)
         try:
             _build(w)
@@ -146,13 +146,11 @@ def world():
 
 def _build(w: World) -> None:
     lam, sqs, sns, cd, ddb = (w.client(s) for s in ("lambda", "sqs", "sns", "codedeploy", "dynamodb"))
-    ddb.create_table(TableName=conftest.LEDGER_TABLE, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
-    create_function(w.aws, ROLLBACK, handler="alarm-rollback", env={}, timeout=60)
-    create_function(w.aws, REDRIVE, handler="dlq-redrive", env={}, timeout=120)
+    # The ledger, alarm-rollback and dlq-redrive are the stack's (conftest.bootstrap). Its
+    # rules are disabled: each case feeds its event itself, and a deployment a case ends
+    # must not invoke alarm-rollback behind the side-effect snapshot's back.
+    for rule in ("rollgate-alarm-state", "rollgate-deployment-state"):
+        w.client("events").disable_rule(Name=rule)
     # A hook that answers and never reports: deployments wait on it (the known executions).
     create_function(w.aws, "hostile-silent-hook", handler="example-app", env={})
     # An allowed Lambda destination for redrive.

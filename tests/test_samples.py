@@ -19,13 +19,6 @@ REDRIVE = "samples-dlq-redrive"
 
 @pytest.fixture(scope="module")
 def functions(stack):
-    ddb = stack.client("dynamodb")
-    if LEDGER_TABLE not in ddb.list_tables()["TableNames"]:
-        ddb.create_table(TableName=LEDGER_TABLE, BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                               {"AttributeName": "sk", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
     create_function(stack, ROLLBACK, handler="alarm-rollback", env={}, timeout=60)
     create_function(stack, REDRIVE, handler="dlq-redrive", env={}, timeout=60)
     lam = stack.client("lambda")

@@ -15,13 +15,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
 import cfn  # noqa: E402
+from rollgate_emulator import iam as sar  # noqa: E402 - AWS's Service Authorization Reference
 
 STACK = ROOT / "infra" / "template.yaml"
 APP = ROOT / "infra" / "example-app" / "template.yaml"
 TEMPLATES = [STACK, APP]
 
-# The only actions AWS lets no policy scope to a resource, so "*" is their only Resource.
-UNSCOPABLE = {"cloudwatch:GetMetricData"}
+
+def unscopable(action: str) -> bool:
+    """An action AWS's Service Authorization Reference gives no resource type: a policy
+    grants it on "*" or not at all."""
+    service, name = action.split(":", 1)
+    priv = sar.reference()[service]["privileges"][name]
+    return not any(t for t in priv["resource_types"])
 
 
 @functools.cache
@@ -115,7 +121,23 @@ def test_resource_star_only_where_aws_allows_nothing_else():
     t = expanded(STACK)
     for rid, st in statements(t):
         if "*" in as_list(st["Resource"]):
-            assert set(as_list(st["Action"])) <= UNSCOPABLE, f"{rid} {st.get('Sid')}"
+            assert all(unscopable(a) for a in as_list(st["Action"])), f"{rid} {st.get('Sid')}"
+
+
+def test_actions_without_a_resource_type_are_granted_on_star():
+    """On a resource ARN such an action is never allowed: StopDeployment granted on the
+    deployment groups would have left every in-flight rollback denied on AWS."""
+    t = expanded(STACK)
+    seen = set()
+    for rid, st in statements(t):
+        if st["Effect"] != "Allow" or "Action" not in st:
+            continue
+        for action in as_list(st["Action"]):
+            if unscopable(action):
+                seen.add(action)
+                assert as_list(st["Resource"]) == ["*"], f"{rid} {st.get('Sid')}: {action} on {st['Resource']}"
+    assert {"codedeploy:StopDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus",
+            "cloudwatch:GetMetricData"} <= seen
 
 
 def test_every_statement_has_a_sid_and_a_comment_saying_why():
@@ -497,3 +519,23 @@ def test_alarm_lambda_actions_and_alarm_topics_are_opt_in():
     assert perms["AlarmTopicPermission"]["Properties"]["SourceArn"] == {"Ref": "AlarmTopicArn"}
     assert cfn.Resolver(t, {}).condition("AllowsAlarmLambdaActions") is False
     assert cfn.Resolver(t, {}).condition("HasAlarmTopic") is False
+
+
+ROLE_OF = {"PreTrafficRole": ("PreTrafficLogGroup", "PreTrafficDLQ"),
+           "PostTrafficRole": ("PostTrafficLogGroup", "PostTrafficDLQ"),
+           "AlarmRollbackRole": ("AlarmRollbackLogGroup", "AlarmRollbackDLQ"),
+           "DlqRedriveRole": ("DlqRedriveLogGroup", "DlqRedriveDLQ")}
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_OF))
+def test_what_lambda_uses_for_the_function_names_only_its_own_log_group_and_queue(role):
+    """`Logs` and `OwnDeadLetterQueue` serve Lambda itself (the runtime's log stream, the
+    failed asynchronous event): no test of the code can need them, so they are pinned
+    here to the function's own resources instead."""
+    log_group, dlq = ROLE_OF[role]
+    by_sid = {st["Sid"]: st for st in props(source(STACK), role)["Policies"][0]["PolicyDocument"]["Statement"]}
+    assert by_sid["Logs"]["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
+    assert sorted(as_list(by_sid["Logs"]["Action"])) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert by_sid["OwnDeadLetterQueue"]["Resource"] == {"Fn::GetAtt": [dlq, "Arn"]}
+    assert by_sid["OwnDeadLetterQueue"]["Action"] == "sqs:SendMessage"
+

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rollgate_emulator import apply_patches, cloudwatch, control, validation  # noqa: E402
+from rollgate_emulator import apply_patches, cloudwatch, control, iam, validation  # noqa: E402
 from rollgate_emulator.state import Settings, log  # noqa: E402
 
 
@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    # Faults first (control), then AWS's model constraints, then CloudWatch's CBOR, then moto.
-    app = control.wrap(validation.wrap(cloudwatch.wrap(DomainDispatcherApplication(create_backend_app))))
+    # Faults first (control), then AWS's model constraints, then IAM (the functions' own
+    # roles), then CloudWatch's CBOR, then moto.
+    app = control.wrap(validation.wrap(iam.wrap(cloudwatch.wrap(DomainDispatcherApplication(create_backend_app)))))
     server = make_server(settings.host, settings.port, app, threaded=True)
 
     def stop(signum: int, _frame: object) -> None:

@@ -59,8 +59,17 @@ def _stop(proc: subprocess.Popen | None) -> None:
             pass
 
 
+def host_triple() -> str:
+    """The target cargo builds for here (its runner is configured per target)."""
+    out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
+    return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("host:"))
+
+
 class LocalAws:
     """The emulator plus `cargo lambda watch`, with `env` passed to every function."""
+
+    # Worlds currently running (the IAM mutation run tells each which test is running).
+    live: list["LocalAws"] = []
 
     def __init__(self, env: dict[str, str] | None = None, minute_seconds: float = 0.2,
                  hook_timeout_seconds: int = 120, log_dir: Path | None = None,
@@ -111,8 +120,14 @@ class LocalAws:
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            # Each function runs with credentials of its own role, as on Lambda: cargo
+            # starts every binary through function_runner.py, which fetches them from
+            # the local AWS; until then it holds a key the local AWS refuses.
+            "AWS_ACCESS_KEY_ID": "rollgate-function-without-role",
+            "AWS_SECRET_ACCESS_KEY": "none",
+            f"CARGO_TARGET_{host_triple().upper().replace('-', '_')}_RUNNER":
+                f"{sys.executable} {ROOT / 'infra/local/function_runner.py'}",
+            "ROLLGATE_CREDENTIALS_ENDPOINT": f"{self.endpoint}/_rollgate/credentials",
             # `cargo lambda watch` passes no ARN as the invoked function's: home account.
             "ROLLGATE_ACCOUNT_ID": ACCOUNT,
             # Unimplemented operations answer 500: never retry them.
@@ -123,6 +138,7 @@ class LocalAws:
         env.update(self.function_env)
         self._spawn("watch", ["cargo", "lambda", "watch", "--ignore-changes", "--quiet", "-A", "127.0.0.1",
                               "-P", str(watch_port), "--concurrency", str(self.watch_concurrency)], env=env)
+        LocalAws.live.append(self)
         wait_for(self._emulator_ready, 60, "the emulator")
         wait_for(lambda: socket.create_connection(("127.0.0.1", watch_port), timeout=1), 180,
                  "cargo lambda watch")
@@ -133,12 +149,36 @@ class LocalAws:
             return r.status == 200
 
     def stop(self) -> None:
+        if self in LocalAws.live:
+            LocalAws.live.remove(self)
+            self._save_iam_record()
         for proc in reversed(self._procs):
             _stop(proc)
         self._procs.clear()
         for log in self._logs:
             log.close()
         self._logs.clear()
+
+    def _save_iam_record(self) -> None:
+        """With ROLLGATE_IAM_RECORD_FILE set, append every authorisation the emulator
+        recorded (iam.py) to that file, one JSON object per line."""
+        path = os.environ.get("ROLLGATE_IAM_RECORD_FILE")
+        if not path or not self.endpoint:
+            return
+        import json
+        try:
+            records = self.control("iam/record")
+        except OSError:
+            return
+        with open(path, "a") as out:
+            for r in records:
+                out.write(json.dumps(r) + "\n")
+
+    def tell_test(self, name: str) -> None:
+        import urllib.parse
+        import urllib.request
+        url = f"{self.endpoint}/_rollgate/iam/test?name={urllib.parse.quote(name)}"
+        urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5).close()
 
     def client(self, service: str):
         return boto3.client(

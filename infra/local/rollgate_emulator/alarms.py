@@ -237,6 +237,9 @@ def _lambda_payload(target: dict[str, Any], event: dict[str, Any]) -> bytes:
 
 
 def _send_to_targets(self: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
+    # A disabled rule delivers nothing (EventBridge's DisableRule; moto delivers anyway).
+    if getattr(self, "state", "ENABLED") != "ENABLED":
+        return None
     lambdas = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
     if not lambdas:
         return _orig_send_to_targets(self, event, transform_input)

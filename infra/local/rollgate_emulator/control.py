@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from . import codedeploy, faults
+from . import codedeploy, faults, iam
 from .state import records
 
 PREFIX = "/_rollgate/"
@@ -40,6 +40,8 @@ def handle(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, An
         if hooks is None:
             return "404 Not Found", {"message": f"no Lambda deployment {parts[1]}"}
         return "200 OK", hooks
+    if route == "credentials" or route.startswith("iam/"):
+        return iam.control(method, route, query)
     if method == "POST" and route == "reset":
         records.reset()
         return "200 OK", {"status": "reset"}

@@ -43,6 +43,23 @@ def test_state_change_goes_to_an_eventbridge_lambda_target(aws, emulator, fake_w
     assert control(emulator, "lambda-deliveries")[0]["status"] == 202
 
 
+def test_a_disabled_rule_delivers_nothing(aws, emulator, fake_watch):
+    """EventBridge's DisableRule stops deliveries (moto alone would go on delivering)."""
+    make_function(aws, "catcher", versions=1, alias=None)
+    got = []
+    fake_watch.handlers["catcher"] = lambda payload, _ctx: (got.append(payload), (200, {}))[1]
+    aws.events.put_rule(Name="alarms", EventPattern=json.dumps({"source": ["aws.cloudwatch"]}))
+    aws.events.put_targets(Rule="alarms", Targets=[{"Id": "1", "Arn": FN_ARN + "catcher"}])
+    aws.events.disable_rule(Name="alarms")
+    put_alarm(aws, "orders-errors")
+    aws.cloudwatch.set_alarm_state(AlarmName="orders-errors", StateValue="ALARM", StateReason="test")
+    aws.events.enable_rule(Name="alarms")
+    aws.cloudwatch.set_alarm_state(AlarmName="orders-errors", StateValue="OK", StateReason="fine")
+    event = wait_for(lambda: got and got[0])
+    assert event["detail"]["state"]["value"] == "OK"
+    assert len(got) == 1 and len(control(emulator, "lambda-deliveries")) == 1
+
+
 def test_history_lists_state_updates_newest_first(aws):
     put_alarm(aws, "h")
     aws.cloudwatch.set_alarm_state(AlarmName="h", StateValue="ALARM", StateReason="x")

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""The IAM mutation run (`make iam-mutation`): every grant of infra/template.yaml must be
+needed by a test, shown by taking it away and watching a test fail.
+
+1. Record: the integration suite runs once with the local AWS recording each
+   authorisation of a function's call: role, action, resource, the statements that
+   allowed it, and the test that was running (rollgate_emulator/iam.py).
+2. Mutate: for each Allow statement of each role, and each action in it, the tests whose
+   calls only that statement allowed are run again with that action taken out of the
+   statement (ROLLGATE_EMU_IAM_DROP). The grant is needed when one of them fails.
+3. Write docs/iam-mutation.json and the table in docs/reliability.md between its markers.
+
+The statements Lambda itself uses on a function's behalf (`Logs`: the runtime's log
+stream; `OwnDeadLetterQueue`: failed asynchronous events) are not called by rollgate's
+code and cannot be shown by its tests: docs/deploy.md justifies them.
+
+    python infra/local/iam_mutation.py [--record FILE] [--tests-per-grant N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cfn  # noqa: E402
+
+ROLES = ("PreTrafficRole", "PostTrafficRole", "AlarmRollbackRole", "DlqRedriveRole")
+LAMBDA_ITSELF = ("Logs", "OwnDeadLetterQueue")
+OUT = ROOT / "docs" / "iam-mutation.json"
+DOC = ROOT / "docs" / "reliability.md"
+START, END = "<!-- iam-mutation:start -->", "<!-- iam-mutation:end -->"
+
+
+def grants() -> list[tuple[str, str, str]]:
+    """(role logical id, Sid, action) of every Allow the code is responsible for."""
+    template = cfn.load(ROOT / "infra" / "template.yaml")
+    out = []
+    for role in ROLES:
+        for policy in template["Resources"][role]["Properties"]["Policies"]:
+            for st in policy["PolicyDocument"]["Statement"]:
+                if st["Effect"] != "Allow" or st["Sid"] in LAMBDA_ITSELF:
+                    continue
+                for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
+                    out.append((role, st["Sid"], action))
+    return out
+
+
+def pytest(args: list[str], env: dict[str, str], log: Path) -> int:
+    with open(log, "w") as out:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                              cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT).returncode
+
+
+def denied(action: str) -> bool:
+    needle = f"is not authorized to perform: {action} "
+    return any(needle in log.read_text(errors="replace")
+               for log in (ROOT / "target" / "test-logs").rglob("emulator.log"))
+
+
+def record(path: Path, logs: Path) -> None:
+    path.unlink(missing_ok=True)
+    started = time.monotonic()
+    rc = pytest(["tests"], {"ROLLGATE_EMU_IAM_RECORD": "1", "ROLLGATE_IAM_RECORD_FILE": str(path)},
+                logs / "record.log")
+    print(f"recording run: exit {rc} in {time.monotonic() - started:.0f} s ({path})")
+    if rc != 0:
+        sys.exit(f"the recording run must pass first: see {logs / 'record.log'}")
+
+
+def candidates(records: list[dict], role: str, sid: str, action: str) -> list[str]:
+    """Tests during which a call of `role` for `action` was allowed by `sid` alone."""
+    counts: dict[str, int] = {}
+    for r in records:
+        if not r["allowed"] or f"-{role}-" not in f"-{r['role']}-" or r["action"].lower() != action.lower():
+            continue
+        sids = {a.rsplit("/", 1)[-1] for a in r["allowedBy"]}
+        if sids == {sid} and r["test"]:
+            counts[r["test"]] = counts.get(r["test"], 0) + 1
+    # Tests from modules with their own world are slow to start: prefer the shared one's.
+    own_world = ("test_faults.py", "test_hostile_inputs.py", "test_alarm_rollback_dry_run.py")
+    return sorted(counts, key=lambda t: (any(m in t for m in own_world), -counts[t], t))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--record", type=Path, default=ROOT / "target" / "iam" / "record.jsonl",
+                        help="reuse this recording if it exists (delete it to record again)")
+    parser.add_argument("--tests-per-grant", type=int, default=2)
+    args = parser.parse_args()
+    logs = ROOT / "target" / "iam"
+    logs.mkdir(parents=True, exist_ok=True)
+    if not args.record.exists():
+        record(args.record, logs)
+    records = [json.loads(line) for line in args.record.read_text().splitlines() if line.strip()]
+    results = []
+    for role, sid, action in grants():
+        tried = candidates(records, role, sid, action)[: args.tests_per_grant]
+        failing = []
+        for test in tried:
+            log = logs / f"{role}-{sid}-{action.replace(':', '_')}.log"
+            rc = pytest([test], {"ROLLGATE_EMU_IAM_DROP": f"*-{role}-*:{sid}:{action}"}, log)
+            # A failure counts only when the local AWS did deny the action in that run.
+            if rc != 0 and denied(action):
+                failing.append(test)
+                break
+        results.append({"role": role, "sid": sid, "action": action, "tried": tried, "fails": failing})
+        print(f"{role:18} {sid:28} {action:45} {'needed by ' + failing[0] if failing else 'NOT SHOWN'}")
+    OUT.write_text(json.dumps(results, indent=1) + "\n")
+    write_table(results)
+    return 0 if all(r["fails"] for r in results) else 1
+
+
+def write_table(results: list[dict]) -> None:
+    rows = ["| role | statement | action | a test that fails without it |", "|---|---|---|---|"]
+    for r in results:
+        shown = f"`{r['fails'][0]}`" if r["fails"] else "**none** (tried: " + (", ".join(r["tried"]) or "no test calls it") + ")"
+        rows.append(f"| {r['role']} | {r['sid']} | `{r['action']}` | {shown} |")
+    text = DOC.read_text()
+    if START in text:
+        head, rest = text.split(START, 1)
+        text = head + START + "\n" + "\n".join(rows) + "\n" + END + rest.split(END, 1)[1]
+    else:
+        text += f"\n{START}\n" + "\n".join(rows) + f"\n{END}\n"
+    DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
