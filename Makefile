@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # cargo-lambda lives in the venv (pip ships it with Zig); put it first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup test test-unit test-emulator test-integration check-iac lint build build-release demo clean bench deny deny-advisories fuzz
+.PHONY: help setup test test-unit test-emulator test-integration check-iac lint build build-release demo clean bench deny deny-advisories fuzz iam-mutation
 
 help:
 	@echo "make demo   - run the whole story end to end on the local AWS emulator"
@@ -21,6 +21,7 @@ help:
 	@echo "make deny   - cargo deny: licenses, bans, sources (part of make test)"
 	@echo "make deny-advisories - cargo deny: RustSec advisories (needs GitHub access)"
 	@echo "make fuzz   - run every fuzz target for FUZZ_SECONDS (default 60) each"
+	@echo "make iam-mutation - drop each IAM grant in turn and show a test that fails (~30 min)"
 
 $(STAMP): infra/local/requirements.txt tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,11 @@ test-emulator: setup
 
 test-integration: setup build
 	$(PY) -m pytest -q tests
+
+# Records a fresh run first (delete target/iam/record.jsonl to record again).
+iam-mutation: setup build
+	rm -f target/iam/record.jsonl
+	$(PY) infra/local/iam_mutation.py
 
 # IaC checkers live in their own venvs: SAM CLI and checkov each pin a boto3 that
 # conflicts with the emulator's (.venv) and with each other.
