@@ -12,7 +12,7 @@ would on AWS, for `make demo` and the tests:
 4. What moto's CloudFormation drops from resources it does create is set through the
    APIs: function Architectures/Tags (the function is recreated with every property and
    its permissions and versions restored), the table's point-in-time recovery, log
-   group retention.
+   group retention and KMS key.
 
 Returns the stack's outputs (name -> value); exports are visible to later stacks'
 Fn::ImportValue, as on AWS.
@@ -214,9 +214,14 @@ class LocalDeploy:
                     self.aws.client("dynamodb").update_continuous_backups(
                         TableName=self.physical[lid],
                         PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-            elif res["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" in props:
-                self.aws.client("logs").put_retention_policy(
-                    logGroupName=self.physical[lid], retentionInDays=int(props["RetentionInDays"]))
+            elif res["Type"] == "AWS::Logs::LogGroup":
+                logs = self.aws.client("logs")
+                if props.get("KmsKeyId"):  # moto has no AssociateKmsKey: create it with the key
+                    logs.delete_log_group(logGroupName=self.physical[lid])
+                    logs.create_log_group(logGroupName=self.physical[lid], kmsKeyId=props["KmsKeyId"])
+                if "RetentionInDays" in props:
+                    logs.put_retention_policy(logGroupName=self.physical[lid],
+                                              retentionInDays=int(props["RetentionInDays"]))
 
     def _recreate_function(self, lam, lid: str, props: dict, created: dict) -> None:
         """moto's CloudFormation creates functions without Architectures, Tags and other
