@@ -154,7 +154,7 @@ class LocalDeploy:
                 del res["DependsOn"]
             if res["Type"] == "AWS::Lambda::Function":
                 self._localise_function(lid, res["Properties"])
-            stack_template["Resources"][lid] = res
+            stack_template["Resources"][lid] = self._settle_list_conditions(res)
         outputs = self.template.get("Outputs", {})
         stack_template["Outputs"] = {k: v for k, v in outputs.items() if not (_refs(v) & api_created)}
 
@@ -181,6 +181,24 @@ class LocalDeploy:
             if key not in result:
                 result[key] = self.resolver.resolve(out["Value"])
         return result
+
+    def _settle_list_conditions(self, value: Any) -> Any:
+        """`!If [C, item, !Ref AWS::NoValue]` as a list item is decided here: moto's
+        CloudFormation leaves a null in the list (an IAM statement of None), where AWS
+        drops the item."""
+        if isinstance(value, list):
+            out = []
+            for item in value:
+                if isinstance(item, dict) and set(item) == {"Fn::If"}:
+                    cond, yes, no = item["Fn::If"]
+                    item = yes if self.resolver.condition(cond) else no
+                    if item == {"Ref": "AWS::NoValue"}:
+                        continue
+                out.append(self._settle_list_conditions(item))
+            return out
+        if isinstance(value, dict):
+            return {k: self._settle_list_conditions(v) for k, v in value.items()}
+        return value
 
     def _localise_function(self, lid: str, props: dict) -> None:
         binary = self.binaries.get(lid) or self.template["Resources"][lid].get("Metadata", {}) \
