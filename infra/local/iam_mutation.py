@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cfn  # noqa: E402
 
 ROLES = ("PreTrafficRole", "PostTrafficRole", "AlarmRollbackRole", "DlqRedriveRole")
+OWN_TESTS = {"PreTrafficRole": "tests/test_pre_traffic.py", "PostTrafficRole": "tests/test_post_traffic.py",
+             "AlarmRollbackRole": "tests/test_alarm_rollback.py", "DlqRedriveRole": "tests/test_dlq_redrive.py"}
 LAMBDA_ITSELF = ("Logs", "OwnDeadLetterQueue")
 OUT = ROOT / "docs" / "iam-mutation.json"
 DOC = ROOT / "docs" / "reliability.md"
@@ -85,16 +87,19 @@ def candidates(records: list[dict], role: str, sid: str, action: str) -> list[st
         sids = {a.rsplit("/", 1)[-1] for a in r["allowedBy"]}
         if sids == {sid} and r["test"]:
             counts[r["test"]] = counts.get(r["test"], 0) + 1
-    # Tests from modules with their own world are slow to start: prefer the shared one's.
+    # The function's own test module first (its tests check what it does, where another
+    # module's test may only need it to pass through), then the shared world's modules
+    # (those with their own world are slow to start), then by how often it was asked.
+    own = OWN_TESTS.get(role, "")
     own_world = ("test_faults.py", "test_hostile_inputs.py", "test_alarm_rollback_dry_run.py")
-    return sorted(counts, key=lambda t: (any(m in t for m in own_world), -counts[t], t))
+    return sorted(counts, key=lambda t: (own not in t, any(m in t for m in own_world), -counts[t], t))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", type=Path, default=ROOT / "target" / "iam" / "record.jsonl",
                         help="reuse this recording if it exists (delete it to record again)")
-    parser.add_argument("--tests-per-grant", type=int, default=2)
+    parser.add_argument("--tests-per-grant", type=int, default=3)
     parser.add_argument("--only-missing", action="store_true",
                         help="keep the shown grants of docs/iam-mutation.json; try only the others")
     parser.add_argument("tests", nargs="*", default=["tests"],
