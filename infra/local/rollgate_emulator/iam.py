@@ -21,7 +21,9 @@ ACTION_OF), the resource is built in the shape of the privilege's required resou
 type, and a privilege without a resource type is asked for on "*" (so a policy must
 grant it on "*": AWS's reference says so for StopDeployment and
 PutLifecycleEventHookExecutionStatus). A topic or queue under a customer-managed KMS key
-also asks the caller for the KMS actions SNS and SQS document (KMS_ASKS).
+also asks the caller for the KMS actions SNS and SQS document (KMS_ASKS). GetFunction
+answers with the function's tags only when lambda:ListTags is allowed too (else
+`TagsError`), as Lambda does.
 
 How it is decided (IAM's evaluation logic for identity-based policies in one account):
 an explicit Deny in any matching statement wins; otherwise a matching Allow allows;
@@ -515,6 +517,8 @@ def wrap(app: Callable) -> Callable:
         else:
             service, operation, params = found
             allowed, message = authorise(key, service, operation, params)
+        if allowed and found and found[:2] == ("lambda", "GetFunction"):
+            return _get_function_tags_only_with_list_tags(app, environ, start_response, key, found[2])
         if allowed:
             return app(environ, start_response)
         log.info("iam: denied %s: %s", binary_of(key), message)
@@ -531,6 +535,34 @@ def wrap(app: Callable) -> Callable:
         return [data.replace(b"injected-fault", b"iam")]
 
     return middleware
+
+
+def _get_function_tags_only_with_list_tags(app: Callable, environ: dict[str, Any], start_response: Callable,
+                                           key: str, params: dict[str, Any]) -> Iterable[bytes]:
+    """Lambda's GetFunction returns a function's tags only to a caller that is also allowed
+    lambda:ListTags on it; otherwise the answer has no `Tags` and a `TagsError` (Lambda API
+    reference, GetFunction)."""
+    arn = _function_arn(params.get("FunctionName", ""))
+    allowed, message = authorise(key, "lambda", "ListTags", {"Resource": arn})
+    if allowed:
+        return app(environ, start_response)
+    captured: dict[str, Any] = {}
+
+    def capture(status: str, headers: list, exc_info: Any = None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda _data: None
+
+    body = b"".join(app(environ, capture))
+    try:
+        document = json.loads(body)
+        document.pop("Tags", None)
+        document["TagsError"] = {"ErrorCode": "AccessDeniedException", "Message": message}
+        body = json.dumps(document).encode()
+    except ValueError:
+        pass
+    headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+    start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
+    return [body]
 
 
 def binary_of(key: str) -> str:

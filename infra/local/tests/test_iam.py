@@ -325,3 +325,27 @@ def test_a_topic_or_queue_under_a_customer_key_asks_for_the_key_too(emulator, aw
     sqs.send_message(QueueUrl=queue, MessageBody="m")
     grant("kms:Decrypt")
     assert len(sqs.receive_message(QueueUrl=queue)["Messages"]) == 1
+
+
+def test_get_function_returns_tags_only_with_list_tags(emulator, aws):
+    """Lambda's GetFunction: `Tags` only for a caller also allowed lambda:ListTags; without
+    it, a `TagsError` instead (the fault that once left group rollback silently dead)."""
+    role = aws.iam.create_role(RoleName="tags-probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    fn = aws.lam.create_function(FunctionName="tags-probe", Runtime="provided.al2023", Role=role,
+                                 Handler="tags-probe", Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+                                 Tags={"rollgate:group": "checkout"})["FunctionArn"]
+
+    def grant(*actions):
+        aws.iam.put_role_policy(RoleName="tags-probe", PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Sid": "Read", "Effect": "Allow", "Action": list(actions),
+                                                    "Resource": fn}]}))
+
+    with urllib.request.urlopen(f"{emulator}/_rollgate/credentials?binary=tags-probe") as r:
+        lam = _function_client(emulator, "lambda", json.load(r))
+    grant("lambda:GetFunction")
+    out = lam.get_function(FunctionName="tags-probe")
+    assert "Tags" not in out and out["TagsError"]["ErrorCode"] == "AccessDeniedException", out.get("TagsError")
+    assert "lambda:ListTags" in out["TagsError"]["Message"]
+    grant("lambda:GetFunction", "lambda:ListTags")
+    out = lam.get_function(FunctionName="tags-probe")
+    assert out["Tags"] == {"rollgate:group": "checkout"} and "TagsError" not in out
