@@ -188,6 +188,44 @@ def test_same_event_twice_and_two_alarms_at_once_roll_back_once(stack, rb):
     assert len(ledger_items(stack, app, "rb#")) == 1
 
 
+def test_a_claim_taken_by_another_invocation_is_named_and_nothing_is_done(stack, rb):
+    """Another invocation has claimed the rollback of this alias revision (its row is in the
+    ledger, not failed): this one does nothing and names the event that holds the claim,
+    read back from the ledger (GetItem)."""
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=10)
+    revision = stack.client("lambda").get_alias(FunctionName=app.name, Name=app.alias)["RevisionId"]
+    holder = "alarm:someone-else:ALARM@2026-12-04T00:00:00Z"
+    stack.client("dynamodb").put_item(TableName=LEDGER_TABLE, Item={
+        "pk": {"S": f"fn#{app.name}#{app.alias}"}, "sk": {"S": f"rb#{revision}"}, "event": {"S": holder}})
+    fire(stack, alarm_on(stack, app))
+    msg = rb(app.name)[0]
+    assert attrs(msg)["action"] == "none"
+    reason = json.loads(msg["Message"])["reason"]
+    assert f"already claimed by {holder}" in reason, reason
+    assert alias_version(stack, app) == "2" and alias_updates(stack, app) == []
+
+
+@pytest.mark.parametrize("rollback,minutes_ago,action", [
+    ({"enabled": False}, 10, "none"),
+    ({"bake_minutes": 5}, 10, "none"),
+    ({"bake_minutes": 30}, 10, "rollback"),
+])
+def test_the_functions_policy_sets_whether_and_how_long_it_rolls_back(stack, rb, rollback, minutes_ago, action):
+    """The function's gate policy (read from SSM under the policy prefix) can turn alarm
+    rollback off or change its bake window; the decision names the policy it used."""
+    app = make_app(stack, policy={"version": 1, "rollback": rollback})
+    released(stack, app, ended_minutes_ago=minutes_ago)
+    fire(stack, alarm_on(stack, app))
+    msg = rb(app.name)[0]
+    assert attrs(msg)["action"] == action, json.loads(msg["Message"])["reason"]
+    assert alias_version(stack, app) == ("1" if action == "rollback" else "2")
+    if rollback == {"enabled": False}:
+        assert "disabled by the function's policy" in json.loads(msg["Message"])["reason"]
+    if action == "none" and "bake_minutes" in rollback:
+        assert "outside the 5-minute bake window" in json.loads(msg["Message"])["reason"]
+
+
 def test_stale_revision_overwrites_nothing(stack, rb):
     app = make_app(stack)
     released(stack, app, ended_minutes_ago=10)

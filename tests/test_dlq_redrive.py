@@ -228,6 +228,17 @@ def test_native_move_task_and_status(stack, redrive):
     assert task["messages_moved"] == 30 and depth(stack, src) == 30
 
 
+def test_a_native_move_task_is_cancelled_by_its_handle(stack, redrive):
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 30)
+    started = redrive({"source": dlq, "native": True, "rate": 1})
+    handle = started["task"]["task_handle"]
+    cancelled = redrive({"source": dlq, "action": "cancel", "task_handle": handle})
+    assert cancelled["action"] == "cancel" and cancelled["moved"] < 30, cancelled
+    assert cancelled["tasks"][0]["status"] in ("CANCELLING", "CANCELLED"), cancelled["tasks"]
+    assert depth(stack, src) + depth(stack, dlq) == 30
+
+
 def test_bad_requests_name_the_field_and_touch_nothing(stack, redrive):
     src, dlq = queue_pair(stack)
     fill(stack, dlq, 3)

@@ -5,6 +5,7 @@ for both versions written with boto3 while traffic shifts (as Lambda itself woul
 import json
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 
 import pytest
@@ -124,6 +125,24 @@ def test_no_traffic_follows_on_no_data(stack, decisions, on_no_data, status):
     assert on_no_data in traffic_check["detail"]
     # No canary window with data: the comparison says so instead of guessing.
     assert outcomes(decision)["canary.error_rate"] == "inconclusive"
+
+
+@pytest.mark.parametrize("state,status", [("OK", "Succeeded"), ("ALARM", "Failed")])
+def test_an_alarm_the_policy_names_is_read_and_judged(stack, decisions, state, status):
+    """The policy's `alarms` are read with DescribeAlarms during the bake: one in ALARM
+    fails the release. (The alarm watches no function, so alarm-rollback leaves it be.)"""
+    name = f"checkout-errors-{uuid.uuid4().hex[:6]}"
+    cw = stack.client("cloudwatch")
+    cw.put_metric_alarm(AlarmName=name, Namespace="Custom/Checkout", MetricName="Errors", Statistic="Sum",
+                        Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+    app = make_app(stack, policy=policy(on_no_data="pass", bake_minutes=0.02, alarms=[name]))
+    dep, info = run_deployment(stack, app, behaviour=None)
+    assert info["status"] == status, info
+    decision = json.loads(decisions_for(decisions, dep)["Message"])
+    check = next(c for c in decision["checks"] if c["name"] == f"alarm[{name}]")
+    assert check["outcome"] == ("pass" if state == "OK" else "fail"), check
+    assert check["actual"]["state"] == state
 
 
 def test_bake_longer_than_a_run_continues_and_reports_once(stack, decisions):

@@ -6,11 +6,13 @@ errorType names the class and whose message names what is wrong) before any AWS 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import HOOK_FUNCTION, LEDGER_TABLE, POST_HOOK_FUNCTION, create_function
+from conftest import HOOK_FUNCTION, POST_HOOK_FUNCTION, create_function
+from harness import wait_for
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "samples"
 ROLLBACK = "samples-alarm-rollback"
@@ -55,7 +57,33 @@ def test_the_sns_wrapped_metric_math_alarm_is_understood(functions):
     assert outcome["action"] == "none" and "guards no function" in outcome["reason"], outcome
 
 
+def test_lambdas_dead_letters_of_both_published_shapes_are_replayed_as_the_original_events(stack, functions):
+    """An on-failure destination record and an async-invocation DLQ message, in one DLQ,
+    go back into the function as the events it failed on: the record's requestPayload,
+    the DLQ message's body."""
+    sink = f"redrive-sample-target-{uuid.uuid4().hex[:6]}"
+    create_function(stack, sink, handler="example-app", env={})
+    sqs = stack.client("sqs")
+    dlq = sqs.create_queue(QueueName=f"redrive-samples-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    record = json.loads((SAMPLES / "lambda-destination-on-failure.json").read_text())
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(record))
+    message = json.loads((SAMPLES / "lambda-async-dlq-message.json").read_text())
+    sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"], MessageAttributes=message["MessageAttributes"])
+    out = stack.client("lambda").invoke(FunctionName=REDRIVE, Payload=json.dumps(
+        {"source": dlq, "destination": f"lambda:{sink}"}).encode())
+    report = json.loads(out["Payload"].read())
+    assert "FunctionError" not in out and report["moved"] == 2, report
+    got = wait_for(lambda: (lambda c: c if len(c) == 2 else None)(stack.control(f"invocations?function={sink}")),
+                   30, "both replayed")
+    assert sorted(json.dumps(c["payload"], sort_keys=True) for c in got) == sorted(
+        json.dumps(p, sort_keys=True) for p in (record["requestPayload"], json.loads(message["Body"])))
+
+
 @pytest.mark.parametrize("function,sample,error_type,text", [
+    (HOOK_FUNCTION, "lambda-destination-on-failure.json", "InvalidEvent", "DeploymentId is missing"),
+    (POST_HOOK_FUNCTION, "lambda-destination-on-failure.json", "InvalidEvent", "DeploymentId is missing"),
+    (ROLLBACK, "lambda-destination-on-failure.json", "InvalidEvent", "not an alarm state change"),
+    (REDRIVE, "lambda-destination-on-failure.json", "InvalidRequest", "unknown field"),
     (HOOK_FUNCTION, "codedeploy-deployment-state-change.json", "InvalidEvent", "DeploymentId is missing"),
     (HOOK_FUNCTION, "cloudwatch-alarm-sns-metric-math.json", "InvalidEvent", "DeploymentId is missing"),
     (POST_HOOK_FUNCTION, "codedeploy-deployment-state-change.json", "InvalidEvent", "DeploymentId is missing"),

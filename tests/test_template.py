@@ -62,16 +62,26 @@ def resolver(template: dict, **params: str) -> cfn.Resolver:
                                  "rollgate-PostTrafficHookName": "CodeDeployHook_rollgate-post-traffic"})
 
 
+def unconditional(st: dict) -> dict:
+    """A statement written as `!If [Condition, statement, AWS::NoValue]`: the statement."""
+    return st["Fn::If"][1] if "Fn::If" in st else st
+
+
+def role_statements(template: dict, role: str) -> list[dict]:
+    return [unconditional(st) for st in props(template, role)["Policies"][0]["PolicyDocument"]["Statement"]]
+
+
 def statements(template: dict):
-    """(role, statement) for every IAM statement of every role and policy."""
+    """(role, statement) for every IAM statement of every role and policy (conditional
+    ones as if their condition held)."""
     for rid, res in template["Resources"].items():
         if res["Type"] == "AWS::IAM::Role":
             for policy in res["Properties"].get("Policies", []):
                 for st in policy["PolicyDocument"]["Statement"]:
-                    yield rid, st
+                    yield rid, unconditional(st)
         elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             for st in res["Properties"]["PolicyDocument"]["Statement"]:
-                yield rid, st
+                yield rid, unconditional(st)
 
 
 def as_list(v) -> list:
@@ -146,7 +156,9 @@ def test_every_statement_has_a_sid_and_a_comment_saying_why():
     queue_policy_statements = 1
     assert len(sids) == sum(1 for _ in statements(source(STACK))) + queue_policy_statements
     for i in sids:
-        assert lines[i - 1].strip().startswith("#"), f"no comment above line {i + 1}: {lines[i].strip()}"
+        # A conditional statement (`- !If` / `- Condition` / `- Sid: ...`) has it above the `!If`.
+        above = i - 3 if lines[i - 2].strip() == "- !If" else i - 1
+        assert lines[above].strip().startswith("#"), f"no comment above line {i + 1}: {lines[i].strip()}"
 
 
 def test_each_function_has_its_own_role():
@@ -160,7 +172,7 @@ def test_roles_are_scoped_to_the_account_region_and_stack():
     r = resolver(t)
     for rid, st in statements(t):
         for res in as_list(r.resolve(st["Resource"])):
-            if res == "*" or res.startswith("<") or res.startswith("arn:aws:sns:"):
+            if res in ("*", "") or res.startswith("<") or res.startswith("arn:aws:sns:"):
                 continue
             assert res.startswith("arn:aws:"), res
             assert ":us-east-1:123456789012:" in res, f"{rid}: {res}"
@@ -171,7 +183,7 @@ def test_redrive_role_grants_exactly_the_allow_list():
     for params, extra in ((("RedriveAllowList", allow),), allow.split(",")), ((), []):
         t = expanded(STACK, params)
         r = resolver(t, **dict(params))
-        role = props(t, "DlqRedriveRole")["Policies"][0]["PolicyDocument"]["Statement"]
+        role = role_statements(t, "DlqRedriveRole")
         by_sid = {st["Sid"]: st for st in role}
         queues = as_list(r.resolve(by_sid["RedriveAllowedQueues"]["Resource"]))
         functions = as_list(r.resolve(by_sid["ReplayIntoAllowedFunctions"]["Resource"]))
@@ -191,7 +203,7 @@ def test_rollback_role_moves_aliases_only_of_the_allow_list():
     for params, patterns in ((("RollbackAllowList", allow),), allow.split(",")), ((), [every]):
         t = expanded(STACK, params)
         r = resolver(t, **dict(params))
-        role = props(t, "AlarmRollbackRole")["Policies"][0]["PolicyDocument"]["Statement"]
+        role = role_statements(t, "AlarmRollbackRole")
         by_sid = {st["Sid"]: st for st in role}
         assert as_list(by_sid["RollBackAlias"]["Action"]) == ["lambda:UpdateAlias"]
         assert as_list(r.resolve(by_sid["RollBackAlias"]["Resource"])) == [*patterns, *(p + ":*" for p in patterns)]
@@ -207,7 +219,7 @@ def test_rollback_role_moves_aliases_only_of_the_allow_list():
 def test_post_traffic_hook_may_invoke_only_itself():
     t = expanded(STACK)
     r = resolver(t)
-    for st in props(t, "PostTrafficRole")["Policies"][0]["PolicyDocument"]["Statement"]:
+    for st in role_statements(t, "PostTrafficRole"):
         if "lambda:InvokeFunction" in as_list(st["Action"]):
             assert r.resolve(st["Resource"]) == r.resolve(props(t, "PostTrafficHook")["FunctionName"]).join(
                 ["arn:aws:lambda:us-east-1:123456789012:function:", ""])
@@ -443,18 +455,23 @@ CALLS = {
                           "lambda:GetFunction", "lambda:ListTags", "lambda:UpdateAlias",
                           "codedeploy:StopDeployment", "codedeploy:GetDeployment",
                           "codedeploy:GetApplicationRevision", "ssm:GetParameter", "sns:Publish"},
+    # SendMessageBatch, DeleteMessageBatch and ChangeMessageVisibilityBatch are authorised
+    # as the single-message actions (SQS's API permissions reference).
+    "DlqRedriveRole": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                       "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+                       "sqs:ListDeadLetterSourceQueues", "sqs:StartMessageMoveTask",
+                       "sqs:ListMessageMoveTasks", "sqs:CancelMessageMoveTask", "lambda:InvokeFunction",
+                       "sns:Publish"},
 }
-LAMBDA_ITSELF = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
 
 
 @pytest.mark.parametrize("role", sorted(CALLS))
 def test_each_role_grants_exactly_what_its_code_calls(role):
     t = source(STACK)
     granted: set[str] = set()
-    for st in props(t, role)["Policies"][0]["PolicyDocument"]["Statement"]:
-        if st["Effect"] == "Allow" and st["Sid"] not in ("Logs", "OwnDeadLetterQueue"):
+    for st in role_statements(t, role):
+        if st["Effect"] == "Allow" and st["Sid"] not in ("Logs", "OwnDeadLetterQueue", "UseCustomerKey"):
             granted |= set(as_list(st["Action"]))
-    granted -= LAMBDA_ITSELF
     assert granted == CALLS[role], (sorted(granted - CALLS[role]), sorted(CALLS[role] - granted))
 
 
@@ -482,7 +499,7 @@ def test_async_functions_retry_within_codedeploys_hour():
 def test_the_pre_traffic_hook_may_never_invoke_rollgate_itself():
     t = expanded(STACK)
     r = resolver(t)
-    role = props(t, "PreTrafficRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    role = role_statements(t, "PreTrafficRole")
     deny = next(st for st in role if st["Effect"] == "Deny")
     assert deny["Action"] == "lambda:InvokeFunction"
     denied = as_list(r.resolve(deny["Resource"]))
@@ -533,9 +550,33 @@ def test_what_lambda_uses_for_the_function_names_only_its_own_log_group_and_queu
     failed asynchronous event): no test of the code can need them, so they are pinned
     here to the function's own resources instead."""
     log_group, dlq = ROLE_OF[role]
-    by_sid = {st["Sid"]: st for st in props(source(STACK), role)["Policies"][0]["PolicyDocument"]["Statement"]}
+    by_sid = {st["Sid"]: st for st in role_statements(source(STACK), role)}
     assert by_sid["Logs"]["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
     assert sorted(as_list(by_sid["Logs"]["Action"])) == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert by_sid["OwnDeadLetterQueue"]["Resource"] == {"Fn::GetAtt": [dlq, "Arn"]}
     assert by_sid["OwnDeadLetterQueue"]["Action"] == "sqs:SendMessage"
 
+
+@pytest.mark.parametrize("role", sorted(ROLE_OF))
+def test_a_customer_managed_key_is_granted_only_when_given(role):
+    """With KmsKeyArn, SNS (publish) and SQS (send, receive) ask the caller for
+    kms:GenerateDataKey and kms:Decrypt on the key; without it the grant is not there."""
+    sts = props(source(STACK), role)["Policies"][0]["PolicyDocument"]["Statement"]
+    conditional = [st for st in sts if "Fn::If" in st]
+    assert len(conditional) == 1
+    condition, st, otherwise = conditional[0]["Fn::If"]
+    assert condition == "HasKmsKey" and otherwise == {"Ref": "AWS::NoValue"}
+    assert st["Sid"] == "UseCustomerKey" and st["Resource"] == {"Ref": "KmsKeyArn"}
+    assert sorted(as_list(st["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+def test_a_customer_managed_key_encrypts_the_topic_queues_and_log_groups():
+    t = source(STACK)
+    key = {"Ref": "KmsKeyArn"}
+    assert props(t, "DecisionTopic")["KmsMasterKeyId"]["Fn::If"][:2] == ["HasKmsKey", key]
+    for qid in resources(t, "AWS::SQS::Queue"):
+        p = props(t, qid)
+        assert p["KmsMasterKeyId"]["Fn::If"][:2] == ["HasKmsKey", key], qid
+        assert p["SqsManagedSseEnabled"]["Fn::If"] == ["HasKmsKey", {"Ref": "AWS::NoValue"}, True], qid
+    for lid in resources(t, "AWS::Logs::LogGroup"):
+        assert props(t, lid)["KmsKeyId"]["Fn::If"][:2] == ["HasKmsKey", key], lid

@@ -12,7 +12,7 @@ would on AWS, for `make demo` and the tests:
 4. What moto's CloudFormation drops from resources it does create is set through the
    APIs: function Architectures/Tags (the function is recreated with every property and
    its permissions and versions restored), the table's point-in-time recovery, log
-   group retention.
+   group retention and KMS key.
 
 Returns the stack's outputs (name -> value); exports are visible to later stacks'
 Fn::ImportValue, as on AWS.
@@ -154,7 +154,7 @@ class LocalDeploy:
                 del res["DependsOn"]
             if res["Type"] == "AWS::Lambda::Function":
                 self._localise_function(lid, res["Properties"])
-            stack_template["Resources"][lid] = res
+            stack_template["Resources"][lid] = self._settle_list_conditions(res)
         outputs = self.template.get("Outputs", {})
         stack_template["Outputs"] = {k: v for k, v in outputs.items() if not (_refs(v) & api_created)}
 
@@ -181,6 +181,24 @@ class LocalDeploy:
             if key not in result:
                 result[key] = self.resolver.resolve(out["Value"])
         return result
+
+    def _settle_list_conditions(self, value: Any) -> Any:
+        """`!If [C, item, !Ref AWS::NoValue]` as a list item is decided here: moto's
+        CloudFormation leaves a null in the list (an IAM statement of None), where AWS
+        drops the item."""
+        if isinstance(value, list):
+            out = []
+            for item in value:
+                if isinstance(item, dict) and set(item) == {"Fn::If"}:
+                    cond, yes, no = item["Fn::If"]
+                    item = yes if self.resolver.condition(cond) else no
+                    if item == {"Ref": "AWS::NoValue"}:
+                        continue
+                out.append(self._settle_list_conditions(item))
+            return out
+        if isinstance(value, dict):
+            return {k: self._settle_list_conditions(v) for k, v in value.items()}
+        return value
 
     def _localise_function(self, lid: str, props: dict) -> None:
         binary = self.binaries.get(lid) or self.template["Resources"][lid].get("Metadata", {}) \
@@ -214,9 +232,14 @@ class LocalDeploy:
                     self.aws.client("dynamodb").update_continuous_backups(
                         TableName=self.physical[lid],
                         PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-            elif res["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" in props:
-                self.aws.client("logs").put_retention_policy(
-                    logGroupName=self.physical[lid], retentionInDays=int(props["RetentionInDays"]))
+            elif res["Type"] == "AWS::Logs::LogGroup":
+                logs = self.aws.client("logs")
+                if props.get("KmsKeyId"):  # moto has no AssociateKmsKey: create it with the key
+                    logs.delete_log_group(logGroupName=self.physical[lid])
+                    logs.create_log_group(logGroupName=self.physical[lid], kmsKeyId=props["KmsKeyId"])
+                if "RetentionInDays" in props:
+                    logs.put_retention_policy(logGroupName=self.physical[lid],
+                                              retentionInDays=int(props["RetentionInDays"]))
 
     def _recreate_function(self, lam, lid: str, props: dict, created: dict) -> None:
         """moto's CloudFormation creates functions without Architectures, Tags and other

@@ -15,6 +15,7 @@ stream; `OwnDeadLetterQueue`: failed asynchronous events) are not called by roll
 code and cannot be shown by its tests: docs/deploy.md justifies them.
 
     python infra/local/iam_mutation.py [--record FILE] [--tests-per-grant N]
+        [--only-missing] [pytest paths of the recording run]
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cfn  # noqa: E402
 
 ROLES = ("PreTrafficRole", "PostTrafficRole", "AlarmRollbackRole", "DlqRedriveRole")
+OWN_TESTS = {"PreTrafficRole": "tests/test_pre_traffic.py", "PostTrafficRole": "tests/test_post_traffic.py",
+             "AlarmRollbackRole": "tests/test_alarm_rollback.py", "DlqRedriveRole": "tests/test_dlq_redrive.py"}
 LAMBDA_ITSELF = ("Logs", "OwnDeadLetterQueue")
 OUT = ROOT / "docs" / "iam-mutation.json"
 DOC = ROOT / "docs" / "reliability.md"
@@ -45,6 +48,7 @@ def grants() -> list[tuple[str, str, str]]:
     for role in ROLES:
         for policy in template["Resources"][role]["Properties"]["Policies"]:
             for st in policy["PolicyDocument"]["Statement"]:
+                st = st["Fn::If"][1] if "Fn::If" in st else st  # as if its condition held
                 if st["Effect"] != "Allow" or st["Sid"] in LAMBDA_ITSELF:
                     continue
                 for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
@@ -64,10 +68,10 @@ def denied(action: str) -> bool:
                for log in (ROOT / "target" / "test-logs").rglob("emulator.log"))
 
 
-def record(path: Path, logs: Path) -> None:
+def record(path: Path, logs: Path, tests: list[str]) -> None:
     path.unlink(missing_ok=True)
     started = time.monotonic()
-    rc = pytest(["tests"], {"ROLLGATE_EMU_IAM_RECORD": "1", "ROLLGATE_IAM_RECORD_FILE": str(path)},
+    rc = pytest(tests, {"ROLLGATE_EMU_IAM_RECORD": "1", "ROLLGATE_IAM_RECORD_FILE": str(path)},
                 logs / "record.log")
     print(f"recording run: exit {rc} in {time.monotonic() - started:.0f} s ({path})")
     if rc != 0:
@@ -83,24 +87,37 @@ def candidates(records: list[dict], role: str, sid: str, action: str) -> list[st
         sids = {a.rsplit("/", 1)[-1] for a in r["allowedBy"]}
         if sids == {sid} and r["test"]:
             counts[r["test"]] = counts.get(r["test"], 0) + 1
-    # Tests from modules with their own world are slow to start: prefer the shared one's.
+    # The function's own test module first (its tests check what it does, where another
+    # module's test may only need it to pass through), then the shared world's modules
+    # (those with their own world are slow to start), then by how often it was asked.
+    own = OWN_TESTS.get(role, "")
     own_world = ("test_faults.py", "test_hostile_inputs.py", "test_alarm_rollback_dry_run.py")
-    return sorted(counts, key=lambda t: (any(m in t for m in own_world), -counts[t], t))
+    return sorted(counts, key=lambda t: (own not in t, any(m in t for m in own_world), -counts[t], t))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", type=Path, default=ROOT / "target" / "iam" / "record.jsonl",
                         help="reuse this recording if it exists (delete it to record again)")
-    parser.add_argument("--tests-per-grant", type=int, default=2)
+    parser.add_argument("--tests-per-grant", type=int, default=3)
+    parser.add_argument("--only-missing", action="store_true",
+                        help="keep the shown grants of docs/iam-mutation.json; try only the others")
+    parser.add_argument("tests", nargs="*", default=["tests"],
+                        help="what the recording run runs (default: the whole integration suite)")
     args = parser.parse_args()
     logs = ROOT / "target" / "iam"
     logs.mkdir(parents=True, exist_ok=True)
     if not args.record.exists():
-        record(args.record, logs)
+        record(args.record, logs, args.tests)
     records = [json.loads(line) for line in args.record.read_text().splitlines() if line.strip()]
+    kept = {}
+    if args.only_missing and OUT.exists():
+        kept = {(r["role"], r["sid"], r["action"]): r for r in json.loads(OUT.read_text()) if r["fails"]}
     results = []
     for role, sid, action in grants():
+        if (role, sid, action) in kept:
+            results.append(kept[(role, sid, action)])
+            continue
         tried = candidates(records, role, sid, action)[: args.tests_per_grant]
         failing = []
         for test in tried:

@@ -7,7 +7,6 @@
 
 pub mod adapters;
 pub mod appspec;
-pub mod aws;
 pub mod checks;
 pub mod config;
 pub mod decision;
@@ -30,8 +29,8 @@ pub use error::{Error, Result};
 
 /// What every function's `main` does first, once its configuration is read: install the
 /// log subscriber, set the metrics namespace, and load the AWS SDK's configuration.
-pub async fn init(common: &config::Common) -> aws::Aws {
+pub async fn init(common: &config::Common) -> adapters::Aws {
     logging::init(&common.log);
     metrics::set_namespace(&common.metrics_namespace);
-    aws::Aws::load(common.aws_max_attempts).await
+    adapters::Aws::load(common.aws_max_attempts).await
 }

@@ -20,7 +20,10 @@ privilege (with the few operations whose privilege has another name listed in
 ACTION_OF), the resource is built in the shape of the privilege's required resource
 type, and a privilege without a resource type is asked for on "*" (so a policy must
 grant it on "*": AWS's reference says so for StopDeployment and
-PutLifecycleEventHookExecutionStatus).
+PutLifecycleEventHookExecutionStatus). A topic or queue under a customer-managed KMS key
+also asks the caller for the KMS actions SNS and SQS document (KMS_ASKS). GetFunction
+answers with the function's tags only when lambda:ListTags is allowed too (else
+`TagsError`), as Lambda does.
 
 How it is decided (IAM's evaluation logic for identity-based policies in one account):
 an explicit Deny in any matching statement wins; otherwise a matching Allow allows;
@@ -77,6 +80,9 @@ DENIAL = {
     "lambda": ("AccessDeniedException", 403),
 }
 DEFAULT_DENIAL = ("AccessDeniedException", 400)
+# A KMS denial inside a call (botocore's models: SNS KMSAccessDeniedException, code
+# KMSAccessDenied; SQS KmsAccessDenied).
+KMS_DENIAL = {"sns": ("KMSAccessDenied", 400), "sqs": ("KmsAccessDenied", 400)}
 # A function process before the runner gave it its role's credentials.
 PLACEHOLDER_KEY = "rollgate-function-without-role"
 SESSION = "rollgate-local"
@@ -198,6 +204,55 @@ def resources(service: str, operation: str, p: dict[str, Any]) -> list[str]:
             return [f"{_prefix('codedeploy')}:deploymentgroup:{app}/{p.get('deploymentGroupName', '*')}"]
         return [f"{_prefix('codedeploy')}:application:{app}"]
     return ["*"]
+
+
+# What SNS and SQS ask of the caller when the topic or queue is under a customer-managed
+# KMS key (SNS developer guide, "Managing Amazon SNS encryption keys": publishers need
+# kms:GenerateDataKey* and kms:Decrypt; SQS developer guide, "Key management": producers
+# kms:GenerateDataKey and kms:Decrypt, consumers kms:Decrypt). AWS-managed keys
+# (alias/aws/...) allow every principal of the account through the service.
+KMS_ASKS = {
+    ("sns", "Publish"): ("GenerateDataKey", "Decrypt"),
+    ("sqs", "SendMessage"): ("GenerateDataKey", "Decrypt"),
+    ("sqs", "SendMessageBatch"): ("GenerateDataKey", "Decrypt"),
+    ("sqs", "ReceiveMessage"): ("Decrypt",),
+}
+
+
+def _key_arn(key_id: str | None) -> str | None:
+    """The ARN of a customer-managed key named by id, ARN or alias; None for none or an
+    AWS-managed key."""
+    if not key_id or key_id.startswith("alias/aws/") or ":alias/aws/" in key_id:
+        return None
+    if ":key/" in key_id:
+        return key_id
+    if "alias/" in key_id:
+        from moto.kms.models import kms_backends
+
+        found = kms_backends[state.ACCOUNT_ID][state.REGION].get_key_id_from_alias(key_id.split(":")[-1])
+        return f"{_prefix('kms')}:key/{found}" if found else f"{_prefix('kms')}:{key_id.split(':')[-1]}"
+    return f"{_prefix('kms')}:key/{key_id}"
+
+
+def key_asks(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kms action, key ARN) the service asks of the caller for this request."""
+    actions = KMS_ASKS.get((service, operation))
+    if not actions:
+        return []
+    key = None
+    if service == "sns":
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends[state.ACCOUNT_ID][state.REGION].topics.get(params.get("TopicArn") or "")
+        key = getattr(topic, "kms_master_key_id", None)
+    else:
+        from moto.sqs.models import sqs_backends
+
+        name = urlparse(params.get("QueueUrl") or "").path.rstrip("/").rsplit("/", 1)[-1]
+        queue = sqs_backends[state.ACCOUNT_ID][state.REGION].queues.get(name)
+        key = getattr(queue, "kms_master_key_id", None)
+    arn = _key_arn(key)
+    return [(f"kms:{a}", arn) for a in actions] if arn else []
 
 
 # ------------------------------------------------------------------ evaluation
@@ -382,13 +437,13 @@ def authorise(key: str, service: str, operation: str, params: dict[str, Any]) ->
                    "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "aws:EpochTime": int(time.time())}
         docs = _documents(role)
-        for resource in asks:
-            decision = evaluate(docs, action, resource, context)
-            _record(role, action, resource, decision)
+        for asked, resource in [(action, r) for r in asks] + key_asks(service, operation, params):
+            decision = evaluate(docs, asked, resource, context)
+            _record(role, asked, resource, decision)
             if not decision.allowed:
                 why = ("with an explicit deny in an identity-based policy" if decision.explicit_deny
-                       else f"because no identity-based policy allows the {action} action")
-                return False, f"User: {principal} is not authorized to perform: {action} on resource: {resource} {why}"
+                       else f"because no identity-based policy allows the {asked} action")
+                return False, f"User: {principal} is not authorized to perform: {asked} on resource: {resource} {why}"
     return True, ""
 
 
@@ -462,10 +517,14 @@ def wrap(app: Callable) -> Callable:
         else:
             service, operation, params = found
             allowed, message = authorise(key, service, operation, params)
+        if allowed and found and found[:2] == ("lambda", "GetFunction"):
+            return _get_function_tags_only_with_list_tags(app, environ, start_response, key, found[2])
         if allowed:
             return app(environ, start_response)
         log.info("iam: denied %s: %s", binary_of(key), message)
         code, status = DENIAL.get(service, DEFAULT_DENIAL)
+        if "perform: kms:" in message:
+            code, status = KMS_DENIAL.get(service, (code, status))
         if "security token" in message:
             code, status = "UnrecognizedClientException", 403
         status_line, headers, data = faults.error_response(
@@ -476,6 +535,34 @@ def wrap(app: Callable) -> Callable:
         return [data.replace(b"injected-fault", b"iam")]
 
     return middleware
+
+
+def _get_function_tags_only_with_list_tags(app: Callable, environ: dict[str, Any], start_response: Callable,
+                                           key: str, params: dict[str, Any]) -> Iterable[bytes]:
+    """Lambda's GetFunction returns a function's tags only to a caller that is also allowed
+    lambda:ListTags on it; otherwise the answer has no `Tags` and a `TagsError` (Lambda API
+    reference, GetFunction)."""
+    arn = _function_arn(params.get("FunctionName", ""))
+    allowed, message = authorise(key, "lambda", "ListTags", {"Resource": arn})
+    if allowed:
+        return app(environ, start_response)
+    captured: dict[str, Any] = {}
+
+    def capture(status: str, headers: list, exc_info: Any = None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda _data: None
+
+    body = b"".join(app(environ, capture))
+    try:
+        document = json.loads(body)
+        document.pop("Tags", None)
+        document["TagsError"] = {"ErrorCode": "AccessDeniedException", "Message": message}
+        body = json.dumps(document).encode()
+    except ValueError:
+        pass
+    headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+    start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
+    return [body]
 
 
 def binary_of(key: str) -> str:

@@ -32,7 +32,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import threading
 import time
 import uuid
@@ -223,7 +225,10 @@ def _queue_by_arn(backend: SQSBackend, arn: str, field: str) -> Queue:
 class MoveTask:
     def __init__(self, backend: SQSBackend, source: Queue, destination: Queue | None,
                  rate: int | None) -> None:
-        self.handle = uuid.uuid4().hex
+        # SQS's shape (its API reference's examples): base64 of {"taskId", "sourceArn"};
+        # IAM authorises CancelMessageMoveTask on the source queue named inside.
+        self.handle = base64.b64encode(json.dumps(
+            {"taskId": str(uuid.uuid4()), "sourceArn": source.queue_arn}, separators=(",", ":")).encode()).decode()
         self.backend = backend
         self.source = source
         self.destination = destination

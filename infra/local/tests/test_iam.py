@@ -283,3 +283,69 @@ def test_the_placeholder_key_of_a_function_without_credentials_is_refused(emulat
 
 def test_the_tests_own_keys_are_not_held_to_a_role(aws):
     aws.ssm.put_parameter(Name="/admin/x", Value="v", Type="String")
+
+
+def test_a_topic_or_queue_under_a_customer_key_asks_for_the_key_too(emulator, aws):
+    """SNS and SQS ask the caller for kms:GenerateDataKey and kms:Decrypt (publish, send) or
+    kms:Decrypt (receive) on a customer-managed key; an AWS-managed key asks nothing."""
+    key = aws.kms.create_key()["KeyMetadata"]["Arn"]
+    role = aws.iam.create_role(RoleName="kms-probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+    def grant(*kms_actions):
+        statements = [{"Sid": "Use", "Effect": "Allow", "Action": ["sns:Publish", "sqs:SendMessage",
+                                                                   "sqs:ReceiveMessage"], "Resource": "*"}]
+        if kms_actions:
+            statements.append({"Sid": "Key", "Effect": "Allow", "Action": list(kms_actions), "Resource": key})
+        aws.iam.put_role_policy(RoleName="kms-probe", PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+
+    aws.lam.create_function(FunctionName="kms-probe", Runtime="provided.al2023", Role=role, Handler="kms-probe",
+                            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+    topic = aws.sns.create_topic(Name="enc", Attributes={"KmsMasterKeyId": key})["TopicArn"]
+    managed = aws.sns.create_topic(Name="managed", Attributes={"KmsMasterKeyId": "alias/aws/sns"})["TopicArn"]
+    queue = aws.sqs.create_queue(QueueName="enc", Attributes={"KmsMasterKeyId": key})["QueueUrl"]
+    with urllib.request.urlopen(f"{emulator}/_rollgate/credentials?binary=kms-probe") as r:
+        creds = json.load(r)
+    sns, sqs = _function_client(emulator, "sns", creds), _function_client(emulator, "sqs", creds)
+
+    grant()
+    sns.publish(TopicArn=managed, Message="m")
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=topic, Message="m")
+    assert e.value.response["Error"]["Code"] == "KMSAccessDenied"
+    assert f"kms:GenerateDataKey on resource: {key}" in str(e.value)
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=queue, MessageBody="m")
+    assert e.value.response["Error"]["Code"] == "KmsAccessDenied"
+    grant("kms:GenerateDataKey")
+    with pytest.raises(ClientError, match="kms:Decrypt"):
+        sns.publish(TopicArn=topic, Message="m")
+    grant("kms:GenerateDataKey", "kms:Decrypt")
+    sns.publish(TopicArn=topic, Message="m")
+    sqs.send_message(QueueUrl=queue, MessageBody="m")
+    grant("kms:Decrypt")
+    assert len(sqs.receive_message(QueueUrl=queue)["Messages"]) == 1
+
+
+def test_get_function_returns_tags_only_with_list_tags(emulator, aws):
+    """Lambda's GetFunction: `Tags` only for a caller also allowed lambda:ListTags; without
+    it, a `TagsError` instead (the fault that once left group rollback silently dead)."""
+    role = aws.iam.create_role(RoleName="tags-probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    fn = aws.lam.create_function(FunctionName="tags-probe", Runtime="provided.al2023", Role=role,
+                                 Handler="tags-probe", Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+                                 Tags={"rollgate:group": "checkout"})["FunctionArn"]
+
+    def grant(*actions):
+        aws.iam.put_role_policy(RoleName="tags-probe", PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Sid": "Read", "Effect": "Allow", "Action": list(actions),
+                                                    "Resource": fn}]}))
+
+    with urllib.request.urlopen(f"{emulator}/_rollgate/credentials?binary=tags-probe") as r:
+        lam = _function_client(emulator, "lambda", json.load(r))
+    grant("lambda:GetFunction")
+    out = lam.get_function(FunctionName="tags-probe")
+    assert "Tags" not in out and out["TagsError"]["ErrorCode"] == "AccessDeniedException", out.get("TagsError")
+    assert "lambda:ListTags" in out["TagsError"]["Message"]
+    grant("lambda:GetFunction", "lambda:ListTags")
+    out = lam.get_function(FunctionName="tags-probe")
+    assert out["Tags"] == {"rollgate:group": "checkout"} and "TagsError" not in out

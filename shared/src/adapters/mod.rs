@@ -1,5 +1,6 @@
 //! One adapter per AWS service, each implementing a port from [`crate::ports`].
 
+pub mod aws;
 pub mod cloudwatch;
 pub mod cloudwatch_alarms;
 pub mod codedeploy;
@@ -12,6 +13,7 @@ pub mod sns;
 pub mod sqs;
 pub mod ssm;
 
+pub use aws::Aws;
 pub use codedeploy::CodeDeploy;
 pub use lambda::Lambda;
 pub use sns::SnsNotifier;
@@ -26,7 +28,7 @@ pub struct HookClients {
 }
 
 impl HookClients {
-    pub fn new(aws: &crate::aws::Aws, policy_prefix: &str, topic_arn: Option<String>) -> Self {
+    pub fn new(aws: &Aws, policy_prefix: &str, topic_arn: Option<String>) -> Self {
         HookClients {
             deployments: CodeDeploy::new(aws.codedeploy()),
             policies: SsmPolicies::new(aws.ssm(), policy_prefix.to_owned()),

@@ -119,6 +119,22 @@ impl Releases for AwsReleases {
             .send()
             .await
         {
+            // Without lambda:ListTags, GetFunction answers without tags and says why in
+            // TagsError: that is not "no group", and the caller must hear it.
+            Ok(out) if out.tags().is_none() && out.tags_error().is_some() => {
+                let e = out.tags_error().expect("checked");
+                Err(Error::Aws {
+                    service: "lambda",
+                    operation: "GetFunction",
+                    code: Some(e.error_code().to_owned()),
+                    message: format!(
+                        "the function's tags were not returned ({}: {}); the role needs lambda:ListTags",
+                        e.error_code(),
+                        e.message()
+                    ),
+                    retryable: false,
+                })
+            }
             Ok(out) => Ok(out
                 .tags()
                 .and_then(|t| t.get(TAG_GROUP))

@@ -497,8 +497,15 @@ async fn expand<L: Ledger, T, R: Releases, P, A>(
         version,
     } in &resolution.targets
     {
-        if let Ok(Some(g)) = deps.releases.function_group(function).await {
-            groups.insert(g);
+        match deps.releases.function_group(function).await {
+            Ok(Some(g)) => {
+                groups.insert(g);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(
+                error = %e, %function,
+                "could not read the function's group tag: its group is not rolled back with it"
+            ),
         }
         let aliases = match alias {
             Some(a) => vec![a.clone()],

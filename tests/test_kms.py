@@ -1,0 +1,113 @@
+"""The stack under a customer-managed KMS key (the template's KmsKeyArn parameter): topic,
+dead-letter queues and log groups use the key, and every function still does its work,
+because its role holds kms:GenerateDataKey and kms:Decrypt on the key, which SNS and SQS
+ask of the caller (the local AWS asks as they do: rollgate_emulator/iam.py)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+import conftest
+from conftest import (ACCOUNT, HOOK_FUNCTION, LOG_DIR, POLICY_PREFIX, POST_HOOK_FUNCTION, REGION, TOPIC_ARN,
+                      appspec, bootstrap, deploy, make_app, wait_deployment)
+from harness import LocalAws, wait_for
+from test_alarm_rollback import alarm_on, fire
+from test_post_traffic import policy
+
+QUEUES = ("pre-traffic", "post-traffic", "alarm-rollback", "dlq-redrive", "alarm-rule", "deployment-rule")
+
+
+@pytest.fixture(scope="module")
+def world():
+    env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX,
+           "ROLLGATE_SELF_FUNCTION": POST_HOOK_FUNCTION,
+           "ROLLGATE_MAX_RUN_SECONDS": conftest.POST_HOOK_MAX_RUN_SECONDS,
+           "ROLLGATE_LEDGER_TABLE": conftest.LEDGER_TABLE,
+           # The stack's own queues too: the redrive below empties one of its DLQs.
+           "ROLLGATE_REDRIVE_ALLOW": f"arn:aws:sqs:{REGION}:{ACCOUNT}:rollgate-*,{conftest.REDRIVE_ALLOW}"}
+    with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120, log_dir=LOG_DIR / "kms") as aws:
+        key = aws.client("kms").create_key(Description="rollgate test CMK")["KeyMetadata"]["Arn"]
+        bootstrap(aws, {"KmsKeyArn": key})
+        aws.key = key
+        sqs, sns = aws.client("sqs"), aws.client("sns")
+        url = sqs.create_queue(QueueName="kms-decisions")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=arn)
+        aws.decisions_url = url
+        yield aws
+
+
+def announced(world, want, timeout: float = 40) -> dict:
+    """The first decision whose message attributes include `want`."""
+    sqs = world.client("sqs")
+    seen = getattr(world, "seen", [])
+    world.seen = seen
+
+    def find():
+        for m in sqs.receive_message(QueueUrl=world.decisions_url, MaxNumberOfMessages=10,
+                                     WaitTimeSeconds=1).get("Messages", []):
+            seen.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=world.decisions_url, ReceiptHandle=m["ReceiptHandle"])
+        for e in seen:
+            attrs = {k: v["Value"] for k, v in e.get("MessageAttributes", {}).items()}
+            if all(attrs.get(k) == v for k, v in want.items()):
+                return e
+        return None
+    return wait_for(find, timeout, f"a decision with {want}")
+
+
+def test_the_stacks_topic_queues_and_log_groups_use_the_key(world):
+    key = world.key
+    topic = world.client("sns").get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]
+    assert topic["KmsMasterKeyId"] == key
+    sqs = world.client("sqs")
+    for name in QUEUES:
+        url = sqs.get_queue_url(QueueName=f"rollgate-{name}-dlq")["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attrs.get("KmsMasterKeyId") == key, (name, attrs)
+    groups = world.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
+    mine = [g for g in groups if "rollgate" in g["logGroupName"]]
+    assert len(mine) == 4 and all(g.get("kmsKeyId") == key for g in mine), mine
+
+
+def test_both_hooks_announce_on_the_encrypted_topic(world):
+    app = make_app(world, policy=policy(on_no_data="pass", bake_minutes=0.02))
+    dep = deploy(world, app, appspec(app, hook=HOOK_FUNCTION, after_hook=POST_HOOK_FUNCTION))
+    info = wait_deployment(world, dep, timeout=90)
+    assert info["status"] == "Succeeded", info.get("errorInformation")
+    assert announced(world, {"deployment": dep, "component": "pre-traffic-hook"})
+    assert announced(world, {"deployment": dep, "component": "post-traffic-hook"})
+
+
+def test_alarm_rollback_announces_on_the_encrypted_topic(world):
+    app = make_app(world)
+    spec = json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
+        "Name": app.name, "Alias": app.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
+    dep = deploy(world, app, spec)
+    assert wait_deployment(world, dep)["status"] == "Succeeded"
+    wait_for(lambda: any(dep in json.dumps(i.get("payload")) and i.get("status") not in (None, 202)
+                         for i in world.control(f"invocations?function={conftest.STACK_FUNCTIONS['alarm-rollback']}")),
+             30, "the release recorded")
+    fire(world, alarm_on(world, app))
+    msg = announced(world, {"component": "alarm-rollback", "function": app.name})
+    assert msg["MessageAttributes"]["action"]["Value"] == "rollback"
+
+
+def test_redrive_moves_dead_letters_between_encrypted_queues(world):
+    sqs = world.client("sqs")
+    dlq = sqs.get_queue_url(QueueName="rollgate-pre-traffic-dlq")["QueueUrl"]
+    out = sqs.create_queue(QueueName=f"redrive-kms-{uuid.uuid4().hex[:6]}",
+                           Attributes={"KmsMasterKeyId": world.key})["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"n": i}))
+    answer = world.client("lambda").invoke(FunctionName=conftest.STACK_FUNCTIONS["dlq-redrive"],
+                                           Payload=json.dumps({"source": dlq, "destination": out}).encode())
+    report = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, report
+    assert report["moved"] == 3, report
+    got = sqs.receive_message(QueueUrl=out, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["n"] for m in got) == [0, 1, 2]
+    assert announced(world, {"component": "dlq-redrive"})
