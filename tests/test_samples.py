@@ -6,6 +6,7 @@ errorType names the class and whose message names what is wrong) before any AWS 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -79,7 +80,31 @@ def test_lambdas_dead_letters_of_both_published_shapes_are_replayed_as_the_origi
         json.dumps(p, sort_keys=True) for p in (record["requestPayload"], json.loads(message["Body"])))
 
 
+def test_an_anomaly_detection_alarm_on_a_released_function_rolls_it_back(stack, functions):
+    """The published anomaly-detection alarm event (its metric and the band expression, an
+    alarm name with spaces), about a function released a few minutes ago: rolled back."""
+    from conftest import alias_version, make_app
+    from test_alarm_rollback import cloudwatch_time, released
+
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=5)
+    text = (SAMPLES / "cloudwatch-alarm-anomaly-detection.json").read_text().replace("orders-sample", app.name)
+    event = json.loads(text)
+    event["detail"]["state"]["timestamp"] = cloudwatch_time(time.time())
+    out = stack.client("lambda").invoke(FunctionName=ROLLBACK, Payload=json.dumps(event).encode())
+    body = json.loads(out["Payload"].read())
+    assert "FunctionError" not in out, body
+    (result,) = body["results"]
+    assert result["alarm"] == f"{app.name} Duration Anomaly"
+    (outcome,) = result["outcomes"]
+    assert outcome["action"] == "rollback", outcome
+    assert alias_version(stack, app) == "1"
+
+
 @pytest.mark.parametrize("function,sample,error_type,text", [
+    (HOOK_FUNCTION, "cloudwatch-alarm-anomaly-detection.json", "InvalidEvent", "DeploymentId is missing"),
+    (POST_HOOK_FUNCTION, "cloudwatch-alarm-anomaly-detection.json", "InvalidEvent", "DeploymentId is missing"),
+    (REDRIVE, "cloudwatch-alarm-anomaly-detection.json", "InvalidRequest", "unknown field"),
     (HOOK_FUNCTION, "lambda-destination-on-failure.json", "InvalidEvent", "DeploymentId is missing"),
     (POST_HOOK_FUNCTION, "lambda-destination-on-failure.json", "InvalidEvent", "DeploymentId is missing"),
     (ROLLBACK, "lambda-destination-on-failure.json", "InvalidEvent", "not an alarm state change"),

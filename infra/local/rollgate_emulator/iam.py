@@ -546,6 +546,7 @@ def _get_function_tags_only_with_list_tags(app: Callable, environ: dict[str, Any
     allowed, message = authorise(key, "lambda", "ListTags", {"Resource": arn})
     if allowed:
         return app(environ, start_response)
+    log.info("iam: denied %s (GetFunction answers without tags): %s", binary_of(key), message)
     captured: dict[str, Any] = {}
 
     def capture(status: str, headers: list, exc_info: Any = None):
