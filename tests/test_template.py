@@ -309,7 +309,7 @@ def test_every_env_var_the_rust_code_reads_is_set_somewhere():
     read = set()
     for rs in list((ROOT / "shared").rglob("*.rs")) + list((ROOT / "functions").rglob("*.rs")):
         read |= set(re.findall(r'env::var\("(ROLLGATE_[A-Z_]+)"\)', rs.read_text()))
-    read |= set(re.findall(r'"(ROLLGATE_[A-Z_]+)"', (ROOT / "shared" / "src" / "aws.rs").read_text()))
+    read |= set(re.findall(r'"(ROLLGATE_[A-Z_]+)"', (ROOT / "shared" / "src" / "adapters" / "aws.rs").read_text()))
     # Emulator/test knobs; in Lambda the account comes from the invoked function's ARN.
     local_only = {"ROLLGATE_LOG_FORMAT", "ROLLGATE_AWS_MAX_ATTEMPTS", "ROLLGATE_ACCOUNT_ID"}
     set_somewhere = set().union(*ENV.values())
@@ -580,3 +580,24 @@ def test_a_customer_managed_key_encrypts_the_topic_queues_and_log_groups():
         assert p["SqsManagedSseEnabled"]["Fn::If"] == ["HasKmsKey", {"Ref": "AWS::NoValue"}, True], qid
     for lid in resources(t, "AWS::Logs::LogGroup"):
         assert props(t, lid)["KmsKeyId"]["Fn::If"][:2] == ["HasKmsKey", key], lid
+
+
+def test_every_grant_is_shown_needed_by_a_failing_test():
+    """docs/iam-mutation.json is what `make iam-mutation` last wrote: for each action of
+    each Allow statement, a test that failed with it taken away. A grant added or changed
+    since needs a new run."""
+    sys.path.insert(0, str(ROOT / "infra" / "local"))
+    import iam_mutation
+
+    results = json.loads((ROOT / "docs" / "iam-mutation.json").read_text())
+    shown = {(r["role"], r["sid"], r["action"]): r["fails"] for r in results}
+    grants = iam_mutation.grants()
+    assert set(shown) == set(grants), (sorted(set(grants) - set(shown)), sorted(set(shown) - set(grants)))
+    unshown = [g for g in grants if not shown[g]]
+    assert not unshown, f"no test fails without: {unshown}"
+    table = (ROOT / "docs" / "reliability.md").read_text()
+    for role, sid, action in grants:
+        assert f"| {role} | {sid} | `{action}` |" in table, (role, sid, action)
+    for r in results:
+        path, _, test = r["fails"][0].partition("::")
+        assert test.split("[")[0] in (ROOT / path).read_text(), f"{r['fails'][0]} no longer exists: run make iam-mutation"
