@@ -21,7 +21,7 @@ help:
 	@echo "make deny   - cargo deny: licenses, bans, sources (part of make test)"
 	@echo "make deny-advisories - cargo deny: RustSec advisories (needs GitHub access)"
 	@echo "make fuzz   - run every fuzz target for FUZZ_SECONDS (default 60) each"
-	@echo "make iam-mutation - drop each IAM grant in turn and show a test that fails (~30 min)"
+	@echo "make iam-mutation - drop each IAM grant in turn and show a test that fails (~45 min cold)"
 
 $(STAMP): infra/local/requirements.txt tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
