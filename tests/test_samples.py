@@ -33,9 +33,12 @@ def functions(stack):
     return invoke
 
 
-def test_the_lifecycle_event_reaches_codedeploy_from_both_hooks(functions):
-    for hook in (HOOK_FUNCTION, POST_HOOK_FUNCTION):
+def test_the_lifecycle_event_reaches_codedeploy_from_both_hooks(stack, functions):
+    for hook, binary in ((HOOK_FUNCTION, "pre-traffic-hook"), (POST_HOOK_FUNCTION, "post-traffic-hook")):
+        before = stack.control("iam/calls").get(binary, 0)
         error, body = functions(hook, "codedeploy-lifecycle-event.json")
+        # The count the refusals below are held to does move when a function calls AWS.
+        assert stack.control("iam/calls").get(binary, 0) > before
         assert not error, body
         assert body["verdict"] == "Failed" and body["reason"] == "deployment d-SAMPLE123 does not exist", body
 
@@ -118,7 +121,11 @@ def test_an_anomaly_detection_alarm_on_a_released_function_rolls_it_back(stack, 
     (REDRIVE, "codedeploy-deployment-state-change.json", "InvalidRequest", "unknown field"),
     (REDRIVE, "cloudwatch-alarm-sns-metric-math.json", "InvalidRequest", "Records"),
 ])
-def test_every_other_function_refuses_the_sample(functions, function, sample, error_type, text):
+def test_every_other_function_refuses_the_sample(stack, functions, function, sample, error_type, text):
+    """...before any AWS call: the local AWS counts every request a binary's processes make."""
+    binary = stack.client("lambda").get_function_configuration(FunctionName=function)["Handler"]
+    before = stack.control("iam/calls").get(binary, 0)
     error, body = functions(function, sample)
+    assert stack.control("iam/calls").get(binary, 0) == before, f"{binary} called AWS before refusing"
     assert error, body
     assert body["errorType"] == error_type and text in body["errorMessage"], body

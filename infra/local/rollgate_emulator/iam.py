@@ -92,6 +92,7 @@ _keys: dict[str, str] = {}  # access key id -> binary
 _dropped: set[tuple[str, str, str]] = set()  # (role name, Sid, action or "*")
 _recording: list[dict[str, Any]] = []
 _current_test: list[str] = [""]
+_calls: dict[str, int] = {}  # binary -> requests its processes made (allowed or not)
 
 
 # ------------------------------------------------------------------ reference data
@@ -473,6 +474,9 @@ def control(method: str, route: str, query: dict[str, list[str]]) -> tuple[str, 
         with _lock:
             _current_test[0] = one.get("name", "")
         return "200 OK", {"test": _current_test[0]}
+    if route == "iam/calls" and method == "GET":
+        with _lock:
+            return "200 OK", dict(_calls)
     if route == "iam/record" and method == "GET":
         with _lock:
             return "200 OK", list(_recording)
@@ -503,6 +507,8 @@ def wrap(app: Callable) -> Callable:
             return app(environ, start_response)
         with _lock:
             function_key = key in _keys
+            if function_key:
+                _calls[_keys[key]] = _calls.get(_keys[key], 0) + 1
         if not function_key and key != PLACEHOLDER_KEY:
             return app(environ, start_response)  # the tests' own administrator calls
         import io
