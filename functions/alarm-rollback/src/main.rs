@@ -4,8 +4,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rollgate::adapters::cloudwatch_alarms::CloudWatchAlarms;
 use rollgate::adapters::dynamodb::DynamoLedger;
-use rollgate::adapters::rollback::{AwsReleases, RollbackAnnouncer};
-use rollgate::adapters::{CodeDeploy, SsmPolicies};
+use rollgate::adapters::{AwsReleases, CodeDeploy, Lambda, SnsAnnouncer, SsmPolicies};
 use rollgate::config::{ProcessEnv, RollbackConfig};
 use rollgate::failure::Failure;
 use rollgate::rollback::run::{self, Deps, Settings};
@@ -16,7 +15,7 @@ struct Clients {
     tags: CloudWatchAlarms,
     releases: AwsReleases,
     policies: SsmPolicies,
-    announcer: RollbackAnnouncer,
+    announcer: SnsAnnouncer,
     config: RollbackConfig,
 }
 
@@ -40,9 +39,9 @@ async fn main() -> Result<(), Error> {
     let clients = Clients {
         ledger: DynamoLedger::new(aws.dynamodb(), config.ledger_table.clone()),
         tags: CloudWatchAlarms::new(aws.cloudwatch()),
-        releases: AwsReleases::new(CodeDeploy::new(aws.codedeploy()), aws.lambda()),
+        releases: AwsReleases::new(CodeDeploy::new(aws.codedeploy()), Lambda::new(aws.lambda())),
         policies: SsmPolicies::new(aws.ssm(), config.policy_prefix.clone()),
-        announcer: RollbackAnnouncer::new(aws.sns(), config.common.topic_arn.clone()),
+        announcer: SnsAnnouncer::new(aws.sns(), config.common.topic_arn.clone()),
         config,
     };
     lambda_runtime::run(service_fn(|event| handle(&clients, event))).await

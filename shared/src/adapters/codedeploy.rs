@@ -7,7 +7,8 @@ use crate::appspec;
 use crate::decision::Verdict;
 use crate::error::{Error, Result};
 use crate::ports::{DeploymentInfo, Deployments, ReportOutcome};
-use crate::rollback::ports::StopOutcome;
+use crate::rollback::ledger::DeploymentKind;
+use crate::rollback::ports::{ReleaseMeta, StopOutcome};
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentError;
@@ -172,6 +173,24 @@ impl CodeDeploy {
             .or_else(|| rev.string().and_then(|s| s.content()))
             .map(str::to_owned)
             .ok_or_else(|| no_revision("GetApplicationRevision returned no AppSpec content"))
+    }
+
+    /// A Lambda deployment as alarm-rollback records it: AppSpec versions, kind and times.
+    pub async fn release_meta(&self, deployment_id: &str) -> Result<ReleaseMeta> {
+        let info = self.lambda_deployment(deployment_id).await?;
+        // lambda_deployment reads the AppSpec; the times and the creator are read here.
+        let t = self.timeline(deployment_id).await?;
+        Ok(ReleaseMeta {
+            info,
+            kind: if t.rollback {
+                DeploymentKind::Rollback
+            } else {
+                DeploymentKind::Release
+            },
+            created_ms: t.created_ms.or(t.started_ms).unwrap_or_default(),
+            started_ms: t.started_ms,
+            ended_ms: t.ended_ms,
+        })
     }
 }
 

@@ -1,16 +1,24 @@
-//! Lambda: read a version's configuration and invoke that exact version.
+//! Lambda: read a version's configuration and invoke that exact version; read an alias
+//! and point it back (alarm rollback); read a function's group tag.
 
 use crate::checks::{FunctionSnapshot, InvokeOutcome};
 use crate::error::{Error, Result};
 use crate::ports::Functions;
+use crate::rollback::decide::AliasState;
+use crate::rollback::ports::UpdateOutcome;
+use crate::rollback::targets::TAG_GROUP;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::get_alias::GetAliasError;
+use aws_sdk_lambda::operation::get_function::GetFunctionError;
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationError;
 use aws_sdk_lambda::operation::invoke::InvokeError;
+use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_lambda::types::{AliasRoutingConfiguration, InvocationType};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
@@ -21,6 +29,108 @@ pub struct Lambda {
 impl Lambda {
     pub fn new(client: Client) -> Self {
         Self { client }
+    }
+
+    /// `GetAlias`: version, weights and RevisionId; `None` when there is no such alias.
+    pub async fn alias_state(&self, function: &str, alias: &str) -> Result<Option<AliasState>> {
+        match self
+            .client
+            .get_alias()
+            .function_name(function)
+            .name(alias)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(AliasState {
+                version: out.function_version().unwrap_or_default().to_owned(),
+                weights: out
+                    .routing_config()
+                    .and_then(|r| r.additional_version_weights())
+                    .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                    .unwrap_or_default(),
+                revision_id: out.revision_id().unwrap_or_default().to_owned(),
+            })),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), GetAliasError::ResourceNotFoundException(_)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::aws("lambda", "GetAlias", e)),
+        }
+    }
+
+    /// `UpdateAlias` to one version with no weights, guarded by the RevisionId read.
+    pub async fn point_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        version: &str,
+        revision_id: &str,
+    ) -> Result<UpdateOutcome> {
+        match self
+            .client
+            .update_alias()
+            .function_name(function)
+            .name(alias)
+            .function_version(version)
+            .routing_config(
+                AliasRoutingConfiguration::builder()
+                    .set_additional_version_weights(Some(HashMap::new()))
+                    .build(),
+            )
+            .revision_id(revision_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(UpdateOutcome::Updated {
+                revision_id: out.revision_id().unwrap_or_default().to_owned(),
+            }),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), UpdateAliasError::PreconditionFailedException(_)) =>
+            {
+                Ok(UpdateOutcome::Stale)
+            }
+            Err(e) => Err(Error::aws("lambda", "UpdateAlias", e)),
+        }
+    }
+
+    /// The function's `rollgate:group` tag (`GetFunction`, whose tags need lambda:ListTags).
+    pub async fn group_tag(&self, function: &str) -> Result<Option<String>> {
+        match self
+            .client
+            .get_function()
+            .function_name(function)
+            .send()
+            .await
+        {
+            // Without lambda:ListTags, GetFunction answers without tags and says why in
+            // TagsError: that is not "no group", and the caller must hear it.
+            Ok(out) if out.tags().is_none() && out.tags_error().is_some() => {
+                let e = out.tags_error().expect("checked");
+                Err(Error::Aws {
+                    service: "lambda",
+                    operation: "GetFunction",
+                    code: Some(e.error_code().to_owned()),
+                    message: format!(
+                        "the function's tags were not returned ({}: {}); the role needs lambda:ListTags",
+                        e.error_code(),
+                        e.message()
+                    ),
+                    retryable: false,
+                })
+            }
+            Ok(out) => Ok(out
+                .tags()
+                .and_then(|t| t.get(TAG_GROUP))
+                .filter(|g| !g.trim().is_empty())
+                .cloned()),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), GetFunctionError::ResourceNotFoundException(_)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::aws("lambda", "GetFunction", e)),
+        }
     }
 }
 

@@ -8,7 +8,6 @@ pub mod continuation;
 pub mod dynamodb;
 pub mod http;
 pub mod lambda;
-pub mod rollback;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;
@@ -16,7 +15,7 @@ pub mod ssm;
 pub use aws::Aws;
 pub use codedeploy::CodeDeploy;
 pub use lambda::Lambda;
-pub use sns::SnsNotifier;
+pub use sns::{SnsAnnouncer, SnsNotifier};
 pub use sqs::Sqs;
 pub use ssm::SsmPolicies;
 
@@ -49,5 +48,59 @@ impl HookClients {
             &self.notifier,
             slot,
         )
+    }
+}
+
+/// alarm-rollback's releases: CodeDeploy for deployments and stops, Lambda for aliases and
+/// group tags (one adapter per service; this only joins them behind the port).
+#[derive(Clone, Debug)]
+pub struct AwsReleases {
+    codedeploy: CodeDeploy,
+    lambda: Lambda,
+}
+
+impl AwsReleases {
+    pub fn new(codedeploy: CodeDeploy, lambda: Lambda) -> Self {
+        Self { codedeploy, lambda }
+    }
+}
+
+impl crate::rollback::ports::Releases for AwsReleases {
+    async fn release(
+        &self,
+        deployment_id: &str,
+    ) -> crate::Result<crate::rollback::ports::ReleaseMeta> {
+        self.codedeploy.release_meta(deployment_id).await
+    }
+
+    async fn stop(
+        &self,
+        deployment_id: &str,
+    ) -> crate::Result<crate::rollback::ports::StopOutcome> {
+        self.codedeploy.stop(deployment_id).await
+    }
+
+    async fn alias(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> crate::Result<Option<crate::rollback::decide::AliasState>> {
+        self.lambda.alias_state(function, alias).await
+    }
+
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        version: &str,
+        revision_id: &str,
+    ) -> crate::Result<crate::rollback::ports::UpdateOutcome> {
+        self.lambda
+            .point_alias(function, alias, version, revision_id)
+            .await
+    }
+
+    async fn function_group(&self, function: &str) -> crate::Result<Option<String>> {
+        self.lambda.group_tag(function).await
     }
 }

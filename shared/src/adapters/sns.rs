@@ -4,6 +4,7 @@ use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::limits::{SNS_ATTRIBUTE_MAX_CHARS, SNS_MESSAGE_MAX_BYTES, cut, fit_json};
 use crate::ports::Notifier;
+use crate::rollback::ports::Announcer;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 
@@ -118,6 +119,65 @@ impl crate::redrive::ports::SummarySink for SnsNotifier {
             .message(fit_text(body));
         for (name, value) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
             req = req.message_attributes(*name, attribute(value));
+        }
+        req.send()
+            .await
+            .map_err(|e| Error::aws("sns", "Publish", e))?;
+        Ok(())
+    }
+}
+
+/// Publishes alarm-rollback's decisions with its attributes (action, alias, ...); with
+/// no topic it only logs.
+#[derive(Clone, Debug)]
+pub struct SnsAnnouncer {
+    client: aws_sdk_sns::Client,
+    topic_arn: Option<String>,
+}
+
+impl SnsAnnouncer {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: Option<String>) -> Self {
+        Self { client, topic_arn }
+    }
+}
+
+/// `rollgate alarm-rollback: rollback orders:live` (printable ASCII, under 100 characters).
+pub fn announcement_subject(decision: &Decision, action: &str) -> String {
+    let what = match (&decision.function_name, &decision.alias) {
+        (Some(f), Some(a)) => format!("{f}:{a}"),
+        (Some(f), None) => f.clone(),
+        _ => "no function".into(),
+    };
+    crate::limits::subject(&format!("rollgate {}: {action} {what}", decision.component))
+}
+
+impl Announcer for SnsAnnouncer {
+    async fn announce(&self, decision: &Decision, attributes: &[(&str, String)]) -> Result<()> {
+        let Some(topic) = &self.topic_arn else {
+            tracing::warn!("ROLLGATE_TOPIC_ARN is not set: decision not published on SNS");
+            return Ok(());
+        };
+        let action = attributes
+            .iter()
+            .find(|(k, _)| *k == "action")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("none");
+        let mut req = self
+            .client
+            .publish()
+            .topic_arn(topic)
+            .subject(announcement_subject(decision, action))
+            .message(body(decision))
+            .message_attributes("component", attribute(&decision.component))
+            .message_attributes("verdict", attribute(decision.verdict.as_str()));
+        if let Some(f) = decision.function_name.as_deref().filter(|f| !f.is_empty()) {
+            req = req.message_attributes("function", attribute(f));
+        }
+        if let Some(d) = decision.deployment_id.as_deref().filter(|d| !d.is_empty()) {
+            req = req.message_attributes("deployment", attribute(d));
+        }
+        for (k, v) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
+            req = req.message_attributes(*k, attribute(v));
         }
         req.send()
             .await
