@@ -4,7 +4,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rollgate::adapters::cloudwatch_alarms::CloudWatchAlarms;
 use rollgate::adapters::dynamodb::DynamoLedger;
-use rollgate::adapters::{AwsReleases, CodeDeploy, Lambda, SnsAnnouncer, SsmPolicies};
+use rollgate::adapters::{AwsReleases, CodeDeploy, Lambda, SnsNotifier, SsmPolicies};
 use rollgate::config::{ProcessEnv, RollbackConfig};
 use rollgate::failure::Failure;
 use rollgate::rollback::run::{self, Deps, Settings};
@@ -15,7 +15,7 @@ struct Clients {
     tags: CloudWatchAlarms,
     releases: AwsReleases,
     policies: SsmPolicies,
-    announcer: SnsAnnouncer,
+    announcer: SnsNotifier,
     config: RollbackConfig,
 }
 
@@ -41,7 +41,7 @@ async fn main() -> Result<(), Error> {
         tags: CloudWatchAlarms::new(aws.cloudwatch()),
         releases: AwsReleases::new(CodeDeploy::new(aws.codedeploy()), Lambda::new(aws.lambda())),
         policies: SsmPolicies::new(aws.ssm(), config.policy_prefix.clone()),
-        announcer: SnsAnnouncer::new(aws.sns(), config.common.topic_arn.clone()),
+        announcer: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone()),
         config,
     };
     lambda_runtime::run(service_fn(|event| handle(&clients, event))).await

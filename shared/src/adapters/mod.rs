@@ -15,7 +15,7 @@ pub mod ssm;
 pub use aws::Aws;
 pub use codedeploy::CodeDeploy;
 pub use lambda::Lambda;
-pub use sns::{SnsAnnouncer, SnsNotifier};
+pub use sns::SnsNotifier;
 pub use sqs::Sqs;
 pub use ssm::SsmPolicies;
 

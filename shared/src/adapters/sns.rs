@@ -78,8 +78,15 @@ pub fn attribute(value: &str) -> MessageAttributeValue {
         .expect("data_type is set")
 }
 
-impl Notifier for SnsNotifier {
-    async fn announce(&self, decision: &Decision) -> Result<()> {
+impl SnsNotifier {
+    /// Publish one decision under `subject`, with the attributes every decision carries
+    /// (component, verdict, function and deployment when known) and `extra` ones.
+    async fn publish_decision(
+        &self,
+        decision: &Decision,
+        subject: String,
+        extra: &[(&str, String)],
+    ) -> Result<()> {
         let Some(topic) = &self.topic_arn else {
             tracing::warn!("ROLLGATE_TOPIC_ARN is not set: decision not published on SNS");
             return Ok(());
@@ -88,7 +95,7 @@ impl Notifier for SnsNotifier {
             .client
             .publish()
             .topic_arn(topic)
-            .subject(subject(decision))
+            .subject(subject)
             .message(body(decision))
             .message_attributes("component", attribute(&decision.component))
             .message_attributes("verdict", attribute(decision.verdict.as_str()));
@@ -98,10 +105,20 @@ impl Notifier for SnsNotifier {
         if let Some(d) = decision.deployment_id.as_deref().filter(|d| !d.is_empty()) {
             req = req.message_attributes("deployment", attribute(d));
         }
+        for (k, v) in extra.iter().filter(|(_, v)| !v.is_empty()) {
+            req = req.message_attributes(*k, attribute(v));
+        }
         req.send()
             .await
             .map_err(|e| Error::aws("sns", "Publish", e))?;
         Ok(())
+    }
+}
+
+impl Notifier for SnsNotifier {
+    async fn announce(&self, decision: &Decision) -> Result<()> {
+        self.publish_decision(decision, subject(decision), &[])
+            .await
     }
 }
 
@@ -127,20 +144,6 @@ impl crate::redrive::ports::SummarySink for SnsNotifier {
     }
 }
 
-/// Publishes alarm-rollback's decisions with its attributes (action, alias, ...); with
-/// no topic it only logs.
-#[derive(Clone, Debug)]
-pub struct SnsAnnouncer {
-    client: aws_sdk_sns::Client,
-    topic_arn: Option<String>,
-}
-
-impl SnsAnnouncer {
-    pub fn new(client: aws_sdk_sns::Client, topic_arn: Option<String>) -> Self {
-        Self { client, topic_arn }
-    }
-}
-
 /// `rollgate alarm-rollback: rollback orders:live` (printable ASCII, under 100 characters).
 pub fn announcement_subject(decision: &Decision, action: &str) -> String {
     let what = match (&decision.function_name, &decision.alias) {
@@ -151,38 +154,17 @@ pub fn announcement_subject(decision: &Decision, action: &str) -> String {
     crate::limits::subject(&format!("rollgate {}: {action} {what}", decision.component))
 }
 
-impl Announcer for SnsAnnouncer {
+/// alarm-rollback's decisions: subject by action and alias, and its attributes (action,
+/// alias, ...) besides every decision's.
+impl Announcer for SnsNotifier {
     async fn announce(&self, decision: &Decision, attributes: &[(&str, String)]) -> Result<()> {
-        let Some(topic) = &self.topic_arn else {
-            tracing::warn!("ROLLGATE_TOPIC_ARN is not set: decision not published on SNS");
-            return Ok(());
-        };
         let action = attributes
             .iter()
             .find(|(k, _)| *k == "action")
             .map(|(_, v)| v.as_str())
             .unwrap_or("none");
-        let mut req = self
-            .client
-            .publish()
-            .topic_arn(topic)
-            .subject(announcement_subject(decision, action))
-            .message(body(decision))
-            .message_attributes("component", attribute(&decision.component))
-            .message_attributes("verdict", attribute(decision.verdict.as_str()));
-        if let Some(f) = decision.function_name.as_deref().filter(|f| !f.is_empty()) {
-            req = req.message_attributes("function", attribute(f));
-        }
-        if let Some(d) = decision.deployment_id.as_deref().filter(|d| !d.is_empty()) {
-            req = req.message_attributes("deployment", attribute(d));
-        }
-        for (k, v) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
-            req = req.message_attributes(*k, attribute(v));
-        }
-        req.send()
+        self.publish_decision(decision, announcement_subject(decision, action), attributes)
             .await
-            .map_err(|e| Error::aws("sns", "Publish", e))?;
-        Ok(())
     }
 }
 
