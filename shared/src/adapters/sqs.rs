@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::redrive::ports::{
     AttributeValue, EntryFailure, MoveTask, Outgoing, QueueInfo, Queues, Received,
 };
+use crate::redrive::request::queue_url_parts;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{
@@ -82,12 +83,7 @@ fn missing_queue(reference: &str, err: Error) -> Error {
 }
 
 fn url_parts(reference: &str) -> Option<(&str, &str)> {
-    let rest = reference
-        .strip_prefix("https://")
-        .or_else(|| reference.strip_prefix("http://"))?;
-    let mut parts = rest.split('/');
-    let (_host, account, name) = (parts.next()?, parts.next()?, parts.next()?);
-    parts.next().is_none().then_some((account, name))
+    queue_url_parts(reference).map(|(_host, account, name)| (account, name))
 }
 
 /// Queue URLs compare without their scheme and with the host in any case.

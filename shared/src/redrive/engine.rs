@@ -4,7 +4,7 @@
 use super::message;
 use super::ports::{EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received};
 use super::rate::Aimd;
-use super::request::{Action, AllowList, DEFAULT_RATE, Destination, Request};
+use super::request::{Action, AllowList, DEFAULT_RATE, Destination, Request, queue_url_parts};
 use crate::error::{Error, Result};
 use crate::failure::{self, Class};
 use crate::scope::Home;
@@ -261,13 +261,9 @@ pub fn named_queue_arn(reference: &str, home: &Home) -> Option<String> {
         return Some(reference.to_owned());
     }
     let partition = home.partition.as_deref().unwrap_or("aws");
-    if let Some(rest) = reference
-        .strip_prefix("https://")
-        .or_else(|| reference.strip_prefix("http://"))
-    {
-        let mut parts = rest.split('/');
-        let (host, account, name) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || account.is_empty() || name.is_empty() {
+    if reference.starts_with("https://") || reference.starts_with("http://") {
+        let (host, account, name) = queue_url_parts(reference)?;
+        if account.is_empty() || name.is_empty() {
             return None;
         }
         let region = host

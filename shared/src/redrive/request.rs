@@ -191,6 +191,17 @@ fn account_ok(account: &str) -> bool {
 /// A queue reference as the request may give it: a name, an SQS ARN or a queue URL
 /// (`http(s)://<host>/<account>/<name>`). Anything else (wildcards, path traversal,
 /// control characters, oversized text) is refused here, before any AWS call.
+/// `(host, account, name)` of a queue URL `http(s)://<host>/<account>/<name>`; `None` for
+/// anything else (a name, an ARN, a URL with another path).
+pub fn queue_url_parts(reference: &str) -> Option<(&str, &str, &str)> {
+    let rest = reference
+        .strip_prefix("https://")
+        .or_else(|| reference.strip_prefix("http://"))?;
+    let mut parts = rest.split('/');
+    let (host, account, name) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next().is_none().then_some((host, account, name))
+}
+
 pub fn check_queue_reference(field: &str, text: &str) -> Result<(), RequestError> {
     let bad_ref = |why: &str| bad(field, format!("{why}; expected a queue name, ARN or URL"));
     if text.len() > MAX_QUEUE_URL {
@@ -202,13 +213,9 @@ pub fn check_queue_reference(field: &str, text: &str) -> Result<(), RequestError
     if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(bad_ref("contains whitespace or control characters"));
     }
-    if let Some(rest) = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"))
-    {
-        let parts: Vec<&str> = rest.split('/').collect();
-        return match parts.as_slice() {
-            [host, account, name]
+    if text.starts_with("https://") || text.starts_with("http://") {
+        return match queue_url_parts(text) {
+            Some((host, account, name))
                 if !host.is_empty() && account_ok(account) && queue_name_ok(name) =>
             {
                 Ok(())
