@@ -62,6 +62,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
 from . import faults, state
+from .awslambda import _ARN as FUNCTION_REF  # how Lambda reads a function reference
 from .state import log
 
 # Operations whose IAM privilege has another name (AWS's Service Authorization Reference:
@@ -132,20 +133,20 @@ def _prefix(service: str) -> str:
     return f"arn:aws:{service}:{state.REGION}:{state.ACCOUNT_ID}"
 
 
-_FUNCTION = re.compile(r"^(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:)?(?:\d{12}:)?(?:function:)?"
-                       r"(?P<name>[A-Za-z0-9_-]+)(?::(?P<qualifier>[A-Za-z0-9_$-]+))?$")
-
-
 def _function_arn(ref: str, qualifier: str | None = None) -> str:
-    m = _FUNCTION.match(ref or "")
+    m = FUNCTION_REF.match(ref or "")
     if not m:
         return f"{_prefix('lambda')}:function:{ref}"
     q = m.group("qualifier") or qualifier
     return f"{_prefix('lambda')}:function:{m.group('name')}" + (f":{q}" if q else "")
 
 
+def _queue_name(url: str) -> str:
+    return urlparse(url or "").path.rstrip("/").rsplit("/", 1)[-1]
+
+
 def _queue_arn(url: str) -> str:
-    return f"{_prefix('sqs')}:{urlparse(url or '').path.rstrip('/').rsplit('/', 1)[-1]}"
+    return f"{_prefix('sqs')}:{_queue_name(url)}"
 
 
 def _deployment_group_arn(deployment_id: str) -> str:
@@ -249,8 +250,7 @@ def key_asks(service: str, operation: str, params: dict[str, Any]) -> list[tuple
     else:
         from moto.sqs.models import sqs_backends
 
-        name = urlparse(params.get("QueueUrl") or "").path.rstrip("/").rsplit("/", 1)[-1]
-        queue = sqs_backends[state.ACCOUNT_ID][state.REGION].queues.get(name)
+        queue = sqs_backends[state.ACCOUNT_ID][state.REGION].queues.get(_queue_name(params.get("QueueUrl")))
         key = getattr(queue, "kms_master_key_id", None)
     arn = _key_arn(key)
     return [(f"kms:{a}", arn) for a in actions] if arn else []
@@ -511,12 +511,7 @@ def wrap(app: Callable) -> Callable:
                 _calls[_keys[key]] = _calls.get(_keys[key], 0) + 1
         if not function_key and key != PLACEHOLDER_KEY:
             return app(environ, start_response)  # the tests' own administrator calls
-        import io
-
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(raw)
-        found = validation.params_of(environ, raw)
+        found = validation.read_request(environ)
         if found is None:
             allowed, message = False, f"rollgate's local IAM cannot read this request ({path})"
             service = "unknown"

@@ -216,21 +216,36 @@ def refusal(service: str, errors: list[str], environ: dict[str, Any]) -> tuple[s
     return "400 Bad Request", headers, data.replace(b"injected-fault", b"validation")
 
 
+# Where a request's (service, operation, input) is kept once read, for the layers after
+# this one (iam.py) to use instead of reading the body again.
+PARSED = "rollgate.request"
+
+
+def read_request(environ: dict[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+    """(service, operation, input) of the request, read once: the body is put back for
+    moto, and the result kept in the environ under PARSED."""
+    if PARSED in environ:
+        return environ[PARSED]
+    import io
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        found = params_of(environ, raw)
+    except Exception as err:  # noqa: BLE001 - validation never breaks a call
+        log.warning("validation: could not read the request: %s", err)
+        found = None
+    environ[PARSED] = found
+    return found
+
+
 def wrap(app: Callable) -> Callable:
     def middleware(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_rollgate") or path.startswith("/moto-api"):
             return app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        import io
-
-        environ["wsgi.input"] = io.BytesIO(raw)
-        try:
-            found = params_of(environ, raw)
-        except Exception as err:  # noqa: BLE001 - validation never breaks a call
-            log.warning("validation: could not read the request: %s", err)
-            found = None
+        found = read_request(environ)
         if found:
             service, operation, params = found
             errors = problems(service, operation, params) if isinstance(params, dict) else []
