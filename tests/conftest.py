@@ -160,6 +160,31 @@ def wait_deployment(s: LocalAws, deployment_id: str, timeout: float = 90) -> dic
 def alias_version(s: LocalAws, app: App) -> str:
     return s.client("lambda").get_alias(FunctionName=app.name, Name=app.alias)["FunctionVersion"]
 
+def topic_inbox(aws: LocalAws, name: str, filter_policy: dict | None = None):
+    """An SQS queue subscribed to the decision topic; returns `find(want, timeout)`, the
+    first message whose attributes include every item of `want`."""
+    sqs, sns = aws.client("sqs"), aws.client("sns")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=arn,
+                  Attributes={"FilterPolicy": json.dumps(filter_policy)} if filter_policy else {})
+    seen: list[dict] = []
+
+    def find(want: dict, timeout: float = 40) -> dict:
+        def match():
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                seen.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            for e in seen:
+                attrs = {k: v["Value"] for k, v in e.get("MessageAttributes", {}).items()}
+                if all(attrs.get(k) == v for k, v in want.items()):
+                    return e
+            return None
+        return wait_for(match, timeout, f"a decision with {want}")
+
+    return find
+
+
 @pytest.fixture(scope="session")
 def decisions(stack):
     """An SQS queue subscribed to the decision topic; returns a reader of its messages."""

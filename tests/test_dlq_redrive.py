@@ -242,26 +242,15 @@ def test_a_native_move_task_is_cancelled_by_its_handle(stack, redrive):
 def test_each_run_is_announced_on_the_decision_topic(stack, redrive):
     """The run's summary goes to the decision topic with the source and the verdict as
     message attributes, for subscribers to filter on."""
-    from conftest import TOPIC_ARN
+    from conftest import topic_inbox
 
-    sqs, sns = stack.client("sqs"), stack.client("sns")
-    inbox = sqs.create_queue(QueueName=name("summaries"))["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=arn,
-                  Attributes={"FilterPolicy": json.dumps({"component": ["dlq-redrive"]})})
+    find = topic_inbox(stack, name("summaries"), {"component": ["dlq-redrive"]})
     src, dlq = queue_pair(stack)
     fill(stack, dlq, 5)
     report = redrive({"source": dlq})
     assert report["moved"] == 5, report
-
-    def summary():
-        for m in sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
-            attrs = {k: v["Value"] for k, v in json.loads(m["Body"])["MessageAttributes"].items()}
-            if attrs.get("source") == report["source"]:
-                return attrs
-        return None
-
-    attrs = wait_for(summary, 30, "the run's summary")
+    msg = find({"source": report["source"]}, timeout=30)
+    attrs = {k: v["Value"] for k, v in msg["MessageAttributes"].items()}
     assert attrs["component"] == "dlq-redrive" and attrs["verdict"], attrs
 
 

@@ -12,9 +12,9 @@ import pytest
 
 import conftest
 from conftest import (ACCOUNT, HOOK_FUNCTION, LOG_DIR, POLICY_PREFIX, POST_HOOK_FUNCTION, REGION, TOPIC_ARN,
-                      appspec, bootstrap, deploy, make_app, wait_deployment)
-from harness import LocalAws, wait_for
-from test_alarm_rollback import alarm_on, fire
+                      appspec, bootstrap, deploy, make_app, topic_inbox, wait_deployment)
+from harness import LocalAws
+from test_alarm_rollback import alarm_on, fire, released
 from test_post_traffic import policy
 
 QUEUES = ("pre-traffic", "post-traffic", "alarm-rollback", "dlq-redrive", "alarm-rule", "deployment-rule")
@@ -32,31 +32,13 @@ def world():
         key = aws.client("kms").create_key(Description="rollgate test CMK")["KeyMetadata"]["Arn"]
         bootstrap(aws, {"KmsKeyArn": key})
         aws.key = key
-        sqs, sns = aws.client("sqs"), aws.client("sns")
-        url = sqs.create_queue(QueueName="kms-decisions")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=arn)
-        aws.decisions_url = url
+        aws.announced = topic_inbox(aws, "kms-decisions")
         yield aws
 
 
-def announced(world, want, timeout: float = 40) -> dict:
+def announced(world, want: dict) -> dict:
     """The first decision whose message attributes include `want`."""
-    sqs = world.client("sqs")
-    seen = getattr(world, "seen", [])
-    world.seen = seen
-
-    def find():
-        for m in sqs.receive_message(QueueUrl=world.decisions_url, MaxNumberOfMessages=10,
-                                     WaitTimeSeconds=1).get("Messages", []):
-            seen.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=world.decisions_url, ReceiptHandle=m["ReceiptHandle"])
-        for e in seen:
-            attrs = {k: v["Value"] for k, v in e.get("MessageAttributes", {}).items()}
-            if all(attrs.get(k) == v for k, v in want.items()):
-                return e
-        return None
-    return wait_for(find, timeout, f"a decision with {want}")
+    return world.announced(want)
 
 
 def test_the_stacks_topic_queues_and_log_groups_use_the_key(world):
@@ -84,13 +66,7 @@ def test_both_hooks_announce_on_the_encrypted_topic(world):
 
 def test_alarm_rollback_announces_on_the_encrypted_topic(world):
     app = make_app(world)
-    spec = json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
-        "Name": app.name, "Alias": app.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
-    dep = deploy(world, app, spec)
-    assert wait_deployment(world, dep)["status"] == "Succeeded"
-    wait_for(lambda: any(dep in json.dumps(i.get("payload")) and i.get("status") not in (None, 202)
-                         for i in world.control(f"invocations?function={conftest.STACK_FUNCTIONS['alarm-rollback']}")),
-             30, "the release recorded")
+    released(world, app, ended_minutes_ago=0)
     fire(world, alarm_on(world, app))
     msg = announced(world, {"component": "alarm-rollback", "function": app.name})
     assert msg["MessageAttributes"]["action"]["Value"] == "rollback"
