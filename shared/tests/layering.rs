@@ -43,34 +43,34 @@ fn library() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Library files (path under `src/`) whose code matches `breaks`.
+fn offenders(breaks: impl Fn(&str, &str) -> bool) -> Vec<String> {
+    library()
+        .into_iter()
+        .filter(|(rel, text)| breaks(rel, text))
+        .map(|(rel, _)| rel)
+        .collect()
+}
+
 #[test]
 fn only_the_adapters_name_the_aws_sdk() {
-    let offenders: Vec<String> = library()
-        .into_iter()
-        .filter(|(rel, text)| {
-            !rel.starts_with("adapters/")
-                && (text.contains("aws_sdk_") || text.contains("aws_config"))
-        })
-        .map(|(rel, _)| rel)
-        .collect();
+    let found = offenders(|rel, text| {
+        !rel.starts_with("adapters/") && (text.contains("aws_sdk_") || text.contains("aws_config"))
+    });
     assert!(
-        offenders.is_empty(),
-        "AWS SDK named outside adapters/: {offenders:?}"
+        found.is_empty(),
+        "AWS SDK named outside adapters/: {found:?}"
     );
 }
 
 #[test]
 fn nothing_but_the_entry_point_names_an_adapter() {
-    let offenders: Vec<String> = library()
-        .into_iter()
-        .filter(|(rel, text)| {
-            !rel.starts_with("adapters/") && rel != "lib.rs" && text.contains("adapters::")
-        })
-        .map(|(rel, _)| rel)
-        .collect();
+    let found = offenders(|rel, text| {
+        !rel.starts_with("adapters/") && rel != "lib.rs" && text.contains("adapters::")
+    });
     assert!(
-        offenders.is_empty(),
-        "adapters named outside adapters/: {offenders:?}"
+        found.is_empty(),
+        "adapters named outside adapters/: {found:?}"
     );
 }
 
