@@ -9,6 +9,7 @@ nothing is left running."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -59,8 +60,10 @@ def _stop(proc: subprocess.Popen | None) -> None:
             pass
 
 
+@functools.cache
 def host_triple() -> str:
-    """The target cargo builds for here (its runner is configured per target)."""
+    """The target cargo builds for here (its runner is configured per target); asked of
+    rustc once per process, not for every world started."""
     out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
     return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("host:"))
 
