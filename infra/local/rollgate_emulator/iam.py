@@ -427,7 +427,9 @@ def authorise(key: str, service: str, operation: str, params: dict[str, Any]) ->
     roles = roles_of(binary)
     if not roles:
         return False, f"no Lambda function runs {binary}: it has no role"
-    asks = resources(service, operation, params) if priv else []
+    # What is asked is the same for every role: worked out once.
+    asks = ([(action, r) for r in resources(service, operation, params)]
+            + key_asks(service, operation, params)) if priv else []
     for role in roles:
         principal = f"arn:aws:sts::{state.ACCOUNT_ID}:assumed-role/{_role_name(role)}/{SESSION}"
         if priv is None:
@@ -438,7 +440,7 @@ def authorise(key: str, service: str, operation: str, params: dict[str, Any]) ->
                    "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "aws:EpochTime": int(time.time())}
         docs = _documents(role)
-        for asked, resource in [(action, r) for r in asks] + key_asks(service, operation, params):
+        for asked, resource in asks:
             decision = evaluate(docs, asked, resource, context)
             _record(role, asked, resource, decision)
             if not decision.allowed:
