@@ -3,6 +3,7 @@
 //! report `Succeeded`/`Failed` exactly once before the deadline (fail closed), then
 //! explain the decision in the log, on SNS and in EMF metrics.
 
+use crate::clock::{Instant, backoff, epoch_ms};
 use crate::decision::{CheckResult, Decision, Outcome, Verdict};
 use crate::error::Error;
 use crate::failure::{Class, Failure};
@@ -12,7 +13,7 @@ use crate::ports::{DeploymentInfo, Deployments, Notifier, PolicyStore, ReportOut
 use crate::report::{HookExecution, ReportSlot};
 use serde_json::{Value, json};
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::timeout_at;
 
 /// Time kept back from the Lambda deadline for reporting and announcing.
@@ -91,10 +92,7 @@ impl Budget {
 /// sometimes send none) falls back to `fallback` from now.
 pub fn hard_deadline(deadline_epoch_ms: u64, margin: Duration, fallback: Duration) -> Instant {
     let now = Instant::now();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms = epoch_ms().max(0) as u64;
     let left = if deadline_epoch_ms > now_ms {
         Duration::from_millis(deadline_epoch_ms - now_ms)
     } else {
@@ -221,7 +219,7 @@ where
     };
 
     let outcome = timeout_at(
-        hard_deadline.into(),
+        hard_deadline,
         evaluate(hook, gate, &event, hard_deadline, &mut decision),
     )
     .await;
@@ -356,7 +354,7 @@ where
     };
     let checks = &mut decision.checks;
     let ran = timeout_at(
-        budget.deadline.into(),
+        budget.deadline,
         gate.evaluate(&info, &policy, budget, checks),
     )
     .await;
@@ -468,9 +466,13 @@ where
             Ok(Ok(ReportOutcome::Accepted)) => return Reported::Accepted { attempts },
             Ok(Ok(ReportOutcome::AlreadyCompleted)) => return Reported::AlreadyCompleted,
             Ok(Err(e)) if e.is_retryable() && Instant::now() < report_deadline && attempts < 8 => {
-                let backoff = Duration::from_millis(50 * 2u64.pow(attempts.min(5)));
+                let wait = backoff(
+                    attempts,
+                    Duration::from_millis(100),
+                    Duration::from_millis(1_600),
+                );
                 tokio::time::sleep(
-                    backoff.min(report_deadline.saturating_duration_since(Instant::now())),
+                    wait.min(report_deadline.saturating_duration_since(Instant::now())),
                 )
                 .await;
             }

@@ -8,10 +8,13 @@
 pub mod adapters;
 pub mod appspec;
 pub mod checks;
+pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod error;
 pub mod failure;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod hook;
 pub mod limits;
 pub mod logging;

@@ -3,7 +3,6 @@
 
 use crate::limits::DIMENSION_VALUE_MAX_CHARS;
 use serde_json::{Map, Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use crate::config::DEFAULT_METRICS_NAMESPACE as DEFAULT_NAMESPACE;
 
@@ -102,10 +101,7 @@ impl Emf {
 
     /// Write the document as one line on stdout, where Lambda's log capture picks it up.
     pub fn emit(&self) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now = crate::clock::epoch_ms().max(0) as u64;
         println!("{}", self.to_json(now));
     }
 }

@@ -2,21 +2,20 @@
 //! version, then the policy's smoke tests invoked on that exact version, concurrently.
 
 use crate::checks::{self, InvokeOutcome};
+use crate::clock::Instant;
 use crate::decision::CheckResult;
 use crate::error::Error;
 use crate::hook::{Budget, Evaluator};
 use crate::policy::{Policy, SmokeTest};
 use crate::ports::{DeploymentInfo, Functions};
 use futures::StreamExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const COMPONENT: &str = "pre-traffic-hook";
 
-/// Backoff before retry `attempt` (1-based): exponential from 100 ms, capped at 2 s,
-/// with full jitter so concurrent smoke tests do not retry in lockstep.
+/// Backoff before retry `attempt` (1-based) of a smoke test: from 100 ms, at most 2 s.
 pub fn backoff(attempt: u32) -> Duration {
-    let cap = 100u64.saturating_mul(1 << attempt.min(5)).min(2_000);
-    Duration::from_millis(fastrand::u64(cap / 2..=cap))
+    crate::clock::backoff(attempt, Duration::from_millis(100), Duration::from_secs(2))
 }
 
 pub struct PreTraffic<'a, F> {

@@ -1,15 +1,14 @@
 //! The hook frame and the pre-traffic gate on in-memory ports: every verdict, the
 //! exactly-once report, the budget and the deadline.
 
-mod support;
-
+use rollgate::clock::Instant;
 use rollgate::decision::{Decision, Outcome, Verdict};
+use rollgate::fakes::*;
 use rollgate::hook::{self, Hook, HookEvent};
 use rollgate::pre_traffic::PreTraffic;
 use rollgate::report::ReportSlot;
 use serde_json::json;
-use std::time::{Duration, Instant};
-use support::*;
+use std::time::Duration;
 
 fn event() -> HookEvent {
     HookEvent {

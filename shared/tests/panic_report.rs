@@ -1,11 +1,9 @@
 //! A panic in the middle of a gate still reports `Failed`, exactly once. This lives in
 //! its own test binary because the panic hook is process-wide.
 
-mod support;
-
 use rollgate::decision::Verdict;
+use rollgate::fakes::FakeDeployments;
 use rollgate::report::{HookExecution, ReportSlot, install_panic_reporter};
-use support::FakeDeployments;
 
 static SLOT: ReportSlot = ReportSlot::new();
 

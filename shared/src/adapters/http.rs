@@ -2,13 +2,14 @@
 //! system's root certificates, the stack the AWS SDK links already. Built on the first
 //! probe, so a function without probes pays nothing for loading certificates at start.
 
+use crate::clock::Instant;
 use crate::post_traffic::probe::{Answer, HttpClient};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 type Inner = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;

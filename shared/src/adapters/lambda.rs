@@ -2,6 +2,7 @@
 //! and point it back (alarm rollback); read a function's group tag.
 
 use crate::checks::{FunctionSnapshot, InvokeOutcome};
+use crate::clock::Instant;
 use crate::error::{Error, Result};
 use crate::ports::Functions;
 use crate::rollback::decide::AliasState;
@@ -19,7 +20,7 @@ use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, InvocationType};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Lambda {

@@ -4,11 +4,14 @@
 //! when the bake outlasts this one.
 
 pub mod decide;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 /// The post-traffic section of the policy document (it lives with the document).
 pub use crate::policy::post_traffic as policy;
 pub mod probe;
 pub mod stats;
 
+use crate::clock::{Clock, SystemClock};
 use crate::decision::{CheckResult, Outcome, Verdict};
 use crate::error::Result;
 use crate::hook::{Budget, Evaluator};
@@ -21,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub const COMPONENT: &str = "post-traffic-hook";
 /// Key of the continuation state in the self-invoke payload.
@@ -142,13 +145,6 @@ pub struct BakeState {
     /// polling early.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_round_ms: Option<i64>,
-}
-
-pub fn epoch_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn lambda_query(
@@ -292,7 +288,8 @@ pub struct PostTraffic<'a, M, C, H> {
     pub event: Value,
     /// Caps one invocation's run below the Lambda deadline (`ROLLGATE_MAX_RUN_SECONDS`).
     pub max_run: Option<Duration>,
-    pub now_ms: fn() -> i64,
+    /// Wall-clock time: the bake's windows and rounds are read on it.
+    pub clock: &'a dyn Clock,
 }
 
 impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
@@ -310,7 +307,7 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
             resume,
             event,
             max_run: None,
-            now_ms: epoch_ms,
+            clock: &SystemClock,
         }
     }
 
@@ -323,7 +320,7 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
             s.hop += 1;
             return Ok(s);
         }
-        let now = (self.now_ms)();
+        let now = self.clock.now_ms();
         let started = self
             .continuation
             .deployment_started_ms(&info.deployment_id)
@@ -356,7 +353,7 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
             "bake continues in invocation {} (round {}, {} s of bake left)",
             state.hop + 1,
             state.rounds,
-            ((state.bake_end_ms - (self.now_ms)()) / 1000).max(0)
+            ((state.bake_end_ms - self.clock.now_ms()) / 1000).max(0)
         ))
     }
 }
@@ -413,7 +410,7 @@ impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M
         let mut last: Option<(Vec<CheckResult>, CheckResult)> = None;
         loop {
             if let Some(next) = state.next_round_ms {
-                let step = plan_step((self.now_ms)(), next, budget.remaining(), fresh);
+                let step = plan_step(self.clock.now_ms(), next, budget.remaining(), fresh);
                 if let Some(end) = self.wait(step, &policy, &state, budget, &mut last).await {
                     out.extend(end.checks);
                     return end.handed_off;
@@ -546,7 +543,7 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
     ) -> RoundEnd {
         let period = plan.period;
         state.rounds += 1;
-        let now = (self.now_ms)();
+        let now = self.clock.now_ms();
         let end_s = (now / 1000 + 1).max(plan.query_start_s + 1);
         let data = match self
             .metrics
@@ -656,6 +653,9 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
         round
     }
 }
+
+#[cfg(test)]
+mod orchestration_tests;
 
 #[cfg(test)]
 mod step_tests {

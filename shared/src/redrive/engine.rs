@@ -5,13 +5,14 @@ use super::message;
 use super::ports::{EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received};
 use super::rate::Aimd;
 use super::request::{Action, AllowList, DEFAULT_RATE, Destination, Request, queue_url_parts};
+use crate::clock::Instant;
 use crate::error::{Error, Result};
 use crate::failure::{self, Class};
 use crate::scope::Home;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const COMPONENT: &str = "dlq-redrive";
 const BATCH: i32 = 10;
@@ -240,8 +241,11 @@ fn retryable(e: &Error) -> bool {
 }
 
 fn backoff(attempt: u32) -> Duration {
-    let base = 50u64 << attempt.min(5);
-    Duration::from_millis(base + fastrand::u64(0..base))
+    crate::clock::backoff(
+        attempt,
+        Duration::from_millis(100),
+        Duration::from_millis(3_200),
+    )
 }
 
 /// `partition:service:region:account` of an ARN, to build sibling ARNs.

@@ -8,6 +8,7 @@ use super::ledger::{rollback_sort, stop_sort};
 use super::ports::UpdateOutcome;
 use super::ports::{AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutcome};
 use super::targets::{self, Resolution, Target};
+use crate::clock::Instant;
 use crate::decision::{CheckResult, Decision, Outcome, Verdict};
 use crate::error::{Error, Result};
 use crate::failure::{Class, Failure};
@@ -17,7 +18,6 @@ use crate::ports::PolicyStore;
 use crate::scope::{AllowList, Home};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
 pub const COMPONENT: &str = "alarm-rollback";
 pub use crate::config::DEFAULT_BAKE_MINUTES;
@@ -140,12 +140,7 @@ fn sign(offset: &str) -> Option<i64> {
     }
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::epoch_ms as now_ms;
 
 /// One invocation of alarm-rollback: parse the payload (refusing, before anything is
 /// done, one of no accepted shape or from another account or region), record deployment

@@ -1,11 +1,12 @@
-//! In-memory ports for testing the hook frame and the gates without AWS.
-#![allow(dead_code)]
+//! In-memory ports of the hook frame and the pre-traffic gate ([`crate::ports`]), for
+//! tests of the frame and the gates without AWS (the `fakes` feature). The post-traffic,
+//! rollback and redrive ports have theirs beside them (`post_traffic::fakes`, ...).
 
-use rollgate::appspec::{LambdaTarget, LifecycleHook as Hook};
-use rollgate::checks::{FunctionSnapshot, InvokeOutcome};
-use rollgate::decision::{Decision, Verdict};
-use rollgate::error::{Error, Result};
-use rollgate::ports::{
+use crate::appspec::{LambdaTarget, LifecycleHook as Hook};
+use crate::checks::{FunctionSnapshot, InvokeOutcome};
+use crate::decision::{Decision, Verdict};
+use crate::error::{Error, Result};
+use crate::ports::{
     DeploymentInfo, Deployments, Functions, Notifier, PolicyDocument, PolicyStore, ReportOutcome,
 };
 use std::collections::VecDeque;
@@ -41,6 +42,8 @@ pub fn throttled() -> Error {
 pub struct FakeDeployments {
     pub lookup_delay: Duration,
     pub missing: bool,
+    /// The deployment's status (`InProgress` when unset).
+    pub status: Option<String>,
     pub reports: Arc<Mutex<Vec<(String, String, Verdict)>>>,
     pub report_errors: Arc<Mutex<VecDeque<Error>>>,
 }
@@ -61,7 +64,7 @@ impl Deployments for FakeDeployments {
             deployment_id: deployment_id.into(),
             application: "orders".into(),
             deployment_group: "live".into(),
-            status: "InProgress".into(),
+            status: self.status.clone().unwrap_or_else(|| "InProgress".into()),
             target: target(),
         })
     }

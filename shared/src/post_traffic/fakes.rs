@@ -1,0 +1,228 @@
+//! In-memory post-traffic ports, for tests of the bake's rounds and continuation
+//! (the `fakes` feature): CloudWatch as a traffic model per version and period, the
+//! continuation as a list of hand-offs, HTTP probes as a fixed answer.
+
+use super::decide::AlarmState;
+use super::probe::{Answer, HttpClient};
+use super::{Continuation, MetricQuery, Metrics, Series};
+use crate::clock::{Clock, TokioClock};
+use crate::error::{Error, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+/// What one version served in one period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Served {
+    pub invocations: f64,
+    pub errors: f64,
+    pub throttles: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Served {
+    /// `invocations` requests without errors, at these latencies.
+    pub fn healthy(invocations: f64, p50_ms: f64, p99_ms: f64) -> Self {
+        Served {
+            invocations,
+            errors: 0.0,
+            throttles: 0.0,
+            p50_ms,
+            p90_ms: (p50_ms + p99_ms) / 2.0,
+            p99_ms,
+        }
+    }
+
+    pub fn with_errors(mut self, errors: f64) -> Self {
+        self.errors = errors;
+        self
+    }
+}
+
+/// The traffic a function served: `(version, period start in epoch ms)` → what that
+/// version served in that period, or `None` (no datapoint, as CloudWatch returns for a
+/// period without invocations).
+pub type TrafficModel = Box<dyn Fn(&str, i64) -> Option<Served> + Send + Sync>;
+
+/// CloudWatch, answering from a [`TrafficModel`]: a query's version is its
+/// `ExecutedVersion` dimension, its value the statistic the query names; no datapoint
+/// lies in the future of the clock. Custom metrics (no `ExecutedVersion`) answer from
+/// `custom` by metric name, once per period.
+pub struct FakeMetrics {
+    pub traffic: TrafficModel,
+    pub clock: TokioClock,
+    pub custom: BTreeMap<String, f64>,
+    pub alarms: Mutex<Vec<AlarmState>>,
+    /// `GetMetricData` answers with this error while set.
+    pub unavailable: AtomicBool,
+    /// Every read: (start, end) in epoch seconds.
+    pub reads: Mutex<Vec<(i64, i64)>>,
+}
+
+impl FakeMetrics {
+    pub fn new(clock: TokioClock, traffic: TrafficModel) -> Self {
+        FakeMetrics {
+            traffic,
+            clock,
+            custom: BTreeMap::new(),
+            alarms: Mutex::new(Vec::new()),
+            unavailable: AtomicBool::new(false),
+            reads: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn reads(&self) -> usize {
+        self.reads.lock().unwrap().len()
+    }
+
+    fn value(&self, query: &MetricQuery, period_start_ms: i64) -> Option<f64> {
+        let version = query
+            .dimensions
+            .iter()
+            .find(|(k, _)| k == "ExecutedVersion")
+            .map(|(_, v)| v.as_str());
+        let Some(version) = version else {
+            return self.custom.get(&query.metric_name).copied();
+        };
+        let served = (self.traffic)(version, period_start_ms)?;
+        match (query.metric_name.as_str(), query.stat.as_str()) {
+            ("Invocations", "Sum") => Some(served.invocations),
+            ("Errors", "Sum") => Some(served.errors),
+            ("Throttles", "Sum") => Some(served.throttles),
+            ("Duration", "p50") => Some(served.p50_ms),
+            ("Duration", "p90") => Some(served.p90_ms),
+            ("Duration", "p99") => Some(served.p99_ms),
+            _ => None,
+        }
+    }
+}
+
+impl Metrics for FakeMetrics {
+    async fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start_epoch_s: i64,
+        end_epoch_s: i64,
+    ) -> Result<BTreeMap<String, Series>> {
+        self.reads
+            .lock()
+            .unwrap()
+            .push((start_epoch_s, end_epoch_s));
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(Error::Aws {
+                service: "cloudwatch",
+                operation: "GetMetricData",
+                code: Some("InternalServiceError".into()),
+                message: "injected".into(),
+                retryable: true,
+            });
+        }
+        let now_s = self.clock.now_ms().div_euclid(1000);
+        let mut out = BTreeMap::new();
+        for q in queries {
+            let period = i64::from(q.period_seconds.max(1));
+            let mut series = Series::new();
+            let mut t = start_epoch_s.div_euclid(period) * period;
+            while t < end_epoch_s.min(now_s + 1) {
+                if let Some(v) = self.value(q, t * 1000) {
+                    series.push((t, v));
+                }
+                t += period;
+            }
+            out.insert(q.id.clone(), series);
+        }
+        Ok(out)
+    }
+
+    async fn alarms(&self, names: &[String]) -> Result<Vec<AlarmState>> {
+        Ok(self
+            .alarms
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| names.contains(&a.name))
+            .cloned()
+            .collect())
+    }
+}
+
+/// The deployment's start time and the self-invokes handed to it.
+#[derive(Default)]
+pub struct FakeContinuation {
+    pub started_ms: i64,
+    /// `GetDeployment` fails while set.
+    pub start_unknown: AtomicBool,
+    /// The asynchronous invoke is refused while set.
+    pub refuse: AtomicBool,
+    pub payloads: Mutex<Vec<Value>>,
+}
+
+impl FakeContinuation {
+    pub fn started_at(started_ms: i64) -> Self {
+        FakeContinuation {
+            started_ms,
+            ..Default::default()
+        }
+    }
+
+    /// The payloads handed on so far, oldest first.
+    pub fn handed_off(&self) -> Vec<Value> {
+        self.payloads.lock().unwrap().clone()
+    }
+}
+
+impl Continuation for FakeContinuation {
+    async fn deployment_started_ms(&self, deployment_id: &str) -> Result<i64> {
+        if self.start_unknown.load(Ordering::SeqCst) {
+            return Err(Error::DeploymentNotFound(deployment_id.into()));
+        }
+        Ok(self.started_ms)
+    }
+
+    async fn continue_later(&self, payload: Value) -> Result<()> {
+        if self.refuse.load(Ordering::SeqCst) {
+            return Err(Error::Aws {
+                service: "lambda",
+                operation: "Invoke",
+                code: Some("AccessDeniedException".into()),
+                message: "injected".into(),
+                retryable: false,
+            });
+        }
+        self.payloads.lock().unwrap().push(payload);
+        Ok(())
+    }
+}
+
+/// An endpoint that answers every request the same way, and counts them.
+pub struct FakeHttp {
+    pub answer: Answer,
+    pub sent: AtomicU32,
+}
+
+impl FakeHttp {
+    pub fn answering(status: u16, latency: Duration) -> Self {
+        FakeHttp {
+            answer: Answer::Status { status, latency },
+            sent: AtomicU32::new(0),
+        }
+    }
+}
+
+impl HttpClient for FakeHttp {
+    async fn send(
+        &self,
+        _method: &str,
+        _url: &str,
+        _headers: &[(String, String)],
+        _body: Option<&str>,
+        _timeout: Duration,
+    ) -> Answer {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.answer.clone()
+    }
+}
