@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value, json};
 
 use crate::decision::{CheckResult, Outcome};
-use crate::policy::{Bounds, ConfigGuards, FunctionErrorExpectation, SmokeTest};
+use crate::policy::{Architecture, Bounds, ConfigGuards, FunctionErrorExpectation, SmokeTest};
 
 /// Response bodies and error messages kept as evidence are cut to about this many bytes.
 pub const MAX_EVIDENCE_BYTES: usize = 1024;
@@ -52,38 +52,12 @@ pub fn config_checks(snap: &FunctionSnapshot, guards: &ConfigGuards) -> Vec<Chec
         ),
     ];
 
-    if let Some(arch) = guards.architecture {
-        let name = "config.architecture";
-        let expected = json!(arch.as_str());
-        let actual = json!(snap.architectures);
-        out.push(if snap.architectures.is_empty() {
-            inconclusive(name, expected, actual, "Lambda reported no architectures")
-        } else if snap.architectures.iter().any(|a| a == arch.as_str()) {
-            CheckResult::pass(name, expected, actual)
-        } else {
-            CheckResult::fail(name, expected, actual).with_detail(format!(
-                "function is built for {}, the policy requires {}",
-                snap.architectures.join(", "),
-                arch.as_str()
-            ))
-        });
-    }
-
-    if let Some(runtime) = &guards.runtime {
-        let name = "config.runtime";
-        let expected = json!(runtime);
-        let actual = json!(snap.runtime);
-        out.push(match snap.runtime.as_deref() {
-            Some(r) if r == runtime => CheckResult::pass(name, expected, actual),
-            Some(r) => CheckResult::fail(name, expected, actual).with_detail(format!(
-                "function runtime is {r}, the policy requires {runtime}"
-            )),
-            None => CheckResult::fail(name, expected, actual).with_detail(format!(
-                "function reports no runtime (a container image?), the policy requires {runtime}"
-            )),
-        });
-    }
-
+    out.extend(
+        guards
+            .architecture
+            .map(|arch| architecture_check(snap, arch)),
+    );
+    out.extend(guards.runtime.as_deref().map(|r| runtime_check(snap, r)));
     if let Some(bounds) = &guards.memory_mb {
         out.push(bounds_check(
             "config.memory_mb",
@@ -104,24 +78,58 @@ pub fn config_checks(snap: &FunctionSnapshot, guards: &ConfigGuards) -> Vec<Chec
     }
 
     if !guards.required_env.is_empty() {
-        let (present, missing): (Vec<&String>, Vec<&String>) = guards
-            .required_env
-            .iter()
-            .partition(|k| snap.env_keys.contains(k));
-        let name = "config.required_env";
-        let expected = json!(guards.required_env);
-        let actual = json!({ "present": present, "missing": missing });
-        out.push(if missing.is_empty() {
-            CheckResult::pass(name, expected, actual)
-        } else {
-            let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            CheckResult::fail(name, expected, actual).with_detail(format!(
-                "missing environment variable(s): {}",
-                list.join(", ")
-            ))
-        });
+        out.push(required_env_check(snap, &guards.required_env));
     }
     out
+}
+
+fn architecture_check(snap: &FunctionSnapshot, arch: Architecture) -> CheckResult {
+    let name = "config.architecture";
+    let expected = json!(arch.as_str());
+    let actual = json!(snap.architectures);
+    if snap.architectures.is_empty() {
+        inconclusive(name, expected, actual, "Lambda reported no architectures")
+    } else if snap.architectures.iter().any(|a| a == arch.as_str()) {
+        CheckResult::pass(name, expected, actual)
+    } else {
+        CheckResult::fail(name, expected, actual).with_detail(format!(
+            "function is built for {}, the policy requires {}",
+            snap.architectures.join(", "),
+            arch.as_str()
+        ))
+    }
+}
+
+fn runtime_check(snap: &FunctionSnapshot, runtime: &str) -> CheckResult {
+    let name = "config.runtime";
+    let expected = json!(runtime);
+    let actual = json!(snap.runtime);
+    match snap.runtime.as_deref() {
+        Some(r) if r == runtime => CheckResult::pass(name, expected, actual),
+        Some(r) => CheckResult::fail(name, expected, actual).with_detail(format!(
+            "function runtime is {r}, the policy requires {runtime}"
+        )),
+        None => CheckResult::fail(name, expected, actual).with_detail(format!(
+            "function reports no runtime (a container image?), the policy requires {runtime}"
+        )),
+    }
+}
+
+fn required_env_check(snap: &FunctionSnapshot, required: &[String]) -> CheckResult {
+    let (present, missing): (Vec<&String>, Vec<&String>) =
+        required.iter().partition(|k| snap.env_keys.contains(k));
+    let name = "config.required_env";
+    let expected = json!(required);
+    let actual = json!({ "present": present, "missing": missing });
+    if missing.is_empty() {
+        CheckResult::pass(name, expected, actual)
+    } else {
+        let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        CheckResult::fail(name, expected, actual).with_detail(format!(
+            "missing environment variable(s): {}",
+            list.join(", ")
+        ))
+    }
 }
 
 fn status_check(

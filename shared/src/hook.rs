@@ -223,34 +223,7 @@ where
         evaluate(hook, gate, &event, hard_deadline, &mut decision),
     )
     .await;
-    let mut continued = None;
-    match outcome {
-        Ok(Ok(handed_off)) => {
-            continued = handed_off;
-            decision.verdict = gate.verdict(&decision.checks);
-            decision.reason = summarize(&decision);
-        }
-        Ok(Err(e)) => {
-            decision.checks.push(
-                CheckResult::fail(stage(&e), json!("no error"), json!(e.to_string()))
-                    .with_detail(e.to_string()),
-            );
-            decision.verdict = Verdict::Failed;
-            decision.reason = e.to_string();
-        }
-        Err(_) => {
-            decision.checks.push(
-                CheckResult::fail(
-                    "budget",
-                    json!({"report_before_deadline": true}),
-                    json!({"elapsed_ms": started.elapsed().as_millis() as u64}),
-                )
-                .with_detail("the Lambda deadline came before the checks finished: failing closed"),
-            );
-            decision.verdict = Verdict::Failed;
-            decision.reason = summarize(&decision);
-        }
-    }
+    let continued = conclude(gate, outcome.ok(), started, &mut decision);
     decision.duration_ms = started.elapsed().as_millis() as u64;
 
     if let Some(reason) = continued {
@@ -280,6 +253,48 @@ where
             error: format!("reporting to CodeDeploy failed after {attempts} attempt(s): {error}"),
         },
         _ => Ran::Decided(decision),
+    }
+}
+
+/// Set the verdict and reason from how the evaluation ended: its hand-off (returned) or
+/// its checks, an error, or the deadline (`None`: it ran out) failing closed.
+fn conclude<E: Evaluator>(
+    gate: &E,
+    outcome: Option<Result<Option<String>, Error>>,
+    started: Instant,
+    decision: &mut Decision,
+) -> Option<String> {
+    let Some(Ok(handed_off)) = outcome else {
+        decision.verdict = Verdict::Failed;
+        fail_closed(outcome.and_then(Result::err), started, decision);
+        return None;
+    };
+    decision.verdict = gate.verdict(&decision.checks);
+    decision.reason = summarize(decision);
+    handed_off
+}
+
+/// Why the evaluation ended without its own verdict: an error, or (`None`) the deadline.
+fn fail_closed(error: Option<Error>, started: Instant, decision: &mut Decision) {
+    match error {
+        Some(e) => {
+            decision.checks.push(
+                CheckResult::fail(stage(&e), json!("no error"), json!(e.to_string()))
+                    .with_detail(e.to_string()),
+            );
+            decision.reason = e.to_string();
+        }
+        None => {
+            decision.checks.push(
+                CheckResult::fail(
+                    "budget",
+                    json!({"report_before_deadline": true}),
+                    json!({"elapsed_ms": started.elapsed().as_millis() as u64}),
+                )
+                .with_detail("the Lambda deadline came before the checks finished: failing closed"),
+            );
+            decision.reason = summarize(decision);
+        }
     }
 }
 

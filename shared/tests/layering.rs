@@ -88,3 +88,90 @@ fn the_decision_tables_are_pure() {
         }
     }
 }
+
+/// Non-test functions longer than `MAX_LINES` in the library and the function crates:
+/// `(file, line, name, length)`. Read on rustfmt's layout: a body ends at the first `}` at
+/// the indentation of its `fn`; a signature that ends in `;` declares and has no body.
+/// Test modules (`#[cfg(test)]` at the top level, `*_tests.rs`) are not counted.
+fn long_functions(max_lines: usize) -> Vec<(String, usize, String, usize)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    sources(&root.join("../functions"), &mut files);
+    let fn_start = regex::Regex::new(
+        r"^(\s*)(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:const\s+)?(?:unsafe\s+)?fn\s+(\w+)",
+    )
+    .unwrap();
+    let mut found = Vec::new();
+    for path in files {
+        let name = path.to_string_lossy().replace('\\', "/");
+        if name.ends_with("_tests.rs") || name.contains("/target/") {
+            continue;
+        }
+        let text = fs::read_to_string(&path).expect("readable source");
+        let lines: Vec<&str> = text.lines().collect();
+        let end = lines
+            .iter()
+            .position(|l| l.starts_with("#[cfg(test)]"))
+            .unwrap_or(lines.len());
+        for i in 0..end {
+            let Some(m) = fn_start.captures(lines[i]) else {
+                continue;
+            };
+            let indent = m.get(1).unwrap().as_str();
+            let Some(open) = (i..end).find(|&j| {
+                let t = lines[j].trim_end();
+                t.ends_with('{') || t.ends_with(';')
+            }) else {
+                continue;
+            };
+            if lines[open].trim_end().ends_with(';') {
+                continue;
+            }
+            let close = format!("{indent}}}");
+            let Some(last) = (open..end).find(|&j| lines[j].trim_end() == close) else {
+                continue;
+            };
+            let length = last - i + 1;
+            if length > max_lines {
+                let rel = name
+                    .rsplit_once("shared/")
+                    .map_or(name.as_str(), |(_, r)| r);
+                found.push((rel.to_owned(), i + 1, m[2].to_owned(), length));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_function_is_longer_than_80_lines() {
+    let found = long_functions(80);
+    assert!(
+        found.is_empty(),
+        "split these into named steps (file, line, fn, lines): {found:#?}"
+    );
+}
+
+#[test]
+fn the_length_rule_sees_long_functions() {
+    // The rule must be able to fail: at a tenth of the limit it finds plenty.
+    assert!(long_functions(8).len() > 20);
+}
+
+#[test]
+fn every_main_is_wiring_only() {
+    let functions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let mut long = Vec::new();
+    for entry in fs::read_dir(&functions).expect("functions/") {
+        let main = entry.expect("entry").path().join("src/main.rs");
+        let Ok(text) = fs::read_to_string(&main) else {
+            continue;
+        };
+        let lines = text.lines().count();
+        if lines > 60 {
+            long.push((main.display().to_string(), lines));
+        }
+    }
+    assert!(long.is_empty(), "main.rs over 60 lines: {long:?}");
+}

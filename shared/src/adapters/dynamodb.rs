@@ -158,41 +158,15 @@ impl DynamoLedger {
     }
 }
 
-impl Ledger for DynamoLedger {
-    async fn history(&self, function: &str, alias: &str) -> Result<History> {
-        let pk = ledger::partition(function, alias);
-        let (deps, quarantine) = tokio::try_join!(
-            self.query_prefix(&pk, DEPLOYMENT_PREFIX, true, Some(HISTORY_DEPTH)),
-            self.query_prefix(&pk, QUARANTINE_PREFIX, false, None)
-        )?;
-        Ok(History {
-            deployments: deps.iter().filter_map(to_deployment).collect(),
-            quarantined: quarantine
-                .iter()
-                .filter_map(|i| get_s(i, "version"))
-                .collect(),
-        })
-    }
-
-    async fn aliases(&self, function: &str) -> Result<Vec<String>> {
-        let items = self
-            .query_prefix(&ledger::function_partition(function), "alias#", false, None)
-            .await?;
-        Ok(items.iter().filter_map(|i| get_s(i, "alias")).collect())
-    }
-
-    async fn group_members(&self, group: &str) -> Result<Vec<(String, String)>> {
-        let items = self
-            .query_prefix(&ledger::group_partition(group), "member#", false, None)
-            .await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| get_s(i, "sk"))
-            .filter_map(|sk| ledger::parse_member(&sk))
-            .collect())
-    }
-
-    async fn record_deployment(&self, r: &DeploymentRecord, group: Option<&str>) -> Result<()> {
+/// The writes of [`Ledger::record_deployment`].
+impl DynamoLedger {
+    /// The `UpdateItem` of a deployment's row: every field set, the status never taken
+    /// back from final to `InProgress`.
+    fn deployment_update(
+        &self,
+        r: &DeploymentRecord,
+        group: Option<&str>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         let kind = match r.kind {
             DeploymentKind::Release => "release",
             DeploymentKind::Rollback => "rollback",
@@ -248,9 +222,10 @@ impl Ledger for DynamoLedger {
                 .expression_attribute_values(":grp", s(g));
         }
         req.update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await
-            .map_err(ddb("UpdateItem"))?;
+    }
+
+    /// The index rows that find the deployment's alias from its function and its group.
+    async fn index_deployment(&self, r: &DeploymentRecord, group: Option<&str>) -> Result<()> {
         let mut index = vec![(
             ledger::function_partition(&r.function),
             ledger::alias_sort(&r.alias),
@@ -274,6 +249,49 @@ impl Ledger for DynamoLedger {
                 .map_err(ddb("PutItem"))?;
         }
         Ok(())
+    }
+}
+
+impl Ledger for DynamoLedger {
+    async fn history(&self, function: &str, alias: &str) -> Result<History> {
+        let pk = ledger::partition(function, alias);
+        let (deps, quarantine) = tokio::try_join!(
+            self.query_prefix(&pk, DEPLOYMENT_PREFIX, true, Some(HISTORY_DEPTH)),
+            self.query_prefix(&pk, QUARANTINE_PREFIX, false, None)
+        )?;
+        Ok(History {
+            deployments: deps.iter().filter_map(to_deployment).collect(),
+            quarantined: quarantine
+                .iter()
+                .filter_map(|i| get_s(i, "version"))
+                .collect(),
+        })
+    }
+
+    async fn aliases(&self, function: &str) -> Result<Vec<String>> {
+        let items = self
+            .query_prefix(&ledger::function_partition(function), "alias#", false, None)
+            .await?;
+        Ok(items.iter().filter_map(|i| get_s(i, "alias")).collect())
+    }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<(String, String)>> {
+        let items = self
+            .query_prefix(&ledger::group_partition(group), "member#", false, None)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| get_s(i, "sk"))
+            .filter_map(|sk| ledger::parse_member(&sk))
+            .collect())
+    }
+
+    async fn record_deployment(&self, r: &DeploymentRecord, group: Option<&str>) -> Result<()> {
+        self.deployment_update(r, group)
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        self.index_deployment(r, group).await
     }
 
     async fn claim(&self, c: &Claim) -> Result<ClaimOutcome> {

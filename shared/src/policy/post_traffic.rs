@@ -359,8 +359,108 @@ pub fn object_sections(post: &serde_json::Value) -> Vec<(String, &serde_json::Va
     out
 }
 
+impl HttpProbe {
+    /// URL, method and headers: a request that can be sent.
+    fn validate_request(&self, path: &str) -> Result<(), PolicyError> {
+        let p = self;
+        let scheme_ok = ["http://", "https://"].iter().any(|s| {
+            p.url.len() > s.len()
+                && p.url
+                    .get(..s.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(s))
+        });
+        if !scheme_ok || p.url.len() > 2048 || p.url.chars().any(char::is_whitespace) {
+            return Err(PolicyError::invalid(
+                format!("{path}.url"),
+                format!(
+                    "{:?} must be an http:// or https:// URL without spaces, at most 2048 characters",
+                    p.url
+                ),
+            ));
+        }
+        if !matches!(
+            p.method.as_str(),
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
+        ) {
+            return Err(PolicyError::invalid(
+                format!("{path}.method"),
+                format!(
+                    "{:?} is not GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS",
+                    p.method
+                ),
+            ));
+        }
+        for name in p.headers.keys() {
+            let token = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !token {
+                return Err(PolicyError::invalid(
+                    format!("{path}.headers"),
+                    format!("{name:?} is not a valid header name"),
+                ));
+            }
+        }
+        if let Some((name, _)) = p
+            .headers
+            .iter()
+            .find(|(_, v)| v.bytes().any(|b| b == b'\r' || b == b'\n'))
+        {
+            return Err(PolicyError::invalid(
+                format!("{path}.headers.{name}"),
+                "must not contain line breaks",
+            ));
+        }
+        if p.expect_status.is_empty() || p.expect_status.iter().any(|s| !(100..=599).contains(s)) {
+            return Err(PolicyError::invalid(
+                format!("{path}.expect_status"),
+                format!("must list HTTP statuses 100-599, got {:?}", p.expect_status),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Statuses, counts, timeouts and tolerated failures.
+    fn validate_expectations(&self, path: &str) -> Result<(), PolicyError> {
+        let p = self;
+        in_range(&format!("{path}.count"), p.count, &PROBE_COUNT)?;
+        in_range(
+            &format!("{path}.timeout_ms"),
+            p.timeout_ms,
+            &PROBE_TIMEOUT_MS,
+        )?;
+        if let Some(ms) = p.max_latency_ms
+            && !(1..=p.timeout_ms).contains(&ms)
+        {
+            return Err(PolicyError::invalid(
+                format!("{path}.max_latency_ms"),
+                format!(
+                    "must be between 1 and timeout_ms ({}), got {ms}",
+                    p.timeout_ms
+                ),
+            ));
+        }
+        in_range_f(
+            &format!("{path}.max_failure_rate"),
+            p.max_failure_rate,
+            &(0.0..=1.0),
+        )?;
+        Ok(())
+    }
+}
+
 impl PostTrafficPolicy {
     pub fn validate(&self) -> Result<(), PolicyError> {
+        self.validate_timing()?;
+        self.validate_limits()?;
+        self.validate_alarms()?;
+        self.validate_metrics()?;
+        self.validate_probes()
+    }
+
+    /// The bake's length, extension, polling and period, and the significance level.
+    fn validate_timing(&self) -> Result<(), PolicyError> {
         const B: &str = "post_traffic";
         in_range_f(
             &format!("{B}.bake_minutes"),
@@ -395,7 +495,12 @@ impl PostTrafficPolicy {
                 ),
             ));
         }
-        in_range_f(&format!("{B}.alpha"), self.alpha, &ALPHA)?;
+        in_range_f(&format!("{B}.alpha"), self.alpha, &ALPHA)
+    }
+
+    /// The canary's tolerances and the bake's absolute limits.
+    fn validate_limits(&self) -> Result<(), PolicyError> {
+        const B: &str = "post_traffic";
         let c = &self.canary;
         in_range_f(
             &format!("{B}.canary.max_error_rate_increase"),
@@ -419,6 +524,11 @@ impl PostTrafficPolicy {
         if let Some(ms) = self.bake.max_p99_ms {
             in_range_f(&format!("{B}.bake.max_p99_ms"), ms, &(1.0..=900_000.0))?;
         }
+        Ok(())
+    }
+
+    fn validate_alarms(&self) -> Result<(), PolicyError> {
+        const B: &str = "post_traffic";
         if self.alarms.len() > MAX_ALARMS {
             return Err(PolicyError::invalid(
                 format!("{B}.alarms"),
@@ -440,6 +550,11 @@ impl PostTrafficPolicy {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn validate_metrics(&self) -> Result<(), PolicyError> {
+        const B: &str = "post_traffic";
         at_most(
             &format!("{B}.metrics"),
             "metrics",
@@ -480,7 +595,7 @@ impl PostTrafficPolicy {
                 ));
             }
         }
-        self.validate_probes()
+        Ok(())
     }
 
     fn validate_probes(&self) -> Result<(), PolicyError> {
@@ -490,82 +605,8 @@ impl PostTrafficPolicy {
         for (i, p) in self.probes.iter().enumerate() {
             let path = format!("{B}[{i}]");
             unique_name(&path, "probe", &p.name, &mut names)?;
-            let scheme_ok = ["http://", "https://"]
-                .iter()
-                .any(|s| p.url.len() > s.len() && p.url[..s.len()].eq_ignore_ascii_case(s));
-            if !scheme_ok || p.url.len() > 2048 || p.url.chars().any(char::is_whitespace) {
-                return Err(PolicyError::invalid(
-                    format!("{path}.url"),
-                    format!(
-                        "{:?} must be an http:// or https:// URL without spaces, at most 2048 characters",
-                        p.url
-                    ),
-                ));
-            }
-            if !matches!(
-                p.method.as_str(),
-                "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
-            ) {
-                return Err(PolicyError::invalid(
-                    format!("{path}.method"),
-                    format!(
-                        "{:?} is not GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS",
-                        p.method
-                    ),
-                ));
-            }
-            for name in p.headers.keys() {
-                let token = !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-                if !token {
-                    return Err(PolicyError::invalid(
-                        format!("{path}.headers"),
-                        format!("{name:?} is not a valid header name"),
-                    ));
-                }
-            }
-            if let Some((name, _)) = p
-                .headers
-                .iter()
-                .find(|(_, v)| v.bytes().any(|b| b == b'\r' || b == b'\n'))
-            {
-                return Err(PolicyError::invalid(
-                    format!("{path}.headers.{name}"),
-                    "must not contain line breaks",
-                ));
-            }
-            if p.expect_status.is_empty()
-                || p.expect_status.iter().any(|s| !(100..=599).contains(s))
-            {
-                return Err(PolicyError::invalid(
-                    format!("{path}.expect_status"),
-                    format!("must list HTTP statuses 100-599, got {:?}", p.expect_status),
-                ));
-            }
-            in_range(&format!("{path}.count"), p.count, &PROBE_COUNT)?;
-            in_range(
-                &format!("{path}.timeout_ms"),
-                p.timeout_ms,
-                &PROBE_TIMEOUT_MS,
-            )?;
-            if let Some(ms) = p.max_latency_ms
-                && !(1..=p.timeout_ms).contains(&ms)
-            {
-                return Err(PolicyError::invalid(
-                    format!("{path}.max_latency_ms"),
-                    format!(
-                        "must be between 1 and timeout_ms ({}), got {ms}",
-                        p.timeout_ms
-                    ),
-                ));
-            }
-            in_range_f(
-                &format!("{path}.max_failure_rate"),
-                p.max_failure_rate,
-                &(0.0..=1.0),
-            )?;
+            p.validate_request(&path)?;
+            p.validate_expectations(&path)?;
         }
         Ok(())
     }
@@ -699,6 +740,11 @@ mod tests {
             (json!([]), "post_traffic: invalid type: array"),
             (
                 json!({"probes": [{"name": "p", "url": "ftp://x"}]}),
+                "post_traffic.probes[0].url",
+            ),
+            (
+                // A multi-byte character across the scheme's length is refused, not a panic.
+                json!({"probes": [{"name": "p", "url": "http:/\u{e9}/x"}]}),
                 "post_traffic.probes[0].url",
             ),
             (

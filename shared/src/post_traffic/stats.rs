@@ -189,34 +189,10 @@ pub fn mann_whitney(
         );
         return out;
     }
-    let scale = 1.0 + tolerance_pct / 100.0;
-    // (value, is_new), ranked together with average ranks for ties.
-    let mut all: Vec<(f64, bool)> = old
-        .iter()
-        .map(|v| (v * scale, false))
-        .chain(new.iter().map(|v| (*v, true)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (rank_sum_new, tie_term) = rank_sum(&old, &new, 1.0 + tolerance_pct / 100.0);
+    let ties = tie_term > 0.0;
     let (n1, n2) = (new.len() as f64, old.len() as f64);
-    let total = all.len() as f64;
-    let mut rank_sum_new = 0.0;
-    let mut tie_term = 0.0;
-    let mut ties = false;
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        while j + 1 < all.len() && all[j + 1].0 == all[i].0 {
-            j += 1;
-        }
-        let average_rank = (i + j) as f64 / 2.0 + 1.0;
-        let t = (j - i + 1) as f64;
-        if t > 1.0 {
-            ties = true;
-            tie_term += t * t * t - t;
-        }
-        rank_sum_new += all[i..=j].iter().filter(|x| x.1).count() as f64 * average_rank;
-        i = j + 1;
-    }
+    let total = (old.len() + new.len()) as f64;
     let u = rank_sum_new - n1 * (n1 + 1.0) / 2.0;
     out.u = Some(u);
     let p = if !ties && new.len() <= 20 && old.len() <= 20 {
@@ -245,6 +221,33 @@ pub fn mann_whitney(
         out.why = format!("no significant slowdown beyond {tolerance_pct}% (p={p:.4})");
     }
     out
+}
+
+/// The new sample's rank sum when ranked together with the old one scaled by `scale`
+/// (average ranks for ties), and the ties' correction term, Σ(t³ − t) over tie groups.
+fn rank_sum(old: &[f64], new: &[f64], scale: f64) -> (f64, f64) {
+    // (value, is_new)
+    let mut all: Vec<(f64, bool)> = old
+        .iter()
+        .map(|v| (v * scale, false))
+        .chain(new.iter().map(|v| (*v, true)))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut rank_sum_new = 0.0;
+    let mut tie_term = 0.0;
+    let mut i = 0;
+    while i < all.len() {
+        let mut j = i;
+        while j + 1 < all.len() && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        let average_rank = (i + j) as f64 / 2.0 + 1.0;
+        let t = (j - i + 1) as f64;
+        tie_term += t * t * t - t;
+        rank_sum_new += all[i..=j].iter().filter(|x| x.1).count() as f64 * average_rank;
+        i = j + 1;
+    }
+    (rank_sum_new, tie_term)
 }
 
 /// `P(U >= u)` for samples of sizes `m` and `n` without ties, by counting the

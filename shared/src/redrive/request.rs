@@ -316,6 +316,98 @@ fn parse_destination(text: &str) -> Result<Destination, RequestError> {
     })
 }
 
+/// The request's JSON as its fields; an error names the field serde stopped at.
+fn read_raw(value: &Value) -> Result<Raw, RequestError> {
+    let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        bad(
+            // "" is an unknown top-level key that is itself empty (`{"": 1}`).
+            if path == "." || path.is_empty() {
+                "request"
+            } else {
+                &path
+            },
+            e.inner().to_string(),
+        )
+    })?;
+    Ok(raw)
+}
+
+/// Counts, rate, concurrency and run time within their bounds.
+fn check_limits(raw: &Raw) -> Result<(), RequestError> {
+    if raw.max_messages == Some(0) {
+        return Err(bad("max_messages", "must be at least 1"));
+    }
+    if let Some(r) = raw.rate
+        && !(r.is_finite() && r > 0.0 && r <= MAX_RATE)
+    {
+        return Err(bad(
+            "rate",
+            format!("must be > 0 and <= {MAX_RATE} messages per second"),
+        ));
+    }
+    if !(1..=MAX_CONCURRENCY).contains(&raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY)) {
+        return Err(bad(
+            "concurrency",
+            format!("must be between 1 and {MAX_CONCURRENCY}"),
+        ));
+    }
+    if raw.max_run_seconds == Some(0) {
+        return Err(bad("max_run_seconds", "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_filter(filter: &Filter) -> Result<(), RequestError> {
+    for (i, p) in filter.body.iter().enumerate() {
+        if !(p.pointer.is_empty() || p.pointer.starts_with('/')) {
+            return Err(bad(
+                &format!("filter.body[{i}].pointer"),
+                "a JSON pointer starts with '/'",
+            ));
+        }
+        if p.equals.is_none() && p.one_of.is_none() && p.exists.is_none() {
+            return Err(bad(
+                &format!("filter.body[{i}]"),
+                "give equals, one_of or exists",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a native message move task cannot do.
+fn check_native(raw: &Raw, filter: &Filter, destination: &Destination) -> Result<(), RequestError> {
+    if !filter.is_empty() {
+        return Err(bad(
+            "native",
+            "a message move task cannot filter: drop the filter or native",
+        ));
+    }
+    if raw.dry_run || raw.max_messages.is_some() {
+        return Err(bad(
+            "native",
+            "a message move task cannot dry-run or stop at max_messages",
+        ));
+    }
+    if matches!(destination, Destination::Lambda { .. }) {
+        return Err(bad(
+            "native",
+            "a message move task moves between SQS queues only",
+        ));
+    }
+    if raw
+        .rate
+        .is_some_and(|r| !(1.0..=500.0).contains(&r) || r.fract() != 0.0)
+    {
+        return Err(bad(
+            "rate",
+            "with native, a whole number of messages per second from 1 to 500",
+        ));
+    }
+    Ok(())
+}
+
 impl Request {
     /// Parse and validate; the error names the offending field.
     pub fn parse(value: &Value) -> Result<Self, RequestError> {
@@ -326,20 +418,10 @@ impl Request {
                 format!("expected a JSON object, got {kind}"),
             ));
         }
-        let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            bad(
-                // "" is an unknown top-level key that is itself empty (`{"": 1}`).
-                if path == "." || path.is_empty() {
-                    "request"
-                } else {
-                    &path
-                },
-                e.inner().to_string(),
-            )
-        })?;
+        let mut raw = read_raw(value)?;
         let source = raw
             .source
+            .take()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| bad("source", "required: the DLQ's URL, ARN or name"))?;
         check_queue_reference("source", &source)?;
@@ -347,70 +429,11 @@ impl Request {
             None => Destination::SourceOfDlq,
             Some(d) => parse_destination(d)?,
         };
-        if raw.max_messages == Some(0) {
-            return Err(bad("max_messages", "must be at least 1"));
-        }
-        if let Some(r) = raw.rate
-            && !(r.is_finite() && r > 0.0 && r <= MAX_RATE)
-        {
-            return Err(bad(
-                "rate",
-                format!("must be > 0 and <= {MAX_RATE} messages per second"),
-            ));
-        }
-        let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
-            return Err(bad(
-                "concurrency",
-                format!("must be between 1 and {MAX_CONCURRENCY}"),
-            ));
-        }
-        if raw.max_run_seconds == Some(0) {
-            return Err(bad("max_run_seconds", "must be at least 1"));
-        }
-        let filter = raw.filter.unwrap_or_default();
-        for (i, p) in filter.body.iter().enumerate() {
-            if !(p.pointer.is_empty() || p.pointer.starts_with('/')) {
-                return Err(bad(
-                    &format!("filter.body[{i}].pointer"),
-                    "a JSON pointer starts with '/'",
-                ));
-            }
-            if p.equals.is_none() && p.one_of.is_none() && p.exists.is_none() {
-                return Err(bad(
-                    &format!("filter.body[{i}]"),
-                    "give equals, one_of or exists",
-                ));
-            }
-        }
+        check_limits(&raw)?;
+        let filter = raw.filter.take().unwrap_or_default();
+        check_filter(&filter)?;
         if raw.native {
-            if !filter.is_empty() {
-                return Err(bad(
-                    "native",
-                    "a message move task cannot filter: drop the filter or native",
-                ));
-            }
-            if raw.dry_run || raw.max_messages.is_some() {
-                return Err(bad(
-                    "native",
-                    "a message move task cannot dry-run or stop at max_messages",
-                ));
-            }
-            if matches!(destination, Destination::Lambda { .. }) {
-                return Err(bad(
-                    "native",
-                    "a message move task moves between SQS queues only",
-                ));
-            }
-            if raw
-                .rate
-                .is_some_and(|r| !(1.0..=500.0).contains(&r) || r.fract() != 0.0)
-            {
-                return Err(bad(
-                    "rate",
-                    "with native, a whole number of messages per second from 1 to 500",
-                ));
-            }
+            check_native(&raw, &filter, &destination)?;
         }
         if raw.action == Action::Cancel && raw.task_handle.is_none() {
             return Err(bad("task_handle", "required to cancel a message move task"));
@@ -425,7 +448,7 @@ impl Request {
             dry_run: raw.dry_run,
             native: raw.native,
             max_run_seconds: raw.max_run_seconds,
-            concurrency,
+            concurrency: raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             provenance: raw.provenance,
             message_group_id: match raw.message_group_id {
                 Some(g) => Some(

@@ -15,7 +15,7 @@
 //! version than the release (`ExecutedVersion`), when the previous version is
 //! quarantined, or when the alias does not exist.
 
-use super::ledger::{DeploymentStatus, History};
+use super::ledger::{DeploymentRecord, DeploymentStatus, History};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -135,17 +135,46 @@ pub enum NoAction {
     },
 }
 
+impl NoAction {
+    /// The explanation of the reasons that carry no data.
+    fn fixed_text(&self) -> Option<&'static str> {
+        Some(match self {
+            NoAction::Disabled => "rollback is disabled by the function's policy",
+            NoAction::NoDeploymentRecorded => {
+                "no CodeDeploy deployment is recorded in the ledger for this alias"
+            }
+            NoAction::AliasMissing => "the alias does not exist",
+            NoAction::NoPreviousVersion => "the release has no previous version to go back to",
+            NoAction::NoTargets => {
+                "the alarm guards no function (no FunctionName/Resource dimension naming a valid function, no rollgate tags)"
+            }
+            _ => return None,
+        })
+    }
+
+    fn fmt_transition(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let NoAction::TransitionBeforeRelease {
+            deployment_id,
+            transition_ms,
+            release_started_ms,
+        } = self
+        else {
+            return Ok(());
+        };
+        write!(
+            f,
+            "the alarm went to ALARM {} s before deployment {deployment_id} started (transition at {transition_ms} ms, release at {release_started_ms} ms since the epoch): it is about the version before, not this release",
+            release_started_ms.saturating_sub(*transition_ms) / 1000
+        )
+    }
+}
+
 impl fmt::Display for NoAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = self.fixed_text() {
+            return f.write_str(text);
+        }
         match self {
-            NoAction::Disabled => write!(f, "rollback is disabled by the function's policy"),
-            NoAction::NoDeploymentRecorded => {
-                write!(
-                    f,
-                    "no CodeDeploy deployment is recorded in the ledger for this alias"
-                )
-            }
-            NoAction::AliasMissing => write!(f, "the alias does not exist"),
             NoAction::LastDeploymentEnded {
                 deployment_id,
                 status,
@@ -187,9 +216,6 @@ impl fmt::Display for NoAction {
                 f,
                 "the previous version {version} is quarantined and is never restored"
             ),
-            NoAction::NoPreviousVersion => {
-                write!(f, "the release has no previous version to go back to")
-            }
             NoAction::ClaimedElsewhere { by_event } => write!(
                 f,
                 "the same action was already claimed by {by_event} (duplicate delivery or concurrent alarm)"
@@ -201,10 +227,6 @@ impl fmt::Display for NoAction {
             NoAction::DeploymentAlreadyCompleted { deployment_id } => {
                 write!(f, "deployment {deployment_id} had already completed")
             }
-            NoAction::NoTargets => write!(
-                f,
-                "the alarm guards no function (no FunctionName/Resource dimension naming a valid function, no rollgate tags)"
-            ),
             NoAction::ForeignFunction { function } => write!(
                 f,
                 "{function} is a function of another account, region or partition: alarm-rollback acts only on its own"
@@ -216,107 +238,120 @@ impl fmt::Display for NoAction {
             NoAction::NotAlarm { state } => {
                 write!(f, "the alarm went to {state}, not ALARM")
             }
-            NoAction::TransitionBeforeRelease {
-                deployment_id,
-                transition_ms,
-                release_started_ms,
-            } => write!(
-                f,
-                "the alarm went to ALARM {} s before deployment {deployment_id} started (transition at {transition_ms} ms, release at {release_started_ms} ms since the epoch): it is about the version before, not this release",
-                release_started_ms.saturating_sub(*transition_ms) / 1000
-            ),
+            NoAction::TransitionBeforeRelease { .. } => self.fmt_transition(f),
+            // Told by `fixed_text`.
+            NoAction::Disabled
+            | NoAction::NoDeploymentRecorded
+            | NoAction::AliasMissing
+            | NoAction::NoPreviousVersion
+            | NoAction::NoTargets => Ok(()),
         }
     }
-}
-
-fn nothing(n: NoAction) -> Action {
-    Action::Nothing(n)
 }
 
 pub fn decide(facts: &Facts<'_>) -> Action {
+    judge(facts).unwrap_or_else(Action::Nothing)
+}
+
+/// The table, row by row: each step either lets the decision go on or says why nothing
+/// is done.
+fn judge(facts: &Facts<'_>) -> Result<Action, NoAction> {
     if !facts.enabled {
-        return nothing(NoAction::Disabled);
+        return Err(NoAction::Disabled);
     }
-    let Some(release) = facts.history.latest_release() else {
-        return nothing(NoAction::NoDeploymentRecorded);
-    };
-    if let Some(v) = facts.alarm_version
-        && v != release.to_version
-    {
-        return nothing(NoAction::OtherVersion {
-            alarm_version: v.to_owned(),
-            release_version: release.to_version.clone(),
-        });
-    }
-    let release_started_ms = release.started_ms.unwrap_or(release.created_ms);
-    if let Some(t) = facts.transition_ms
-        && t < release_started_ms
-    {
-        return nothing(NoAction::TransitionBeforeRelease {
-            deployment_id: release.deployment_id.clone(),
-            transition_ms: t,
-            release_started_ms,
-        });
-    }
+    let release = facts
+        .history
+        .latest_release()
+        .ok_or(NoAction::NoDeploymentRecorded)?;
+    about_this_release(facts, release)?;
     match release.status {
         DeploymentStatus::InProgress => {
-            return Action::StopDeployment {
+            return Ok(Action::StopDeployment {
                 deployment_id: release.deployment_id.clone(),
                 bad_version: release.to_version.clone(),
-            };
+            });
         }
         DeploymentStatus::Failed | DeploymentStatus::Stopped => {
-            return nothing(NoAction::LastDeploymentEnded {
+            return Err(NoAction::LastDeploymentEnded {
                 deployment_id: release.deployment_id.clone(),
                 status: release.status,
             });
         }
         DeploymentStatus::Succeeded => {}
     }
-    let Some(ended) = release.ended_ms else {
-        return nothing(NoAction::NoEndTime {
-            deployment_id: release.deployment_id.clone(),
+    within_bake_window(facts, release)?;
+    back_to_previous(facts, release)
+}
+
+/// The alarm is about this release: its version, and a transition after it started.
+fn about_this_release(facts: &Facts<'_>, release: &DeploymentRecord) -> Result<(), NoAction> {
+    if let Some(v) = facts.alarm_version
+        && v != release.to_version
+    {
+        return Err(NoAction::OtherVersion {
+            alarm_version: v.to_owned(),
+            release_version: release.to_version.clone(),
         });
-    };
+    }
+    let release_started_ms = release.started_ms.unwrap_or(release.created_ms);
+    match facts.transition_ms {
+        Some(t) if t < release_started_ms => Err(NoAction::TransitionBeforeRelease {
+            deployment_id: release.deployment_id.clone(),
+            transition_ms: t,
+            release_started_ms,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A succeeded release ended no longer ago than the bake window.
+fn within_bake_window(facts: &Facts<'_>, release: &DeploymentRecord) -> Result<(), NoAction> {
+    let ended = release.ended_ms.ok_or_else(|| NoAction::NoEndTime {
+        deployment_id: release.deployment_id.clone(),
+    })?;
     let age_ms = facts.now_ms.saturating_sub(ended).max(0);
     let window_ms = i64::try_from(facts.bake_minutes)
         .unwrap_or(i64::MAX / 60_000)
         .saturating_mul(60_000);
     if age_ms > window_ms {
-        return nothing(NoAction::OutsideBakeWindow {
+        return Err(NoAction::OutsideBakeWindow {
             deployment_id: release.deployment_id.clone(),
             minutes_ago: age_ms / 60_000,
             bake_minutes: facts.bake_minutes,
         });
     }
-    let Some(alias) = facts.alias else {
-        return nothing(NoAction::AliasMissing);
-    };
+    Ok(())
+}
+
+/// Point the alias back at the release's previous version, if the alias still serves
+/// exactly the release and the previous version may be restored.
+fn back_to_previous(facts: &Facts<'_>, release: &DeploymentRecord) -> Result<Action, NoAction> {
+    let alias = facts.alias.ok_or(NoAction::AliasMissing)?;
     if release.from_version.is_empty() || release.from_version == release.to_version {
-        return nothing(NoAction::NoPreviousVersion);
+        return Err(NoAction::NoPreviousVersion);
     }
     if alias.version == release.from_version && alias.weights.is_empty() {
-        return nothing(NoAction::AlreadyRolledBack {
+        return Err(NoAction::AlreadyRolledBack {
             version: alias.version.clone(),
         });
     }
     if alias.version != release.to_version || !alias.weights.is_empty() {
-        return nothing(NoAction::AliasMoved {
+        return Err(NoAction::AliasMoved {
             alias_version: alias.version.clone(),
             release_version: release.to_version.clone(),
         });
     }
     if facts.history.quarantined.contains(&release.from_version) {
-        return nothing(NoAction::PreviousQuarantined {
+        return Err(NoAction::PreviousQuarantined {
             version: release.from_version.clone(),
         });
     }
-    Action::RollBack {
+    Ok(Action::RollBack {
         deployment_id: release.deployment_id.clone(),
         bad_version: release.to_version.clone(),
         good_version: release.from_version.clone(),
         expected_revision: alias.revision_id.clone(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -639,5 +674,29 @@ mod tests {
             let s = n.to_string();
             assert!(s.len() > 10 && !s.ends_with('.'), "{s}");
         }
+    }
+
+    #[test]
+    fn the_reasons_told_apart_from_the_match_explain_themselves() {
+        let told_by_text = [
+            NoAction::Disabled,
+            NoAction::NoDeploymentRecorded,
+            NoAction::AliasMissing,
+            NoAction::NoPreviousVersion,
+            NoAction::NoTargets,
+        ];
+        for n in told_by_text {
+            assert!(n.fixed_text().is_some(), "{n:?}");
+            assert_eq!(n.to_string(), n.fixed_text().unwrap());
+        }
+        let t = NoAction::TransitionBeforeRelease {
+            deployment_id: "d-1".into(),
+            transition_ms: 1_000,
+            release_started_ms: 61_000,
+        };
+        assert!(
+            t.to_string()
+                .starts_with("the alarm went to ALARM 60 s before deployment d-1")
+        );
     }
 }

@@ -303,56 +303,7 @@ pub fn parse(payload: &Value) -> Result<Vec<Inbound>, Error> {
         .as_object()
         .ok_or_else(|| Error::InvalidEvent("expected a JSON object".into()))?;
     if let Some(kind) = obj.get("detail-type").and_then(Value::as_str) {
-        // Only CloudWatch emits alarm state changes and only CodeDeploy deployment state
-        // changes (EventBridge refuses `aws.*` sources from anybody else): an event of
-        // these kinds from another source is forged and changes nothing.
-        let expected_source = match kind {
-            ALARM_DETAIL_TYPE => Some("aws.cloudwatch"),
-            DEPLOYMENT_DETAIL_TYPE => Some("aws.codedeploy"),
-            _ => None,
-        };
-        if let Some(want) = expected_source {
-            let source = obj.get("source").and_then(Value::as_str);
-            if source != Some(want) {
-                return Err(Error::InvalidEvent(format!(
-                    "source {} is not {want:?}: a {kind:?} event comes only from {want}",
-                    source.map_or_else(|| "(missing)".to_owned(), |s| format!("{s:?}"))
-                )));
-            }
-        }
-        return match kind {
-            ALARM_DETAIL_TYPE => {
-                let ev: EventBridgeEvent<AlarmDetail> =
-                    serde_path_to_error::deserialize(payload)
-                        .map_err(|e| invalid("CloudWatch Alarm State Change event", e))?;
-                let arn = ev
-                    .resources
-                    .as_ref()
-                    .and_then(|r| r.iter().find(|a| a.contains(":alarm:")).cloned());
-                Ok(vec![Inbound::Alarm(from_detail(
-                    Envelope::EventBridge,
-                    ev.detail,
-                    arn,
-                    ev.id,
-                ))])
-            }
-            DEPLOYMENT_DETAIL_TYPE => {
-                let ev: EventBridgeEvent<DeploymentDetail> =
-                    serde_path_to_error::deserialize(payload)
-                        .map_err(|e| invalid("CodeDeploy state-change event", e))?;
-                Ok(vec![Inbound::Deployment(DeploymentChange {
-                    event_id: ev.id,
-                    application: ev.detail.application,
-                    deployment_group: ev.detail.deployment_group,
-                    deployment_id: ev.detail.deployment_id,
-                    state: ev.detail.state,
-                    time: ev.time.map(|t| t.to_rfc3339()),
-                })])
-            }
-            other => Err(Error::InvalidEvent(format!(
-                "detail-type {other:?} is not handled (expected {ALARM_DETAIL_TYPE:?} or {DEPLOYMENT_DETAIL_TYPE:?})"
-            ))),
-        };
+        return parse_eventbridge(payload, obj, kind);
     }
     if obj.contains_key("alarmData") {
         let a: LambdaAction = serde_path_to_error::deserialize(payload)
@@ -365,26 +316,80 @@ pub fn parse(payload: &Value) -> Result<Vec<Inbound>, Error> {
         ))]);
     }
     if let Some(records) = obj.get("Records").and_then(Value::as_array) {
-        let mut out = Vec::new();
-        for (i, r) in records.iter().enumerate() {
-            let sns = r
-                .get("Sns")
-                .ok_or_else(|| Error::InvalidEvent(format!("Records[{i}].Sns is missing")))?;
-            let message = sns.get("Message").and_then(Value::as_str).ok_or_else(|| {
-                Error::InvalidEvent(format!("Records[{i}].Sns.Message is missing"))
-            })?;
-            let id = sns
-                .get("MessageId")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            out.push(Inbound::Alarm(from_sns(message, id)?));
-        }
-        return Ok(out);
+        return parse_sns_records(records);
     }
     Err(Error::InvalidEvent(
         "not an alarm state change (EventBridge, Lambda action or SNS) nor a CodeDeploy state-change event"
             .into(),
     ))
+}
+
+/// An EventBridge event of `kind`: an alarm state change from CloudWatch or a deployment
+/// state change from CodeDeploy.
+fn parse_eventbridge(
+    payload: &Value,
+    obj: &serde_json::Map<String, Value>,
+    kind: &str,
+) -> Result<Vec<Inbound>, Error> {
+    // Only CloudWatch emits alarm state changes and only CodeDeploy deployment state
+    // changes (EventBridge refuses `aws.*` sources from anybody else): an event of these
+    // kinds from another source is forged and changes nothing.
+    let want = match kind {
+        ALARM_DETAIL_TYPE => "aws.cloudwatch",
+        DEPLOYMENT_DETAIL_TYPE => "aws.codedeploy",
+        other => {
+            return Err(Error::InvalidEvent(format!(
+                "detail-type {other:?} is not handled (expected {ALARM_DETAIL_TYPE:?} or {DEPLOYMENT_DETAIL_TYPE:?})"
+            )));
+        }
+    };
+    let source = obj.get("source").and_then(Value::as_str);
+    if source != Some(want) {
+        return Err(Error::InvalidEvent(format!(
+            "source {} is not {want:?}: a {kind:?} event comes only from {want}",
+            source.map_or_else(|| "(missing)".to_owned(), |s| format!("{s:?}"))
+        )));
+    }
+    if kind == ALARM_DETAIL_TYPE {
+        let ev: EventBridgeEvent<AlarmDetail> = serde_path_to_error::deserialize(payload)
+            .map_err(|e| invalid("CloudWatch Alarm State Change event", e))?;
+        let arn = ev
+            .resources
+            .as_ref()
+            .and_then(|r| r.iter().find(|a| a.contains(":alarm:")).cloned());
+        let alarm = from_detail(Envelope::EventBridge, ev.detail, arn, ev.id);
+        return Ok(vec![Inbound::Alarm(alarm)]);
+    }
+    let ev: EventBridgeEvent<DeploymentDetail> = serde_path_to_error::deserialize(payload)
+        .map_err(|e| invalid("CodeDeploy state-change event", e))?;
+    Ok(vec![Inbound::Deployment(DeploymentChange {
+        event_id: ev.id,
+        application: ev.detail.application,
+        deployment_group: ev.detail.deployment_group,
+        deployment_id: ev.detail.deployment_id,
+        state: ev.detail.state,
+        time: ev.time.map(|t| t.to_rfc3339()),
+    })])
+}
+
+/// An SNS delivery: each record's message is one alarm notification.
+fn parse_sns_records(records: &[Value]) -> Result<Vec<Inbound>, Error> {
+    let mut out = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let sns = r
+            .get("Sns")
+            .ok_or_else(|| Error::InvalidEvent(format!("Records[{i}].Sns is missing")))?;
+        let message = sns
+            .get("Message")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::InvalidEvent(format!("Records[{i}].Sns.Message is missing")))?;
+        let id = sns
+            .get("MessageId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        out.push(Inbound::Alarm(from_sns(message, id)?));
+    }
+    Ok(out)
 }
 
 /// What a payload claims about where it comes from, as `(field, value)`: account ids,

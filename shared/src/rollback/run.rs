@@ -563,32 +563,10 @@ where
     };
     let mut refreshed = false;
     loop {
-        let (history, alias_state) = match tokio::try_join!(
-            deps.ledger.history(function, alias),
-            deps.releases.alias(function, alias)
-        ) {
-            Ok(v) => v,
+        let action = match read_and_decide(deps, &target, version, settings, evidence).await {
+            Ok(action) => action,
             Err(e) => return failed(o, &e.to_string()),
         };
-        evidence.push(CheckResult::pass(
-            "ledger.latest_release",
-            json!(null),
-            json!(history.latest_release()),
-        ));
-        evidence.push(CheckResult::pass(
-            "alias",
-            json!(alias),
-            alias_json(alias_state.as_ref()),
-        ));
-        let action = decide(&Facts {
-            now_ms: now_ms(),
-            bake_minutes: settings.bake_minutes,
-            enabled: settings.enabled,
-            history: &history,
-            alias: alias_state.as_ref(),
-            alarm_version: version,
-            transition_ms: alarm.state_timestamp.as_deref().and_then(timestamp_ms),
-        });
         o.action = action.name();
         let step = match action {
             Action::Nothing(n) => {
@@ -622,6 +600,48 @@ where
             }
         }
     }
+}
+
+/// Read the ledger and the alias together, keep both as evidence, and decide.
+async fn read_and_decide<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    target: &TargetRef<'_>,
+    version: Option<&str>,
+    settings: &TargetPolicy,
+    evidence: &mut Vec<CheckResult>,
+) -> crate::error::Result<Action>
+where
+    L: Ledger,
+    R: Releases,
+{
+    let (function, alias) = (target.function, target.alias);
+    let (history, alias_state) = tokio::try_join!(
+        deps.ledger.history(function, alias),
+        deps.releases.alias(function, alias)
+    )?;
+    evidence.push(CheckResult::pass(
+        "ledger.latest_release",
+        json!(null),
+        json!(history.latest_release()),
+    ));
+    evidence.push(CheckResult::pass(
+        "alias",
+        json!(alias),
+        alias_json(alias_state.as_ref()),
+    ));
+    Ok(decide(&Facts {
+        now_ms: now_ms(),
+        bake_minutes: settings.bake_minutes,
+        enabled: settings.enabled,
+        history: &history,
+        alias: alias_state.as_ref(),
+        alarm_version: version,
+        transition_ms: target
+            .alarm
+            .state_timestamp
+            .as_deref()
+            .and_then(timestamp_ms),
+    }))
 }
 
 /// The alarm and the function and alias it is being acted on for.
