@@ -8,6 +8,7 @@
 //! (serde_json's recursion limit, serde-saphyr's default budget on events, depth and
 //! aliases), not the length.
 
+use crate::names::{FunctionRef, is_alias, is_version};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -354,77 +355,23 @@ fn version(
     }
 }
 
-/// Extracts the bare function name from a name, `name:qualifier`, a partial ARN
-/// (`123456789012:function:name[:qualifier]`) or a full ARN
-/// (`arn:<partition>:lambda:<region>:<account>:function:name[:qualifier]`).
+/// The bare function name of any reference Lambda takes (see [`FunctionRef`]).
 fn bare_function_name(reference: &str) -> Result<String, String> {
-    let parts: Vec<&str> = reference.split(':').collect();
-    let (name, qualifier) = match parts.as_slice() {
-        [name] => (*name, None),
-        [name, qualifier] => (*name, Some(*qualifier)),
-        [
-            "arn",
-            _partition,
-            "lambda",
-            _region,
-            _account,
-            "function",
-            name,
-        ] => (*name, None),
-        [
-            "arn",
-            _partition,
-            "lambda",
-            _region,
-            _account,
-            "function",
-            name,
-            qualifier,
-        ] => (*name, Some(*qualifier)),
-        ["arn", ..] => {
-            return Err(format!(
-                "{reference:?} is not a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>])"
-            ));
-        }
-        [_account, "function", name] => (*name, None),
-        [_account, "function", name, qualifier] => (*name, Some(*qualifier)),
-        _ => {
-            return Err(format!(
-                "{reference:?} is not a function name, name:qualifier, partial or full function ARN"
-            ));
-        }
-    };
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(format!(
-            "function name {name:?} must be 1-64 characters of letters, digits, '-' or '_'"
-        ));
-    }
-    if qualifier == Some("") {
-        return Err(format!("{reference:?} ends with an empty qualifier"));
-    }
-    Ok(name.to_string())
+    FunctionRef::parse(reference).map(|r| r.name.to_string())
 }
 
 fn validate_alias(alias: &str) -> Result<(), String> {
-    let charset_ok = alias
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if alias.len() > 128 || !charset_ok {
-        return Err(format!(
-            "alias {alias:?} must be 1-128 characters of letters, digits, '-' or '_'"
-        ));
-    }
-    if alias.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
+    if is_alias(alias) {
+        Ok(())
+    } else if is_version(alias) {
+        Err(format!(
             "alias {alias:?} is all digits, which Lambda treats as a version, not an alias"
-        ));
+        ))
+    } else {
+        Err(format!(
+            "alias {alias:?} must be 1-128 characters of letters, digits, '-' or '_'"
+        ))
     }
-    Ok(())
 }
 
 fn missing(path: &str) -> AppSpecError {

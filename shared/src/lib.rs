@@ -19,6 +19,7 @@ pub mod hook;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod names;
 pub mod policy;
 pub mod ports;
 pub mod post_traffic;

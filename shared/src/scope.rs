@@ -63,32 +63,7 @@ fn glob(pattern: &str, text: &str) -> bool {
     p[i..].iter().all(|&c| c == '*')
 }
 
-/// The parts of an ARN: `arn:partition:service:region:account:resource`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arn<'a> {
-    pub partition: &'a str,
-    pub service: &'a str,
-    pub region: &'a str,
-    pub account: &'a str,
-    pub resource: &'a str,
-}
-
-impl<'a> Arn<'a> {
-    pub fn parse(text: &'a str) -> Option<Self> {
-        let mut it = text.splitn(6, ':');
-        if it.next()? != "arn" {
-            return None;
-        }
-        let arn = Arn {
-            partition: it.next()?,
-            service: it.next()?,
-            region: it.next()?,
-            account: it.next()?,
-            resource: it.next()?,
-        };
-        (!arn.partition.is_empty() && !arn.service.is_empty()).then_some(arn)
-    }
-}
+pub use crate::names::Arn;
 
 /// Where the function runs. Fields are `None` when unknown (outside Lambda without the
 /// environment below); an unknown field is not compared.

@@ -39,13 +39,16 @@ impl Sqs {
             return Ok(canonical);
         }
         if reference.starts_with("arn:") {
-            let parts: Vec<&str> = reference.split(':').collect();
-            if parts.len() != 6 || parts[2] != "sqs" {
-                return Err(Error::InvalidEvent(format!(
-                    "source/destination: {reference} is not an SQS queue ARN"
-                )));
-            }
-            return self.lookup_url(reference, Some(parts[4]), parts[5]).await;
+            let arn = crate::names::Arn::parse(reference)
+                .filter(|a| a.service == "sqs" && !a.resource.contains(':'))
+                .ok_or_else(|| {
+                    Error::InvalidEvent(format!(
+                        "source/destination: {reference} is not an SQS queue ARN"
+                    ))
+                })?;
+            return self
+                .lookup_url(reference, Some(arn.account), arn.resource)
+                .await;
         }
         self.lookup_url(reference, None, reference).await
     }

@@ -250,8 +250,12 @@ fn backoff(attempt: u32) -> Duration {
 
 /// `partition:service:region:account` of an ARN, to build sibling ARNs.
 fn arn_prefix(arn: &str) -> Option<(String, String, String)> {
-    let p: Vec<&str> = arn.split(':').collect();
-    (p.len() >= 6).then(|| (p[1].to_owned(), p[3].to_owned(), p[4].to_owned()))
+    let a = crate::names::Arn::parse(arn)?;
+    Some((
+        a.partition.to_owned(),
+        a.region.to_owned(),
+        a.account.to_owned(),
+    ))
 }
 
 /// The ARN a queue reference names, when it is known without asking SQS: an ARN as

@@ -3,6 +3,7 @@
 pub use crate::scope::AllowList;
 
 use super::ports::AttributeValue;
+use crate::names::{Arn, FunctionRef, is_account, is_qualifier, is_queue_name};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -173,24 +174,6 @@ pub struct Request {
 /// Longest queue URL accepted (a real one is well under 200 characters).
 const MAX_QUEUE_URL: usize = 2048;
 
-/// An SQS queue name: 1-80 letters, digits, `-` and `_`, a FIFO queue's ending `.fifo`.
-fn queue_name_ok(name: &str) -> bool {
-    let stem = name.strip_suffix(".fifo").unwrap_or(name);
-    (1..=80).contains(&name.len())
-        && !stem.is_empty()
-        && stem
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// The account part of an ARN or queue URL: digits only.
-fn account_ok(account: &str) -> bool {
-    !account.is_empty() && account.len() <= 12 && account.chars().all(|c| c.is_ascii_digit())
-}
-
-/// A queue reference as the request may give it: a name, an SQS ARN or a queue URL
-/// (`http(s)://<host>/<account>/<name>`). Anything else (wildcards, path traversal,
-/// control characters, oversized text) is refused here, before any AWS call.
 /// `(host, account, name)` of a queue URL `http(s)://<host>/<account>/<name>`; `None` for
 /// anything else (a name, an ARN, a URL with another path).
 pub fn queue_url_parts(reference: &str) -> Option<(&str, &str, &str)> {
@@ -202,6 +185,9 @@ pub fn queue_url_parts(reference: &str) -> Option<(&str, &str, &str)> {
     parts.next().is_none().then_some((host, account, name))
 }
 
+/// A queue reference as the request may give it: a name, an SQS ARN or a queue URL
+/// (`http(s)://<host>/<account>/<name>`). Anything else (wildcards, path traversal,
+/// control characters, oversized text) is refused here, before any AWS call.
 pub fn check_queue_reference(field: &str, text: &str) -> Result<(), RequestError> {
     let bad_ref = |why: &str| bad(field, format!("{why}; expected a queue name, ARN or URL"));
     if text.len() > MAX_QUEUE_URL {
@@ -216,7 +202,7 @@ pub fn check_queue_reference(field: &str, text: &str) -> Result<(), RequestError
     if text.starts_with("https://") || text.starts_with("http://") {
         return match queue_url_parts(text) {
             Some((host, account, name))
-                if !host.is_empty() && account_ok(account) && queue_name_ok(name) =>
+                if !host.is_empty() && is_account(account) && is_queue_name(name) =>
             {
                 Ok(())
             }
@@ -226,42 +212,25 @@ pub fn check_queue_reference(field: &str, text: &str) -> Result<(), RequestError
         };
     }
     if text.starts_with("arn:") {
-        let parts: Vec<&str> = text.split(':').collect();
-        return match parts.as_slice() {
-            ["arn", partition, "sqs", region, account, name]
-                if !partition.is_empty()
-                    && !region.is_empty()
-                    && account_ok(account)
-                    && queue_name_ok(name) =>
+        return match Arn::parse(text) {
+            Some(a)
+                if a.service == "sqs"
+                    && !a.region.is_empty()
+                    && is_account(a.account)
+                    && is_queue_name(a.resource) =>
             {
                 Ok(())
             }
             _ => Err(bad_ref(&format!("{text} is not an SQS queue ARN"))),
         };
     }
-    if queue_name_ok(text) {
+    if is_queue_name(text) {
         Ok(())
     } else {
         Err(bad_ref(&format!(
             "{text:?} is not a queue name (1-80 letters, digits, '-' or '_', optionally '.fifo')"
         )))
     }
-}
-
-/// A Lambda function name (1-64 letters, digits, `-`, `_`) and, if given, a qualifier
-/// (`$LATEST`, a version or an alias: 1-128 letters, digits, `-`, `_`).
-fn function_name_ok(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-fn qualifier_ok(q: &str) -> bool {
-    q == "$LATEST"
-        || ((1..=128).contains(&q.len())
-            && q.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
 }
 
 fn parse_destination(text: &str) -> Result<Destination, RequestError> {
@@ -294,15 +263,9 @@ fn parse_destination(text: &str) -> Result<Destination, RequestError> {
     }
     // The name (or the ARN's parts) and qualifier as Lambda spells them: a wildcard or a
     // path would otherwise be checked against the allow-list's patterns as text.
-    let name_ok = match function.strip_prefix("arn:") {
-        Some(arn) => matches!(
-            arn.split(':').collect::<Vec<_>>().as_slice(),
-            [partition, "lambda", region, account, "function", name]
-                if !partition.is_empty() && !region.is_empty() && account_ok(account) && function_name_ok(name)
-        ),
-        None => function_name_ok(&function),
-    };
-    if !name_ok || !qualifier.as_deref().is_none_or(qualifier_ok) {
+    let name_ok = FunctionRef::parse(&function)
+        .is_ok_and(|r| r.qualifier.is_none() && (r.is_arn() || r.account.is_none()));
+    if !name_ok || !qualifier.as_deref().is_none_or(is_qualifier) {
         return Err(bad(
             "destination",
             format!(
@@ -553,9 +516,9 @@ mod tests {
             }
         );
         assert_eq!(
-            d("lambda:arn:aws:lambda:us-east-1:1:function:f:7"),
+            d("lambda:arn:aws:lambda:us-east-1:123456789012:function:f:7"),
             Destination::Lambda {
-                function: "arn:aws:lambda:us-east-1:1:function:f".into(),
+                function: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
                 qualifier: Some("7".into())
             }
         );

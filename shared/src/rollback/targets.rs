@@ -9,6 +9,7 @@
 //! brings in every function of that group.
 
 use super::event::AlarmSignal;
+use crate::names::{FunctionRef, is_alias};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const TAG_FUNCTION: &str = "rollgate:function";
@@ -64,34 +65,15 @@ fn split_qualified(value: &str) -> (Option<String>, Option<String>, Option<Strin
     }
 }
 
-fn name_chars_ok(s: &str, max: usize) -> bool {
-    (1..=max).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 /// Whether a target names a function and alias the way Lambda spells them: a name of
 /// 1-64 letters, digits, `-`, `_` (or the function's ARN) and an alias of 1-128 of them.
 /// Anything else (wildcards, paths, control characters) guards nothing: it is dropped
 /// before any AWS call is made with it.
 fn valid(target: &Target) -> bool {
-    let function_ok = match target.function.strip_prefix("arn:") {
-        Some(arn) => matches!(
-            arn.split(':').collect::<Vec<_>>().as_slice(),
-            [partition, "lambda", region, account, "function", name]
-                if !partition.is_empty()
-                    && !region.is_empty()
-                    && !account.is_empty()
-                    && account.chars().all(|c| c.is_ascii_digit())
-                    && name_chars_ok(name, 64)
-        ),
-        None => name_chars_ok(&target.function, 64),
-    };
-    function_ok
-        && target
-            .alias
-            .as_deref()
-            .is_none_or(|a| name_chars_ok(a, 128))
+    // A name or a full ARN, unqualified (the alias travels apart).
+    let function_ok = FunctionRef::parse(&target.function)
+        .is_ok_and(|r| r.qualifier.is_none() && (r.is_arn() || r.account.is_none()));
+    function_ok && target.alias.as_deref().is_none_or(is_alias)
 }
 
 /// Targets named by the alarm's metric dimensions (no AWS call needed).
