@@ -9,7 +9,7 @@ import urllib.request
 import uuid
 
 import pytest
-from conftest import (ACCOUNT, LEDGER_TABLE, REGION, TOPIC_ARN, alias_version, make_app, wait_deployment)
+from support.helpers import (ACCOUNT, LEDGER_TABLE, REGION, TOPIC_ARN, alias_version, make_app, wait_deployment)
 from harness import wait_for
 
 FUNCTION = "rollgate-alarm-rollback"
@@ -20,7 +20,7 @@ MINUTE_MS = 60_000
 @pytest.fixture(scope="module")
 def rb(stack):
     """A reader of alarm-rollback's decisions. The ledger table, the function and the two
-    EventBridge rules feeding it are the stack's (conftest.bootstrap deploys the template)."""
+    EventBridge rules feeding it are the stack's (helpers.bootstrap deploys the template)."""
     sqs, sns = stack.client("sqs"), stack.client("sns")
     url = sqs.create_queue(QueueName="rollgate-rollback-decisions")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -390,7 +390,7 @@ def deployment_event(application: str, group: str, deployment_id: str, state: st
 def test_a_state_change_of_an_ec2_deployment_is_a_logged_no_op(stack, rb):
     """The deployment rule also matches EC2/ECS deployments (the event names no platform):
     alarm-rollback answers without an error, so Lambda does not retry it into the DLQ."""
-    from conftest import ROLE
+    from support.helpers import ROLE
     cd = stack.client("codedeploy")
     name = f"fleet-{uuid.uuid4().hex[:8]}"
     cd.create_application(applicationName=name, computePlatform="Server")

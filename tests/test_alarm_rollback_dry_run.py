@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import LOG_DIR, alias_version, bootstrap, make_app, wait_deployment
+from support.helpers import LOG_DIR, alias_version, bootstrap, make_app, wait_deployment
 from harness import LocalAws, wait_for
 from test_alarm_rollback import (  # noqa: F401 - `rb` is a fixture used by name
     alarm_on, alias_updates, attrs, deploy, fire, ledger_deployment, ledger_items, rb, released,
@@ -17,9 +17,9 @@ from test_alarm_rollback import (  # noqa: F401 - `rb` is a fixture used by name
 @pytest.fixture(scope="module")
 def stack():
     """Its own emulator and functions: the dry-run switch is the function's environment."""
-    import conftest
-    env = {"ROLLGATE_TOPIC_ARN": conftest.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": conftest.POLICY_PREFIX,
-           "ROLLGATE_LEDGER_TABLE": conftest.LEDGER_TABLE, "ROLLGATE_DRY_RUN": "true"}
+    from support import helpers
+    env = {"ROLLGATE_TOPIC_ARN": helpers.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": helpers.POLICY_PREFIX,
+           "ROLLGATE_LEDGER_TABLE": helpers.LEDGER_TABLE, "ROLLGATE_DRY_RUN": "true"}
     with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120, log_dir=LOG_DIR / "dry-run") as aws:
         bootstrap(aws)
         yield aws

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ACCOUNT, REGION, create_function, wait_for
+from support.helpers import ACCOUNT, REGION, create_function, wait_for
 
 FUNCTION = "redrive-dlq-redrive"
 PROVENANCE = "rollgate.redrive"
@@ -242,7 +242,7 @@ def test_a_native_move_task_is_cancelled_by_its_handle(stack, redrive):
 def test_each_run_is_announced_on_the_decision_topic(stack, redrive):
     """The run's summary goes to the decision topic with the source and the verdict as
     message attributes, for subscribers to filter on."""
-    from conftest import topic_inbox
+    from support.helpers import topic_inbox
 
     find = topic_inbox(stack, name("summaries"), {"component": ["dlq-redrive"]})
     src, dlq = queue_pair(stack)

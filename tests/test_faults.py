@@ -28,7 +28,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from conftest import (ACCOUNT, HOOK_FUNCTION, LEDGER_TABLE, LOG_DIR, POLICY_PREFIX, POST_HOOK_FUNCTION,
+from support.helpers import (ACCOUNT, HOOK_FUNCTION, LEDGER_TABLE, LOG_DIR, POLICY_PREFIX, POST_HOOK_FUNCTION,
                       POST_HOOK_MAX_RUN_SECONDS, REDRIVE_ALLOW, REGION, ROLE, TOPIC_ARN, alias_version, appspec,
                       bootstrap, create_function, deploy, make_app)
 from harness import LocalAws, wait_for
@@ -112,7 +112,7 @@ class Faults:
 
 
 def wait_done(s: LocalAws, dep: str, timeout: float = 120) -> dict:
-    """Like conftest's wait_deployment, through BatchGetDeployments so that the test's
+    """Like support.helpers' wait_deployment, through BatchGetDeployments so that the test's
     polling never meets a fault injected on GetDeployment."""
     cd = s.client("codedeploy")
 

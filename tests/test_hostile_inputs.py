@@ -43,14 +43,14 @@ from pathlib import Path
 
 import pytest
 
-import conftest
-from conftest import (ACCOUNT, LOG_DIR, POLICY_PREFIX, REGION, TOPIC_ARN, bootstrap, create_function,
+from support import helpers
+from support.helpers import (ACCOUNT, LOG_DIR, POLICY_PREFIX, REGION, TOPIC_ARN, bootstrap, create_function,
                       make_app, wait_deployment)
 from harness import LocalAws, wait_for
 
 CORPUS = Path(__file__).resolve().parent / "hostile"
-HOOK = conftest.HOOK_FUNCTION
-POST_HOOK = conftest.POST_HOOK_FUNCTION
+HOOK = helpers.HOOK_FUNCTION
+POST_HOOK = helpers.POST_HOOK_FUNCTION
 ROLLBACK = "rollgate-alarm-rollback"
 REDRIVE = "rollgate-dlq-redrive"
 FUNCTIONS = {"pre-traffic-hook": HOOK, "post-traffic-hook": POST_HOOK, "alarm-rollback": ROLLBACK,
@@ -118,7 +118,7 @@ def _released(w: World, app) -> str:
     """Release v1 -> v2 of `app` (no hooks), wait for success, record it in the ledger."""
     spec = json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
         "Name": app.name, "Alias": app.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
-    dep = conftest.deploy(w.aws, app, spec)
+    dep = helpers.deploy(w.aws, app, spec)
     assert wait_deployment(w.aws, dep)["status"] == "Succeeded"
     _record_in_ledger(w, app, dep)
     return dep
@@ -127,8 +127,8 @@ def _released(w: World, app) -> str:
 @pytest.fixture(scope="module")
 def world():
     env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX,
-           "ROLLGATE_SELF_FUNCTION": POST_HOOK, "ROLLGATE_MAX_RUN_SECONDS": conftest.POST_HOOK_MAX_RUN_SECONDS,
-           "ROLLGATE_LEDGER_TABLE": conftest.LEDGER_TABLE, "ROLLGATE_REDRIVE_ALLOW": conftest.REDRIVE_ALLOW,
+           "ROLLGATE_SELF_FUNCTION": POST_HOOK, "ROLLGATE_MAX_RUN_SECONDS": helpers.POST_HOOK_MAX_RUN_SECONDS,
+           "ROLLGATE_LEDGER_TABLE": helpers.LEDGER_TABLE, "ROLLGATE_REDRIVE_ALLOW": helpers.REDRIVE_ALLOW,
            "ROLLGATE_ROLLBACK_ALLOW": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-*",
            # A value no function may ever write to its log.
            "ROLLGATE_HOSTILE_TEST_SECRET": SECRET}
@@ -146,7 +146,7 @@ def world():
 
 def _build(w: World) -> None:
     lam, sqs, sns, cd, ddb = (w.client(s) for s in ("lambda", "sqs", "sns", "codedeploy", "dynamodb"))
-    # The ledger, alarm-rollback and dlq-redrive are the stack's (conftest.bootstrap). Its
+    # The ledger, alarm-rollback and dlq-redrive are the stack's (helpers.bootstrap). Its
     # rules are disabled: each case feeds its event itself, and a deployment a case ends
     # must not invoke alarm-rollback behind the side-effect snapshot's back.
     for rule in ("rollgate-alarm-state", "rollgate-deployment-state"):
@@ -182,7 +182,7 @@ def _build(w: World) -> None:
     # A deployment of an EC2/on-premises application (not Lambda).
     cd.create_application(applicationName="hostile-server-app", computePlatform="Server")
     cd.create_deployment_group(applicationName="hostile-server-app", deploymentGroupName="fleet",
-                               serviceRoleArn=conftest.ROLE)
+                               serviceRoleArn=helpers.ROLE)
     w.names["server_deployment"] = cd.create_deployment(
         applicationName="hostile-server-app", deploymentGroupName="fleet",
         revision={"revisionType": "S3", "s3Location": {"bucket": "artifacts", "key": "app.zip",
@@ -215,9 +215,9 @@ def _build(w: World) -> None:
 def known_execution(w: World, policy) -> dict[str, str]:
     """A fresh app whose deployment waits in BeforeAllowTraffic on a hook that never reports."""
     app = make_app(w.aws, policy=policy)
-    spec = conftest.appspec(app, hook="hostile-silent-hook")
+    spec = helpers.appspec(app, hook="hostile-silent-hook")
     silent = _invocations(w).get("hostile-silent-hook", 0)
-    dep = conftest.deploy(w.aws, app, spec)
+    dep = helpers.deploy(w.aws, app, spec)
     # CodeDeploy's own (asynchronous) invoke of the silent hook has ended before the case.
     wait_for(lambda: _invocations(w).get("hostile-silent-hook", 0) > silent, 60, "the silent hook's invocation")
 
@@ -291,7 +291,7 @@ def snapshot(w: World) -> dict:
         return out
 
     def ledger():
-        return sorted(json.dumps(i, sort_keys=True) for i in ddb.scan(TableName=conftest.LEDGER_TABLE)["Items"])
+        return sorted(json.dumps(i, sort_keys=True) for i in ddb.scan(TableName=helpers.LEDGER_TABLE)["Items"])
 
     def queues():
         out = {}
@@ -660,7 +660,7 @@ def test_logs_hold_no_message_bodies_or_secrets(world):
                     "body_regex": "status"}},
         {"name": "mismatch", "payload": {"token": SMOKE_MARKER}, "expect": {"json_subset": {"status": "down"}}}]}}
     app = make_app(world.aws, policy=policy, env={"TABLE_NAME": "orders", "API_TOKEN": SECRET})
-    dep = conftest.deploy(world.aws, app)
+    dep = helpers.deploy(world.aws, app)
     assert wait_deployment(world.aws, dep)["status"] == "Failed"  # the "mismatch" test fails it
     decision = [m for m in _drain_decisions(world)
                 if m["MessageAttributes"].get("deployment", {}).get("Value") == dep]

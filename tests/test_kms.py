@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-import conftest
-from conftest import (ACCOUNT, HOOK_FUNCTION, LOG_DIR, POLICY_PREFIX, POST_HOOK_FUNCTION, REGION, TOPIC_ARN,
+from support import helpers
+from support.helpers import (ACCOUNT, HOOK_FUNCTION, LOG_DIR, POLICY_PREFIX, POST_HOOK_FUNCTION, REGION, TOPIC_ARN,
                       appspec, bootstrap, deploy, make_app, topic_inbox, wait_deployment)
 from harness import LocalAws
 from test_alarm_rollback import alarm_on, fire, released
@@ -24,10 +24,10 @@ QUEUES = ("pre-traffic", "post-traffic", "alarm-rollback", "dlq-redrive", "alarm
 def world():
     env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX,
            "ROLLGATE_SELF_FUNCTION": POST_HOOK_FUNCTION,
-           "ROLLGATE_MAX_RUN_SECONDS": conftest.POST_HOOK_MAX_RUN_SECONDS,
-           "ROLLGATE_LEDGER_TABLE": conftest.LEDGER_TABLE,
+           "ROLLGATE_MAX_RUN_SECONDS": helpers.POST_HOOK_MAX_RUN_SECONDS,
+           "ROLLGATE_LEDGER_TABLE": helpers.LEDGER_TABLE,
            # The stack's own queues too: the redrive below empties one of its DLQs.
-           "ROLLGATE_REDRIVE_ALLOW": f"arn:aws:sqs:{REGION}:{ACCOUNT}:rollgate-*,{conftest.REDRIVE_ALLOW}"}
+           "ROLLGATE_REDRIVE_ALLOW": f"arn:aws:sqs:{REGION}:{ACCOUNT}:rollgate-*,{helpers.REDRIVE_ALLOW}"}
     with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120, log_dir=LOG_DIR / "kms") as aws:
         key = aws.client("kms").create_key(Description="rollgate test CMK")["KeyMetadata"]["Arn"]
         bootstrap(aws, {"KmsKeyArn": key})
@@ -79,7 +79,7 @@ def test_redrive_moves_dead_letters_between_encrypted_queues(world):
                            Attributes={"KmsMasterKeyId": world.key})["QueueUrl"]
     for i in range(3):
         sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"n": i}))
-    answer = world.client("lambda").invoke(FunctionName=conftest.STACK_FUNCTIONS["dlq-redrive"],
+    answer = world.client("lambda").invoke(FunctionName=helpers.STACK_FUNCTIONS["dlq-redrive"],
                                            Payload=json.dumps({"source": dlq, "destination": out}).encode())
     report = json.loads(answer["Payload"].read())
     assert "FunctionError" not in answer, report

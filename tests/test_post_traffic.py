@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import POST_HOOK_FUNCTION, alias_version, appspec, deploy, make_app, wait_deployment
+from support.helpers import POST_HOOK_FUNCTION, alias_version, appspec, deploy, make_app, wait_deployment
 from traffic import HEALTHY, lambda_traffic
 
 CANARY = "CodeDeployDefault.LambdaCanary10Percent30Minutes"  # 6 s at the tests' 0.2 s minute

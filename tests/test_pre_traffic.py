@@ -4,7 +4,7 @@ built hook under `cargo lambda watch`, the example app's versions as the target.
 import json
 import time
 
-from conftest import (HOOK_FUNCTION, POST_HOOK_FUNCTION, alias_version, appspec, deploy, make_app, wait_deployment)
+from support.helpers import (HOOK_FUNCTION, POST_HOOK_FUNCTION, alias_version, appspec, deploy, make_app, wait_deployment)
 
 SMOKE = {
     "version": 1,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOOK_FUNCTION, POST_HOOK_FUNCTION, create_function
+from support.helpers import HOOK_FUNCTION, POST_HOOK_FUNCTION, create_function
 from harness import wait_for
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "samples"
@@ -86,7 +86,7 @@ def test_lambdas_dead_letters_of_both_published_shapes_are_replayed_as_the_origi
 def test_an_anomaly_detection_alarm_on_a_released_function_rolls_it_back(stack, functions):
     """The published anomaly-detection alarm event (its metric and the band expression, an
     alarm name with spaces), about a function released a few minutes ago: rolled back."""
-    from conftest import alias_version, make_app
+    from support.helpers import alias_version, make_app
     from test_alarm_rollback import cloudwatch_time, released
 
     app = make_app(stack)

@@ -108,12 +108,12 @@ def build_with_fallback(name: str, args: list[str], log_name: str) -> tuple[Path
 
 
 def test_modules(base: Path):
-    """infra/local/harness.py and tests/conftest.py of `base` (the working tree or the
-    last commit's export), imported fresh so the two never mix."""
+    """infra/local/harness.py and tests/support/helpers.py of `base` (the working tree or
+    the last commit's export), imported fresh so the two never mix."""
     import importlib
     import sys
 
-    for name in ("harness", "conftest"):
+    for name in ("harness", "support", "support.helpers"):
         sys.modules.pop(name, None)
     for sub in ("tests", "infra/local"):
         path = str(base / sub)
@@ -125,4 +125,4 @@ def test_modules(base: Path):
         os.environ["CARGO_TARGET_DIR"] = str(ROOT / "target")
     else:
         os.environ.pop("CARGO_TARGET_DIR", None)
-    return importlib.import_module("harness"), importlib.import_module("conftest")
+    return importlib.import_module("harness"), importlib.import_module("support.helpers")

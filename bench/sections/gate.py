@@ -49,18 +49,18 @@ def run(reps: int = 5) -> dict:
                                      "gate-build")
     if base is None:
         return {"status": "skipped", "reason": f"pre-traffic-hook (debug build for cargo lambda watch) {note}"}
-    harness, conftest = test_modules(base)
+    harness, helpers = test_modules(base)
     LocalAws, wait_for = harness.LocalAws, harness.wait_for
 
-    env = {"ROLLGATE_TOPIC_ARN": conftest.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": conftest.POLICY_PREFIX}
+    env = {"ROLLGATE_TOPIC_ARN": helpers.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": helpers.POLICY_PREFIX}
     samples: dict[str, list[dict]] = {k: [] for k in SCENARIOS}
     with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120, log_dir=OUT_DIR / "logs" / "gate",
                   watch_concurrency=WATCH_CONCURRENCY) as aws:
-        conftest.bootstrap(aws)
+        helpers.bootstrap(aws)
         sqs, sns, cd = aws.client("sqs"), aws.client("sns"), aws.client("codedeploy")
         url = sqs.create_queue(QueueName="rollgate-bench-decisions")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=conftest.TOPIC_ARN, Protocol="sqs", Endpoint=arn)
+        sns.subscribe(TopicArn=helpers.TOPIC_ARN, Protocol="sqs", Endpoint=arn)
         decisions: dict[str, dict] = {}
 
         def decision(dep: str):
@@ -73,13 +73,13 @@ def run(reps: int = 5) -> dict:
 
         def once(key: str, timeout: float = 120) -> dict:
             _, tests, conc = SCENARIOS[key]
-            app = conftest.make_app(aws, policy=_policy(tests, conc))
+            app = helpers.make_app(aws, policy=_policy(tests, conc))
             t0 = time.monotonic()
-            dep = conftest.deploy(aws, app)
+            dep = helpers.deploy(aws, app)
 
             def done():
                 info = cd.get_deployment(deploymentId=dep)["deploymentInfo"]
-                return info if info["status"] in conftest.TERMINAL else None
+                return info if info["status"] in helpers.TERMINAL else None
 
             info = wait_for(done, timeout, f"deployment {dep}", interval=0.02)
             wall_ms = (time.monotonic() - t0) * 1000

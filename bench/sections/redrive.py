@@ -67,7 +67,7 @@ def run(messages: int = MESSAGES) -> dict:
     base, note = build_with_fallback("dlq-redrive", ["build", "-p", "dlq-redrive"], "redrive-build")
     if base is None:
         return {"status": "skipped", "reason": f"dlq-redrive (debug build for cargo lambda watch) {note}"}
-    harness, conftest = test_modules(base)
+    harness, helpers = test_modules(base)
     LocalAws, wait_for = harness.LocalAws, harness.wait_for
 
     # cargo lambda watch runs the debug build (dependencies at opt-level 1): the Rust
@@ -75,8 +75,8 @@ def run(messages: int = MESSAGES) -> dict:
     # The function moves only queues its allow-list names (empty: none).
     env = {"ROLLGATE_REDRIVE_ALLOW": "arn:aws:sqs:*:*:bench-*"}
     with LocalAws(env=env, log_dir=OUT_DIR / "logs" / "redrive") as aws:
-        conftest.bootstrap(aws)
-        conftest.create_function(aws, FUNCTION, handler="dlq-redrive", env={}, timeout=900)
+        helpers.bootstrap(aws)
+        helpers.create_function(aws, FUNCTION, handler="dlq-redrive", env={}, timeout=900)
         sqs, lam = aws.client("sqs"), aws.client("lambda")
         emulator_pid = aws._procs[0].pid
         watch_port = int(aws.watch_endpoint.rsplit(":", 1)[1])

@@ -61,11 +61,11 @@ def run(reps: int = 3) -> dict:
         "rollback-build")
     if base is None:
         return {"status": "skipped", "reason": f"alarm-rollback (debug build for cargo lambda watch) {note}"}
-    harness, conftest = test_modules(base)
+    harness, helpers = test_modules(base)
     LocalAws = harness.LocalAws
 
     proxy = CallLog()
-    env = {"ROLLGATE_TOPIC_ARN": conftest.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": conftest.POLICY_PREFIX,
+    env = {"ROLLGATE_TOPIC_ARN": helpers.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": helpers.POLICY_PREFIX,
            "ROLLGATE_LEDGER_TABLE": LEDGER, "AWS_ENDPOINT_URL": proxy.url}
     samples, notes = [], []
     try:
@@ -73,8 +73,8 @@ def run(reps: int = 3) -> dict:
                       log_dir=OUT_DIR / "logs" / "rollback") as aws:
             host, port = aws.endpoint.removeprefix("http://").split(":")
             proxy.upstream = (host, int(port))
-            conftest.bootstrap(aws)
-            conftest.create_function(aws, FUNCTION, handler="alarm-rollback", env={}, timeout=60)
+            helpers.bootstrap(aws)
+            helpers.create_function(aws, FUNCTION, handler="alarm-rollback", env={}, timeout=60)
             aws.client("dynamodb").create_table(
                 TableName=LEDGER, BillingMode="PAY_PER_REQUEST",
                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
@@ -90,9 +90,9 @@ def run(reps: int = 3) -> dict:
                 return body
 
             for rep in range(reps + 1):  # the first one also starts the function: not counted
-                app = conftest.make_app(aws)
-                dep = conftest.deploy(aws, app)
-                info = conftest.wait_deployment(aws, dep)
+                app = helpers.make_app(aws)
+                dep = helpers.deploy(aws, app)
+                info = helpers.wait_deployment(aws, dep)
                 if info["status"] != "Succeeded":
                     raise RuntimeError(f"the release did not succeed: {info.get('errorInformation')}")
                 for rec in aws.control("events"):
@@ -108,7 +108,7 @@ def run(reps: int = 3) -> dict:
                     continue
                 before = [c["op"] for c in calls if c["t_ns"] <= updates[0]["t_ns"]]
                 after = [c["op"] for c in calls if c["t_ns"] > updates[0]["t_ns"]]
-                moved = conftest.alias_version(aws, app) == "1"
+                moved = helpers.alias_version(aws, app) == "1"
                 if rep > 0:
                     samples.append({"reaction_ms": (updates[0]["t_ns"] - t0) / 1e6,
                                     "invoke_ms": (t_end - t0) / 1e6, "calls_to_update": len(before),
