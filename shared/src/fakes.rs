@@ -3,11 +3,11 @@
 //! rollback and redrive ports have theirs beside them (`post_traffic::fakes`, ...).
 
 use crate::appspec::{LambdaTarget, LifecycleHook as Hook};
-use crate::checks::{FunctionSnapshot, InvokeOutcome};
 use crate::decision::{Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::ports::{
-    DeploymentInfo, Deployments, Functions, Notifier, PolicyDocument, PolicyStore, ReportOutcome,
+    DeploymentInfo, Deployments, FunctionSnapshot, Functions, InvokeOutcome, Notifier,
+    PolicyDocument, PolicyStore, ReportOutcome,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -7,7 +7,6 @@
 
 pub mod adapters;
 pub mod appspec;
-pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod decision;

@@ -31,6 +31,15 @@ impl<'a> Arn<'a> {
     }
 }
 
+/// Longest function name (`CreateFunction`'s `FunctionName`; the name part of an ARN).
+pub const FUNCTION_NAME_MAX_CHARS: usize = 64;
+/// Longest alias name (shape `Alias`) and qualifier (shape `Qualifier`).
+pub const ALIAS_MAX_CHARS: usize = 128;
+/// Longest published version (shape `Version`).
+pub const VERSION_MAX_CHARS: usize = 1024;
+/// Longest SQS queue name, `.fifo` included.
+pub const QUEUE_NAME_MAX_CHARS: usize = 80;
+
 fn word_chars(s: &str, max: usize) -> bool {
     (1..=max).contains(&s.len())
         && s.bytes()
@@ -40,18 +49,18 @@ fn word_chars(s: &str, max: usize) -> bool {
 /// A function's name: 1-64 letters, digits, `-` or `_` (`CreateFunction`'s rule; the
 /// longer `FunctionName` patterns of other operations admit ARNs, not longer names).
 pub fn is_function_name(s: &str) -> bool {
-    word_chars(s, 64)
+    word_chars(s, FUNCTION_NAME_MAX_CHARS)
 }
 
 /// An alias name (shape `Alias`): 1-128 of `[a-zA-Z0-9-_]`, not all digits (that would be
 /// a version).
 pub fn is_alias(s: &str) -> bool {
-    word_chars(s, 128) && !s.bytes().all(|b| b.is_ascii_digit())
+    word_chars(s, ALIAS_MAX_CHARS) && !s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A published version (shape `Version`, `$LATEST` aside): digits.
 pub fn is_version(s: &str) -> bool {
-    (1..=1024).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    (1..=VERSION_MAX_CHARS).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A qualifier: `$LATEST`, a version or an alias.
@@ -67,7 +76,7 @@ pub fn is_account(s: &str) -> bool {
 /// An SQS queue name: 1-80 letters, digits, `-` or `_`, a FIFO queue's ending `.fifo`.
 pub fn is_queue_name(s: &str) -> bool {
     let stem = s.strip_suffix(".fifo").unwrap_or(s);
-    s.len() <= 80 && word_chars(stem, 80)
+    s.len() <= QUEUE_NAME_MAX_CHARS && word_chars(stem, QUEUE_NAME_MAX_CHARS)
 }
 
 /// A function as Lambda's API takes it: a name, `name:qualifier`, a partial ARN

@@ -2,9 +2,9 @@
 //! implement them with the AWS SDK; tests implement them with plain data.
 
 use crate::appspec::LambdaTarget;
-use crate::checks::{FunctionSnapshot, InvokeOutcome};
 use crate::decision::{Decision, Verdict};
 use crate::error::Result;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 
@@ -40,6 +40,39 @@ pub trait Deployments: Send + Sync {
         execution_id: &str,
         verdict: Verdict,
     ) -> impl Future<Output = Result<ReportOutcome>> + Send;
+}
+
+/// What the hook read about the target version (`GetFunctionConfiguration` with the qualifier).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionSnapshot {
+    pub version: String,
+    pub state: Option<String>,
+    pub state_reason: Option<String>,
+    pub last_update_status: Option<String>,
+    pub last_update_status_reason: Option<String>,
+    pub architectures: Vec<String>,
+    /// `None` for container-image functions.
+    pub runtime: Option<String>,
+    pub memory_mb: Option<i32>,
+    pub timeout_seconds: Option<i32>,
+    /// Environment variable names only; values are never needed.
+    pub env_keys: Vec<String>,
+}
+
+/// What invoking a smoke test's payload on the target version produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvokeOutcome {
+    /// The `X-Amz-Function-Error` header (`Unhandled`, `Handled`), `None` on success.
+    pub function_error: Option<String>,
+    /// `errorType` from the error body, when there is one.
+    pub error_type: Option<String>,
+    /// The response body as returned by Lambda.
+    pub payload: Vec<u8>,
+    /// Wall time of the (last) invocation.
+    pub duration_ms: u64,
+    pub executed_version: Option<String>,
+    /// Invocations made, retries included.
+    pub attempts: u32,
 }
 
 pub trait Functions: Send + Sync {

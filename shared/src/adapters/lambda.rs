@@ -1,10 +1,10 @@
 //! Lambda: read a version's configuration and invoke that exact version; read an alias
 //! and point it back (alarm rollback); read a function's group tag.
 
-use crate::checks::{FunctionSnapshot, InvokeOutcome};
 use crate::clock::Instant;
 use crate::error::{Error, Result};
 use crate::ports::Functions;
+use crate::ports::{FunctionSnapshot, InvokeOutcome};
 use crate::rollback::decide::AliasState;
 use crate::rollback::ports::UpdateOutcome;
 use crate::rollback::targets::TAG_GROUP;

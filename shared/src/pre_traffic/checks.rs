@@ -4,33 +4,16 @@
 //! Nothing here performs I/O; the hook fetches the data and these functions turn it into
 //! [`CheckResult`]s with the expected and observed values as evidence.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value, json};
 
 use crate::decision::{CheckResult, Outcome};
 use crate::policy::{Architecture, Bounds, ConfigGuards, FunctionErrorExpectation, SmokeTest};
+use crate::ports::{FunctionSnapshot, InvokeOutcome};
 
 /// Response bodies and error messages kept as evidence are cut to about this many bytes.
 pub const MAX_EVIDENCE_BYTES: usize = 1024;
 /// Values quoted inside a `detail` sentence are cut to this many characters.
 const MAX_DETAIL_VALUE_CHARS: usize = 200;
-
-/// What the hook read about the target version (`GetFunctionConfiguration` with the qualifier).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FunctionSnapshot {
-    pub version: String,
-    pub state: Option<String>,
-    pub state_reason: Option<String>,
-    pub last_update_status: Option<String>,
-    pub last_update_status_reason: Option<String>,
-    pub architectures: Vec<String>,
-    /// `None` for container-image functions.
-    pub runtime: Option<String>,
-    pub memory_mb: Option<i32>,
-    pub timeout_seconds: Option<i32>,
-    /// Environment variable names only; values are never needed.
-    pub env_keys: Vec<String>,
-}
 
 /// Checks the target version's configuration: always `config.state` and
 /// `config.last_update_status`, then one check per guard the policy sets.
@@ -190,22 +173,6 @@ fn bounds_check(
 
 fn inconclusive(name: &str, expected: Value, actual: Value, detail: &str) -> CheckResult {
     CheckResult::new(name, Outcome::Inconclusive, expected, actual).with_detail(detail)
-}
-
-/// What invoking a smoke test's payload on the target version produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvokeOutcome {
-    /// The `X-Amz-Function-Error` header (`Unhandled`, `Handled`), `None` on success.
-    pub function_error: Option<String>,
-    /// `errorType` from the error body, when there is one.
-    pub error_type: Option<String>,
-    /// The response body as returned by Lambda.
-    pub payload: Vec<u8>,
-    /// Wall time of the (last) invocation.
-    pub duration_ms: u64,
-    pub executed_version: Option<String>,
-    /// Invocations made, retries included.
-    pub attempts: u32,
 }
 
 /// Evaluates every expectation of `test` against `outcome`: one check per expectation,

@@ -1,12 +1,14 @@
 //! The pre-traffic gate (`BeforeAllowTraffic`): configuration checks on the target
 //! version, then the policy's smoke tests invoked on that exact version, concurrently.
 
-use crate::checks::{self, InvokeOutcome};
+pub mod checks;
+
 use crate::clock::Instant;
 use crate::decision::CheckResult;
 use crate::error::Error;
 use crate::hook::{Budget, Evaluator};
 use crate::policy::{Policy, SmokeTest};
+use crate::ports::InvokeOutcome;
 use crate::ports::{DeploymentInfo, Functions};
 use futures::StreamExt;
 use std::time::Duration;
