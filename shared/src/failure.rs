@@ -91,12 +91,6 @@ impl From<Error> for Failure {
     }
 }
 
-impl From<crate::redrive::request::RequestError> for Failure {
-    fn from(e: crate::redrive::request::RequestError) -> Self {
-        Failure::new(Class::InvalidRequest, e.to_string())
-    }
-}
-
 impl From<Failure> for lambda_runtime::Diagnostic {
     fn from(f: Failure) -> Self {
         lambda_runtime::Diagnostic {

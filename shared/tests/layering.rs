@@ -175,3 +175,61 @@ fn every_main_is_wiring_only() {
     }
     assert!(long.is_empty(), "main.rs over 60 lines: {long:?}");
 }
+
+/// The top-level modules of the library each file's code names (`crate::<module>`), by
+/// the top-level module the file belongs to. Test code, fakes and comments aside.
+fn module_graph() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut graph = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+    let reference = regex::Regex::new(r"crate::(\w+)").unwrap();
+    for (rel, text) in library() {
+        if rel == "lib.rs" || rel.ends_with("_tests.rs") || rel.ends_with("fakes.rs") {
+            continue;
+        }
+        let top = rel
+            .split('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_owned();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let edges = graph.entry(top.clone()).or_default();
+        for m in reference.captures_iter(code) {
+            if m[1] != top && m[1] != *"Result" && m[1] != *"Error" {
+                edges.insert(m[1].to_owned());
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn no_module_cycle() {
+    let graph = module_graph();
+    // Depth-first search from every module; a path back to it is a cycle.
+    for start in graph.keys() {
+        let mut stack = vec![vec![start.clone()]];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(path) = stack.pop() {
+            let last = path.last().unwrap();
+            for next in graph.get(last).into_iter().flatten() {
+                assert!(
+                    next != start,
+                    "module cycle: {} -> {start}",
+                    path.join(" -> ")
+                );
+                if seen.insert(next.clone()) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push(longer);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_module_graph_is_read() {
+    let graph = module_graph();
+    assert!(graph["post_traffic"].contains("hook"), "{graph:?}");
+    assert!(graph["adapters"].contains("ports"), "{graph:?}");
+}

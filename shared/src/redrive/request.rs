@@ -371,6 +371,13 @@ fn check_native(raw: &Raw, filter: &Filter, destination: &Destination) -> Result
     Ok(())
 }
 
+/// A refused request fails the invocation as `InvalidRequest`.
+impl From<RequestError> for crate::failure::Failure {
+    fn from(e: RequestError) -> Self {
+        crate::failure::Failure::new(crate::failure::Class::InvalidRequest, e.to_string())
+    }
+}
+
 impl Request {
     /// Parse and validate; the error names the offending field.
     pub fn parse(value: &Value) -> Result<Self, RequestError> {
