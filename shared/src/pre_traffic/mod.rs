@@ -35,7 +35,7 @@ impl<F: Functions> PreTraffic<'_, F> {
         budget: Budget,
     ) -> Vec<CheckResult> {
         let started = Instant::now();
-        let payload = serde_json::to_vec(&test.payload).unwrap_or_default();
+        let payload = test.payload_bytes();
         let mut attempts = 0;
         loop {
             attempts += 1;
