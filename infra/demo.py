@@ -158,7 +158,9 @@ class Demo:
         policy = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
         policy["post_traffic"] = {
             "bake_minutes": 0.1, "poll_seconds": 1, "period_seconds": 1, "min_invocations": 20,
-            "canary": {"min_invocations": 20, "min_periods": 3},
+            # The local AWS has metrics at once and the demo's canary lasts seconds.
+            "ingestion_delay_seconds": 0,
+            "canary": {"min_invocations": 20, "min_periods": 3, "warmup_seconds": 0},
             "bake": {"max_error_rate": 0.05, "max_p99_ms": 300}}
         ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
         say(f"policy {name}: smoke test 'health'; post-traffic bake {policy['post_traffic']['bake_minutes']} min, "

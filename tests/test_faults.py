@@ -263,9 +263,9 @@ def test_pre_traffic_smoke_invoke_that_never_answers_fails_within_the_budget(fst
 
 def post_policy(**overrides) -> dict:
     post = {"bake_minutes": 0.05, "poll_seconds": 1, "period_seconds": 1, "min_invocations": 20,
-            "on_no_data": "fail", "alpha": 0.05,
+            "on_no_data": "pass", "alpha": 0.05, "ingestion_delay_seconds": 0,
             "canary": {"max_error_rate_increase": 0.02, "max_latency_increase_pct": 30,
-                       "min_invocations": 20, "min_periods": 3},
+                       "min_invocations": 20, "min_periods": 3, "warmup_seconds": 0},
             "bake": {"max_error_rate": 0.05, "max_p99_ms": 300}}
     post.update(overrides)
     return {"version": 1, "post_traffic": post}

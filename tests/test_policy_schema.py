@@ -84,6 +84,9 @@ INVALID = [
     ("canary-error-increase-2", {"post_traffic": {"canary": {"max_error_rate_increase": 2}}}, "post_traffic/canary/max_error_rate_increase"),
     ("canary-latency-1001", {"post_traffic": {"canary": {"max_latency_increase_pct": 1001}}}, "post_traffic/canary/max_latency_increase_pct"),
     ("canary-min-periods-zero", {"post_traffic": {"canary": {"min_periods": 0}}}, "post_traffic/canary/min_periods"),
+    ("canary-error-ratio-below-1", {"post_traffic": {"canary": {"max_error_rate_ratio": 0.5}}}, "post_traffic/canary/max_error_rate_ratio"),
+    ("canary-warmup-1801", {"post_traffic": {"canary": {"warmup_seconds": 1801}}}, "post_traffic/canary/warmup_seconds"),
+    ("ingestion-delay-601", {"post_traffic": {"ingestion_delay_seconds": 601}}, "post_traffic/ingestion_delay_seconds"),
     ("bake-misspelt-field", {"post_traffic": {"bake": {"max_p99": 800}}}, "post_traffic/bake"),
     ("bake-error-rate-null", {"post_traffic": {"bake": {"max_error_rate": None}}}, "post_traffic/bake/max_error_rate"),
     ("bake-p99-zero", {"post_traffic": {"bake": {"max_p99_ms": 0}}}, "post_traffic/bake/max_p99_ms"),
@@ -206,7 +209,10 @@ def test_post_traffic_edge_values_are_accepted(validator):
             "min_invocations": 0,
             "on_no_data": "fail",
             "alpha": 0.0001,
-            "canary": {"max_error_rate_increase": 1, "max_latency_increase_pct": 1000, "min_invocations": 0, "min_periods": 1000},
+            # The bake, its extension and the ingestion delay share the 45 minutes.
+            "ingestion_delay_seconds": 0,
+            "canary": {"max_error_rate_increase": 1, "max_error_rate_ratio": 1000, "max_latency_increase_pct": 1000,
+                       "min_invocations": 0, "min_periods": 1000, "warmup_seconds": 1800},
             "bake": {"max_error_rate": 0, "max_p99_ms": 1, "max_throttles": 0},
             "alarms": ["a" * 255],
             "metrics": [

@@ -18,11 +18,14 @@ CANARY = "CodeDeployDefault.LambdaCanary10Percent30Minutes"  # 6 s at the tests'
 
 
 def policy(**overrides) -> dict:
+    # The local AWS has its metrics at once (no ingestion delay) and the tests' canary
+    # lasts seconds (no warm-up). A few hundred invocations cannot show a p99 limit met
+    # (that takes about 300 without one slow request): undecided judgements pass.
     post = {
         "bake_minutes": 0.05, "poll_seconds": 1, "period_seconds": 1, "min_invocations": 20,
-        "on_no_data": "fail", "alpha": 0.05,
+        "on_no_data": "pass", "alpha": 0.05, "ingestion_delay_seconds": 0,
         "canary": {"max_error_rate_increase": 0.02, "max_latency_increase_pct": 30,
-                   "min_invocations": 20, "min_periods": 3},
+                   "min_invocations": 20, "min_periods": 3, "warmup_seconds": 0},
         "bake": {"max_error_rate": 0.05, "max_p99_ms": 300},
     }
     post.update(overrides)
@@ -96,9 +99,13 @@ def test_p99_regression_fails_and_alias_returns(stack, decisions):
     assert alias_version(stack, app) == "1"
     decision = json.loads(decisions_for(decisions, dep)["Message"])
     result = outcomes(decision)
-    assert result["canary.latency_p99"] == "fail", decision["checks"]
-    latency = next(c for c in decision["checks"] if c["name"] == "canary.latency_p99")
-    assert latency["actual"]["test"]["p_value"] < 0.05
+    assert result["canary.latency"] == "fail", decision["checks"]
+    latency = next(c for c in decision["checks"] if c["name"] == "canary.latency")
+    test = latency["actual"]["test"]
+    # Judged on request counts per latency bin (CloudWatch's trimmed counts), not on
+    # per-period p99 values: every new request is slower than every old one, scaled.
+    assert test["p_worse"] < 0.05 and test["slower_probability"] > 0.9, test
+    assert len(latency["actual"]["edges_ms"]) >= 2 and sum(test["new_counts"]) >= 20, latency
 
 
 def test_errors_only_on_the_old_version_do_not_fail_it(stack, decisions):

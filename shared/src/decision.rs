@@ -134,6 +134,11 @@ impl Decision {
     pub fn failed_checks(&self) -> impl Iterator<Item = &CheckResult> {
         self.checks.iter().filter(|c| !c.passed())
     }
+
+    /// How many checks ended with `outcome`.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.checks.iter().filter(|c| c.outcome == outcome).count()
+    }
 }
 
 #[cfg(test)]

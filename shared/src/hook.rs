@@ -583,7 +583,12 @@ where
         .metric("GateDuration", decision.duration_ms as f64, "Milliseconds")
         .metric(
             "FailedChecks",
-            decision.failed_checks().count() as f64,
+            decision.count(Outcome::Fail) as f64,
+            "Count",
+        )
+        .metric(
+            "InconclusiveChecks",
+            decision.count(Outcome::Inconclusive) as f64,
             "Count",
         )
         .property(

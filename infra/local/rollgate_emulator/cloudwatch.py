@@ -12,7 +12,12 @@ PutCompositeAlarm (composite.py), SetAlarmState, ListTagsForResource. Anything e
 GetMetricData is computed here rather than by moto, whose version has no percentile
 statistics, ignores the namespace when dimensions are given and never paginates:
 - `Stat`: Sum, Average, Minimum, Maximum, SampleCount and `pNN`/`pNN.N` percentiles
-  (nearest rank over the raw values, as CloudWatch computes them on raw data);
+  (nearest rank over the raw values, as CloudWatch computes them on raw data), and the
+  extended statistics over raw values as CloudWatch's "statistics definitions" page
+  states them: percentile rank `PR(a:b)` (a percentage, 0-100, of values `a < v <= b`),
+  trimmed count `TC`, trimmed sum `TS`, trimmed mean `TM`, winsorized mean `WM` and `IQM`,
+  with absolute bounds (`a` exclusive, `b` inclusive, either left out) or percentage
+  bounds (`TM(10%:90%)`, `tm90` = `TM(:90%)`); see `extended()`;
 - a metric matches when namespace, name and the full dimension set are equal;
 - periods start at StartTime; a period without data is left out (as CloudWatch does);
 - `ScanBy` (default TimestampDescending), `MaxDatapoints` paging with `NextToken`,
@@ -22,6 +27,7 @@ statistics, ignores the namespace when dimensions are given and never paginates:
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -68,6 +74,84 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+_BOUND = r"(\d+(?:\.\d{1,10})?)"
+_RANGE = re.compile(rf"^(PR|TC|TS|TM|WM)\((?:{_BOUND}(%)?)?:(?:{_BOUND}(%)?)?\)$")
+_SHORT = re.compile(rf"^(tc|ts|tm|wm){_BOUND}$")
+
+
+def _invalid(stat: str) -> CloudWatchError:
+    return CloudWatchError("ValidationError", f"The statistic {stat} is not valid.")
+
+
+def _raw(values: list[float], aggregated: list[MetricAggregatedDatum]) -> list[float] | None:
+    """The raw values behind a period, or None when a statistic set hides them. CloudWatch
+    computes percentile-type statistics from a statistic set only when it stands for one
+    repeated value (SampleCount 1 with Min = Max = Sum, or Min = Max with Sum = Min x
+    SampleCount)."""
+    out = list(values)
+    for a in aggregated:
+        count = int(a.sample_count)
+        if a.min != a.max or not math.isclose(a.sum, a.min * a.sample_count) or count != a.sample_count:
+            return None
+        out.extend([float(a.min)] * count)
+    return out
+
+
+def extended(stat: str, values: list[float]) -> float | None:
+    """An extended statistic over raw `values`, or None when there is nothing to report
+    (no value in range for a mean, or a negative value: CloudWatch offers these
+    statistics only for metrics without negative values)."""
+    short = _SHORT.match(stat)
+    if short:
+        kind, low, low_pct, high, high_pct = short.group(1).upper(), None, None, short.group(2), "%"
+    else:
+        match = _RANGE.match(stat)
+        if not match:
+            raise _invalid(stat)
+        kind, low, low_pct, high, high_pct = match.groups()
+        if low is None and high is None:
+            raise _invalid(stat)
+        if (low is not None and high is not None and bool(low_pct) != bool(high_pct)) or (
+                kind == "PR" and (low_pct or high_pct)):
+            raise _invalid(stat)
+    if not values or min(values) < 0:
+        return None
+    ordered = sorted(values)
+    n = len(ordered)
+    percent = bool(low_pct or high_pct)
+    if percent:
+        lo = float(low) if low is not None else 0.0
+        hi = float(high) if high is not None else 100.0
+        if not 0 <= lo <= hi <= 100:
+            raise _invalid(stat)
+        # Ranks r (1-based) with lo% of n < r <= hi% of n.
+        chosen = [v for r, v in enumerate(ordered, start=1) if lo / 100 * n < r <= hi / 100 * n]
+        edge_low = chosen[0] if chosen else None
+        edge_high = chosen[-1] if chosen else None
+    else:
+        lo = float(low) if low is not None else -math.inf
+        hi = float(high) if high is not None else math.inf
+        if lo > hi:
+            raise _invalid(stat)
+        chosen = [v for v in ordered if lo < v <= hi]
+        edge_low, edge_high = (lo if low is not None else None), (hi if high is not None else None)
+    if kind == "PR":
+        return 100.0 * len(chosen) / n
+    if kind == "TC":
+        return float(len(chosen))
+    if kind == "TS":
+        return float(sum(chosen))
+    if kind == "TM":
+        return sum(chosen) / len(chosen) if chosen else None
+    # WM: values outside the bounds count as the bound's edge value.
+    low_edge = edge_low if edge_low is not None else ordered[0]
+    high_edge = edge_high if edge_high is not None else ordered[-1]
+    if percent and not chosen:
+        return None
+    clipped = [min(max(v, low_edge), high_edge) for v in ordered]
+    return sum(clipped) / n
+
+
 def statistic(stat: str, values: list[float], aggregated: list[MetricAggregatedDatum]) -> float | None:
     count = len(values) + sum(a.sample_count for a in aggregated)
     if count == 0:
@@ -83,6 +167,11 @@ def statistic(stat: str, values: list[float], aggregated: list[MetricAggregatedD
         return min([*values, *(a.min for a in aggregated)])
     if stat == "Maximum":
         return max([*values, *(a.max for a in aggregated)])
+    if stat == "IQM":
+        stat = "TM(25%:75%)"
+    if _RANGE.match(stat) or _SHORT.match(stat) or stat[:3] in ("PR(", "TC(", "TS(", "TM(", "WM("):
+        raw = _raw(values, aggregated)
+        return None if raw is None else extended(stat, raw)
     if stat.startswith("p"):
         try:
             p = float(stat[1:])

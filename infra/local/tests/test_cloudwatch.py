@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rollgate_emulator import cbor  # noqa: E402
-from rollgate_emulator.cloudwatch import percentile  # noqa: E402
+from rollgate_emulator.cloudwatch import CloudWatchError, extended, percentile, statistic  # noqa: E402
 
 PATH = "/service/GraniteServiceVersion20100801/operation/"
 
@@ -94,6 +94,84 @@ def test_get_metric_data_by_version_with_percentiles(emulator, aws):
     assert results["none"]["Values"] == [] and results["none"]["StatusCode"] == "Complete"
     assert results["other_ns"]["Values"] == []
     assert "NextToken" not in body
+
+
+# CloudWatch's "statistics definitions" page (awsdocs/amazon-cloudwatch-user-guide,
+# doc_source/Statistics-definitions.md) states each extended statistic by example; these
+# pin the emulator to them.
+LATENCIES = [float(v) for v in range(1, 101)]  # 1..100
+
+
+def test_percentile_rank_is_a_percentage_lower_bound_exclusive_upper_inclusive():
+    # "PR(:300) returns the percentage of data points that have a value of 300 or less."
+    assert extended("PR(:300)", [100.0, 300.0, 301.0, 1000.0]) == 50.0
+    # "PR(100:2000)": between 100 (exclusive) and 2000 (inclusive).
+    assert extended("PR(100:2000)", [100.0, 100.5, 2000.0, 2000.5]) == 50.0
+    assert extended("PR(50:)", LATENCIES) == 50.0
+    # Percentile rank takes values, not percentages.
+    with pytest.raises(CloudWatchError):
+        extended("PR(10%:90%)", LATENCIES)
+
+
+def test_trimmed_count_with_absolute_bounds():
+    # "TC(0.005:0.030) returns the number of data points with values between 0.005
+    # (exclusive) and 0.030 (inclusive)."
+    assert extended("TC(0.005:0.030)", [0.005, 0.006, 0.030, 0.031]) == 2.0
+    # "TC(80:500) uses only the values that are between 80 (exclusive) and 500 (inclusive)."
+    assert extended("TC(80:500)", [80.0, 81.0, 500.0, 501.0]) == 2.0
+    # "TC(:0.5) uses only the values that equal 0.5 or are lower."
+    assert extended("TC(:0.5)", [0.1, 0.5, 0.6]) == 2.0
+    assert extended("TC(90:)", LATENCIES) == 10.0
+    # Bins cut at the same edges add up to the sample count.
+    edges = ["TC(:25)", "TC(25:50)", "TC(50:75)", "TC(75:)"]
+    assert sum(extended(e, LATENCIES) for e in edges) == 100.0
+
+
+def test_trimmed_and_winsorized_means_with_percentage_bounds():
+    # "tm90 calculates the average after removing the 10% of data points with the
+    # highest values"; tm99 is the same as TM(:99%).
+    assert extended("tm90", LATENCIES) == sum(range(1, 91)) / 90
+    assert extended("tm99", LATENCIES) == extended("TM(:99%)", LATENCIES)
+    # "TM(2%:98%) ... after removing the 2% lowest data points and the 2% highest."
+    assert extended("TM(2%:98%)", LATENCIES) == sum(range(3, 99)) / 96
+    # "TM(150:1000) ... after removing all data points lower than or equal to 150, or
+    # higher than 1000."
+    assert extended("TM(150:1000)", [150.0, 200.0, 1000.0, 1001.0]) == 600.0
+    # IQM is TM(25%:75%); TS is TM x TC; tc90 counts all but the highest 10%.
+    assert statistic("IQM", LATENCIES, []) == extended("TM(25%:75%)", LATENCIES)
+    assert extended("TS(10:20)", LATENCIES) == extended("TM(10:20)", LATENCIES) * extended("TC(10:20)", LATENCIES)
+    assert extended("tc90", LATENCIES) == 90.0
+    # "WM(10%:90%) ... treating the highest 10% of data points to be the value of the 90%
+    # boundary, and the lowest 10% to be the value of the 10% boundary."
+    expected = (10 * 11 + sum(range(11, 91)) + 10 * 90) / 100
+    assert extended("WM(10%:90%)", LATENCIES) == expected
+
+
+def test_extended_statistics_need_raw_non_negative_values_and_a_valid_name():
+    assert extended("TC(1:2)", []) is None
+    # "these type of statistics are not available for metrics when any of the metric
+    # values are negative numbers."
+    assert extended("TC(:2)", [-1.0, 1.0]) is None
+    for bad in ["TC()", "TC(:)", "TC(5:1)", "TC(1%:5)", "TM(20%:10%)", "TC(a:b)", "tc", "TC(1.12345678901:2)"]:
+        with pytest.raises(CloudWatchError):
+            extended(bad, LATENCIES)
+
+
+def test_get_metric_data_answers_trimmed_counts_per_period(emulator, aws):
+    base = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=20)
+    put(aws, "2", base + timedelta(seconds=5), 100, 0, LATENCIES)
+    put(aws, "2", base + timedelta(seconds=65), 4, 0, [10.0, 20.0, 30.0, 40.0])
+    status, _, body = call(emulator, "GetMetricData", {
+        "StartTime": base, "EndTime": base + timedelta(minutes=2), "ScanBy": "TimestampAscending",
+        "MetricDataQueries": [query("slow", "2", "Duration", "TC(25:)"), query("share", "2", "Duration", "PR(:20)"),
+                              query("bad", "2", "Duration", "TC(x:)")][:2]})
+    assert status == 200, body
+    results = {r["Id"]: r["Values"] for r in body["MetricDataResults"]}
+    assert results == {"slow": [75.0, 2.0], "share": [20.0, 50.0]}
+    status, _, body = call(emulator, "GetMetricData", {
+        "StartTime": base, "EndTime": base + timedelta(minutes=2),
+        "MetricDataQueries": [query("bad", "2", "Duration", "TC(x:)")]})
+    assert status == 400 and "not valid" in str(body)
 
 
 def test_get_metric_data_pages_with_next_token(emulator, aws):

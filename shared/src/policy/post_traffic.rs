@@ -14,6 +14,10 @@ pub const MAX_TOTAL_MINUTES: f64 = 45.0;
 pub const POLL_SECONDS: RangeInclusive<u64> = 1..=300;
 pub const MAX_PERIOD_SECONDS: u32 = 3600;
 pub const ALPHA: RangeInclusive<f64> = 0.0001..=0.5;
+/// How long CloudWatch may take to have a period's Lambda metrics, seconds.
+pub const INGESTION_DELAY_SECONDS: RangeInclusive<u64> = 0..=600;
+/// The new version's first seconds left out of the canary window (cold starts).
+pub const WARMUP_SECONDS: RangeInclusive<u64> = 0..=1800;
 pub const MAX_ALARMS: usize = 100;
 pub const MAX_METRICS: usize = 20;
 pub const MAX_DIMENSIONS: usize = 30;
@@ -56,9 +60,14 @@ pub struct PostTrafficPolicy {
     /// Cap on the extension `on_no_data: "extend"` may add to the bake.
     #[serde(default = "default_extend_minutes")]
     pub max_extend_minutes: f64,
-    /// Significance level of the canary comparisons (one-sided).
+    /// Significance level of every judgement (one-sided, each way): Fail when the data
+    /// show the new version beyond a limit at this level, Pass when they show it within.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
+    /// A period counts once it ended this long ago: CloudWatch takes about a minute to
+    /// have Lambda's metrics of a period, and a period read too early looks quiet.
+    #[serde(default = "default_ingestion_delay")]
+    pub ingestion_delay_seconds: u64,
     #[serde(default)]
     pub canary: Canary,
     #[serde(default)]
@@ -116,6 +125,7 @@ impl Default for PostTrafficPolicy {
             on_no_data: OnNoData::default(),
             max_extend_minutes: default_extend_minutes(),
             alpha: default_alpha(),
+            ingestion_delay_seconds: default_ingestion_delay(),
             canary: Canary::default(),
             bake: Bake::default(),
             alarms: Vec::new(),
@@ -129,28 +139,37 @@ impl Default for PostTrafficPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Canary {
-    /// Largest acceptable increase of the error rate, as an absolute difference (0.01 =
-    /// one percentage point).
+    /// The new error rate may be at most `max_error_rate_ratio` times the old one plus
+    /// `max_error_rate_increase` (an absolute share: 0.0005 = 0.05 percentage points).
+    #[serde(default = "default_error_ratio")]
+    pub max_error_rate_ratio: f64,
     #[serde(default = "default_error_increase")]
     pub max_error_rate_increase: f64,
-    /// Largest acceptable increase of per-period p99 latency, percent.
+    /// The new version's requests, their latency divided by `1 + pct/100`, may not be
+    /// slower than the old version's (judged on request counts per latency bin).
     #[serde(default = "default_latency_increase")]
     pub max_latency_increase_pct: f64,
-    /// Invocations each version needs in the canary window for the error comparison.
+    /// Invocations each version needs in the canary window before it is compared at all.
     #[serde(default = "default_canary_invocations")]
     pub min_invocations: u64,
-    /// Periods with data each version needs for the latency comparison.
+    /// Periods with data each version needs in the canary window.
     #[serde(default = "default_min_periods")]
     pub min_periods: usize,
+    /// The new version's first seconds after the deployment started are left out of the
+    /// canary window: its cold starts land there.
+    #[serde(default = "default_warmup")]
+    pub warmup_seconds: u64,
 }
 
 impl Default for Canary {
     fn default() -> Self {
         Canary {
+            max_error_rate_ratio: default_error_ratio(),
             max_error_rate_increase: default_error_increase(),
             max_latency_increase_pct: default_latency_increase(),
             min_invocations: default_canary_invocations(),
             min_periods: default_min_periods(),
+            warmup_seconds: default_warmup(),
         }
     }
 }
@@ -256,7 +275,16 @@ fn default_alpha() -> f64 {
     0.05
 }
 fn default_error_increase() -> f64 {
-    0.01
+    0.0005
+}
+fn default_error_ratio() -> f64 {
+    1.5
+}
+fn default_ingestion_delay() -> u64 {
+    60
+}
+fn default_warmup() -> u64 {
+    60
 }
 fn default_latency_increase() -> f64 {
     20.0
@@ -265,7 +293,7 @@ fn default_canary_invocations() -> u64 {
     20
 }
 fn default_min_periods() -> usize {
-    4
+    2
 }
 fn default_max_error_rate() -> Option<f64> {
     Some(0.05)
@@ -472,12 +500,14 @@ impl PostTrafficPolicy {
             self.max_extend_minutes,
             &(0.0..=MAX_TOTAL_MINUTES),
         )?;
-        if self.bake_minutes + self.max_extend_minutes > MAX_TOTAL_MINUTES {
+        let total = self.bake_minutes
+            + self.max_extend_minutes
+            + self.ingestion_delay_seconds as f64 / 60.0;
+        if total > MAX_TOTAL_MINUTES {
             return Err(PolicyError::invalid(
                 format!("{B}.max_extend_minutes"),
                 format!(
-                    "bake_minutes + max_extend_minutes must be at most {MAX_TOTAL_MINUTES} (the hook must report well within CodeDeploy's hour), got {}",
-                    self.bake_minutes + self.max_extend_minutes
+                    "bake_minutes + max_extend_minutes + ingestion_delay_seconds / 60 must be at most {MAX_TOTAL_MINUTES} (the hook must report well within CodeDeploy's hour), got {total}"
                 ),
             ));
         }
@@ -495,6 +525,16 @@ impl PostTrafficPolicy {
                 ),
             ));
         }
+        in_range(
+            &format!("{B}.ingestion_delay_seconds"),
+            self.ingestion_delay_seconds,
+            &INGESTION_DELAY_SECONDS,
+        )?;
+        in_range(
+            &format!("{B}.canary.warmup_seconds"),
+            self.canary.warmup_seconds,
+            &WARMUP_SECONDS,
+        )?;
         in_range_f(&format!("{B}.alpha"), self.alpha, &ALPHA)
     }
 
@@ -506,6 +546,11 @@ impl PostTrafficPolicy {
             &format!("{B}.canary.max_error_rate_increase"),
             c.max_error_rate_increase,
             &(0.0..=1.0),
+        )?;
+        in_range_f(
+            &format!("{B}.canary.max_error_rate_ratio"),
+            c.max_error_rate_ratio,
+            &(1.0..=1000.0),
         )?;
         in_range_f(
             &format!("{B}.canary.max_latency_increase_pct"),
@@ -618,7 +663,7 @@ impl PostTrafficPolicy {
         } else {
             0.0
         };
-        (self.bake_minutes + extend) * 60.0
+        (self.bake_minutes + extend) * 60.0 + self.ingestion_delay_seconds as f64
     }
 }
 
@@ -641,7 +686,7 @@ mod tests {
         assert_eq!(p, PostTrafficPolicy::default());
         assert_eq!(p.on_no_data, OnNoData::Pass);
         assert_eq!(p.bake.max_error_rate, Some(0.05));
-        assert_eq!(p.max_bake_seconds(), 300.0);
+        assert_eq!(p.max_bake_seconds(), 360.0);
     }
 
     #[test]
@@ -659,7 +704,8 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(p.on_no_data, OnNoData::Extend);
-        assert_eq!(p.max_bake_seconds(), 150.0);
+        // The bake and its extension, and the ingestion delay the last round waits out.
+        assert_eq!(p.max_bake_seconds(), 150.0 + 60.0);
         assert_eq!(p.metrics[0].comparison, Comparison::GreaterThanThreshold);
         assert_eq!(p.bake.max_p99_ms, Some(800.0));
     }

@@ -1,22 +1,23 @@
-//! The post-traffic decision table, as pure functions over already-fetched series.
+//! The post-traffic decision table, as pure functions over already-fetched metrics.
 //!
 //! | check | window | Pass | Fail | Inconclusive |
 //! |---|---|---|---|---|
-//! | `canary.error_rate` | canary | no significant increase beyond the tolerance | two-proportion p < alpha | either version < `canary.min_invocations` |
-//! | `canary.latency_p99` | canary | no significant slowdown beyond the tolerance | Mann-Whitney p < alpha | either version < `canary.min_periods` periods |
-//! | `bake.error_rate` | bake | rate <= `bake.max_error_rate` | rate above it | no invocations |
-//! | `bake.p99` | bake | every period's p99 <= `bake.max_p99_ms` | a period above it | no Duration data |
+//! | `canary.error_rate` | canary | the data show the new rate within `ratio x old + increase` | they show it beyond | neither yet, or a version < `canary.min_invocations` |
+//! | `canary.latency` | canary | the data show the new requests, divided by `1 + pct/100`, no slower than the old ones | they show them slower | neither yet, too few requests or periods |
+//! | `bake.error_rate` | bake | the exact interval of the new rate is within `bake.max_error_rate` | above it | it straddles it, or no invocations |
+//! | `bake.p99` | bake | the interval of the share slower than `bake.max_p99_ms` is within 1% | above 1% | it straddles 1%, or no data |
 //! | `bake.throttles` | bake | sum <= `bake.max_throttles` | above it | - |
 //! | `alarm[<name>]` | now | OK | ALARM, or no such alarm | INSUFFICIENT_DATA |
 //! | `metric[<name>]` | bake | condition not met | condition met | no data |
-//! | `bake.traffic` | bake, at its end | >= `min_invocations` | fewer, `on_no_data: fail` (or `extend` at its cap) | - |
+//! | `bake.traffic` | bake, at its end | enough invocations and no judgement inconclusive | otherwise, with `on_no_data: fail` (or `extend` at its cap) | - |
 //!
-//! Inconclusive never fails a deployment by itself: lack of traffic is decided once, by
-//! `bake.traffic` and `on_no_data`. Any Fail fails it; mid-bake a Fail ends the bake
-//! early, except a bake error rate seen on fewer than `min_invocations` invocations.
+//! Windows count only periods that ended `ingestion_delay_seconds` ago; the canary
+//! window leaves out the new version's first `canary.warmup_seconds`. An Inconclusive
+//! judgement never fails a deployment by itself: at the bake's end, `bake.traffic` decides
+//! it by `on_no_data`. Any Fail fails it, and mid-bake ends the bake early.
 
 use super::policy::{CustomMetric, OnNoData, PostTrafficPolicy};
-use super::stats::{self, Finding};
+use super::stats::{self, ErrorMargin, Finding};
 use crate::decision::{CheckResult, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -27,15 +28,41 @@ pub struct VersionWindow {
     pub invocations: f64,
     pub errors: f64,
     pub throttles: f64,
-    /// Per-period Duration percentiles (periods with data only), milliseconds.
-    pub p50: Vec<f64>,
-    pub p90: Vec<f64>,
-    pub p99: Vec<f64>,
+    /// Requests with a Duration (its SampleCount).
+    #[serde(default)]
+    pub durations: f64,
+    /// Requests slower than `bake.max_p99_ms` (a trimmed count), when the policy sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_limit: Option<f64>,
+    /// Per-period Duration percentiles (periods with data only), milliseconds, by
+    /// percentile (10, 25, 50, 75, 90, 95, 99).
+    #[serde(default)]
+    pub percentiles: Vec<(u8, Vec<f64>)>,
+    /// Whether any value read was not a finite number.
+    #[serde(default)]
+    pub not_finite: bool,
 }
+
+/// The percentiles read per period for each version: the canary's latency bins are cut
+/// at the old version's (medians over the window's periods).
+pub const PERCENTILES: [u8; 7] = [10, 25, 50, 75, 90, 95, 99];
 
 impl VersionWindow {
     pub fn error_rate(&self) -> Option<f64> {
         (self.invocations > 0.0).then(|| (self.errors / self.invocations).clamp(0.0, 1.0))
+    }
+
+    /// The per-period values of percentile `p`.
+    pub fn percentile(&self, p: u8) -> &[f64] {
+        self.percentiles
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// Periods with Duration data.
+    pub fn periods(&self) -> usize {
+        self.percentile(50).len()
     }
 
     fn summary(&self) -> serde_json::Value {
@@ -44,12 +71,35 @@ impl VersionWindow {
             "errors": self.errors,
             "throttles": self.throttles,
             "error_rate": self.error_rate(),
-            "periods": self.p99.len(),
-            "p50_median_ms": stats::median(&self.p50),
-            "p90_median_ms": stats::median(&self.p90),
-            "p99_median_ms": stats::median(&self.p99),
+            "periods": self.periods(),
+            "p50_median_ms": stats::median(self.percentile(50)),
+            "p90_median_ms": stats::median(self.percentile(90)),
+            "p99_median_ms": stats::median(self.percentile(99)),
         })
     }
+}
+
+/// Latency bin edges from the old version's canary window: the medians over its periods
+/// of each per-period percentile, increasing, finite and positive. Empty when the old
+/// version has no Duration data.
+pub fn latency_edges(old: &VersionWindow) -> Vec<f64> {
+    let mut edges: Vec<f64> = PERCENTILES
+        .iter()
+        .filter_map(|p| stats::median(old.percentile(*p)))
+        .filter(|e| e.is_finite() && *e > 0.0)
+        .collect();
+    edges.sort_by(f64::total_cmp);
+    edges.dedup();
+    edges
+}
+
+/// Request counts per latency bin over the canary window: the old version's bins are cut
+/// at `edges`, the new version's at `edges x (1 + tolerance)`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyBins {
+    pub edges_ms: Vec<f64>,
+    pub old: Vec<f64>,
+    pub new: Vec<f64>,
 }
 
 fn outcome(f: Finding) -> Outcome {
@@ -60,78 +110,142 @@ fn outcome(f: Finding) -> Outcome {
     }
 }
 
-/// New against old over the canary window.
+/// New against old over the canary window: errors, and latency when the bins were read.
 pub fn canary_checks(
     policy: &PostTrafficPolicy,
     old: &VersionWindow,
     new: &VersionWindow,
+    bins: Option<&LatencyBins>,
 ) -> Vec<CheckResult> {
     let c = &policy.canary;
-    let errors = stats::two_proportion(
+    let margin = ErrorMargin {
+        ratio: c.max_error_rate_ratio,
+        increase: c.max_error_rate_increase,
+    };
+    let finite = !(old.not_finite || new.not_finite);
+    let mut errors = stats::error_rates(
         (old.errors, old.invocations),
         (new.errors, new.invocations),
-        c.max_error_rate_increase,
+        margin,
         policy.alpha,
         c.min_invocations as f64,
     );
-    let latency = stats::mann_whitney(
-        &old.p99,
-        &new.p99,
-        c.max_latency_increase_pct,
-        policy.alpha,
-        c.min_periods,
-    );
+    if !finite {
+        errors.finding = Finding::Inconclusive;
+        errors.why = "CloudWatch returned a value that is not a finite number".into();
+    }
     vec![
         CheckResult::new(
             "canary.error_rate",
             outcome(errors.finding),
-            json!({"max_increase": c.max_error_rate_increase, "alpha": policy.alpha,
-                   "min_invocations": c.min_invocations, "test": "two-proportion z (one-sided)"}),
+            json!({"max_error_rate_ratio": c.max_error_rate_ratio,
+                   "max_error_rate_increase": c.max_error_rate_increase, "alpha": policy.alpha,
+                   "min_invocations": c.min_invocations, "test": errors.method}),
             json!({"old": old.summary(), "new": new.summary(), "test": errors}),
         )
         .with_detail(errors.why.clone()),
-        CheckResult::new(
-            "canary.latency_p99",
-            outcome(latency.finding),
-            json!({"max_increase_pct": c.max_latency_increase_pct, "alpha": policy.alpha,
-                   "min_periods": c.min_periods, "test": "Mann-Whitney U on per-period p99 (one-sided)"}),
-            json!({"old_p99_ms": old.p99, "new_p99_ms": new.p99, "test": latency}),
-        )
-        .with_detail(latency.why.clone()),
+        latency_check(policy, old, new, bins, finite),
     ]
+}
+
+fn latency_check(
+    policy: &PostTrafficPolicy,
+    old: &VersionWindow,
+    new: &VersionWindow,
+    bins: Option<&LatencyBins>,
+    finite: bool,
+) -> CheckResult {
+    let c = &policy.canary;
+    let expected = json!({"max_latency_increase_pct": c.max_latency_increase_pct,
+        "alpha": policy.alpha, "min_invocations": c.min_invocations, "min_periods": c.min_periods,
+        "test": "Mann-Whitney on request counts per latency bin, new divided by 1 + pct/100"});
+    let inconclusive = |why: String, actual: serde_json::Value| {
+        CheckResult::new(
+            "canary.latency",
+            Outcome::Inconclusive,
+            expected.clone(),
+            actual,
+        )
+        .with_detail(why)
+    };
+    let periods = json!({"old_periods": old.periods(), "new_periods": new.periods()});
+    if old.periods() < c.min_periods || new.periods() < c.min_periods {
+        return inconclusive(
+            format!(
+                "too few periods with latency data (old {}, new {}; at least {} each)",
+                old.periods(),
+                new.periods(),
+                c.min_periods
+            ),
+            periods,
+        );
+    }
+    let Some(bins) = bins.filter(|b| !b.edges_ms.is_empty()) else {
+        return inconclusive(
+            "no latency bins could be read for the canary window".into(),
+            periods,
+        );
+    };
+    let mut test = stats::slower_share(
+        &bins.old,
+        &bins.new,
+        c.max_latency_increase_pct,
+        policy.alpha,
+        c.min_invocations as f64,
+    );
+    if !finite {
+        test.finding = Finding::Inconclusive;
+        test.why = "CloudWatch returned a value that is not a finite number".into();
+    }
+    let ratios: serde_json::Value = [50u8, 90, 99]
+        .iter()
+        .map(|p| {
+            let ratio = stats::median(new.percentile(*p))
+                .zip(stats::median(old.percentile(*p)))
+                .map(|(n, o)| n / o)
+                .filter(|r| r.is_finite());
+            (format!("p{p}_ratio"), json!(ratio))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    CheckResult::new(
+        "canary.latency",
+        outcome(test.finding),
+        expected,
+        json!({"old": old.summary(), "new": new.summary(), "edges_ms": bins.edges_ms,
+               "median_period_ratios": ratios, "test": test}),
+    )
+    .with_detail(test.why.clone())
 }
 
 /// The new version against the policy's absolute limits over the bake window.
 pub fn bake_checks(policy: &PostTrafficPolicy, new: &VersionWindow) -> Vec<CheckResult> {
     let b = &policy.bake;
     let mut out = Vec::new();
+    let judged = |name: &str, expected: serde_json::Value, test: stats::LimitTest| {
+        CheckResult::new(name, outcome(test.finding), expected, json!(test))
+            .with_detail(test.why.clone())
+    };
     if let Some(max) = b.max_error_rate {
-        let expected = json!({"max_error_rate": max});
-        let actual = json!({"errors": new.errors, "invocations": new.invocations, "error_rate": new.error_rate()});
-        out.push(match new.error_rate() {
-            None => CheckResult::new("bake.error_rate", Outcome::Inconclusive, expected, actual)
-                .with_detail("no invocations of the new version in the bake window yet"),
-            Some(rate) if rate > max => CheckResult::fail("bake.error_rate", expected, actual)
-                .with_detail(format!("error rate {rate:.4} is above {max}")),
-            Some(_) => CheckResult::pass("bake.error_rate", expected, actual),
-        });
+        let test =
+            stats::share_within(new.errors, new.invocations, max, policy.alpha, "error rate");
+        out.push(judged(
+            "bake.error_rate",
+            json!({"max_error_rate": max, "alpha": policy.alpha}),
+            test,
+        ));
     }
     if let Some(max) = b.max_p99_ms {
-        let expected = json!({"max_p99_ms": max, "rule": "every period"});
-        let worst = new
-            .p99
-            .iter()
-            .copied()
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-        let actual =
-            json!({"worst_period_p99_ms": worst, "periods": new.p99.len(), "p99_ms": new.p99});
-        out.push(match worst {
-            None => CheckResult::new("bake.p99", Outcome::Inconclusive, expected, actual)
-                .with_detail("no Duration data for the new version in the bake window yet"),
-            Some(w) if w > max => CheckResult::fail("bake.p99", expected, actual)
-                .with_detail(format!("a period's p99 of {w} ms is above {max} ms")),
-            Some(_) => CheckResult::pass("bake.p99", expected, actual),
-        });
+        let what = format!("share of requests slower than {max} ms");
+        let test = match new.over_limit {
+            Some(over) => stats::share_within(over, new.durations, 0.01, policy.alpha, &what),
+            None => stats::share_within(0.0, 0.0, 0.01, policy.alpha, &what),
+        };
+        out.push(judged(
+            "bake.p99",
+            json!({"max_p99_ms": max, "max_share_slower": 0.01, "alpha": policy.alpha}),
+            test,
+        ));
     }
     if let Some(max) = b.max_throttles {
         let expected = json!({"max_throttles": max});
@@ -142,6 +256,15 @@ pub fn bake_checks(policy: &PostTrafficPolicy, new: &VersionWindow) -> Vec<Check
         } else {
             CheckResult::pass("bake.throttles", expected, actual)
         });
+    }
+    if new.not_finite {
+        for check in &mut out {
+            if check.outcome != Outcome::Fail {
+                check.outcome = Outcome::Inconclusive;
+                check.detail =
+                    Some("CloudWatch returned a value that is not a finite number".into());
+            }
+        }
     }
     out
 }
@@ -214,7 +337,8 @@ pub fn custom_check(metric: &CustomMetric, values: &[f64]) -> CheckResult {
     }
 }
 
-/// What the lack (or presence) of traffic at the end of the bake means.
+/// What the lack (or presence) of traffic, or of conclusive judgements, at the end of
+/// the bake means.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Traffic {
     Decided(Box<CheckResult>),
@@ -222,27 +346,35 @@ pub enum Traffic {
     Extend,
 }
 
-/// `elapsed_extension_s`: how far past the planned bake end we already are.
+/// `elapsed_extension_s`: how far past the planned bake end we already are;
+/// `inconclusive`: the judgements the data could not decide.
 pub fn traffic_check(
     policy: &PostTrafficPolicy,
     new_invocations: f64,
+    inconclusive: &[String],
     elapsed_extension_s: f64,
     cap_reached: bool,
 ) -> Traffic {
     let expected =
         json!({"min_invocations": policy.min_invocations, "on_no_data": policy.on_no_data});
-    let actual = json!({"invocations": new_invocations, "extended_s": elapsed_extension_s});
-    if new_invocations >= policy.min_invocations as f64 {
+    let actual = json!({"invocations": new_invocations, "extended_s": elapsed_extension_s,
+                        "inconclusive": inconclusive});
+    let short_of_traffic = new_invocations < policy.min_invocations as f64;
+    if !short_of_traffic && inconclusive.is_empty() {
         return Traffic::Decided(Box::new(CheckResult::pass(
             "bake.traffic",
             expected,
             actual,
         )));
     }
-    let short = format!(
-        "{new_invocations} invocations of the new version in the bake window, fewer than {}",
-        policy.min_invocations
-    );
+    let short = if short_of_traffic {
+        format!(
+            "{new_invocations} invocations of the new version in the bake window, fewer than {}",
+            policy.min_invocations
+        )
+    } else {
+        format!("the data could not decide {}", inconclusive.join(", "))
+    };
     match policy.on_no_data {
         OnNoData::Pass => Traffic::Decided(Box::new(
             CheckResult::pass("bake.traffic", expected, actual)
@@ -266,23 +398,25 @@ pub fn traffic_check(
     }
 }
 
-/// Whether a mid-bake round may stop the bake early with these checks. Not on a
-/// bake error rate seen on fewer than `min_invocations` invocations, nor on a probe
-/// that tolerates some failures (its share is judged over the whole bake).
-pub fn fails_early(
-    policy: &PostTrafficPolicy,
-    checks: &[CheckResult],
-    new_bake: &VersionWindow,
-) -> bool {
+/// The judgements the data could not decide: the canary's and the bake's limits.
+pub fn undecided(checks: &[CheckResult]) -> Vec<String> {
+    checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Inconclusive)
+        .filter(|c| c.name.starts_with("canary.") || c.name.starts_with("bake."))
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// Whether a mid-bake round may stop the bake early with these checks: any Fail, except
+/// a probe that tolerates some failures (its share is judged over the whole bake).
+pub fn fails_early(policy: &PostTrafficPolicy, checks: &[CheckResult]) -> bool {
     checks.iter().any(|c| {
         let tolerant_probe = policy
             .probes
             .iter()
             .any(|p| p.max_failure_rate > 0.0 && c.name == format!("probe[{}]", p.name));
-        c.outcome == Outcome::Fail
-            && !tolerant_probe
-            && (c.name != "bake.error_rate"
-                || new_bake.invocations >= policy.min_invocations as f64)
+        c.outcome == Outcome::Fail && !tolerant_probe
     })
 }
 
@@ -300,14 +434,27 @@ mod tests {
         p
     }
 
-    fn window(invocations: f64, errors: f64, p99: &[f64]) -> VersionWindow {
+    /// Six periods whose latency percentiles scale with `base_ms` (log-normal shape).
+    fn window(invocations: f64, errors: f64, base_ms: f64) -> VersionWindow {
+        let factor = [0.6, 0.8, 1.0, 1.25, 1.6, 1.9, 2.8];
         VersionWindow {
             invocations,
             errors,
-            throttles: 0.0,
-            p50: p99.iter().map(|v| v / 2.0).collect(),
-            p90: p99.to_vec(),
-            p99: p99.to_vec(),
+            durations: invocations,
+            percentiles: PERCENTILES
+                .iter()
+                .zip(factor)
+                .map(|(p, f)| (*p, vec![base_ms * f; 6]))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn bins(old: &[f64], new: &[f64]) -> LatencyBins {
+        LatencyBins {
+            edges_ms: (1..old.len()).map(|i| 50.0 * i as f64).collect(),
+            old: old.to_vec(),
+            new: new.to_vec(),
         }
     }
 
@@ -315,56 +462,69 @@ mod tests {
         checks.iter().map(|c| (c.name.clone(), c.outcome)).collect()
     }
 
-    const FAST: [f64; 6] = [100.0, 110.0, 95.0, 105.0, 98.0, 102.0];
-    const SLOW: [f64; 6] = [400.0, 420.0, 390.0, 410.0, 405.0, 399.0];
+    const OLD: [f64; 4] = [150.0, 150.0, 150.0, 50.0];
+    const SAME: [f64; 4] = [50.0, 30.0, 18.0, 2.0];
+    const SLOWER: [f64; 4] = [2.0, 8.0, 30.0, 60.0];
 
     #[test]
     fn healthy_canary_passes() {
         let c = canary_checks(
             &policy(),
-            &window(500.0, 2.0, &FAST),
-            &window(60.0, 0.0, &FAST),
+            &window(50_000.0, 50.0, 100.0),
+            &window(10_000.0, 5.0, 100.0),
+            Some(&bins(&OLD, &SAME)),
         );
         assert_eq!(
             outcomes(&c),
             vec![
                 ("canary.error_rate".into(), Outcome::Pass),
-                ("canary.latency_p99".into(), Outcome::Pass)
-            ]
+                ("canary.latency".into(), Outcome::Pass)
+            ],
+            "{c:#?}"
         );
-        assert_eq!(c[0].actual["new"]["invocations"], 60.0);
+        assert_eq!(c[0].actual["new"]["invocations"], 10_000.0);
+        assert!(
+            c[1].actual["test"]["slower_probability_interval"][1]
+                .as_f64()
+                .unwrap()
+                < 0.5
+        );
     }
 
     #[test]
     fn error_regression_fails_the_canary() {
         let c = canary_checks(
             &policy(),
-            &window(500.0, 1.0, &FAST),
-            &window(100.0, 30.0, &FAST),
+            &window(500.0, 1.0, 100.0),
+            &window(100.0, 30.0, 100.0),
+            Some(&bins(&OLD, &SAME)),
         );
         assert_eq!(c[0].outcome, Outcome::Fail, "{:?}", c[0]);
-        assert!(c[0].actual["test"]["p_value"].as_f64().unwrap() < 0.05);
+        assert!(c[0].actual["test"]["p_worse"].as_f64().unwrap() < 0.05);
     }
 
     #[test]
     fn latency_regression_fails_the_canary() {
         let c = canary_checks(
             &policy(),
-            &window(500.0, 0.0, &FAST),
-            &window(100.0, 0.0, &SLOW),
+            &window(500.0, 0.0, 100.0),
+            &window(100.0, 0.0, 300.0),
+            Some(&bins(&OLD, &SLOWER)),
         );
-        assert_eq!(c[1].outcome, Outcome::Fail);
-        assert_eq!(c[1].actual["test"]["method"], "exact");
+        assert_eq!(c[1].outcome, Outcome::Fail, "{:?}", c[1]);
+        assert_eq!(c[1].actual["test"]["method"], "normal (tie-corrected)");
+        assert_eq!(c[1].actual["median_period_ratios"]["p50_ratio"], 3.0);
     }
 
     #[test]
     fn errors_only_on_the_old_version_pass() {
         let c = canary_checks(
             &policy(),
-            &window(500.0, 200.0, &SLOW),
-            &window(100.0, 0.0, &FAST),
+            &window(500.0, 200.0, 100.0),
+            &window(100.0, 0.0, 100.0),
+            Some(&bins(&OLD, &SAME)),
         );
-        assert!(c.iter().all(|c| c.outcome == Outcome::Pass), "{c:?}");
+        assert_eq!(c[0].outcome, Outcome::Pass, "{c:?}");
     }
 
     #[test]
@@ -374,13 +534,15 @@ mod tests {
             &policy(),
             &VersionWindow::default(),
             &VersionWindow::default(),
+            None,
         );
         assert!(c.iter().all(|c| c.outcome == Outcome::Inconclusive));
-        // Sparse: a few invocations and periods.
+        // Sparse: a few invocations.
         let c = canary_checks(
             &policy(),
-            &window(5.0, 0.0, &[100.0]),
-            &window(3.0, 3.0, &[900.0]),
+            &window(5.0, 0.0, 100.0),
+            &window(3.0, 3.0, 900.0),
+            Some(&bins(&[2.0, 2.0, 1.0, 0.0], &[0.0, 0.0, 0.0, 3.0])),
         );
         assert!(
             c.iter().all(|c| c.outcome == Outcome::Inconclusive),
@@ -390,32 +552,75 @@ mod tests {
         let c = canary_checks(
             &policy(),
             &VersionWindow::default(),
-            &window(100.0, 50.0, &SLOW),
+            &window(100.0, 50.0, 300.0),
+            None,
         );
         assert!(c.iter().all(|c| c.outcome == Outcome::Inconclusive));
     }
 
     #[test]
+    fn values_that_are_not_finite_make_the_canary_inconclusive_never_pass() {
+        let mut new = window(500.0, 0.0, 100.0);
+        new.not_finite = true;
+        let c = canary_checks(
+            &policy(),
+            &window(5000.0, 5.0, 100.0),
+            &new,
+            Some(&bins(&OLD, &SAME)),
+        );
+        assert!(
+            c.iter().all(|c| c.outcome == Outcome::Inconclusive),
+            "{c:?}"
+        );
+        let b = bake_checks(&policy(), &new);
+        assert!(
+            b.iter().all(|c| c.outcome == Outcome::Inconclusive),
+            "{b:?}"
+        );
+    }
+
+    #[test]
+    fn latency_edges_are_the_old_versions_median_percentiles() {
+        let edges = latency_edges(&window(100.0, 0.0, 100.0));
+        assert_eq!(edges, vec![60.0, 80.0, 100.0, 125.0, 160.0, 190.0, 280.0]);
+        assert!(latency_edges(&VersionWindow::default()).is_empty());
+    }
+
+    #[test]
     fn bake_limits() {
         let p = policy();
-        let ok = bake_checks(&p, &window(100.0, 1.0, &FAST));
-        assert!(ok.iter().all(|c| c.outcome == Outcome::Pass), "{ok:?}");
+        let clean = VersionWindow {
+            over_limit: Some(0.0),
+            ..window(1000.0, 1.0, 100.0)
+        };
+        let ok = bake_checks(&p, &clean);
+        assert!(ok.iter().all(|c| c.outcome == Outcome::Pass), "{ok:#?}");
         assert_eq!(ok.len(), 3);
-        let bad = bake_checks(&p, &window(100.0, 10.0, &[100.0, 900.0]));
+        let bad = VersionWindow {
+            over_limit: Some(100.0),
+            ..window(1000.0, 100.0, 100.0)
+        };
         assert_eq!(
-            outcomes(&bad),
+            outcomes(&bake_checks(&p, &bad)),
             vec![
                 ("bake.error_rate".into(), Outcome::Fail),
                 ("bake.p99".into(), Outcome::Fail),
                 ("bake.throttles".into(), Outcome::Pass)
             ]
         );
-        assert_eq!(bad[1].actual["worst_period_p99_ms"], 900.0);
         let throttled = VersionWindow {
             throttles: 3.0,
-            ..window(100.0, 0.0, &FAST)
+            ..clean.clone()
         };
         assert_eq!(bake_checks(&p, &throttled)[2].outcome, Outcome::Fail);
+        // Little data: the interval straddles the limit, so the data cannot tell.
+        let thin = VersionWindow {
+            over_limit: Some(0.0),
+            ..window(10.0, 1.0, 100.0)
+        };
+        let thin = bake_checks(&p, &thin);
+        assert_eq!(thin[0].outcome, Outcome::Inconclusive, "{thin:#?}");
+        assert_eq!(thin[1].outcome, Outcome::Inconclusive);
         // No data: nothing to judge, and not a failure by itself.
         let empty = bake_checks(&p, &VersionWindow::default());
         assert_eq!(empty[0].outcome, Outcome::Inconclusive);
@@ -423,7 +628,7 @@ mod tests {
         // Unset limits produce no check.
         let mut none = PostTrafficPolicy::default();
         none.bake.max_error_rate = None;
-        assert!(bake_checks(&none, &window(1.0, 1.0, &[])).is_empty());
+        assert!(bake_checks(&none, &window(1.0, 1.0, 100.0)).is_empty());
     }
 
     #[test]
@@ -494,33 +699,59 @@ mod tests {
         let mut p = policy();
         p.min_invocations = 10;
         assert!(
-            matches!(traffic_check(&p, 10.0, 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass && c.detail.is_none())
+            matches!(traffic_check(&p, 10.0, &[], 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass && c.detail.is_none())
         );
         p.on_no_data = OnNoData::Pass;
         assert!(
-            matches!(traffic_check(&p, 0.0, 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass && c.detail.is_some())
+            matches!(traffic_check(&p, 0.0, &[], 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass && c.detail.is_some())
         );
         p.on_no_data = OnNoData::Fail;
         assert!(
-            matches!(traffic_check(&p, 9.0, 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Fail)
+            matches!(traffic_check(&p, 9.0, &[], 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Fail)
         );
         p.on_no_data = OnNoData::Extend;
         p.max_extend_minutes = 1.0;
-        assert_eq!(traffic_check(&p, 0.0, 30.0, false), Traffic::Extend);
+        assert_eq!(traffic_check(&p, 0.0, &[], 30.0, false), Traffic::Extend);
         assert!(
-            matches!(traffic_check(&p, 0.0, 60.0, false), Traffic::Decided(c) if c.outcome == Outcome::Fail)
+            matches!(traffic_check(&p, 0.0, &[], 60.0, false), Traffic::Decided(c) if c.outcome == Outcome::Fail)
         );
         assert!(
-            matches!(traffic_check(&p, 50.0, 60.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass)
+            matches!(traffic_check(&p, 50.0, &[], 60.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass)
         );
         // The overall cap ends an extension early, and the evidence stays a real number.
-        match traffic_check(&p, 0.0, 30.0, true) {
+        match traffic_check(&p, 0.0, &[], 30.0, true) {
             Traffic::Decided(c) => {
                 assert_eq!(c.outcome, Outcome::Fail);
                 assert_eq!(c.actual["extended_s"], json!(30.0));
             }
             Traffic::Extend => panic!("extended past the cap"),
         }
+    }
+
+    #[test]
+    fn undecided_judgements_follow_on_no_data_at_the_end() {
+        let mut p = policy();
+        let open = vec!["bake.p99".to_owned()];
+        p.on_no_data = OnNoData::Fail;
+        assert!(
+            matches!(traffic_check(&p, 500.0, &open, 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Fail && c.detail.as_deref().unwrap().contains("bake.p99"))
+        );
+        p.on_no_data = OnNoData::Pass;
+        assert!(
+            matches!(traffic_check(&p, 500.0, &open, 0.0, false), Traffic::Decided(c) if c.outcome == Outcome::Pass)
+        );
+        p.on_no_data = OnNoData::Extend;
+        assert_eq!(traffic_check(&p, 500.0, &open, 0.0, false), Traffic::Extend);
+        let checks = vec![
+            CheckResult::new(
+                "canary.latency",
+                Outcome::Inconclusive,
+                json!(null),
+                json!(null),
+            ),
+            CheckResult::new("alarm[x]", Outcome::Inconclusive, json!(null), json!(null)),
+        ];
+        assert_eq!(undecided(&checks), vec!["canary.latency".to_owned()]);
     }
 
     #[test]
@@ -531,22 +762,10 @@ mod tests {
             {"name": "lenient", "url": "https://y", "max_failure_rate": 0.1}
         ]))
         .unwrap();
-        let busy = window(100.0, 0.0, &FAST);
         let failed = |name: &str| vec![CheckResult::fail(name, json!(null), json!(null))];
-        assert!(fails_early(&p, &failed("probe[strict]"), &busy));
-        assert!(!fails_early(&p, &failed("probe[lenient]"), &busy));
-    }
-
-    #[test]
-    fn early_failure_waits_for_enough_invocations_on_error_rate_only() {
-        let p = policy();
-        let first_error = window(2.0, 1.0, &FAST);
-        let checks = bake_checks(&p, &first_error);
-        assert_eq!(checks[0].outcome, Outcome::Fail);
-        assert!(!fails_early(&p, &checks, &first_error));
-        let many = window(100.0, 50.0, &FAST);
-        assert!(fails_early(&p, &bake_checks(&p, &many), &many));
+        assert!(fails_early(&p, &failed("probe[strict]")));
+        assert!(!fails_early(&p, &failed("probe[lenient]")));
         let alarm = alarm_checks(&["x".into()], &[]);
-        assert!(fails_early(&p, &alarm, &VersionWindow::default()));
+        assert!(fails_early(&p, &alarm));
     }
 }

@@ -13,33 +13,87 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-/// What one version served in one period.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What one version served in one period: each request's latency, and the errors and
+/// throttles among them.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Served {
-    pub invocations: f64,
+    pub latencies_ms: Vec<f64>,
     pub errors: f64,
     pub throttles: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p99_ms: f64,
 }
 
 impl Served {
-    /// `invocations` requests without errors, at these latencies.
+    /// `invocations` requests without errors, log-normally spread so that the median is
+    /// `p50_ms` and the 99th percentile `p99_ms` (deterministic: the distribution's
+    /// quantiles at evenly spaced levels).
     pub fn healthy(invocations: f64, p50_ms: f64, p99_ms: f64) -> Self {
+        let n = invocations.max(0.0) as usize;
+        let sigma = (p99_ms / p50_ms).ln() / super::stats::normal_isf(0.01);
+        let latencies_ms = (0..n)
+            .map(|i| {
+                let level = (i as f64 + 0.5) / n as f64;
+                p50_ms * (sigma * -super::stats::normal_isf(level)).exp()
+            })
+            .collect();
         Served {
-            invocations,
+            latencies_ms,
             errors: 0.0,
             throttles: 0.0,
-            p50_ms,
-            p90_ms: (p50_ms + p99_ms) / 2.0,
-            p99_ms,
         }
     }
 
     pub fn with_errors(mut self, errors: f64) -> Self {
         self.errors = errors;
         self
+    }
+
+    fn invocations(&self) -> f64 {
+        self.latencies_ms.len() as f64
+    }
+}
+
+/// A statistic of raw values as CloudWatch defines it: `Sum`, `SampleCount`, `Average`,
+/// `Minimum`, `Maximum`, `pNN` (nearest rank), and the trimmed count `TC(a:b)` and
+/// percentile rank `PR(a:b)` with absolute bounds (`a` exclusive, `b` inclusive; either
+/// may be left out). `None` for no values or a statistic it does not know.
+pub fn statistic(stat: &str, values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    let in_range = |range: &str| -> Option<f64> {
+        let (low, high) = range.split_once(':')?;
+        let low: f64 = if low.is_empty() {
+            f64::NEG_INFINITY
+        } else {
+            low.parse().ok()?
+        };
+        let high: f64 = if high.is_empty() {
+            f64::INFINITY
+        } else {
+            high.parse().ok()?
+        };
+        Some(values.iter().filter(|v| **v > low && **v <= high).count() as f64)
+    };
+    if let Some(range) = stat.strip_prefix("TC(").and_then(|r| r.strip_suffix(')')) {
+        return in_range(range);
+    }
+    if let Some(range) = stat.strip_prefix("PR(").and_then(|r| r.strip_suffix(')')) {
+        return in_range(range).map(|c| 100.0 * c / n);
+    }
+    match stat {
+        "Sum" => Some(values.iter().sum()),
+        "SampleCount" => Some(n),
+        "Average" => Some(values.iter().sum::<f64>() / n),
+        "Minimum" => values.iter().copied().reduce(f64::min),
+        "Maximum" => values.iter().copied().reduce(f64::max),
+        _ => {
+            let p: f64 = stat.strip_prefix('p')?.parse().ok()?;
+            let mut sorted = values.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            let rank = ((p / 100.0 * n).ceil() as usize).clamp(1, sorted.len());
+            Some(sorted[rank - 1])
+        }
     }
 }
 
@@ -49,9 +103,9 @@ impl Served {
 pub type TrafficModel = Box<dyn Fn(&str, i64) -> Option<Served> + Send + Sync>;
 
 /// CloudWatch, answering from a [`TrafficModel`]: a query's version is its
-/// `ExecutedVersion` dimension, its value the statistic the query names; no datapoint
-/// lies in the future of the clock. Custom metrics (no `ExecutedVersion`) answer from
-/// `custom` by metric name, once per period.
+/// `ExecutedVersion` dimension, its value the statistic the query names over that
+/// period's requests; no datapoint lies in the future of the clock. Custom metrics (no
+/// `ExecutedVersion`) answer from `custom` by metric name, once per period.
 pub struct FakeMetrics {
     pub traffic: TrafficModel,
     pub clock: TokioClock,
@@ -89,13 +143,11 @@ impl FakeMetrics {
             return self.custom.get(&query.metric_name).copied();
         };
         let served = (self.traffic)(version, period_start_ms)?;
-        match (query.metric_name.as_str(), query.stat.as_str()) {
-            ("Invocations", "Sum") => Some(served.invocations),
-            ("Errors", "Sum") => Some(served.errors),
-            ("Throttles", "Sum") => Some(served.throttles),
-            ("Duration", "p50") => Some(served.p50_ms),
-            ("Duration", "p90") => Some(served.p90_ms),
-            ("Duration", "p99") => Some(served.p99_ms),
+        match query.metric_name.as_str() {
+            "Invocations" => Some(served.invocations()),
+            "Errors" => Some(served.errors),
+            "Throttles" => Some(served.throttles),
+            "Duration" => statistic(&query.stat, &served.latencies_ms),
             _ => None,
         }
     }

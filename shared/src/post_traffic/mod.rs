@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::hook::{Budget, Evaluator};
 use crate::policy::Policy;
 use crate::ports::DeploymentInfo;
-use decide::{AlarmState, Traffic, VersionWindow};
+use decide::{AlarmState, LatencyBins, Traffic, VersionWindow};
 use policy::PostTrafficPolicy;
 use probe::HttpClient;
 use serde::{Deserialize, Serialize};
@@ -170,32 +170,56 @@ fn lambda_query(
     }
 }
 
-const LAMBDA_METRICS: [(&str, &str, &str); 6] = [
-    ("invocations", "Invocations", "Sum"),
-    ("errors", "Errors", "Sum"),
-    ("throttles", "Throttles", "Sum"),
-    ("p50", "Duration", "p50"),
-    ("p90", "Duration", "p90"),
-    ("p99", "Duration", "p99"),
-];
+/// The statistics read for each version every round: `(id suffix, metric, statistic)`.
+fn lambda_metrics() -> Vec<(String, &'static str, String)> {
+    let mut out = vec![
+        ("invocations".to_owned(), "Invocations", "Sum".to_owned()),
+        ("errors".to_owned(), "Errors", "Sum".to_owned()),
+        ("throttles".to_owned(), "Throttles", "Sum".to_owned()),
+        ("durations".to_owned(), "Duration", "SampleCount".to_owned()),
+    ];
+    for p in decide::PERCENTILES {
+        out.push((format!("p{p}"), "Duration", format!("p{p}")));
+    }
+    out
+}
 
-/// Every query of a round: both versions' Lambda metrics, then the custom metrics.
+/// A bound of an extended statistic (`TC(a:b)`), in milliseconds: at most four decimals,
+/// no trailing zeros.
+pub fn bound(ms: f64) -> String {
+    let text = format!("{ms:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// Every query of a round: both versions' Lambda metrics (and, with `bake.max_p99_ms`,
+/// the new version's requests slower than it), then the custom metrics.
 pub fn round_queries(info: &DeploymentInfo, policy: &PostTrafficPolicy) -> Vec<MetricQuery> {
     let t = &info.target;
     let period = policy.period_seconds;
     let mut out = Vec::new();
     for (side, version) in [("old", &t.current_version), ("new", &t.target_version)] {
-        for (key, metric, stat) in LAMBDA_METRICS {
+        for (key, metric, stat) in lambda_metrics() {
             out.push(lambda_query(
                 format!("{side}_{key}"),
                 &t.function_name,
                 &t.alias,
                 version,
                 metric,
-                stat,
+                &stat,
                 period,
             ));
         }
+    }
+    if let Some(max) = policy.bake.max_p99_ms {
+        out.push(lambda_query(
+            "new_over_limit".into(),
+            &t.function_name,
+            &t.alias,
+            &t.target_version,
+            "Duration",
+            &format!("TC({}:)", bound(max)),
+            period,
+        ));
     }
     for (i, m) in policy.metrics.iter().enumerate() {
         out.push(MetricQuery {
@@ -214,36 +238,88 @@ pub fn round_queries(info: &DeploymentInfo, policy: &PostTrafficPolicy) -> Vec<M
     out
 }
 
-/// Which periods a window holds: the canary takes periods that end by the full shift;
-/// the bake takes periods that reach past it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
-    Canary,
-    Bake,
+/// The trimmed counts of the canary's latency bins: the old version's cut at `edges`,
+/// the new version's at `edges x (1 + tolerance)` (ids `old_bin_<i>`, `new_bin_<i>`).
+pub fn bin_queries(
+    info: &DeploymentInfo,
+    policy: &PostTrafficPolicy,
+    edges: &[f64],
+) -> Vec<MetricQuery> {
+    let t = &info.target;
+    let scale = 1.0 + policy.canary.max_latency_increase_pct / 100.0;
+    let mut out = Vec::new();
+    for (side, version, factor) in [
+        ("old", &t.current_version, 1.0),
+        ("new", &t.target_version, scale),
+    ] {
+        let cut: Vec<String> = edges.iter().map(|e| bound(e * factor)).collect();
+        for i in 0..=cut.len() {
+            let low = if i == 0 { "" } else { cut[i - 1].as_str() };
+            let high = cut.get(i).map_or("", String::as_str);
+            out.push(lambda_query(
+                format!("{side}_bin_{i}"),
+                &t.function_name,
+                &t.alias,
+                version,
+                "Duration",
+                &format!("TC({low}:{high})"),
+                policy.period_seconds,
+            ));
+        }
+    }
+    out
 }
 
-fn in_window(window: Window, period_start_s: i64, period_s: u32, bake_start_ms: i64) -> bool {
-    let end_ms = (period_start_s + i64::from(period_s)) * 1000;
-    match window {
-        Window::Canary => end_ms <= bake_start_ms,
-        Window::Bake => end_ms > bake_start_ms,
+/// Which periods a window holds: those starting at `starts_from_ms` or later whose end
+/// lies after `ends_after_ms` and at or before `ends_by_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub starts_from_ms: i64,
+    pub ends_after_ms: i64,
+    pub ends_by_ms: i64,
+}
+
+impl Span {
+    /// The canary: after the warm-up, ending by the full shift and by what is complete.
+    pub fn canary(warm_from_ms: i64, bake_start_ms: i64, complete_by_ms: i64) -> Self {
+        Span {
+            starts_from_ms: warm_from_ms,
+            ends_after_ms: i64::MIN,
+            ends_by_ms: bake_start_ms.min(complete_by_ms),
+        }
+    }
+
+    /// The bake: periods reaching past the full shift, as far as they are complete.
+    pub fn bake(bake_start_ms: i64, complete_by_ms: i64) -> Self {
+        Span {
+            starts_from_ms: i64::MIN,
+            ends_after_ms: bake_start_ms,
+            ends_by_ms: complete_by_ms,
+        }
+    }
+
+    fn holds(&self, period_start_s: i64, period_s: u32) -> bool {
+        let start = period_start_s * 1000;
+        let end = start + i64::from(period_s) * 1000;
+        start >= self.starts_from_ms && end > self.ends_after_ms && end <= self.ends_by_ms
     }
 }
 
-pub fn values(
-    series: Option<&Series>,
-    window: Window,
-    period_s: u32,
-    bake_start_ms: i64,
-) -> Vec<f64> {
-    series
+/// A series' values in `span`, and whether any of them was not a finite number.
+pub fn values(series: Option<&Series>, span: Span, period_s: u32) -> (Vec<f64>, bool) {
+    let mut not_finite = false;
+    let kept = series
         .map(|s| {
             s.iter()
-                .filter(|(t, v)| v.is_finite() && in_window(window, *t, period_s, bake_start_ms))
-                .map(|(_, v)| *v)
+                .filter(|(t, _)| span.holds(*t, period_s))
+                .filter_map(|(_, v)| {
+                    not_finite |= !v.is_finite();
+                    v.is_finite().then_some(*v)
+                })
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (kept, not_finite)
 }
 
 /// A sum that is +0.0 when empty (`Iterator::sum` of no f64 is -0.0, which reads
@@ -255,26 +331,56 @@ fn total(values: &[f64]) -> f64 {
 pub fn version_window(
     data: &BTreeMap<String, Series>,
     side: &str,
-    window: Window,
+    span: Span,
     period_s: u32,
-    bake_start_ms: i64,
 ) -> VersionWindow {
-    let get = |key: &str| {
-        values(
-            data.get(&format!("{side}_{key}")),
-            window,
-            period_s,
-            bake_start_ms,
-        )
+    let mut not_finite = false;
+    let mut get = |key: &str| {
+        let (v, bad) = values(data.get(&format!("{side}_{key}")), span, period_s);
+        not_finite |= bad;
+        v
     };
+    let percentiles = decide::PERCENTILES
+        .iter()
+        .map(|p| (*p, get(&format!("p{p}"))))
+        .collect();
+    let over_limit = data
+        .contains_key(&format!("{side}_over_limit"))
+        .then(|| total(&get("over_limit")));
     VersionWindow {
         invocations: total(&get("invocations")),
         errors: total(&get("errors")),
         throttles: total(&get("throttles")),
-        p50: get("p50"),
-        p90: get("p90"),
-        p99: get("p99"),
+        durations: total(&get("durations")),
+        over_limit,
+        percentiles,
+        not_finite,
     }
+}
+
+/// Request counts per bin over the canary window, from [`bin_queries`]' answers.
+pub fn latency_bins(
+    data: &BTreeMap<String, Series>,
+    edges: &[f64],
+    span: Span,
+    period_s: u32,
+) -> (LatencyBins, bool) {
+    let mut not_finite = false;
+    let mut side = |name: &str| -> Vec<f64> {
+        (0..=edges.len())
+            .map(|i| {
+                let (v, bad) = values(data.get(&format!("{name}_bin_{i}")), span, period_s);
+                not_finite |= bad;
+                total(&v)
+            })
+            .collect()
+    };
+    let bins = LatencyBins {
+        edges_ms: edges.to_vec(),
+        old: side("old"),
+        new: side("new"),
+    };
+    (bins, not_finite)
 }
 
 pub struct PostTraffic<'a, M, C, H> {
@@ -430,6 +536,8 @@ impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M
 
 /// What does not change from round to round of one bake.
 struct BakePlan {
+    /// The deployment, for the canary's second read.
+    info: DeploymentInfo,
     period: u32,
     queries: Vec<MetricQuery>,
     /// The bake's end with every extension the policy allows.
@@ -438,18 +546,25 @@ struct BakePlan {
     give_up_ms: i64,
     /// Metrics are read from the deployment's start, on a period boundary.
     query_start_s: i64,
+    /// The canary window leaves out the new version's first seconds.
+    warm_from_ms: i64,
+    /// A period counts once it ended this long ago.
+    delay_ms: i64,
 }
 
 impl BakePlan {
     fn new(info: &DeploymentInfo, policy: &PostTrafficPolicy, state: &BakeState) -> Self {
         let period = policy.period_seconds;
         BakePlan {
+            info: info.clone(),
             period,
             queries: round_queries(info, policy),
             cap_ms: state.bake_start_ms + (policy.max_bake_seconds() * 1000.0) as i64,
             give_up_ms: state.bake_start_ms + MAX_TOTAL.as_millis() as i64,
             query_start_s: (state.deployment_start_ms / 1000).div_euclid(i64::from(period))
                 * i64::from(period),
+            warm_from_ms: state.deployment_start_ms + (policy.canary.warmup_seconds * 1000) as i64,
+            delay_ms: (policy.ingestion_delay_seconds * 1000) as i64,
         }
     }
 }
@@ -533,8 +648,8 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
         Some(RunEnd { checks, handed_off })
     }
 
-    /// One round: read the metrics, judge the canary (once) and the bake so far, run the
-    /// probes, read the alarms; decide, or plan the next round.
+    /// One round: read the metrics, judge the canary (once its window is complete) and
+    /// the bake so far, run the probes, read the alarms; decide, or plan the next round.
     async fn round(
         &self,
         plan: &BakePlan,
@@ -544,6 +659,7 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
         let period = plan.period;
         state.rounds += 1;
         let now = self.clock.now_ms();
+        let complete_by = now - plan.delay_ms;
         let end_s = (now / 1000 + 1).max(plan.query_start_s + 1);
         let data = match self
             .metrics
@@ -551,83 +667,108 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
             .await
         {
             Ok(d) => d,
-            Err(e) => {
-                let mut checks = state.canary.clone();
-                checks.push(
-                    CheckResult::fail("metrics", json!("GetMetricData answers"), json!(null))
-                        .with_detail(e.to_string()),
-                );
-                return RoundEnd::Decided(checks);
-            }
+            Err(e) => return RoundEnd::Decided(metrics_failed(state, "GetMetricData answers", &e)),
         };
-        if state.canary.is_empty() {
-            let old = version_window(&data, "old", Window::Canary, period, state.bake_start_ms);
-            let new = version_window(&data, "new", Window::Canary, period, state.bake_start_ms);
-            state.canary = decide::canary_checks(policy, &old, &new);
+        if state.canary.is_empty() && complete_by >= state.bake_start_ms {
+            match self.canary(plan, policy, state, &data).await {
+                Ok(checks) => state.canary = checks,
+                Err(e) => return RoundEnd::Decided(metrics_failed(state, "latency bins", &e)),
+            }
         }
-        let new_bake = version_window(&data, "new", Window::Bake, period, state.bake_start_ms);
+        let span = Span::bake(state.bake_start_ms, complete_by);
+        let new_bake = version_window(&data, "new", span, period);
         state.invocations_seen.push(new_bake.invocations);
-        let round = self.round_checks(policy, &data, &new_bake, state).await;
-        let old_bake = version_window(&data, "old", Window::Bake, period, state.bake_start_ms);
+        let round = self
+            .round_checks(policy, &data, &new_bake, span, state)
+            .await;
+        let old_bake = version_window(&data, "old", span, period);
         let evidence = CheckResult::new(
             "bake.evidence",
             Outcome::Pass,
-            json!({"bake_minutes": policy.bake_minutes, "period_seconds": period}),
+            json!({"bake_minutes": policy.bake_minutes, "period_seconds": period,
+                   "ingestion_delay_seconds": policy.ingestion_delay_seconds}),
             json!({"rounds": state.rounds, "invocations_of_hook": state.hop,
                    "deployment_start_ms": state.deployment_start_ms, "bake_start_ms": state.bake_start_ms,
-                   "bake_end_ms": state.bake_end_ms, "now_ms": now, "queries_per_round": plan.queries.len(),
+                   "bake_end_ms": state.bake_end_ms, "now_ms": now, "complete_by_ms": complete_by,
+                   "queries_per_round": plan.queries.len(),
                    "new_version": new_bake, "old_version": old_bake,
                    "new_invocations_by_round": state.invocations_seen}),
         );
-        let canary_failed = state.canary.iter().any(|c| c.outcome == Outcome::Fail);
-        if canary_failed || decide::fails_early(policy, &round, &new_bake) {
+        if decide::fails_early(policy, &state.canary) || decide::fails_early(policy, &round) {
             let mut checks = state.canary.clone();
             checks.extend(round);
             checks.push(evidence.with_detail("stopped early: a check failed"));
             return RoundEnd::Decided(checks);
         }
-        if now >= state.bake_end_ms {
-            let extension_s = (now - state.bake_end_ms) as f64 / 1000.0;
+        if complete_by >= state.bake_end_ms && !state.canary.is_empty() {
+            let extension_s = (complete_by - state.bake_end_ms) as f64 / 1000.0;
             let cap_reached = now >= plan.cap_ms || now >= plan.give_up_ms;
-            if let Traffic::Decided(check) =
-                decide::traffic_check(policy, new_bake.invocations, extension_s, cap_reached)
-            {
-                let mut checks = state.canary.clone();
-                checks.extend(round);
-                checks.push(*check);
-                checks.push(evidence);
-                return RoundEnd::Decided(checks);
+            let mut judged = state.canary.clone();
+            judged.extend(round.iter().cloned());
+            let undecided = decide::undecided(&judged);
+            if let Traffic::Decided(check) = decide::traffic_check(
+                policy,
+                new_bake.invocations,
+                &undecided,
+                extension_s,
+                cap_reached,
+            ) {
+                judged.push(*check);
+                judged.push(evidence);
+                return RoundEnd::Decided(judged);
             }
         }
-        // The next round: at the poll interval, and at the end of the bake.
-        let bake_end = if now < state.bake_end_ms {
-            state.bake_end_ms
-        } else {
-            i64::MAX
-        };
-        state.next_round_ms = Some((now + (policy.poll_seconds * 1000) as i64).min(bake_end));
+        state.next_round_ms = Some(next_round(policy, plan, state, now));
         RoundEnd::Next {
             round,
             evidence: Box::new(evidence),
         }
     }
 
+    /// The canary comparison: both versions over the canary window, and the latency bins
+    /// cut at the old version's percentiles (a second read, of trimmed counts).
+    async fn canary(
+        &self,
+        plan: &BakePlan,
+        policy: &PostTrafficPolicy,
+        state: &BakeState,
+        data: &BTreeMap<String, Series>,
+    ) -> Result<Vec<CheckResult>> {
+        let span = Span::canary(plan.warm_from_ms, state.bake_start_ms, state.bake_start_ms);
+        let old = version_window(data, "old", span, plan.period);
+        let new = version_window(data, "new", span, plan.period);
+        let edges = decide::latency_edges(&old);
+        let mut bins: Option<LatencyBins> = None;
+        if !edges.is_empty() {
+            let queries = bin_queries(&plan.info, policy, &edges);
+            let end_s = (state.bake_start_ms / 1000 + 1).max(plan.query_start_s + 1);
+            let counts = self
+                .metrics
+                .metric_data(&queries, plan.query_start_s, end_s)
+                .await?;
+            let (read, not_finite) = latency_bins(&counts, &edges, span, plan.period);
+            if !not_finite {
+                bins = Some(read);
+            }
+        }
+        Ok(decide::canary_checks(policy, &old, &new, bins.as_ref()))
+    }
+
     /// The round's own checks: the bake's rules, custom metrics, probes, alarms.
     async fn round_checks(
         &self,
         policy: &PostTrafficPolicy,
-        data: &BTreeMap<String, Vec<(i64, f64)>>,
+        data: &BTreeMap<String, Series>,
         new_bake: &VersionWindow,
+        span: Span,
         state: &mut BakeState,
     ) -> Vec<CheckResult> {
         let mut round = decide::bake_checks(policy, new_bake);
         for (i, m) in policy.metrics.iter().enumerate() {
-            let series = data.get(&format!("custom_{i}"));
-            let v = values(
-                series,
-                Window::Bake,
+            let (v, _) = values(
+                data.get(&format!("custom_{i}")),
+                span,
                 policy.period_seconds,
-                state.bake_start_ms,
             );
             round.push(decide::custom_check(m, &v));
         }
@@ -652,6 +793,27 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
         }
         round
     }
+}
+
+/// The canary so far and a failed read, deciding the bake (closed).
+fn metrics_failed(state: &BakeState, what: &str, e: &crate::error::Error) -> Vec<CheckResult> {
+    let mut checks = state.canary.clone();
+    checks.push(CheckResult::fail("metrics", json!(what), json!(null)).with_detail(e.to_string()));
+    checks
+}
+
+/// When the next round is due: at the poll interval, and at the moment the bake's (or
+/// the canary's) last period is complete.
+fn next_round(policy: &PostTrafficPolicy, plan: &BakePlan, state: &BakeState, now: i64) -> i64 {
+    let poll = now + (policy.poll_seconds * 1000) as i64;
+    let milestones = [
+        state.bake_start_ms + plan.delay_ms,
+        state.bake_end_ms + plan.delay_ms,
+    ];
+    milestones
+        .into_iter()
+        .filter(|m| *m > now)
+        .fold(poll, i64::min)
 }
 
 #[cfg(test)]
