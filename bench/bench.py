@@ -3,7 +3,7 @@
 write docs/benchmarks.md. Nothing here fails on a number: a benchmark that cannot run
 is reported as skipped, with the reason, and the run goes on.
 
-    .venv/bin/python bench/bench.py [--runs 25] [--only cold,zip,rollback,redrive,gate]
+    .venv/bin/python bench/bench.py [--runs 25] [--only cold,zip,rollback,redrive,gate,judge]
 
 Sections live in bench/sections/; this file builds, runs them in order (builds first, so
 no compiler competes with the timed parts) and renders the document."""
@@ -24,7 +24,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from sections import coldstart, gate, redrive, rollback, zips  # noqa: E402
+from sections import coldstart, gate, judge, redrive, rollback, zips  # noqa: E402
 from sections.common import OUT_DIR, run_text  # noqa: E402
 from render import render  # noqa: E402
 
@@ -32,7 +32,7 @@ from render import render  # noqa: E402
 # checkout keeps the other sections' last numbers, each with its date.
 RESULTS = ROOT / "bench" / "results.json"
 
-SECTIONS = ["zip", "cold", "rollback", "redrive", "gate"]
+SECTIONS = ["zip", "cold", "rollback", "redrive", "gate", "judge"]
 
 
 def machine() -> dict:
@@ -74,6 +74,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=25, help="cold starts per implementation and function")
     ap.add_argument("--gate-reps", type=int, default=5, help="deployments per gate scenario")
     ap.add_argument("--redrive-messages", type=int, default=10_000, help="messages per redrive run")
+    ap.add_argument("--judge-trials", type=int, default=500, help="simulated canaries per judge cell")
+    ap.add_argument("--judge-e2e", type=int, default=3, help="end-to-end deployments per judge case")
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--render-only", action="store_true",
@@ -98,7 +100,8 @@ def main() -> int:
         results["sections"] = kept
     steps = [("zip", zips.run, {}), ("cold", coldstart.run, {"runs": args.runs}),
              ("rollback", rollback.run, {}), ("redrive", redrive.run, {"messages": args.redrive_messages}),
-             ("gate", gate.run, {"reps": args.gate_reps})]
+             ("gate", gate.run, {"reps": args.gate_reps}),
+             ("judge", judge.run, {"trials": args.judge_trials, "e2e_reps": args.judge_e2e})]
     for name, fn, kw in steps:
         if name not in only:
             continue

@@ -255,6 +255,100 @@ def _gate(lines: list[str], sec: dict | None, misses: list[str]) -> None:
                 "the target for every policy of up to ten tests.")
 
 
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f} %"
+
+
+def judge_targets(sim: dict) -> list[tuple[str, str, bool]]:
+    """The judge's targets (issue "canary judge, rebuilt") checked on the simulation:
+    (target, measured, met)."""
+    cells = sim["cells"]
+    out = []
+    no_reg = [c for c in cells if c["regression"] == "none"]
+    worst = max(no_reg, key=lambda c: c["rollgate"]["fail"])
+    out.append(("false-fail rate <= 5 % in every no-regression cell",
+                f"worst {_pct(worst['rollgate']['fail'])} ({worst['per_minute']:.0f}/min {worst['split']} "
+                f"{worst['shape']} {worst['change']})", worst["rollgate"]["fail"] <= 0.05))
+    for change, need in (("latency x2", 0.9), ("latency x1.5", 0.8)):
+        sel = [c for c in cells if c["per_minute"] == 100 and c["split"] == "90/10" and c["change"] == change]
+        low = min(c["rollgate"]["fail"] for c in sel)
+        out.append((f"100 req/min, 90/10: >= {need * 100:.0f} % of {change} slowdowns fail",
+                    f"{_pct(low)} (worst shape)", low >= need))
+    sel = [c for c in cells if c["per_minute"] == 1000 and c["split"] == "90/10" and c["change"] == "errors x10"]
+    low = min(c["rollgate"]["fail"] for c in sel)
+    out.append((">= 95 % of 10x error-rate regressions fail (0.1 % -> 1 %, 1,000 req/min, 90/10)",
+                _pct(low), low >= 0.95))
+    regressions = [c for c in cells if c["regression"] in ("latency", "errors")]
+    passed = max(c["rollgate"]["pass"] for c in regressions)
+    out.append(("a regression is never passed where the data lack the power (Pass <= 5 %)",
+                f"worst {_pct(passed)}", passed <= 0.05))
+    weaker = [c for c in regressions if c["rollgate"]["fail"] < c["kayenta"]["fail"]]
+    looser = [c for c in no_reg if c["rollgate"]["fail"] > max(c["kayenta"]["fail"], 0.05)]
+    out.append(("at least as powerful as Kayenta's classifier in every cell, at the same or a lower false-fail rate",
+                f"{len(weaker)} cells weaker, {len(looser)} looser", not weaker and not looser))
+    return out
+
+
+def _judge(lines: list[str], sec: dict | None, misses: list[str]) -> None:
+    lines += ["## 5. The canary judge on simulated traffic", ""]
+    if _skip(lines, sec, "the simulation could not run"):
+        return
+    sim = sec["simulation"]
+    lines += [
+        f"`shared/examples/judge_sim.rs`, {sim['trials']} trials per cell, seed {sim['seed']} "
+        f"({sec['simulation_seconds']:.0f} s). Each trial runs the real post-traffic gate "
+        "(`hook::run_gate` with `PostTraffic`, the defaults, no bake) through "
+        "`post_traffic::fakes::FakeMetrics`, which answers every query the gate makes (sums, sample "
+        "counts, percentiles, trimmed counts) from the trial's simulated requests, as CloudWatch "
+        f"computes them. A {sim['canary_minutes']}-minute canary (the judge leaves out its first minute); "
+        f"Poisson arrivals; base error rate {sim['base_error_rate'] * 100:.1f} %; tolerance "
+        f"{sim['tolerance_pct']:.0f} %. Latency shapes: *HeavyTail*, log-normal around 50 ms with 5 % of "
+        "requests from a log-normal around 250 ms; *Timeouts*, log-normal around 80 ms with 2 % of requests "
+        "pinned at the 3 s timeout (ties). A regression multiplies every latency of the new version (capped "
+        "at the timeout) or its error rate; *better* is latency x0.8 and errors x0.5.",
+        "",
+        "Kayenta's Mann-Whitney classifier, implemented from its documentation and source, judges the same "
+        "requests as Kayenta would see them: one value per minute (p99 latency, error rate), a two-sided "
+        "Mann-Whitney test with the 95 % confidence interval of the location shift (Hodges-Lehmann), "
+        "*High* (a failure) when the interval's lower end exceeds a quarter of the estimate and the mean "
+        "ratio reaches the allowed increase (1.2). It has no Inconclusive: what it does not fail, it passes.",
+        "",
+        "Each cell is judged on the check it is about: latency changes on `canary.latency`, error changes "
+        "on `canary.error_rate`, and the cells without a regression on both (a Fail of either is a false "
+        "fail). F: failed, P: passed, I: inconclusive (the data cannot tell; `on_no_data` decides at the "
+        "end of the bake).",
+        "",
+        "| req/min | split | shape | change | rollgate F | P | I | Kayenta F | P |",
+        "|---:|---|---|---|---:|---:|---:|---:|---:|"]
+    for c in sim["cells"]:
+        r, k = c["rollgate"], c["kayenta"]
+        lines.append(f"| {c['per_minute']:.0f} | {c['split']} | {c['shape']} | {c['change']} | {_pct(r['fail'])} | "
+                     f"{_pct(r['pass'])} | {_pct(r['inconclusive'])} | {_pct(k['fail'])} | {_pct(k['pass'])} |")
+    lines += ["", "| target | measured | |", "|---|---|---|"]
+    for target, measured, ok in judge_targets(sim):
+        lines.append(f"| {target} | {measured} | {_mark(ok)} |")
+        if not ok:
+            misses.append(f"**Judge: {target}: {measured}.**")
+    lines.append("")
+    e2e = sec.get("end_to_end") or {}
+    lines += ["### End to end through the local AWS", ""]
+    if e2e.get("status") != "ran":
+        lines += [f"Skipped: {e2e.get('reason', 'not run')}.", ""]
+        return
+    lines += [
+        f"{e2e['reps']} deployments each, `{e2e['config']}` on the tests' clock (a CodeDeploy minute lasts "
+        "0.2 s): `infra/local/traffic.py` puts the requests of both versions, shared by the alias's weights, "
+        "with `PutMetricData` every 0.25 s (HeavyTail as above); the post-traffic hook under `cargo lambda "
+        "watch` reads them with `GetMetricData` (trimmed counts included) and reports to CodeDeploy.", "",
+        "| change | deployments | Failed | canary.latency fail | new requests judged (median) |",
+        "|---|---:|---:|---:|---:|"]
+    for name, runs in e2e["runs"].items():
+        n = sorted(r["new_requests"] or 0 for r in runs)
+        lines.append(f"| {name} | {len(runs)} | {sum(r['status'] == 'Failed' for r in runs)} | "
+                     f"{sum(r['latency'] == 'fail' for r in runs)} | {n[len(n) // 2] if n else 0:.0f} |")
+    lines.append("")
+
+
 def _summary(sections: dict) -> list[str]:
     rows = []
     cold = sections.get("cold") or {}
@@ -277,6 +371,9 @@ def _summary(sections: dict) -> list[str]:
     for r in gate.get("rows", [])[1:] if gate.get("status") == "ran" else []:
         if r.get("gate_ratio") is not None:
             rows.append((f"gate: {r['label']} < 2x one", f"{r['gate_ratio']:.2f}x", r["gate_ratio"] < 2))
+    judge = sections.get("judge") or {}
+    if judge.get("status") == "ran":
+        rows += [(f"judge: {t}", m, ok) for t, m, ok in judge_targets(judge["simulation"])]
     out = ["## Targets at a glance", "", "| target | measured | |", "|---|---:|---|"]
     out += [f"| {t} | {v} | {_mark(ok)} |" for t, v, ok in rows]
     not_run = [k for k, sec in sections.items() if sec["status"] != "ran"]
@@ -327,6 +424,7 @@ def render(res: dict) -> str:
     _rollback(lines, sections.get("rollback"), misses)
     _redrive(lines, sections.get("redrive"), misses)
     _gate(lines, sections.get("gate"), misses)
+    _judge(lines, sections.get("judge"), misses)
     lines += ["## Missed targets", ""]
     if misses:
         lines += [f"- {x}" for x in misses]

@@ -36,7 +36,7 @@ SCENARIOS = {  # key: (label, smoke tests, policy concurrency or None for the de
 
 def _default_concurrency() -> str:
     import re
-    m = re.search(r"DEFAULT_CONCURRENCY: usize = (\d+)", (ROOT / "shared/src/policy.rs").read_text())
+    m = re.search(r"DEFAULT_CONCURRENCY: usize = (\d+)", (ROOT / "shared/src/policy/mod.rs").read_text())
     return m.group(1) if m else "?"
 
 

@@ -4,7 +4,8 @@
 //!   relative and absolute (`p_new <= ratio * p_old + increase`), by a score test with
 //!   the likelihood maximised under the margin (Farrington and Manning's method): valid
 //!   at zero errors, where an unpooled standard error treats a side without errors as
-//!   certain, and close to its level at small counts.
+//!   certain. Where errors are rare it runs hot, so a Fail must also hold on the exact
+//!   conditional test of the relative margin (mid-p).
 //! - [`slower_share`]: the new version's latency against the old one's scaled by the
 //!   tolerance, as a Mann-Whitney comparison of request counts per latency bin
 //!   (CloudWatch's trimmed counts): the new version's bins are the old one's edges times
@@ -134,9 +135,13 @@ pub struct ErrorTest {
     pub excess_interval: [f64; 2],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub z: Option<f64>,
-    /// P-value of "no worse than the margin" (small: Fail).
+    /// P-value of "no worse than the margin" (small: Fail): the larger of the score
+    /// test's and the exact conditional test's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_worse: Option<f64>,
+    /// The exact conditional test of `p_new <= ratio x p_old` alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_p_worse: Option<f64>,
     /// P-value of "worse than the margin" (small: Pass).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_within: Option<f64>,
@@ -206,9 +211,10 @@ pub fn error_rates(
         excess_interval: [f64::NAN, f64::NAN],
         z: None,
         p_worse: None,
+        exact_p_worse: None,
         p_within: None,
         needs_more_invocations: None,
-        method: "score test under the margin (Farrington-Manning)",
+        method: "score test under the margin (Farrington-Manning), failures confirmed by the exact conditional test",
         why: String::new(),
     };
     let inputs = [old.0, old.1, new.0, new.1, margin.ratio, margin.increase];
@@ -237,7 +243,12 @@ pub fn error_rates(
         return out;
     }
     let z = out.excess / var.sqrt();
-    let (p_worse, p_within) = (normal_sf(z), normal_sf(-z));
+    // The score test runs hot when errors are rare (one error in 90 invocations against
+    // none in 800 would fail): a failure must also hold on the exact conditional test of
+    // the relative margin alone, which is never anti-conservative.
+    let exact = conditional_ratio_tail(x_old, n_old, x_new, n_new, margin.ratio);
+    let (p_worse, p_within) = (normal_sf(z).max(exact), normal_sf(-z));
+    out.exact_p_worse = Some(exact);
     out.z = Some(z);
     out.p_worse = Some(p_worse);
     out.p_within = Some(p_within);
@@ -246,16 +257,41 @@ pub fn error_rates(
     out
 }
 
+/// The mid-p of `X >= x_new` for the new version's share of all errors, given their
+/// total, when `p_new = ratio x p_old` (errors as rare events: the share is binomial
+/// with `ratio n_new / (ratio n_new + n_old)`): `P(X > x) + P(X = x) / 2`. Exact given
+/// the total; the mid-p (Lancaster) removes most of the discreteness that makes the
+/// plain exact test far below its level at a handful of errors.
+fn conditional_ratio_tail(x_old: f64, n_old: f64, x_new: f64, n_new: f64, ratio: f64) -> f64 {
+    let total = (x_old + x_new).round();
+    let x = x_new.round();
+    if x <= 0.0 {
+        return 1.0;
+    }
+    let share = ratio * n_new / (ratio * n_new + n_old);
+    let at_least = beta_inc(x, total - x + 1.0, share);
+    let above = if x >= total {
+        0.0
+    } else {
+        beta_inc(x + 1.0, total - x, share)
+    };
+    0.5 * (at_least + above)
+}
+
 /// The error test's explanation, and how much more traffic an undecided one needs.
 fn explain_errors(out: &mut ErrorTest, margin: ErrorMargin, alpha: f64, z_alpha: f64) {
     let (p_old, p_new, allowed) = (out.old_rate, out.new_rate, out.allowed_rate);
     let (p_worse, p_within) = (out.p_worse.unwrap_or(1.0), out.p_within.unwrap_or(1.0));
+    let [low, high] = out.excess_interval;
     let allowed_text = format!(
-        "{:.4}% (old {:.4}% x {} + {} points)",
+        "{:.4}% (old {:.4}% x {} + {} points; excess {:+.4} points, interval {:+.4} to {:+.4})",
         allowed * 100.0,
         p_old * 100.0,
         margin.ratio,
-        margin.increase * 100.0
+        margin.increase * 100.0,
+        out.excess * 100.0,
+        low * 100.0,
+        high * 100.0
     );
     out.why = match out.finding {
         Finding::Fail => format!(
@@ -434,20 +470,24 @@ fn rank_tails(
 
 /// The latency test's explanation, and how much more traffic an undecided one needs.
 fn explain_shift(out: &mut ShiftTest, tolerance_pct: f64, alpha: f64, z_alpha: f64, z: f64) {
-    let theta = out.slower_probability;
+    let [low, high] = out.slower_probability_interval;
+    let theta = format!(
+        "{:.3} (interval {low:.3}-{high:.3})",
+        out.slower_probability
+    );
     let (p_worse, p_within) = (out.p_worse.unwrap_or(1.0), out.p_within.unwrap_or(1.0));
     let scale = 1.0 + tolerance_pct / 100.0;
     out.why = match out.finding {
         Finding::Fail => format!(
-            "the new version is slower than the old one by more than {tolerance_pct}%: P(new/{scale} > old) = {theta:.3} (p={p_worse:.4} < {alpha})"
+            "the new version is slower than the old one by more than {tolerance_pct}%: P(new/{scale} > old) = {theta} (p={p_worse:.4} < {alpha})"
         ),
         Finding::Pass => format!(
-            "the new version is within {tolerance_pct}% of the old one's latency: P(new/{scale} > old) = {theta:.3} (p={p_within:.4} < {alpha})"
+            "the new version is within {tolerance_pct}% of the old one's latency: P(new/{scale} > old) = {theta} (p={p_within:.4} < {alpha})"
         ),
         Finding::Inconclusive => {
             out.needs_more_invocations = needs_more(z, z_alpha, out.n_old + out.n_new);
             format!(
-                "latency within {tolerance_pct}% or not: the data cannot tell yet, P(new/{scale} > old) = {theta:.3}{}",
+                "latency within {tolerance_pct}% or not: the data cannot tell yet, P(new/{scale} > old) = {theta}{}",
                 more_text(out.needs_more_invocations)
             )
         }
@@ -785,6 +825,22 @@ mod tests {
         assert_eq!(t.finding, Finding::Inconclusive, "{t:?}");
         assert!(t.needs_more_invocations.unwrap() > 1_000, "{t:?}");
         assert!(t.why.contains("needs about"));
+    }
+
+    #[test]
+    fn one_rare_error_is_not_a_regression_but_nine_in_a_thousand_are() {
+        // No error in 810 old invocations, one in 90 new ones: the score test alone
+        // (z = 4.5) would fail it; the exact conditional test does not: the one error is
+        // the new version's with probability 0.143 under the margin, mid-p 0.071.
+        let t = error_rates((0.0, 810.0), (1.0, 90.0), MARGIN, 0.05, 20.0);
+        assert_ne!(t.finding, Finding::Fail, "{t:?}");
+        assert!(
+            close(t.exact_p_worse.unwrap(), 0.5 * 135.0 / 945.0, 1e-9),
+            "{t:?}"
+        );
+        // 0.1% -> 1% at 8,100 against 900: 8 errors against 9.
+        let t = error_rates((8.0, 8100.0), (9.0, 900.0), MARGIN, 0.05, 20.0);
+        assert_eq!(t.finding, Finding::Fail, "{t:?}");
     }
 
     #[test]
