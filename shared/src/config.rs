@@ -22,6 +22,7 @@
 //! | `ROLLGATE_ROLLBACK_ALLOW` | alarm-rollback | `*`: every function of its account and region |
 //! | `ROLLGATE_REDRIVE_ALLOW` | dlq-redrive | none: nothing may be redriven until listed |
 //! | `ROLLGATE_ACCOUNT_ID`, `AWS_REGION` | alarm-rollback, dlq-redrive | home when the invoked ARN is not one (local runtimes) |
+//! | `SSL_CERT_FILE` | all | the first CA bundle of [`CA_BUNDLES`] that exists; none: the system's roots |
 
 use std::time::Duration;
 
@@ -34,6 +35,17 @@ pub const DEFAULT_POLICY_PREFIX: &str = "/rollgate/policies/";
 pub const DEFAULT_REPORT_MARGIN: Duration = Duration::from_secs(3);
 /// The default CloudWatch namespace of rollgate's own metrics.
 pub const DEFAULT_METRICS_NAMESPACE: &str = "Rollgate";
+/// Where the trusted root certificates are looked for when `SSL_CERT_FILE` is not set: the
+/// Red Hat family's bundle (Amazon Linux 2023, Lambda's `provided.al2023`, follows
+/// Fedora's `ca-certificates`), then Debian's and Alpine's. One file, read once: scanning
+/// the certificate directory instead cost 5-10 ms of every cold start here
+/// (docs/benchmarks.md).
+pub const CA_BUNDLES: [&str; 4] = [
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/cert.pem",
+];
 /// SDK attempts per call when `ROLLGATE_AWS_MAX_ATTEMPTS` is not set.
 pub const DEFAULT_AWS_MAX_ATTEMPTS: u32 = 3;
 
@@ -132,6 +144,9 @@ pub struct Common {
     /// Home when the invoked ARN is not one: `ROLLGATE_ACCOUNT_ID`, `AWS_REGION`.
     pub account_id: Option<String>,
     pub region: Option<String>,
+    /// The CA bundle the AWS clients trust (`SSL_CERT_FILE`, else the first of
+    /// [`CA_BUNDLES`] found by the adapter).
+    pub ca_bundle: Option<String>,
 }
 
 impl Common {
@@ -171,6 +186,7 @@ impl Common {
             function_name,
             account_id: r.text("ROLLGATE_ACCOUNT_ID"),
             region: r.text("AWS_REGION"),
+            ca_bundle: r.text("SSL_CERT_FILE"),
         })
     }
 }

@@ -35,5 +35,5 @@ pub use error::{Error, Result};
 pub async fn init(common: &config::Common) -> adapters::Aws {
     logging::init(&common.log);
     metrics::set_namespace(&common.metrics_namespace);
-    adapters::Aws::load(common.aws_max_attempts).await
+    adapters::Aws::load(common.aws_max_attempts, common.ca_bundle.as_deref()).await
 }

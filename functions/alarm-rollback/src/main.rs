@@ -32,7 +32,7 @@ async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Failure
     run::handle_payload(&deps, &payload).await
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let config = RollbackConfig::read(&ProcessEnv)?;
     let aws = rollgate::init(&config.common).await;

@@ -34,7 +34,7 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure
     redrive::handle_request(&engine, &deps.notifier, &payload, ctx.deadline).await
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let config = RedriveConfig::read(&ProcessEnv)?;
     let aws = rollgate::init(&config.common).await;

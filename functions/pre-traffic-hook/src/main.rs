@@ -32,7 +32,7 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure
         .into_result()
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let config = PreTrafficConfig::read(&ProcessEnv)?;
     let aws = rollgate::init(&config.common).await;

@@ -1,11 +1,14 @@
 //! The one place where SDK clients are built.
 //!
 //! `aws_config` reads region, credentials and `AWS_ENDPOINT_URL` (the local emulator)
-//! from the environment. Retries and timeouts are set here once for every client.
+//! from the environment. Retries and timeouts are set here once for every client, and
+//! the one HTTPS client: rustls on ring, trusting the certificates of one CA bundle.
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::time::Duration;
 
 /// Shared SDK configuration; cheap to clone, build clients from it on demand.
@@ -18,8 +21,9 @@ impl Aws {
     /// Load the SDK's configuration (Lambda's role, region, endpoint, which the SDK reads
     /// from the environment itself), with `attempts` per call (tests against the emulator
     /// use 1: `ROLLGATE_AWS_MAX_ATTEMPTS`, read by [`crate::config`]).
-    pub async fn load(attempts: u32) -> Self {
+    pub async fn load(attempts: u32, ca_bundle: Option<&str>) -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client(ca_bundle))
             .retry_config(RetryConfig::standard().with_max_attempts(attempts))
             .timeout_config(
                 TimeoutConfig::builder()
@@ -32,6 +36,7 @@ impl Aws {
         Self { config }
     }
 
+    /// A configuration for tests: no HTTPS client of its own.
     pub fn config(&self) -> &SdkConfig {
         &self.config
     }
@@ -62,5 +67,103 @@ impl Aws {
 
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.config)
+    }
+}
+
+/// The SDK's HTTPS client: rustls with ring, trusting exactly the certificates of the CA
+/// bundle (`SSL_CERT_FILE`, else the first of [`crate::config::CA_BUNDLES`] that exists).
+/// Without one, the system's roots (which also scans the certificate directory).
+pub fn https_client(ca_bundle: Option<&str>) -> SharedHttpClient {
+    let builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+    let bundle = ca_bundle
+        .map(str::to_owned)
+        .or_else(|| {
+            crate::config::CA_BUNDLES
+                .iter()
+                .find(|p| std::path::Path::new(p).is_file())
+                .map(|p| (*p).to_owned())
+        })
+        .and_then(|path| std::fs::read(&path).ok())
+        .map(|pem| usable_roots(&pem))
+        .filter(|pem| !pem.is_empty());
+    let Some(pem) = bundle else {
+        return builder.build_https();
+    };
+    match TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+        .build()
+    {
+        Ok(context) => builder.tls_context(context).build_https(),
+        Err(_) => aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https(),
+    }
+}
+
+/// The certificates of a PEM bundle that rustls takes as trust anchors, as PEM. The SDK
+/// panics on a certificate it cannot parse (and the release build aborts), so any that
+/// would not parse is left out here: bundles carry the odd expired or unusual one.
+pub fn usable_roots(bundle: &[u8]) -> Vec<u8> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let mut out = Vec::with_capacity(bundle.len());
+    let mut rest = bundle;
+    while let Some(start) = find(rest, BEGIN) {
+        let Some(stop) = find(&rest[start..], END).map(|e| start + e + END.len()) else {
+            break;
+        };
+        let block = &rest[start..stop];
+        let parses = CertificateDer::from_pem_slice(block)
+            .ok()
+            .is_some_and(|der| rustls::RootCertStore::empty().add(der).is_ok());
+        if parses {
+            out.extend_from_slice(block);
+            out.push(b'\n');
+        }
+        rest = &rest[stop..];
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usable_roots;
+
+    #[test]
+    fn a_bundle_keeps_only_certificates_rustls_takes() {
+        let Some(path) = crate::config::CA_BUNDLES
+            .iter()
+            .find(|p| std::path::Path::new(p).is_file())
+        else {
+            return; // no system bundle on this machine
+        };
+        let bundle = std::fs::read(path).unwrap();
+        let kept = usable_roots(&bundle);
+        let count = |b: &[u8]| {
+            b.windows(27)
+                .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
+                .count()
+        };
+        assert!(count(&kept) > 50, "{} of {}", count(&kept), count(&bundle));
+        // A broken certificate between two good ones is left out, not fatal.
+        let first = &kept[..kept
+            .windows(25)
+            .position(|w| w == b"-----END CERTIFICATE-----")
+            .unwrap()
+            + 25];
+        let mut mixed = first.to_vec();
+        mixed.extend_from_slice(
+            b"\n-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+        );
+        mixed.extend_from_slice(first);
+        assert_eq!(count(&usable_roots(&mixed)), 2);
+        assert!(usable_roots(b"no pem here").is_empty());
     }
 }

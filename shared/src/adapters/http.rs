@@ -1,4 +1,4 @@
-//! The HTTP client behind post-traffic probes: hyper with rustls (aws-lc-rs) and the
+//! The HTTP client behind post-traffic probes: hyper with rustls (ring) and the
 //! system's root certificates, the stack the AWS SDK links already. Built on the first
 //! probe, so a function without probes pays nothing for loading certificates at start.
 
@@ -28,7 +28,7 @@ impl Http {
         self.client
             .get_or_init(|| async {
                 let https = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+                    .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
                     .map_err(|e| format!("TLS set-up failed: {e}"))?
                     .https_or_http()
                     .enable_http1()
