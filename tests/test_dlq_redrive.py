@@ -266,3 +266,24 @@ def test_bad_requests_name_the_field_and_touch_nothing(stack, redrive):
     with pytest.raises(RuntimeError, match="allow-list"):
         redrive({"source": other})
     assert depth(stack, dlq) == 3 and depth(stack, src) == 0
+
+
+def test_requests_that_cannot_work_are_refused_before_anything_moves(stack, redrive):
+    """A queue that is its own DLQ once moved one message into itself 941 times in 10 s;
+    a rate of 1e-9 ran anyway; a filter on 11 attributes (SQS carries 10) can never match."""
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName=name("loop"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3})})
+    fill(stack, url, 2)
+    with pytest.raises(RuntimeError, match="its own dead-letter queue"):
+        redrive({"source": url})
+    assert depth(stack, url) == 2
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 2)
+    with pytest.raises(RuntimeError, match="rate: must be between 0.1"):
+        redrive({"source": dlq, "rate": 1e-9})
+    with pytest.raises(RuntimeError, match="filter.attributes: 11 conditions"):
+        redrive({"source": dlq, "filter": {"attributes": {f"a{i}": "x" for i in range(11)}}})
+    assert depth(stack, dlq) == 2 and depth(stack, src) == 0

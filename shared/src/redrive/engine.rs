@@ -570,6 +570,14 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                         if !self.allow.allows(&q.arn) {
                             return Err(not_allowed("destination", &q.arn));
                         }
+                        if q.arn == source.arn {
+                            // Moving its messages back into it would move them again and
+                            // again, until the deadline: refused before anything moves.
+                            return Err(Error::InvalidEvent(format!(
+                                "destination: {} is its own dead-letter queue (its RedrivePolicy names itself): its messages would loop; give a destination",
+                                source.arn
+                            )));
+                        }
                         Ok(Target::Queue(q))
                     }
                     [] => Err(Error::InvalidEvent(format!(

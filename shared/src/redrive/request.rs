@@ -10,6 +10,15 @@ use std::collections::BTreeMap;
 
 /// Highest rate a request may ask for (messages per second).
 pub const MAX_RATE: f64 = 3000.0;
+/// The slowest rate accepted, messages per second: slower, one invocation of at most 15
+/// minutes would move a handful of messages (`rate: 1e-9` ran at the engine's own pace).
+pub const MIN_RATE: f64 = 0.1;
+/// SQS carries at most 10 message attributes: a filter on more can never match.
+pub const MAX_FILTER_ATTRIBUTES: usize = 10;
+/// Body conditions of one filter.
+pub const MAX_FILTER_CONDITIONS: usize = 50;
+/// The largest value a body condition may compare with: a message body is at most 256 KiB.
+pub const MAX_FILTER_VALUE_BYTES: usize = 262_144;
 /// Rate ceiling when the request gives none.
 pub const DEFAULT_RATE: f64 = 1000.0;
 pub const MAX_CONCURRENCY: usize = 16;
@@ -302,11 +311,11 @@ fn check_limits(raw: &Raw) -> Result<(), RequestError> {
         return Err(bad("max_messages", "must be at least 1"));
     }
     if let Some(r) = raw.rate
-        && !(r.is_finite() && r > 0.0 && r <= MAX_RATE)
+        && !(r.is_finite() && (MIN_RATE..=MAX_RATE).contains(&r))
     {
         return Err(bad(
             "rate",
-            format!("must be > 0 and <= {MAX_RATE} messages per second"),
+            format!("must be between {MIN_RATE} and {MAX_RATE} messages per second"),
         ));
     }
     if !(1..=MAX_CONCURRENCY).contains(&raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY)) {
@@ -321,8 +330,40 @@ fn check_limits(raw: &Raw) -> Result<(), RequestError> {
     Ok(())
 }
 
+/// A filter a message could match: no more attribute conditions than SQS carries
+/// attributes, a bounded number of body conditions, none comparing with more than a
+/// body can hold.
 fn check_filter(filter: &Filter) -> Result<(), RequestError> {
+    let at_most = |field: &str, n: usize, max: usize, why: &str| {
+        if n > max {
+            Err(bad(field, format!("{n} conditions, at most {max}{why}")))
+        } else {
+            Ok(())
+        }
+    };
+    at_most(
+        "filter.attributes",
+        filter.attributes.len(),
+        MAX_FILTER_ATTRIBUTES,
+        ": SQS carries at most 10 message attributes, so no message could match more",
+    )?;
+    at_most("filter.body", filter.body.len(), MAX_FILTER_CONDITIONS, "")?;
     for (i, p) in filter.body.iter().enumerate() {
+        let size = p
+            .equals
+            .iter()
+            .chain(p.one_of.iter().flatten())
+            .map(|v| v.to_string().len())
+            .sum::<usize>()
+            + p.pointer.len();
+        if size > MAX_FILTER_VALUE_BYTES {
+            return Err(bad(
+                &format!("filter.body[{i}]"),
+                format!(
+                    "compares with {size} bytes, more than a message body can hold ({MAX_FILTER_VALUE_BYTES})"
+                ),
+            ));
+        }
         if !(p.pointer.is_empty() || p.pointer.starts_with('/')) {
             return Err(bad(
                 &format!("filter.body[{i}].pointer"),
@@ -510,6 +551,26 @@ mod tests {
             "message_group_id: has 200 characters; SQS accepts at most 128"
         );
         assert!(err(group("a b".into())).starts_with("message_group_id: contains ' '"));
+        // What cannot work is refused before anything moves.
+        assert!(err(json!({"source": "q", "rate": 1e-9})).starts_with("rate: must be between 0.1"));
+        let many: serde_json::Map<String, Value> =
+            (0..11).map(|i| (format!("a{i}"), json!("x"))).collect();
+        assert!(
+            err(json!({"source": "q", "filter": {"attributes": many}}))
+                .starts_with("filter.attributes: 11 conditions")
+        );
+        let conditions: Vec<Value> = (0..51)
+            .map(|i| json!({"pointer": format!("/{i}"), "exists": true}))
+            .collect();
+        assert!(
+            err(json!({"source": "q", "filter": {"body": conditions}}))
+                .starts_with("filter.body: 51 conditions, at most 50")
+        );
+        let huge = "x".repeat(300_000);
+        assert!(
+            err(json!({"source": "q", "filter": {"body": [{"pointer": "/a", "equals": huge}]}}))
+                .starts_with("filter.body[0]: compares with")
+        );
     }
 
     #[test]
