@@ -16,8 +16,6 @@ from .awscalls import CallLog
 from .common import OUT_DIR, build_with_fallback, median, not_ready, test_modules
 
 
-FUNCTION = "rollgate-alarm-rollback"
-LEDGER = "rollgate-bench-ledger"
 # What the path cannot do without: read the ledger (which version was good) and the alias
 # (where it points, and its RevisionId) - independent, so one round trip together - and
 # then the UpdateAlias itself.
@@ -65,8 +63,11 @@ def run(reps: int = 3) -> dict:
     LocalAws = harness.LocalAws
 
     proxy = CallLog()
+    # The stack's own alarm-rollback (bootstrap deploys infra/template.yaml), with its role
+    # and its ledger: a function of our own would be refused the ledger by that role.
+    function, ledger = helpers.STACK_FUNCTIONS["alarm-rollback"], helpers.LEDGER_TABLE
     env = {"ROLLGATE_TOPIC_ARN": helpers.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": helpers.POLICY_PREFIX,
-           "ROLLGATE_LEDGER_TABLE": LEDGER, "AWS_ENDPOINT_URL": proxy.url}
+           "ROLLGATE_LEDGER_TABLE": ledger, "AWS_ENDPOINT_URL": proxy.url}
     samples, notes = [], []
     try:
         with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120,
@@ -74,16 +75,10 @@ def run(reps: int = 3) -> dict:
             host, port = aws.endpoint.removeprefix("http://").split(":")
             proxy.upstream = (host, int(port))
             helpers.bootstrap(aws)
-            helpers.create_function(aws, FUNCTION, handler="alarm-rollback", env={}, timeout=60)
-            aws.client("dynamodb").create_table(
-                TableName=LEDGER, BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                      {"AttributeName": "sk", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
             lam = aws.client("lambda")
 
             def invoke(event: dict) -> dict:
-                out = lam.invoke(FunctionName=FUNCTION, Payload=json.dumps(event))
+                out = lam.invoke(FunctionName=function, Payload=json.dumps(event))
                 body = json.loads(out["Payload"].read() or b"null")
                 if out.get("FunctionError"):
                     raise RuntimeError(f"alarm-rollback failed: {json.dumps(body)[:300]}")

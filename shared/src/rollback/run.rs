@@ -328,7 +328,11 @@ where
         json!({"name": alarm.alarm_name, "state": alarm.state, "envelope": alarm.envelope,
             "event": alarm.event_key(), "reason": alarm.reason}),
     )];
-    let (expanded, refused) = guarded(deps, alarm, &mut evidence).await;
+    let Guarded {
+        expanded,
+        refused,
+        mut policies,
+    } = guarded(deps, alarm, &mut evidence).await;
     let mut out = Vec::new();
     for (function, why) in refused {
         let o = TargetOutcome {
@@ -345,7 +349,6 @@ where
         announce(deps, alarm, &o, evidence, started).await;
         return vec![o];
     }
-    let mut policies: BTreeMap<String, TargetPolicy> = BTreeMap::new();
     for (function, alias, version) in expanded {
         if !policies.contains_key(&function) {
             let p = function_settings(deps.policies, &function, deps.settings.bake_minutes).await;
@@ -383,14 +386,12 @@ async fn guarded<L, T, R, P, A>(
     deps: &Deps<'_, L, T, R, P, A>,
     alarm: &AlarmSignal,
     evidence: &mut Vec<CheckResult>,
-) -> (
-    Vec<(String, String, Option<String>)>,
-    Vec<(String, NoAction)>,
-)
+) -> Guarded
 where
     L: Ledger,
     T: AlarmTags,
     R: Releases,
+    P: PolicyStore,
 {
     let tags = match (&alarm.alarm_arn, targets::needs_tags(alarm)) {
         (Some(arn), true) => match deps.tags.tags(arn).await {
@@ -411,7 +412,20 @@ where
     let (in_scope, mut refused) =
         scope_targets(home, allow, std::mem::take(&mut resolution.targets));
     resolution.targets = in_scope;
-    let mut expanded = expand(deps, &resolution).await;
+    // The named functions' policies are read while the groups are expanded: one round
+    // trip for both, not one after the other.
+    let named: BTreeSet<String> = resolution
+        .targets
+        .iter()
+        .map(|t| t.function.clone())
+        .collect();
+    let (mut expanded, policies) = tokio::join!(
+        expand(deps, &resolution),
+        futures::future::join_all(named.into_iter().map(|f| async move {
+            let p = function_settings(deps.policies, &f, deps.settings.bake_minutes).await;
+            (f, p)
+        }))
+    );
     // Group members come from the ledger: the allow-list applies to them too.
     expanded.retain(|(f, _, _)| match allowed(home, allow, f) {
         Ok(()) => true,
@@ -427,7 +441,19 @@ where
             "groups": resolution.groups,
             "out_of_scope": refused.iter().map(|(f, _)| f).collect::<Vec<_>>()}),
     ));
-    (expanded, refused)
+    Guarded {
+        expanded,
+        refused,
+        policies: policies.into_iter().collect(),
+    }
+}
+
+/// What an alarm guards: the targets to act on, those left alone and why, and the
+/// policies already read.
+struct Guarded {
+    expanded: Vec<(String, String, Option<String>)>,
+    refused: Vec<(String, NoAction)>,
+    policies: BTreeMap<String, TargetPolicy>,
 }
 
 /// Split targets into those alarm-rollback may act on and those it leaves alone, with
