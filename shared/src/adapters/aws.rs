@@ -74,9 +74,7 @@ impl Aws {
 /// bundle (`SSL_CERT_FILE`, else the first of [`crate::config::CA_BUNDLES`] that exists).
 /// Without one, the system's roots (which also scans the certificate directory).
 pub fn https_client(ca_bundle: Option<&str>) -> SharedHttpClient {
-    let builder = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
-    let bundle = ca_bundle
+    let context = ca_bundle
         .map(str::to_owned)
         .or_else(|| {
             crate::config::CA_BUNDLES
@@ -86,18 +84,18 @@ pub fn https_client(ca_bundle: Option<&str>) -> SharedHttpClient {
         })
         .and_then(|path| std::fs::read(&path).ok())
         .map(|pem| usable_roots(&pem))
-        .filter(|pem| !pem.is_empty());
-    let Some(pem) = bundle else {
-        return builder.build_https();
-    };
-    match TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-        .build()
-    {
-        Ok(context) => builder.tls_context(context).build_https(),
-        Err(_) => aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https(),
+        .filter(|pem| !pem.is_empty())
+        .and_then(|pem| {
+            TlsContext::builder()
+                .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+                .build()
+                .ok()
+        });
+    let builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+    match context {
+        Some(context) => builder.tls_context(context).build_https(),
+        None => builder.build_https(),
     }
 }
 
