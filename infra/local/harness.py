@@ -76,12 +76,14 @@ class LocalAws:
 
     def __init__(self, env: dict[str, str] | None = None, minute_seconds: float = 0.2,
                  hook_timeout_seconds: int = 120, log_dir: Path | None = None,
-                 watch_concurrency: int = 8):
+                 watch_concurrency: int = 8, release: bool = False):
         self.function_env = env or {}
         self.minute_seconds = minute_seconds
         self.hook_timeout_seconds = hook_timeout_seconds
         self.log_dir = log_dir or ROOT / "target" / "local-aws"
         self.watch_concurrency = watch_concurrency
+        # Functions run as release builds (`cargo lambda watch --release`): for benchmarks.
+        self.release = release
         self.endpoint = ""
         self.watch_endpoint = ""
         self._procs: list[subprocess.Popen] = []
@@ -140,7 +142,8 @@ class LocalAws:
         })
         env.update(self.function_env)
         self._spawn("watch", ["cargo", "lambda", "watch", "--ignore-changes", "--quiet", "-A", "127.0.0.1",
-                              "-P", str(watch_port), "--concurrency", str(self.watch_concurrency)], env=env)
+                              "-P", str(watch_port), "--concurrency", str(self.watch_concurrency),
+                              *(["--release"] if self.release else [])], env=env)
         LocalAws.live.append(self)
         wait_for(self._emulator_ready, 60, "the emulator")
         wait_for(lambda: socket.create_connection(("127.0.0.1", watch_port), timeout=1), 180,

@@ -223,16 +223,40 @@ def invoke(
 
     if invocation_type == "Event":
         def background() -> None:
-            try:
-                run()
-            except ServiceException:
-                pass
+            for attempt, delay in enumerate([0.0, *_retry_delays(resolved.fn)]):
+                if delay:
+                    time.sleep(delay)
+                    record["attempts"] = attempt + 1
+                    log.warning("lambda async retry %d of %s after a function error: %s",
+                                attempt, resolved.name, record.get("response"))
+                try:
+                    run()
+                except ServiceException:
+                    pass
+                if record["status"] not in ("unreachable",) and record["status"] < 300:
+                    return
 
         record["status"] = 202  # replaced by watch's status once it answers
+        record["attempts"] = 1
         threading.Thread(target=background, daemon=True).start()
         return resolved, record
     record["body"] = run()
     return resolved, record
+
+
+# Lambda retries an asynchronous invocation that returned a function error twice by
+# default (MaximumRetryAttempts of the function's event invoke configuration, 0-2),
+# waiting one minute before the first retry and two before the second
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
+# Minutes are the emulator's scaled minutes.
+RETRY_WAIT_MINUTES = (1.0, 2.0)
+
+
+def _retry_delays(fn: LambdaFunction) -> list[float]:
+    retries = 2
+    for cfg in getattr(fn, "event_invoke_config", None) or []:
+        retries = int(cfg.config.get("MaximumRetryAttempts", retries))
+    return [m * state.settings.minute_seconds for m in RETRY_WAIT_MINUTES[:retries]]
 
 
 def _as_json(raw: bytes) -> Any:

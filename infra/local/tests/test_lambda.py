@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections import Counter
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, control, make_function, wait_for
+from conftest import ACCOUNT, MINUTE_SECONDS, control, make_function, wait_for
 
 
 def echo(payload, context):
@@ -85,6 +86,42 @@ def test_event_is_202_and_forwarded_in_background(aws, fake_watch, emulator):
                                if r["status"] == 200])
     assert record[0]["invocationType"] == "Event" and record[0]["version"] == "1"
     assert fake_watch.requests[-1]["payload"] == {"x": 2}
+
+
+def test_event_invoke_is_retried_twice_after_a_function_error(aws, fake_watch, emulator):
+    """Lambda retries a failed asynchronous invocation twice, after one and two minutes
+    (the emulator's scaled minutes), and stops at the first success."""
+    make_function(aws, "flaky", versions=1)
+    calls: list[float] = []
+
+    def fails_once(payload, context):
+        calls.append(time.monotonic())
+        return (500, {"errorType": "Transient", "errorMessage": "x"}) if len(calls) == 1 else echo(payload, context)
+
+    fake_watch.handlers["flaky"] = fails_once
+    aws.lam.invoke(FunctionName="flaky:live", InvocationType="Event", Payload=b"{}")
+    record = wait_for(lambda: [r for r in control(emulator, "invocations?function=flaky")
+                               if r["status"] == 200], timeout=10)[0]
+    assert record["attempts"] == 2 and len(calls) == 2
+    assert calls[1] - calls[0] >= MINUTE_SECONDS * 0.95
+
+    make_function(aws, "broken", versions=1)
+    fake_watch.handlers["broken"] = lambda p, c: (500, {"errorType": "Panic", "errorMessage": "bad"})
+    aws.lam.invoke(FunctionName="broken:live", InvocationType="Event", Payload=b"{}")
+    wait_for(lambda: len([r for r in fake_watch.requests if r["binary"] == "broken"]) == 3, timeout=10)
+    time.sleep(MINUTE_SECONDS * 3)
+    assert len([r for r in fake_watch.requests if r["binary"] == "broken"]) == 3
+    assert control(emulator, "invocations?function=broken")[0]["attempts"] == 3
+
+
+def test_event_invoke_retries_follow_the_event_invoke_config(aws, fake_watch, emulator):
+    make_function(aws, "once", versions=1)
+    aws.lam.put_function_event_invoke_config(FunctionName="once", MaximumRetryAttempts=0)
+    fake_watch.handlers["once"] = lambda p, c: (500, {"errorType": "Panic", "errorMessage": "bad"})
+    aws.lam.invoke(FunctionName="once:live", InvocationType="Event", Payload=b"{}")
+    wait_for(lambda: [r for r in control(emulator, "invocations?function=once") if r["status"] == 500])
+    time.sleep(MINUTE_SECONDS * 2)
+    assert len([r for r in fake_watch.requests if r["binary"] == "once"]) == 1
 
 
 def test_dry_run_is_204_and_not_forwarded(aws, fake_watch):
