@@ -74,6 +74,8 @@ def released(stack, app, ended_minutes_ago: float) -> dict:
     assert wait_deployment(stack, dep)["status"] == "Succeeded"
     assert alias_version(stack, app) == "2"
     item = ledger_deployment(stack, app, "Succeeded")
+    # Recorded with the release: what an alarm acts on without reading the policy again.
+    assert "BOOL" in item["rollback_enabled"] and item["bake_minutes"]["N"] and item["policy_source"]["S"], item
     # Every state-change event of the deployment (START, SUCCESS) must have been recorded
     # before the end time is aged: a late one would write CodeDeploy's real end time back.
     # An Event invoke's record says 202 until the function has answered.
@@ -256,6 +258,10 @@ def test_a_group_rolls_back_together(stack, rb):
     for app in apps:
         wait_for(lambda: alias_version(stack, app) == "1", 30, f"{app.name} back on version 1")
         assert attrs(rb(app.name)[0])["action"] == "rollback"
+    # The member the alarm does not name is rolled back through the group recorded with
+    # the named function's release, and says so.
+    member = json.loads(rb(apps[1].name)[0]["Message"])
+    assert next(c for c in member["checks"] if c["name"] == "group")["expected"] == group, member
 
 
 def test_an_alarm_without_function_dimensions_guards_what_its_tags_name(stack, rb):

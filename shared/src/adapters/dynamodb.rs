@@ -2,8 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::rollback::ledger::{
-    self, Claim, ClaimOutcome, DEPLOYMENT_PREFIX, DeploymentKind, DeploymentRecord,
-    DeploymentStatus, History, QUARANTINE_PREFIX,
+    self, Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, DeploymentStatus, History,
+    QUARANTINE_PREFIX, RecordedRollback, ReleaseContext,
 };
 use crate::rollback::ports::Ledger;
 use aws_sdk_dynamodb::Client;
@@ -13,7 +13,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 /// Newest deployments read per decision: enough to skip CodeDeploy's own rollbacks.
-const HISTORY_DEPTH: i32 = 25;
+const HISTORY_DEPTH: usize = 25;
+
+/// Rows per page of the history `Query`: the quarantined versions come first, so a
+/// partition with up to 8 of them is read in one call.
+const HISTORY_PAGE: i32 = HISTORY_DEPTH as i32 + 8;
 
 /// How a claim whose action failed is settled (`failed: <error>`).
 const FAILED_OUTCOME: &str = "failed";
@@ -80,6 +84,22 @@ fn to_deployment(item: &Item) -> Option<DeploymentRecord> {
     })
 }
 
+/// The group and rollback settings written beside a deployment (none on rows written
+/// before rollgate recorded them).
+fn to_context(item: &Item) -> ReleaseContext {
+    let rollback = (|| {
+        Some(RecordedRollback {
+            enabled: *item.get("rollback_enabled")?.as_bool().ok()?,
+            bake_minutes: u64::try_from(get_n(item, "bake_minutes")?).ok()?,
+            source: get_s(item, "policy_source")?,
+        })
+    })();
+    ReleaseContext {
+        group: get_s(item, "group"),
+        rollback,
+    }
+}
+
 fn ddb<E>(
     op: &'static str,
 ) -> impl FnOnce(SdkError<E, aws_smithy_runtime_api::http::Response>) -> Error
@@ -94,13 +114,8 @@ where
 }
 
 impl DynamoLedger {
-    async fn query_prefix(
-        &self,
-        pk: &str,
-        prefix: &str,
-        newest_first: bool,
-        limit: Option<i32>,
-    ) -> Result<Vec<Item>> {
+    /// Every row of `pk` whose sort key starts with `prefix`, in key order.
+    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -111,15 +126,13 @@ impl DynamoLedger {
                 .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
                 .expression_attribute_values(":pk", s(pk))
                 .expression_attribute_values(":p", s(prefix))
-                .scan_index_forward(!newest_first)
-                .set_limit(limit)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(ddb("Query"))?;
             items.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
-                Some(k) if limit.is_none() && !k.is_empty() => start = Some(k.clone()),
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
                 _ => break,
             }
         }
@@ -165,7 +178,7 @@ impl DynamoLedger {
     fn deployment_update(
         &self,
         r: &DeploymentRecord,
-        group: Option<&str>,
+        context: &ReleaseContext,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         let kind = match r.kind {
             DeploymentKind::Release => "release",
@@ -215,11 +228,26 @@ impl DynamoLedger {
             sets.push("ended_ms = :ended");
             req = req.expression_attribute_values(":ended", n(v));
         }
-        if let Some(g) = group {
+        if let Some(g) = &context.group {
             sets.push("#grp = :grp");
             req = req
                 .expression_attribute_names("#grp", "group")
                 .expression_attribute_values(":grp", s(g));
+        }
+        // Settings that could not be read now leave those of an earlier state change.
+        if let Some(rb) = &context.rollback {
+            sets.extend([
+                "rollback_enabled = :rbe",
+                "bake_minutes = :bake",
+                "policy_source = :psrc",
+            ]);
+            req = req
+                .expression_attribute_values(":rbe", AttributeValue::Bool(rb.enabled))
+                .expression_attribute_values(
+                    ":bake",
+                    AttributeValue::N(rb.bake_minutes.to_string()),
+                )
+                .expression_attribute_values(":psrc", s(&rb.source));
         }
         req.update_expression(format!("SET {}", sets.join(", ")))
     }
@@ -253,31 +281,60 @@ impl DynamoLedger {
 }
 
 impl Ledger for DynamoLedger {
+    /// One `Query` (more only past 8 quarantined versions): the history range descending
+    /// gives every quarantined version, then the newest deployments.
     async fn history(&self, function: &str, alias: &str) -> Result<History> {
         let pk = ledger::partition(function, alias);
-        let (deps, quarantine) = tokio::try_join!(
-            self.query_prefix(&pk, DEPLOYMENT_PREFIX, true, Some(HISTORY_DEPTH)),
-            self.query_prefix(&pk, QUARANTINE_PREFIX, false, None)
-        )?;
-        Ok(History {
-            deployments: deps.iter().filter_map(to_deployment).collect(),
-            quarantined: quarantine
-                .iter()
-                .filter_map(|i| get_s(i, "version"))
-                .collect(),
-        })
+        let (low, high) = ledger::HISTORY_RANGE;
+        let mut h = History::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":low", s(low))
+                .expression_attribute_values(":high", s(high))
+                .scan_index_forward(false)
+                .limit(HISTORY_PAGE)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb("Query"))?;
+            for item in out.items() {
+                let quarantine =
+                    get_s(item, "sk").is_some_and(|k| k.starts_with(QUARANTINE_PREFIX));
+                if quarantine {
+                    h.quarantined.extend(get_s(item, "version"));
+                } else if h.deployments.len() < HISTORY_DEPTH
+                    && let Some(d) = to_deployment(item)
+                {
+                    h.contexts.insert(d.deployment_id.clone(), to_context(item));
+                    h.deployments.push(d);
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() && h.deployments.len() < HISTORY_DEPTH => {
+                    start = Some(k.clone())
+                }
+                _ => break,
+            }
+        }
+        Ok(h)
     }
 
     async fn aliases(&self, function: &str) -> Result<Vec<String>> {
         let items = self
-            .query_prefix(&ledger::function_partition(function), "alias#", false, None)
+            .query_prefix(&ledger::function_partition(function), "alias#")
             .await?;
         Ok(items.iter().filter_map(|i| get_s(i, "alias")).collect())
     }
 
     async fn group_members(&self, group: &str) -> Result<Vec<(String, String)>> {
         let items = self
-            .query_prefix(&ledger::group_partition(group), "member#", false, None)
+            .query_prefix(&ledger::group_partition(group), "member#")
             .await?;
         Ok(items
             .iter()
@@ -286,12 +343,16 @@ impl Ledger for DynamoLedger {
             .collect())
     }
 
-    async fn record_deployment(&self, r: &DeploymentRecord, group: Option<&str>) -> Result<()> {
-        self.deployment_update(r, group)
+    async fn record_deployment(
+        &self,
+        r: &DeploymentRecord,
+        context: &ReleaseContext,
+    ) -> Result<()> {
+        self.deployment_update(r, context)
             .send()
             .await
             .map_err(ddb("UpdateItem"))?;
-        self.index_deployment(r, group).await
+        self.index_deployment(r, context.group.as_deref()).await
     }
 
     async fn claim(&self, c: &Claim) -> Result<ClaimOutcome> {

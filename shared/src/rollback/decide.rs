@@ -383,7 +383,7 @@ mod tests {
     fn history(records: Vec<DeploymentRecord>) -> History {
         History {
             deployments: records,
-            quarantined: BTreeSet::new(),
+            ..History::default()
         }
     }
 
@@ -537,6 +537,7 @@ mod tests {
                 History {
                     deployments: vec![ok.clone()],
                     quarantined: BTreeSet::from(["1".to_owned()]),
+                    ..History::default()
                 },
                 Some(alias("2")),
                 NoAction::PreviousQuarantined {

@@ -5,7 +5,7 @@
 //! since its `RevisionId` was read.
 
 use super::decide::AliasState;
-use super::ledger::{Claim, ClaimOutcome, DeploymentRecord, History};
+use super::ledger::{Claim, ClaimOutcome, DeploymentRecord, History, ReleaseContext};
 use super::ports::{
     AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutcome, UpdateOutcome,
 };
@@ -13,17 +13,44 @@ use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::ports::{PolicyDocument, PolicyStore};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The AWS calls the fakes answered, in order (`Query`, `GetAlias`, `UpdateAlias`, ...),
+/// shared by the fakes of one test: how many calls an alarm makes before it acts.
+#[derive(Debug, Default, Clone)]
+pub struct Journal(Arc<Mutex<Vec<&'static str>>>);
+
+impl Journal {
+    fn note(&self, call: &'static str) {
+        lock(&self.0).push(call);
+    }
+
+    pub fn clear(&self) {
+        lock(&self.0).clear();
+    }
+
+    pub fn calls(&self) -> Vec<&'static str> {
+        lock(&self.0).clone()
+    }
+
+    /// The calls made before the first `UpdateAlias`.
+    pub fn before_update_alias(&self) -> Vec<&'static str> {
+        self.calls()
+            .into_iter()
+            .take_while(|c| *c != "UpdateAlias")
+            .collect()
+    }
+}
+
 /// The ledger's rows.
 #[derive(Debug, Default)]
 pub struct LedgerRows {
-    /// Every deployment recorded, with its group.
-    pub deployments: Vec<(DeploymentRecord, Option<String>)>,
+    /// Every deployment recorded, with its group and rollback settings.
+    pub deployments: Vec<(DeploymentRecord, ReleaseContext)>,
     /// `(function, alias, sort)` → (claiming event, outcome once settled).
     pub claims: BTreeMap<(String, String, String), (String, Option<String>)>,
     /// `(function, alias)` → versions taken out of service.
@@ -36,9 +63,18 @@ pub struct MemLedger {
     rows: Mutex<LedgerRows>,
     /// Errors the next `claim` calls answer, in order.
     pub claim_errors: Mutex<VecDeque<Error>>,
+    pub journal: Journal,
 }
 
 impl MemLedger {
+    /// A ledger that notes its calls in `journal`.
+    pub fn with_journal(journal: Journal) -> Self {
+        MemLedger {
+            journal,
+            ..MemLedger::default()
+        }
+    }
+
     pub fn rows(&self) -> MutexGuard<'_, LedgerRows> {
         lock(&self.rows)
     }
@@ -46,27 +82,31 @@ impl MemLedger {
 
 impl Ledger for MemLedger {
     async fn history(&self, function: &str, alias: &str) -> Result<History> {
+        self.journal.note("Query");
         let rows = self.rows();
-        let mut deployments: Vec<DeploymentRecord> = rows
+        let mut mine: Vec<&(DeploymentRecord, ReleaseContext)> = rows
             .deployments
             .iter()
-            .map(|(d, _)| d)
-            .filter(|d| d.function == function && d.alias == alias)
-            .cloned()
+            .filter(|(d, _)| d.function == function && d.alias == alias)
             .collect();
-        deployments.sort_by_key(|d| std::cmp::Reverse(d.sort_key()));
+        mine.sort_by_key(|(d, _)| std::cmp::Reverse(d.sort_key()));
         let quarantined = rows
             .quarantined
             .get(&(function.to_owned(), alias.to_owned()))
             .cloned()
             .unwrap_or_default();
         Ok(History {
-            deployments,
+            deployments: mine.iter().map(|(d, _)| d.clone()).collect(),
             quarantined,
+            contexts: mine
+                .iter()
+                .map(|(d, c)| (d.deployment_id.clone(), c.clone()))
+                .collect(),
         })
     }
 
     async fn aliases(&self, function: &str) -> Result<Vec<String>> {
+        self.journal.note("Query");
         let rows = self.rows();
         let set: BTreeSet<String> = rows
             .deployments
@@ -78,11 +118,12 @@ impl Ledger for MemLedger {
     }
 
     async fn group_members(&self, group: &str) -> Result<Vec<(String, String)>> {
+        self.journal.note("Query");
         let rows = self.rows();
         let set: BTreeSet<(String, String)> = rows
             .deployments
             .iter()
-            .filter(|(_, g)| g.as_deref() == Some(group))
+            .filter(|(_, c)| c.group.as_deref() == Some(group))
             .map(|(d, _)| (d.function.clone(), d.alias.clone()))
             .collect();
         Ok(set.into_iter().collect())
@@ -91,16 +132,16 @@ impl Ledger for MemLedger {
     async fn record_deployment(
         &self,
         record: &DeploymentRecord,
-        group: Option<&str>,
+        context: &ReleaseContext,
     ) -> Result<()> {
+        self.journal.note("UpdateItem");
         let mut rows = self.rows();
-        let group = group.map(str::to_owned);
         match rows
             .deployments
             .iter_mut()
             .find(|(d, _)| d.deployment_id == record.deployment_id)
         {
-            Some((old, g)) => {
+            Some((old, c)) => {
                 let status = if old.status.is_final() && !record.status.is_final() {
                     old.status
                 } else {
@@ -110,16 +151,20 @@ impl Ledger for MemLedger {
                     status,
                     ..record.clone()
                 };
-                if group.is_some() {
-                    *g = group;
+                if context.group.is_some() {
+                    c.group.clone_from(&context.group);
+                }
+                if context.rollback.is_some() {
+                    c.rollback.clone_from(&context.rollback);
                 }
             }
-            None => rows.deployments.push((record.clone(), group)),
+            None => rows.deployments.push((record.clone(), context.clone())),
         }
         Ok(())
     }
 
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome> {
+        self.journal.note("PutItem");
         if let Some(e) = lock(&self.claim_errors).pop_front() {
             return Err(e);
         }
@@ -143,6 +188,7 @@ impl Ledger for MemLedger {
     }
 
     async fn settle(&self, claim: &Claim, outcome: &str) -> Result<()> {
+        self.journal.note("UpdateItem");
         let key = (
             claim.function.clone(),
             claim.alias.clone(),
@@ -155,6 +201,7 @@ impl Ledger for MemLedger {
     }
 
     async fn quarantine(&self, claim: &Claim, _reason: &str) -> Result<()> {
+        self.journal.note("PutItem");
         self.rows()
             .quarantined
             .entry((claim.function.clone(), claim.alias.clone()))
@@ -188,11 +235,22 @@ pub struct World {
 }
 
 #[derive(Debug, Default)]
-pub struct FakeReleases(Mutex<World>);
+pub struct FakeReleases {
+    world: Mutex<World>,
+    pub journal: Journal,
+}
 
 impl FakeReleases {
+    /// CodeDeploy and Lambda noting their calls in `journal`.
+    pub fn with_journal(journal: Journal) -> Self {
+        FakeReleases {
+            journal,
+            ..FakeReleases::default()
+        }
+    }
+
     pub fn world(&self) -> MutexGuard<'_, World> {
-        lock(&self.0)
+        lock(&self.world)
     }
 
     /// An alias on `version`, with no routing, at a fresh revision.
@@ -211,6 +269,7 @@ impl FakeReleases {
 
 impl Releases for FakeReleases {
     async fn release(&self, deployment_id: &str) -> Result<ReleaseMeta> {
+        self.journal.note("GetDeployment");
         if self.world().servers.contains(deployment_id) {
             return Err(Error::NotLambda {
                 id: deployment_id.to_owned(),
@@ -225,6 +284,7 @@ impl Releases for FakeReleases {
     }
 
     async fn stop(&self, deployment_id: &str) -> Result<StopOutcome> {
+        self.journal.note("StopDeployment");
         let mut w = self.world();
         w.stops.push(deployment_id.to_owned());
         w.stop_answers
@@ -233,6 +293,7 @@ impl Releases for FakeReleases {
     }
 
     async fn alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>> {
+        self.journal.note("GetAlias");
         Ok(self
             .world()
             .aliases
@@ -247,6 +308,7 @@ impl Releases for FakeReleases {
         version: &str,
         revision_id: &str,
     ) -> Result<UpdateOutcome> {
+        self.journal.note("UpdateAlias");
         let mut w = self.world();
         if let Some(e) = w.update_errors.pop_front() {
             return Err(e);
@@ -277,17 +339,22 @@ impl Releases for FakeReleases {
     }
 
     async fn function_group(&self, function: &str) -> Result<Option<String>> {
+        self.journal.note("GetFunction");
         Ok(self.world().groups.get(function).cloned())
     }
 }
 
 /// Alarm tags by alarm ARN.
 #[derive(Debug, Default)]
-pub struct MemTags(pub BTreeMap<String, BTreeMap<String, String>>);
+pub struct MemTags {
+    pub tags: BTreeMap<String, BTreeMap<String, String>>,
+    pub journal: Journal,
+}
 
 impl AlarmTags for MemTags {
     async fn tags(&self, alarm_arn: &str) -> Result<BTreeMap<String, String>> {
-        Ok(self.0.get(alarm_arn).cloned().unwrap_or_default())
+        self.journal.note("ListTagsForResource");
+        Ok(self.tags.get(alarm_arn).cloned().unwrap_or_default())
     }
 }
 
@@ -314,11 +381,20 @@ impl Announcer for Announced {
 
 /// Policy documents by function name.
 #[derive(Debug, Default)]
-pub struct MemPolicies(pub BTreeMap<String, String>);
+pub struct MemPolicies {
+    pub documents: BTreeMap<String, String>,
+    /// Errors the next reads answer (an unreadable policy).
+    pub errors: Mutex<VecDeque<Error>>,
+    pub journal: Journal,
+}
 
 impl PolicyStore for MemPolicies {
     async fn policy(&self, function: &str) -> Result<Option<PolicyDocument>> {
-        Ok(self.0.get(function).map(|text| PolicyDocument {
+        self.journal.note("GetParameter");
+        if let Some(e) = lock(&self.errors).pop_front() {
+            return Err(e);
+        }
+        Ok(self.documents.get(function).map(|text| PolicyDocument {
             source: format!("memory:{function}"),
             text: text.clone(),
         }))

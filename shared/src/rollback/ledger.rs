@@ -4,20 +4,21 @@
 //!
 //! | pk | sk | item |
 //! |---|---|---|
-//! | `fn#<function>#<alias>` | `dep#<created ms, 13 digits>#<deployment id>` | a CodeDeploy deployment: versions, status, times, kind |
+//! | `fn#<function>#<alias>` | `dep#<created ms, 13 digits>#<deployment id>` | a CodeDeploy deployment: versions, status, times, kind; the function's group and its policy's rollback settings when recorded |
 //! | `fn#<function>#<alias>` | `rb#<alias RevisionId>` | a rollback claim: written once (conditional) before `UpdateAlias` |
 //! | `fn#<function>#<alias>` | `stop#<deployment id>` | a stop claim: written once before `StopDeployment` |
 //! | `fn#<function>#<alias>` | `quarantine#<version>` | a version rollgate took out of service; never restored |
 //! | `fn#<function>` | `alias#<alias>` | the aliases rollgate has seen deployed |
 //! | `group#<group>` | `member#<function>#<alias>` | the functions of a `rollgate:group` |
 //!
-//! Deployment keys sort by creation time, so the newest deployment is one descending
-//! `Query` away. Claims are keyed by the alias revision an action is based on: two
+//! Deployment keys sort by creation time, and `dep#` < `quarantine#` with no other prefix
+//! between them: one descending `Query` over that range reads the quarantined versions
+//! and then the newest deployments ([`HISTORY_RANGE`]). Claims are keyed by the alias revision an action is based on: two
 //! alarms (or two deliveries of one) that saw the same revision compete for one item,
 //! and only the winner acts.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeploymentStatus {
@@ -110,6 +111,10 @@ pub fn deployment_sort(created_ms: i64, deployment_id: &str) -> String {
 pub const DEPLOYMENT_PREFIX: &str = "dep#";
 pub const QUARANTINE_PREFIX: &str = "quarantine#";
 
+/// The sort-key range of one `Query` that reads a function and alias's history: every
+/// `dep#` and `quarantine#` row and nothing else (`$` follows `#`).
+pub const HISTORY_RANGE: (&str, &str) = ("dep#", "quarantine$");
+
 pub fn rollback_sort(alias_revision: &str) -> String {
     format!("rb#{alias_revision}")
 }
@@ -145,12 +150,34 @@ pub fn parse_member(sort: &str) -> Option<(String, String)> {
     Some((f.to_owned(), a.to_owned()))
 }
 
+/// What rollgate wrote beside a deployment when it recorded a state change: the
+/// function's `rollgate:group` tag and its policy's rollback settings at that moment.
+/// An alarm then needs neither `GetFunction` nor `GetParameter` before it acts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReleaseContext {
+    pub group: Option<String>,
+    /// `None` when the policy could not be read when the deployment was recorded: the
+    /// alarm reads it then.
+    pub rollback: Option<RecordedRollback>,
+}
+
+/// A policy's `rollback` section as it stood when a deployment was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRollback {
+    pub enabled: bool,
+    pub bake_minutes: u64,
+    /// Where the settings came from (the policy's name, or why the defaults applied).
+    pub source: String,
+}
+
 /// What the ledger knows about one function and alias.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
     /// Newest first.
     pub deployments: Vec<DeploymentRecord>,
     pub quarantined: BTreeSet<String>,
+    /// What was recorded beside each deployment, by deployment id.
+    pub contexts: BTreeMap<String, ReleaseContext>,
 }
 
 impl History {
@@ -160,6 +187,11 @@ impl History {
         self.deployments
             .iter()
             .find(|d| d.kind == DeploymentKind::Release)
+    }
+
+    /// What was recorded beside the newest release.
+    pub fn latest_context(&self) -> Option<&ReleaseContext> {
+        self.contexts.get(&self.latest_release()?.deployment_id)
     }
 }
 
@@ -248,7 +280,27 @@ mod tests {
                 rec("d-1", DeploymentKind::Release),
             ],
             quarantined: BTreeSet::new(),
+            contexts: BTreeMap::from([("d-1".into(), ReleaseContext::default())]),
         };
         assert_eq!(h.latest_release().unwrap().deployment_id, "d-1");
+        assert_eq!(h.latest_context(), Some(&ReleaseContext::default()));
+    }
+
+    #[test]
+    fn the_history_range_holds_deployments_and_quarantines_only() {
+        let (low, high) = HISTORY_RANGE;
+        let inside = |k: &str| low <= k && k <= high;
+        // Every kind of row a function and alias's partition holds.
+        assert!(inside(&deployment_sort(0, "d-A")));
+        assert!(inside(&deployment_sort(i64::MAX, "d-ZZZZZZZZZ")));
+        assert!(inside(&quarantine_sort("1")));
+        assert!(inside(&quarantine_sort("$LATEST")));
+        assert!(inside(&quarantine_sort(&"9".repeat(40))));
+        assert!(!inside(&rollback_sort(
+            "0d8f1c2e-aaaa-4bbb-8ccc-000000000000"
+        )));
+        assert!(!inside(&stop_sort("d-ABCDEFGHI")));
+        // Descending, quarantines come before the newest deployment.
+        assert!(quarantine_sort("1") > deployment_sort(i64::MAX, "d-Z"));
     }
 }

@@ -2,8 +2,8 @@
 //! target stop, alias rollback, races, claims, retries, dry run, and the ledger.
 
 use super::event::{self, Inbound};
-use super::fakes::{Announced, FakeReleases, MemLedger, MemPolicies, MemTags};
-use super::ledger::{DeploymentKind, DeploymentRecord, DeploymentStatus};
+use super::fakes::{Announced, FakeReleases, Journal, MemLedger, MemPolicies, MemTags};
+use super::ledger::{DeploymentKind, DeploymentStatus};
 use super::ports::{ReleaseMeta, StopOutcome};
 use super::run::{self, Deps, Settings, TargetOutcome};
 use crate::appspec::LambdaTarget;
@@ -21,16 +21,26 @@ struct World {
     policies: MemPolicies,
     announced: Announced,
     settings: Settings,
+    /// Every AWS call the fakes answered, in order.
+    journal: Journal,
 }
 
 impl World {
     fn new() -> Self {
+        let journal = Journal::default();
         World {
-            ledger: MemLedger::default(),
-            tags: MemTags::default(),
-            releases: FakeReleases::default(),
-            policies: MemPolicies::default(),
+            ledger: MemLedger::with_journal(journal.clone()),
+            tags: MemTags {
+                journal: journal.clone(),
+                ..MemTags::default()
+            },
+            releases: FakeReleases::with_journal(journal.clone()),
+            policies: MemPolicies {
+                journal: journal.clone(),
+                ..MemPolicies::default()
+            },
             announced: Announced::default(),
+            journal,
             settings: Settings {
                 bake_minutes: 60,
                 dry_run: false,
@@ -53,24 +63,53 @@ impl World {
 
     /// orders:live released 1 -> 2 (`d-1`), started 20 minutes ago; the alias as given.
     async fn released(&self, status: DeploymentStatus, ended_min_ago: Option<i64>, alias: &str) {
+        self.deployed("orders", "d-1", status, ended_min_ago, alias)
+            .await;
+    }
+
+    /// `function`:live released 1 -> 2 as deployment `id`, started 20 minutes ago, and
+    /// recorded the way the function does it: from CodeDeploy's state-change event.
+    async fn deployed(
+        &self,
+        function: &str,
+        id: &str,
+        status: DeploymentStatus,
+        ended_min_ago: Option<i64>,
+        alias: &str,
+    ) {
         let now = run::now_ms();
-        let record = DeploymentRecord {
-            deployment_id: "d-1".into(),
-            application: "orders".into(),
+        let info = DeploymentInfo {
+            deployment_id: id.into(),
+            application: function.into(),
             deployment_group: "live".into(),
-            function: "orders".into(),
-            alias: "live".into(),
-            from_version: "1".into(),
-            to_version: "2".into(),
-            status,
-            kind: DeploymentKind::Release,
-            created_ms: now - 20 * MIN,
-            started_ms: Some(now - 20 * MIN),
-            ended_ms: ended_min_ago.map(|m| now - m * MIN),
+            status: status.as_str().into(),
+            target: LambdaTarget {
+                function_name: function.into(),
+                function_ref: function.into(),
+                alias: "live".into(),
+                current_version: "1".into(),
+                target_version: "2".into(),
+                hooks: vec![],
+            },
         };
-        use super::ports::Ledger;
-        self.ledger.record_deployment(&record, None).await.unwrap();
-        self.releases.set_alias("orders", "live", alias);
+        self.releases.world().releases.insert(
+            id.into(),
+            ReleaseMeta {
+                info,
+                kind: DeploymentKind::Release,
+                created_ms: now - 20 * MIN,
+                started_ms: Some(now - 20 * MIN),
+                ended_ms: ended_min_ago.map(|m| now - m * MIN),
+            },
+        );
+        let state = match status {
+            DeploymentStatus::InProgress => "START",
+            DeploymentStatus::Succeeded => "SUCCESS",
+            DeploymentStatus::Failed => "FAILURE",
+            DeploymentStatus::Stopped => "STOP",
+        };
+        run::record(&self.deps(), &change(id, state)).await.unwrap();
+        self.releases.set_alias(function, "live", alias);
     }
 
     async fn alarm(&self, transition: Option<&str>) -> Vec<TargetOutcome> {
@@ -285,7 +324,7 @@ async fn a_transition_from_before_the_release_changes_nothing() {
 #[tokio::test]
 async fn a_policy_that_disables_rollback_is_honoured() {
     let mut w = World::new();
-    w.policies.0.insert(
+    w.policies.documents.insert(
         "orders".into(),
         r#"{"version": 1, "rollback": {"enabled": false}}"#.into(),
     );
@@ -299,22 +338,133 @@ async fn a_policy_that_disables_rollback_is_honoured() {
 async fn state_changes_feed_the_ledger_and_other_platforms_are_ignored() {
     let w = World::new();
     w.releases.world().servers.insert("d-EC2".into());
-    let change = |id: &str| super::event::DeploymentChange {
-        event_id: None,
-        application: "fleet".into(),
-        deployment_group: "web".into(),
-        deployment_id: id.into(),
-        state: "START".into(),
-        time: None,
-    };
-    let ignored = run::record(&w.ledger, &w.releases, &change("d-EC2"))
+    let ignored = run::record(&w.deps(), &change("d-EC2", "START"))
         .await
         .unwrap();
     assert_eq!(ignored["ignored"], "d-EC2");
     assert!(w.ledger.rows().deployments.is_empty());
     // A Lambda deployment CodeDeploy cannot show yet fails, for Lambda's retry.
-    let err = run::record(&w.ledger, &w.releases, &change("d-LATER"))
+    let err = run::record(&w.deps(), &change("d-LATER", "START"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::DeploymentNotFound(_)), "{err}");
+}
+
+/// A CodeDeploy state-change event of deployment `id`.
+fn change(id: &str, state: &str) -> super::event::DeploymentChange {
+    super::event::DeploymentChange {
+        event_id: None,
+        application: "fleet".into(),
+        deployment_group: "web".into(),
+        deployment_id: id.into(),
+        state: state.into(),
+        time: None,
+    }
+}
+
+/// The evidence of the announced decisions named `check`.
+fn evidence(w: &World, check: &str) -> Vec<Value> {
+    w.announced
+        .all()
+        .iter()
+        .flat_map(|(d, _)| d.checks.iter())
+        .filter(|c| c.name == check)
+        .map(|c| serde_json::to_value(c).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_alarm_makes_three_calls_before_it_moves_the_alias() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    w.journal.clear();
+    let o = one(w.alarm(None).await);
+    assert_eq!(o.action, "rollback", "{o:?}");
+    // The ledger read and GetAlias together, then the claim: no policy, no tags.
+    let mut before = w.journal.before_update_alias();
+    assert_eq!(before.pop(), Some("PutItem"), "{:?}", w.journal.calls());
+    before.sort_unstable();
+    assert_eq!(before, ["GetAlias", "Query"], "{:?}", w.journal.calls());
+    let policy = &evidence(&w, "policy.rollback")[0];
+    assert_eq!(
+        policy["expected"]["source"],
+        "default (as recorded with deployment d-1)"
+    );
+}
+
+#[tokio::test]
+async fn the_policy_recorded_with_the_release_is_the_one_applied() {
+    let mut w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    // A policy written after the release applies from the next release on.
+    w.policies.documents.insert(
+        "orders".into(),
+        r#"{"version": 1, "rollback": {"enabled": false}}"#.into(),
+    );
+    let o = one(w.alarm(None).await);
+    assert_eq!((o.action, o.acted), ("rollback", true), "{o:?}");
+}
+
+#[tokio::test]
+async fn a_policy_unreadable_when_recorded_is_read_when_the_alarm_fires() {
+    let mut w = World::new();
+    w.policies.errors.lock().unwrap().push_back(Error::Aws {
+        service: "ssm",
+        operation: "GetParameter",
+        code: Some("ThrottlingException".into()),
+        message: "slow down".into(),
+        retryable: true,
+    });
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    w.policies.documents.insert(
+        "orders".into(),
+        r#"{"version": 1, "rollback": {"enabled": true, "bake_minutes": 5}}"#.into(),
+    );
+    let o = one(w.alarm(None).await);
+    // Ten minutes after the release ended, outside the policy's 5-minute window.
+    assert_eq!((o.action, o.acted), ("none", false), "{o:?}");
+    assert!(o.reason.contains("5-minute"), "{}", o.reason);
+    assert!(w.journal.calls().contains(&"GetParameter"));
+}
+
+#[tokio::test]
+async fn a_group_rolls_back_after_the_function_its_alarm_names() {
+    let w = World::new();
+    w.releases.world().groups.extend([
+        ("orders".into(), "checkout".into()),
+        ("payments".into(), "checkout".into()),
+    ]);
+    w.deployed(
+        "payments",
+        "d-2",
+        DeploymentStatus::Succeeded,
+        Some(10),
+        "2",
+    )
+    .await;
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    w.journal.clear();
+    let outcomes = w.alarm(None).await;
+    assert_eq!(
+        outcomes
+            .iter()
+            .map(|o| (o.function.as_deref().unwrap(), o.action, o.acted))
+            .collect::<Vec<_>>(),
+        [("orders", "rollback", true), ("payments", "rollback", true)]
+    );
+    assert_eq!(
+        w.releases.world().updates,
+        [
+            ("orders".into(), "live".into(), "1".into()),
+            ("payments".into(), "live".into(), "1".into())
+        ]
+    );
+    // The named function moved before the group was looked up.
+    let calls = w.journal.calls();
+    assert!(
+        !w.journal.before_update_alias().contains(&"GetFunction")
+            && calls.iter().filter(|c| **c == "Query").count() == 3,
+        "{calls:?}"
+    );
+    assert_eq!(evidence(&w, "group")[0]["expected"], "checkout");
 }

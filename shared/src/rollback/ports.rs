@@ -2,7 +2,9 @@
 //! with DynamoDB, CloudWatch, CodeDeploy, Lambda and SNS, tests with plain data.
 
 use super::decide::AliasState;
-use super::ledger::{Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, History};
+use super::ledger::{
+    Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, History, ReleaseContext,
+};
 use crate::decision::Decision;
 use crate::error::Result;
 use crate::ports::DeploymentInfo;
@@ -10,7 +12,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 pub trait Ledger: Send + Sync {
-    /// Newest deployments first, and the quarantined versions, of one function and alias.
+    /// Newest deployments first with what was recorded beside them, and the quarantined
+    /// versions, of one function and alias: one read, the alarm's critical path.
     fn history(&self, function: &str, alias: &str) -> impl Future<Output = Result<History>> + Send;
 
     /// The aliases rollgate has recorded deployments for.
@@ -22,12 +25,13 @@ pub trait Ledger: Send + Sync {
         group: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
 
-    /// Insert or update a deployment (a final status is never replaced by InProgress),
-    /// and index its alias and group.
+    /// Insert or update a deployment (a final status is never replaced by InProgress)
+    /// with what was learnt beside it (a group or settings left out keep those recorded
+    /// before), and index its alias and group.
     fn record_deployment(
         &self,
         record: &DeploymentRecord,
-        group: Option<&str>,
+        context: &ReleaseContext,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Write the claim only if nobody did before.

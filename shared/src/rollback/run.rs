@@ -4,10 +4,11 @@
 use super::decide::{Action, AliasState, Facts, NoAction, decide};
 use super::event::{AlarmSignal, DeploymentChange, Inbound};
 use super::ledger::{Claim, ClaimOutcome, DeploymentRecord, DeploymentStatus};
+use super::ledger::{History, RecordedRollback, ReleaseContext};
 use super::ledger::{rollback_sort, stop_sort};
 use super::ports::UpdateOutcome;
 use super::ports::{AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutcome};
-use super::targets::{self, Resolution, Target};
+use super::targets::{self, Target};
 use crate::clock::Instant;
 use crate::decision::{CheckResult, Decision, Outcome, Verdict};
 use crate::error::{Error, Result};
@@ -164,7 +165,7 @@ where
     for item in inbound {
         match item {
             Inbound::Deployment(change) => {
-                results.push(record(deps.ledger, deps.releases, &change).await?);
+                results.push(record(deps, &change).await?);
             }
             Inbound::Alarm(alarm) => {
                 let outcomes = handle_alarm(deps, &alarm).await;
@@ -179,13 +180,19 @@ where
     Ok(json!({"results": results}))
 }
 
-/// A CodeDeploy state change: write the deployment into the ledger.
-pub async fn record<L: Ledger, R: Releases>(
-    ledger: &L,
-    releases: &R,
+/// A CodeDeploy state change: write the deployment into the ledger, with the function's
+/// group and its policy's rollback settings as they stand now (an alarm later acts on
+/// them without reading either again).
+pub async fn record<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
     change: &DeploymentChange,
-) -> Result<Value> {
-    let meta = match releases.release(&change.deployment_id).await {
+) -> Result<Value>
+where
+    L: Ledger,
+    R: Releases,
+    P: PolicyStore,
+{
+    let meta = match deps.releases.release(&change.deployment_id).await {
         Ok(meta) => meta,
         // The state-change rule cannot tell Lambda deployments from EC2/ECS ones (the
         // event carries no compute platform): another platform's deployment is none of
@@ -210,26 +217,37 @@ pub async fn record<L: Ledger, R: Releases>(
     };
     let event_ms = change.time.as_deref().and_then(timestamp_ms);
     let rec = to_record(&meta, status, event_ms);
-    let group = releases
-        .function_group(&rec.function)
-        .await
-        .or_else(|e| {
-            // A transient failure is retried (group rollback needs the group); a refusal
-            // (no lambda:ListTags, say) is logged loudly and the release recorded without it.
-            if e.is_retryable() {
-                return Err(e);
-            }
-            tracing::error!(error = %e, function = %rec.function, "could not read the function's tags: recorded without a group");
-            Ok(None)
-        })?;
-    ledger.record_deployment(&rec, group.as_deref()).await?;
+    let (group, rollback) = tokio::join!(
+        deps.releases.function_group(&rec.function),
+        read_rollback_settings(deps.policies, &rec.function, deps.settings.bake_minutes)
+    );
+    let group = group.or_else(|e| {
+        // A transient failure is retried (group rollback needs the group); a refusal
+        // (no lambda:ListTags, say) is logged loudly and the release recorded without it.
+        if e.is_retryable() {
+            return Err(e);
+        }
+        tracing::error!(error = %e, function = %rec.function, "could not read the function's tags: recorded without a group");
+        Ok(None)
+    })?;
+    let context = ReleaseContext {
+        group: group.clone(),
+        rollback: rollback.map(|p| RecordedRollback {
+            enabled: p.enabled,
+            bake_minutes: p.bake_minutes,
+            source: p.source,
+        }),
+    };
+    deps.ledger.record_deployment(&rec, &context).await?;
     tracing::info!(
         deployment = %rec.deployment_id, function = %rec.function, alias = %rec.alias,
         status = rec.status.as_str(), kind = ?rec.kind, "deployment recorded in the ledger"
     );
     Ok(
         json!({"recorded": rec.deployment_id, "status": rec.status.as_str(),
-        "function": rec.function, "alias": rec.alias, "group": group}),
+        "function": rec.function, "alias": rec.alias, "group": group,
+        "rollback": context.rollback.as_ref().map(|r| json!({"enabled": r.enabled,
+            "bake_minutes": r.bake_minutes, "source": r.source}))}),
     )
 }
 
@@ -268,21 +286,22 @@ struct TargetPolicy {
     source: String,
 }
 
-/// The function's rollback policy; its defaults when it has none or it cannot be read
-/// (a broken policy must not block an emergency rollback: the source says so).
-async fn function_settings<P: PolicyStore>(
+/// The function's rollback policy, its defaults when it has none or is invalid (a
+/// broken policy must not block an emergency rollback: the source says so); `None` when
+/// it cannot be read.
+async fn read_rollback_settings<P: PolicyStore>(
     policies: &P,
     function: &str,
     default_bake: u64,
-) -> TargetPolicy {
+) -> Option<TargetPolicy> {
     let defaults = |source: String| TargetPolicy {
         enabled: true,
         bake_minutes: default_bake,
         source,
     };
     match policies.policy(function).await {
-        Ok(None) => defaults("default".into()),
-        Ok(Some(doc)) => match Policy::parse(&doc.text) {
+        Ok(None) => Some(defaults("default".into())),
+        Ok(Some(doc)) => Some(match Policy::parse(&doc.text) {
             Ok(p) => {
                 let r = p.rollback.unwrap_or(crate::policy::RollbackPolicy {
                     enabled: true,
@@ -295,12 +314,47 @@ async fn function_settings<P: PolicyStore>(
                 }
             }
             Err(e) => defaults(format!("default (policy {} is invalid: {e})", doc.source)),
-        },
-        Err(e) => defaults(format!("default (policy unreadable: {e})")),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, %function, "could not read the function's policy");
+            None
+        }
     }
 }
 
-/// An alarm state change: decide and act for every function it guards.
+/// The rollback settings an alarm acts on: those recorded with the newest release (its
+/// policy when it was deployed), else the policy read now, else the defaults.
+async fn target_settings<P: PolicyStore>(
+    policies: &P,
+    function: &str,
+    history: &History,
+    default_bake: u64,
+) -> TargetPolicy {
+    if let (Some(release), Some(r)) = (
+        history.latest_release(),
+        history.latest_context().and_then(|c| c.rollback.as_ref()),
+    ) {
+        return TargetPolicy {
+            enabled: r.enabled,
+            bake_minutes: r.bake_minutes,
+            source: format!(
+                "{} (as recorded with deployment {})",
+                r.source, release.deployment_id
+            ),
+        };
+    }
+    read_rollback_settings(policies, function, default_bake)
+        .await
+        .unwrap_or_else(|| TargetPolicy {
+            enabled: true,
+            bake_minutes: default_bake,
+            source: "default (policy unreadable)".into(),
+        })
+}
+
+/// An alarm state change: decide and act for every function it guards. The functions
+/// the alarm names are acted on first; the groups their releases belong to are expanded
+/// after (the named function's rollback waits for no other lookup).
 pub async fn handle_alarm<L, T, R, P, A>(
     deps: &Deps<'_, L, T, R, P, A>,
     alarm: &AlarmSignal,
@@ -329,36 +383,85 @@ where
             "event": alarm.event_key(), "reason": alarm.reason}),
     )];
     let Guarded {
-        expanded,
+        named,
         refused,
-        mut policies,
+        mut groups,
     } = guarded(deps, alarm, &mut evidence).await;
     let mut out = Vec::new();
     for (function, why) in refused {
-        let o = TargetOutcome {
-            function: Some(function),
-            ..none(why)
-        };
-        tracing::info!(alarm = %alarm.alarm_name, reason = %o.reason, "out of scope: left alone");
-        announce(deps, alarm, &o, evidence.clone(), started).await;
+        out.push(refused_target(deps, alarm, function, why, &evidence, started).await);
+    }
+    let mut done = BTreeSet::new();
+    for (function, alias, version) in named {
+        let mut ev = evidence.clone();
+        let (o, group) =
+            one_target(deps, alarm, &function, &alias, version.as_deref(), &mut ev).await;
+        announce(deps, alarm, &o, ev, started).await;
+        out.push(o);
+        groups.extend(group);
+        done.insert((function, alias));
+    }
+    for (group, function, alias) in group_members(deps, &groups, &done).await {
+        if let Err(why) = allowed(&deps.settings.home, &deps.settings.allow, &function) {
+            out.push(refused_target(deps, alarm, function, why, &evidence, started).await);
+            continue;
+        }
+        let mut ev = evidence.clone();
+        ev.push(CheckResult::pass(
+            "group",
+            json!(group),
+            json!({"member": format!("{function}:{alias}")}),
+        ));
+        let (o, _) = one_target(deps, alarm, &function, &alias, None, &mut ev).await;
+        announce(deps, alarm, &o, ev, started).await;
         out.push(o);
     }
-    if expanded.is_empty() && out.is_empty() {
+    if out.is_empty() {
         let o = none(NoAction::NoTargets);
         tracing::info!(alarm = %alarm.alarm_name, "the alarm guards no function: ignored");
         announce(deps, alarm, &o, evidence, started).await;
         return vec![o];
     }
-    for (function, alias, version) in expanded {
-        if !policies.contains_key(&function) {
-            let p = function_settings(deps.policies, &function, deps.settings.bake_minutes).await;
-            policies.insert(function.clone(), p);
+    out
+}
+
+/// A function the alarm guards but alarm-rollback may not act on: announced, left alone.
+async fn refused_target<L, T, R, P, A: Announcer>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    alarm: &AlarmSignal,
+    function: String,
+    why: NoAction,
+    evidence: &[CheckResult],
+    started: Instant,
+) -> TargetOutcome {
+    let o = TargetOutcome {
+        function: Some(function),
+        ..no_action(why, deps.settings.dry_run)
+    };
+    tracing::info!(alarm = %alarm.alarm_name, reason = %o.reason, "out of scope: left alone");
+    announce(deps, alarm, &o, evidence.to_vec(), started).await;
+    o
+}
+
+/// `(group, function, alias)` of the members of `groups` not in `done`, each once.
+async fn group_members<L: Ledger, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    groups: &BTreeSet<String>,
+    done: &BTreeSet<(String, String)>,
+) -> Vec<(String, String, String)> {
+    let mut seen = done.clone();
+    let mut out = Vec::new();
+    for g in groups {
+        match deps.ledger.group_members(g).await {
+            Ok(members) => {
+                for (f, a) in members {
+                    if seen.insert((f.clone(), a.clone())) {
+                        out.push((g.clone(), f, a));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(group = %g, error = %e, "could not read the group's members"),
         }
-        let mut ev = evidence.clone();
-        let (v, policy) = (version.as_deref(), &policies[&function]);
-        let o = one_target(deps, alarm, &function, &alias, v, policy, &mut ev).await;
-        announce(deps, alarm, &o, ev, started).await;
-        out.push(o);
     }
     out
 }
@@ -379,9 +482,10 @@ fn no_action(reason: NoAction, dry_run: bool) -> TargetOutcome {
     }
 }
 
-/// The `(function, alias, version)` an alarm guards (its dimensions, its tags, the
-/// groups they name, expanded through the ledger) within scope and the allow-list, and
-/// the functions left out with why. Adds the `alarm.tags` and `targets` evidence.
+/// The `(function, alias, version)` the alarm names (its dimensions or its tags, an
+/// alias-less function expanded to the aliases the ledger recorded) within scope and the
+/// allow-list, the functions left out with why, and the groups its tags name. Adds the
+/// `alarm.tags` and `targets` evidence.
 async fn guarded<L, T, R, P, A>(
     deps: &Deps<'_, L, T, R, P, A>,
     alarm: &AlarmSignal,
@@ -390,8 +494,6 @@ async fn guarded<L, T, R, P, A>(
 where
     L: Ledger,
     T: AlarmTags,
-    R: Releases,
-    P: PolicyStore,
 {
     let tags = match (&alarm.alarm_arn, targets::needs_tags(alarm)) {
         (Some(arn), true) => match deps.tags.tags(arn).await {
@@ -409,51 +511,57 @@ where
     let mut resolution = targets::resolve(alarm, tags.as_ref());
     // Out of scope targets are dropped before any AWS call is made with their names.
     let (home, allow) = (&deps.settings.home, &deps.settings.allow);
-    let (in_scope, mut refused) =
-        scope_targets(home, allow, std::mem::take(&mut resolution.targets));
-    resolution.targets = in_scope;
-    // The named functions' policies are read while the groups are expanded: one round
-    // trip for both, not one after the other.
-    let named: BTreeSet<String> = resolution
-        .targets
-        .iter()
-        .map(|t| t.function.clone())
-        .collect();
-    let (mut expanded, policies) = tokio::join!(
-        expand(deps, &resolution),
-        futures::future::join_all(named.into_iter().map(|f| async move {
-            let p = function_settings(deps.policies, &f, deps.settings.bake_minutes).await;
-            (f, p)
-        }))
-    );
-    // Group members come from the ledger: the allow-list applies to them too.
-    expanded.retain(|(f, _, _)| match allowed(home, allow, f) {
-        Ok(()) => true,
-        Err(why) => {
-            refuse_once(&mut refused, f.clone(), why);
-            false
-        }
-    });
+    let (in_scope, refused) = scope_targets(home, allow, std::mem::take(&mut resolution.targets));
+    let named = with_aliases(deps.ledger, &in_scope).await;
     evidence.push(CheckResult::pass(
         "targets",
         json!(resolution.source),
-        json!({"targets": expanded.iter().map(|(f, a, _)| format!("{f}:{a}")).collect::<Vec<_>>(),
+        json!({"targets": named.iter().map(|(f, a, _)| format!("{f}:{a}")).collect::<Vec<_>>(),
             "groups": resolution.groups,
             "out_of_scope": refused.iter().map(|(f, _)| f).collect::<Vec<_>>()}),
     ));
     Guarded {
-        expanded,
+        named,
         refused,
-        policies: policies.into_iter().collect(),
+        groups: resolution.groups,
     }
 }
 
-/// What an alarm guards: the targets to act on, those left alone and why, and the
-/// policies already read.
+/// What an alarm names: the targets to act on, those left alone and why, and the groups
+/// its tags name.
 struct Guarded {
-    expanded: Vec<(String, String, Option<String>)>,
+    named: Vec<(String, String, Option<String>)>,
     refused: Vec<(String, NoAction)>,
-    policies: BTreeMap<String, TargetPolicy>,
+    groups: BTreeSet<String>,
+}
+
+/// Targets with their aliases (a function named without one: every alias the ledger
+/// recorded for it); each `(function, alias, version)` once.
+async fn with_aliases<L: Ledger>(
+    ledger: &L,
+    targets: &BTreeSet<Target>,
+) -> Vec<(String, String, Option<String>)> {
+    let mut out: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+    for Target {
+        function,
+        alias,
+        version,
+    } in targets
+    {
+        let aliases = match alias {
+            Some(a) => vec![a.clone()],
+            None => ledger.aliases(function).await.unwrap_or_default(),
+        };
+        if aliases.is_empty() {
+            // Nothing recorded: still decide (and say so) under the function's name.
+            out.entry((function.clone(), String::new()))
+                .or_insert(version.clone());
+        }
+        for a in aliases {
+            out.entry((function.clone(), a)).or_insert(version.clone());
+        }
+    }
+    out.into_iter().map(|((f, a), v)| (f, a, v)).collect()
 }
 
 /// Split targets into those alarm-rollback may act on and those it leaves alone, with
@@ -505,99 +613,48 @@ fn refuse_once(refused: &mut Vec<(String, NoAction)>, function: String, why: NoA
     }
 }
 
-/// Targets with their aliases, groups expanded; each `(function, alias, version)` once.
-async fn expand<L: Ledger, T, R: Releases, P, A>(
-    deps: &Deps<'_, L, T, R, P, A>,
-    resolution: &Resolution,
-) -> Vec<(String, String, Option<String>)> {
-    let mut groups = resolution.groups.clone();
-    let mut out: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
-    for Target {
-        function,
-        alias,
-        version,
-    } in &resolution.targets
-    {
-        match deps.releases.function_group(function).await {
-            Ok(Some(g)) => {
-                groups.insert(g);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::error!(
-                error = %e, %function,
-                "could not read the function's group tag: its group is not rolled back with it"
-            ),
-        }
-        let aliases = match alias {
-            Some(a) => vec![a.clone()],
-            None => deps.ledger.aliases(function).await.unwrap_or_default(),
-        };
-        if aliases.is_empty() {
-            // Nothing recorded: still decide (and say so) under the function's name.
-            out.entry((function.clone(), String::new()))
-                .or_insert(version.clone());
-        }
-        for a in aliases {
-            out.entry((function.clone(), a)).or_insert(version.clone());
-        }
-    }
-    let groups: BTreeSet<String> = groups;
-    for g in &groups {
-        match deps.ledger.group_members(g).await {
-            Ok(members) => {
-                for (f, a) in members {
-                    out.entry((f, a)).or_insert(None);
-                }
-            }
-            Err(e) => tracing::warn!(group = %g, error = %e, "could not read the group's members"),
-        }
-    }
-    out.into_iter().map(|((f, a), v)| (f, a, v)).collect()
-}
-
+/// Decide and act for one function and alias; with the outcome, the group its newest
+/// release was recorded in.
 async fn one_target<L, T, R, P, A>(
     deps: &Deps<'_, L, T, R, P, A>,
     alarm: &AlarmSignal,
     function: &str,
     alias: &str,
     version: Option<&str>,
-    settings: &TargetPolicy,
     evidence: &mut Vec<CheckResult>,
-) -> TargetOutcome
+) -> (TargetOutcome, Option<String>)
 where
     L: Ledger,
     R: Releases,
+    P: PolicyStore,
 {
     let mut o = TargetOutcome {
         function: Some(function.to_owned()),
         alias: (!alias.is_empty()).then(|| alias.to_owned()),
         ..no_action(NoAction::NoDeploymentRecorded, deps.settings.dry_run)
     };
-    evidence.push(CheckResult::pass(
-        "policy.rollback",
-        json!({"source": settings.source}),
-        json!({"enabled": settings.enabled, "bake_minutes": settings.bake_minutes}),
-    ));
     if alias.is_empty() {
-        return o;
+        return (o, None);
     }
-    let target = TargetRef {
-        alarm,
-        function,
-        alias,
-        bake_minutes: settings.bake_minutes,
-    };
     let mut refreshed = false;
+    let mut group = None;
     loop {
-        let action = match read_and_decide(deps, &target, version, settings, evidence).await {
-            Ok(action) => action,
-            Err(e) => return failed(o, &e.to_string()),
+        let read = match read_and_decide(deps, alarm, function, alias, version, evidence).await {
+            Ok(read) => read,
+            Err(e) => return (failed(o, &e.to_string()), group),
         };
-        o.action = action.name();
-        let step = match action {
+        group = read.group;
+        let target = TargetRef {
+            alarm,
+            function,
+            alias,
+            bake_minutes: read.bake_minutes,
+        };
+        o.action = read.action.name();
+        let step = match read.action {
             Action::Nothing(n) => {
                 o.reason = n.to_string();
-                return o;
+                return (o, group);
             }
             Action::StopDeployment {
                 deployment_id,
@@ -619,7 +676,7 @@ where
             }
         };
         match step {
-            Step::Done(outcome) => return outcome,
+            Step::Done(outcome) => return (outcome, group),
             Step::DecideAgain(outcome) => {
                 o = outcome;
                 refreshed = true;
@@ -628,23 +685,45 @@ where
     }
 }
 
-/// Read the ledger and the alias together, keep both as evidence, and decide.
+/// What one read of a target gave: the action decided, the bake window it was decided
+/// with, and the group of the newest release.
+struct Read {
+    action: Action,
+    bake_minutes: u64,
+    group: Option<String>,
+}
+
+/// Read the ledger and the alias together (the rollback settings come with the ledger's
+/// release row), keep both as evidence, and decide.
 async fn read_and_decide<L, T, R, P, A>(
     deps: &Deps<'_, L, T, R, P, A>,
-    target: &TargetRef<'_>,
+    alarm: &AlarmSignal,
+    function: &str,
+    alias: &str,
     version: Option<&str>,
-    settings: &TargetPolicy,
     evidence: &mut Vec<CheckResult>,
-) -> crate::error::Result<Action>
+) -> crate::error::Result<Read>
 where
     L: Ledger,
     R: Releases,
+    P: PolicyStore,
 {
-    let (function, alias) = (target.function, target.alias);
     let (history, alias_state) = tokio::try_join!(
         deps.ledger.history(function, alias),
         deps.releases.alias(function, alias)
     )?;
+    let settings = target_settings(
+        deps.policies,
+        function,
+        &history,
+        deps.settings.bake_minutes,
+    )
+    .await;
+    evidence.push(CheckResult::pass(
+        "policy.rollback",
+        json!({"source": settings.source}),
+        json!({"enabled": settings.enabled, "bake_minutes": settings.bake_minutes}),
+    ));
     evidence.push(CheckResult::pass(
         "ledger.latest_release",
         json!(null),
@@ -655,19 +734,20 @@ where
         json!(alias),
         alias_json(alias_state.as_ref()),
     ));
-    Ok(decide(&Facts {
+    let action = decide(&Facts {
         now_ms: now_ms(),
         bake_minutes: settings.bake_minutes,
         enabled: settings.enabled,
         history: &history,
         alias: alias_state.as_ref(),
         alarm_version: version,
-        transition_ms: target
-            .alarm
-            .state_timestamp
-            .as_deref()
-            .and_then(timestamp_ms),
-    }))
+        transition_ms: alarm.state_timestamp.as_deref().and_then(timestamp_ms),
+    });
+    Ok(Read {
+        action,
+        bake_minutes: settings.bake_minutes,
+        group: history.latest_context().and_then(|c| c.group.clone()),
+    })
 }
 
 /// The alarm and the function and alias it is being acted on for.
@@ -766,7 +846,9 @@ where
                     let status = DeploymentStatus::parse(&meta.info.status)
                         .unwrap_or(DeploymentStatus::Succeeded);
                     let rec = to_record(&meta, status, Some(now_ms()));
-                    deps.ledger.record_deployment(&rec, None).await
+                    deps.ledger
+                        .record_deployment(&rec, &ReleaseContext::default())
+                        .await
                 }
                 Err(e) => Err(e),
             };
