@@ -27,7 +27,8 @@
   messages) for each message it received, to read the retention period: a queue of
   1,000 messages served ~10 messages/s. Visibility now reads ``time.time()``, the
   retention check reads the one attribute it needs, and a send (which reads only
-  configuration attributes) skips counting the queue's messages.
+  configuration attributes) skips counting the queue's messages. A delete finds its
+  message through an index of receipt handles instead of asking every message.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import json
 import threading
 import time
 import uuid
+import weakref
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -93,9 +95,33 @@ def _write_lock(queue: Queue) -> threading.Lock:
     return _lock(_write_locks, queue)
 
 
+# Every receipt handle a message was given, to the message: moto found the message of a
+# handle by asking every message of the queue for its list of handles (a queue of 10,000
+# messages spent ~6 ms of CPU per deleted message). Weak: deleted messages drop out.
+_by_handle: "weakref.WeakValueDictionary[str, models.Message]" = weakref.WeakValueDictionary()
+_original_mark_received = models.Message.mark_received
+
+
+def _mark_received(self: models.Message, *args: Any, **kwargs: Any) -> None:
+    _original_mark_received(self, *args, **kwargs)
+    if self.receipt_handle:
+        _by_handle[self.receipt_handle] = self
+
+
 def _delete_message(self: Queue, receipt_handle: str) -> None:
+    """moto's DeleteMessage (a handle already deleted is accepted again; one no message of
+    the queue ever had is ``ReceiptHandleIsInvalid``; the message goes whatever its
+    visibility), finding the message through the handle index."""
     with _write_lock(self):
-        _original_delete_message(self, receipt_handle)
+        if receipt_handle in self.deleted_messages:
+            return
+        message = _by_handle.get(receipt_handle)
+        if message is None or message not in self._messages:  # identity: no __eq__
+            _original_delete_message(self, receipt_handle)  # unknown here: moto's answer
+            return
+        self._messages = [m for m in self._messages if m is not message]
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
 
 
 def _add_message(self: Queue, message: Any) -> None:
@@ -382,6 +408,7 @@ def patch() -> None:
     Queue.pending_message_groups = property(_pending_message_groups)
     Queue.add_message = _add_message
     Queue.delete_message = _delete_message
+    models.Message.mark_received = _mark_received
     Queue.wait_for_messages = _wait_for_messages
     models.Message.visible = property(_visible)
     models.Message.delayed = property(_delayed)

@@ -237,3 +237,30 @@ def test_concurrent_sends_and_deletes_lose_nothing(aws):
     assert moved == list(range(1000))
 
 
+
+
+def test_delete_by_any_handle_a_message_had_once_and_never_by_a_stranger(aws):
+    """DeleteMessage as SQS answers it (and as moto did, now through a handle index): the
+    latest or an earlier receipt handle of a message deletes it; deleting again is
+    accepted; a handle no message of the queue was given is ReceiptHandleIsInvalid; a
+    message dead-lettered to the DLQ is deleted there by the DLQ's handle."""
+    src, dlq = pair(aws, "handles")
+    other = aws.sqs.create_queue(QueueName="handles-other")["QueueUrl"]
+    aws.sqs.send_message(QueueUrl=src, MessageBody="a")
+    aws.sqs.send_message(QueueUrl=other, MessageBody="b")
+    first = aws.sqs.receive_message(QueueUrl=other, VisibilityTimeout=0)["Messages"][0]["ReceiptHandle"]
+    second = aws.sqs.receive_message(QueueUrl=other, VisibilityTimeout=30)["Messages"][0]["ReceiptHandle"]
+    assert first != second
+    with pytest.raises(ClientError) as err:
+        aws.sqs.delete_message(QueueUrl=src, ReceiptHandle=second)  # another queue's message
+    assert err.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+    aws.sqs.delete_message(QueueUrl=other, ReceiptHandle=first)
+    aws.sqs.delete_message(QueueUrl=other, ReceiptHandle=second)  # already deleted: accepted
+    assert aws.sqs.receive_message(QueueUrl=other, VisibilityTimeout=0).get("Messages", []) == []
+    # Dead-lettered after one receive (maxReceiveCount 1): deleted from the DLQ by its handle there.
+    aws.sqs.receive_message(QueueUrl=src, VisibilityTimeout=0)
+    assert aws.sqs.receive_message(QueueUrl=src, VisibilityTimeout=0).get("Messages", []) == []
+    dead = aws.sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=30)["Messages"][0]
+    aws.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=dead["ReceiptHandle"])
+    depth = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    assert depth["ApproximateNumberOfMessages"] == "0" and depth["ApproximateNumberOfMessagesNotVisible"] == "0"
