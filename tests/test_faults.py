@@ -444,6 +444,27 @@ def drain(s: LocalAws, url: str) -> list[dict]:
         out.extend(got)
 
 
+def test_redrive_counts_the_throttles_the_sdk_absorbed(fstack, redrive):
+    """SQS throttles two receives and two sends; the SDK's own retries (3 attempts here)
+    absorb them, so no call fails: the report still counts all four."""
+    sqs = fstack.client("sqs")
+    base = f"redrive-t-{uuid.uuid4().hex[:8]}"
+    dlq_url = sqs.create_queue(QueueName=f"{base}-dlq")["QueueUrl"]
+    dest_url = sqs.create_queue(QueueName=f"{base}-dest")["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=dlq_url, Entries=[
+        {"Id": str(i), "MessageBody": body_of(i)} for i in range(10)])
+    with Faults(fstack, "dlq-redrive") as faults:
+        faults.add(operation="ReceiveMessage", target=f"{base}-dlq", count=2, code="RequestThrottled", status=400)
+        faults.add(operation="SendMessageBatch", target=f"{base}-dest", count=2, code="ThrottlingException",
+                   status=400)
+        report = redrive({"source": dlq_url, "destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{base}-dest"})
+        fired = sum(f["fired"] for f in faults.listing())
+    assert fired == 4, faults
+    assert report["moved"] == 10 and report["failed"] == 0, report
+    assert report["throttled_absorbed"] == 4 and report["throttled"] == 4, report
+    assert len(drain(fstack, dest_url)) == 10
+
+
 ERRORS = [("RequestThrottled", 400), ("ThrottlingException", 400), ("InternalError", 500),
           ("ServiceUnavailable", 503)]
 FAULT = st.fixed_dictionaries({

@@ -12,16 +12,111 @@ use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
 };
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts the attempts that SQS throttled and the SDK then retried: a throttled attempt
+/// is marked in the operation's config bag after it, and counted when the next attempt
+/// of the same operation starts (the last attempt's throttle is an error the caller sees
+/// and counts itself).
+#[derive(Debug, Clone)]
+struct ThrottleCounter(Arc<AtomicU64>);
+
+#[derive(Debug, Clone, Copy)]
+struct ThrottledAttempt;
+
+impl Storable for ThrottledAttempt {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for ThrottleCounter {
+    fn name(&self) -> &'static str {
+        "RollgateThrottleCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        if cfg.load::<ThrottledAttempt>().is_some() {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            cfg.interceptor_state().unset::<ThrottledAttempt>();
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let throttled = context.response().is_some_and(|r| {
+            let header = |name: &str| r.headers().get(name).map(str::to_owned);
+            is_throttle_answer(
+                r.status().as_u16(),
+                header("x-amzn-query-error").or_else(|| header("x-amzn-errortype")),
+                r.body().bytes(),
+            )
+        });
+        if throttled {
+            cfg.interceptor_state().store_put(ThrottledAttempt);
+        }
+        Ok(())
+    }
+}
+
+/// Whether an answer is SQS throttling: HTTP 429, or an error code (the
+/// `x-amzn-query-error` / `x-amzn-errortype` header, else the JSON body's `__type`) of
+/// the throttling kind (`RequestThrottled`, `ThrottlingException`, `KmsThrottled`...).
+fn is_throttle_answer(status: u16, header: Option<String>, body: Option<&[u8]>) -> bool {
+    if status == 429 {
+        return true;
+    }
+    if status < 400 {
+        return false;
+    }
+    let code = header
+        .map(|h| h.split([';', ':']).next().unwrap_or_default().to_owned())
+        .or_else(|| {
+            let v: serde_json::Value = serde_json::from_slice(body?).ok()?;
+            Some(v.get("__type")?.as_str()?.rsplit('#').next()?.to_owned())
+        })
+        .unwrap_or_default();
+    code.contains("Throttl") || code == "TooManyRequestsException"
+}
 
 #[derive(Clone, Debug)]
 pub struct Sqs {
     client: Client,
+    /// Throttled attempts the SDK's retries absorbed.
+    absorbed: Arc<AtomicU64>,
 }
 
 impl Sqs {
+    /// The client, with an interceptor that counts the throttling answers its retries
+    /// absorb (a redrive reports them: they are invisible in the calls' results).
     pub fn new(client: Client) -> Self {
-        Self { client }
+        let absorbed = Arc::new(AtomicU64::new(0));
+        let config = client
+            .config()
+            .to_builder()
+            .interceptor(ThrottleCounter(absorbed.clone()))
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            absorbed,
+        }
     }
 
     async fn url_for(&self, reference: &str) -> Result<String> {
@@ -183,6 +278,10 @@ fn failures(list: &[aws_sdk_sqs::types::BatchResultErrorEntry]) -> Vec<EntryFail
 }
 
 impl Queues for Sqs {
+    fn absorbed_throttles(&self) -> u64 {
+        self.absorbed.load(Ordering::Relaxed)
+    }
+
     async fn resolve(&self, reference: &str) -> Result<QueueInfo> {
         let url = self.url_for(reference).await?;
         let out = self
@@ -436,6 +535,38 @@ impl Queues for Sqs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_answers_are_told_from_other_errors() {
+        let h = |v: &str| Some(v.to_owned());
+        // SQS's JSON protocol: the query-compatible code in a header, the type in the body.
+        assert!(is_throttle_answer(400, h("RequestThrottled;Sender"), None));
+        assert!(is_throttle_answer(
+            400,
+            h("AWS.SimpleQueueService.RequestThrottled;Sender"),
+            None
+        ));
+        assert!(is_throttle_answer(
+            400,
+            h("ThrottlingException:http://internal"),
+            None
+        ));
+        let body = br#"{"__type":"com.amazonaws.sqs#KmsThrottled","message":"x"}"#;
+        assert!(is_throttle_answer(400, None, Some(body)));
+        assert!(is_throttle_answer(429, None, None));
+        assert!(!is_throttle_answer(
+            400,
+            h("InvalidParameterValue;Sender"),
+            None
+        ));
+        assert!(!is_throttle_answer(
+            500,
+            None,
+            Some(br#"{"__type":"InternalError"}"#)
+        ));
+        assert!(!is_throttle_answer(200, h("RequestThrottled;Sender"), None));
+        assert!(!is_throttle_answer(400, None, Some(b"not json")));
+    }
 
     #[test]
     fn queue_urls_and_arns_must_name_the_queue_found() {

@@ -81,8 +81,11 @@ pub struct Report {
     pub remaining: Option<u64>,
     /// Sent but not deleted from the DLQ: they will be redriven again.
     pub duplicates: u64,
-    /// Throttling answers met (the rate was halved each time).
+    /// Throttling answers met, those the SDK's retries absorbed included (the rate was
+    /// halved for each the run met, and once per batch for those absorbed).
     pub throttled: u64,
+    /// Of `throttled`, the attempts the SDK retried on its own.
+    pub throttled_absorbed: u64,
     pub duration_ms: u64,
     /// Moved per second of run time.
     pub rate: f64,
@@ -158,6 +161,21 @@ impl Shared<'_> {
         lock(self.rate).throttled();
         lock(self.tally).throttled += 1;
     }
+
+    /// Throttles the SDK absorbed (its running count now): the new ones are counted, and
+    /// the rate is halved once for them, as for one the run met itself.
+    fn absorbed(&self, count: u64) {
+        let new = {
+            let mut t = lock(self.tally);
+            let new = count.saturating_sub(t.absorbed_seen);
+            t.absorbed_seen = t.absorbed_seen.max(count);
+            t.absorbed += new;
+            new
+        };
+        if new > 0 {
+            lock(self.rate).throttled();
+        }
+    }
 }
 
 /// Of one receive, the messages to send now; the rest (filtered out, over the quota, or
@@ -198,6 +216,10 @@ struct Tally {
     failed: u64,
     duplicates: u64,
     throttled: u64,
+    /// Throttles the SDK's retries absorbed during the run, and the SDK's running count
+    /// when last looked at.
+    absorbed: u64,
+    absorbed_seen: u64,
     claimed: u64,
     stopped_deadline: bool,
     stopped_max: bool,
@@ -415,7 +437,10 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         target: &Target,
         limits: Limits,
     ) -> Tally {
-        let tally = Mutex::new(Tally::default());
+        let tally = Mutex::new(Tally {
+            absorbed_seen: self.queues.absorbed_throttles(),
+            ..Tally::default()
+        });
         let rate = Mutex::new(Aimd::new(req.rate.unwrap_or(DEFAULT_RATE)));
         let clock = Instant::now();
         let workers = (0..req.concurrency).map(|_| {
@@ -428,7 +453,9 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             self.worker(req, source, target, sh)
         });
         futures::future::join_all(workers).await;
-        let t = tally.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut t = tally.into_inner().unwrap_or_else(|p| p.into_inner());
+        let now = self.queues.absorbed_throttles();
+        t.absorbed += now.saturating_sub(t.absorbed_seen);
         for chunk in t.held.chunks(BATCH as usize) {
             if let Err(e) = self.queues.release(source, chunk).await {
                 tracing::warn!(error = %e, "could not release held messages; they reappear after their visibility timeout");
@@ -451,7 +478,8 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         report.filtered = t.filtered;
         report.failed = t.failed;
         report.duplicates = t.duplicates;
-        report.throttled = t.throttled;
+        report.throttled = t.throttled + t.absorbed;
+        report.throttled_absorbed = t.absorbed;
         report.failures = std::mem::take(&mut t.failures);
         report.sample = std::mem::take(&mut t.sample);
         report.stopped = Some(if t.receive_error.is_some() {
@@ -490,6 +518,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             remaining: None,
             duplicates: 0,
             throttled: 0,
+            throttled_absorbed: 0,
             duration_ms: 0,
             rate: 0.0,
             stopped: None,
@@ -599,6 +628,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         let Shared { limits, tally, .. } = sh;
         let mut receive_errors = 0u32;
         loop {
+            sh.absorbed(self.queues.absorbed_throttles());
             let now = Instant::now();
             if now >= limits.stop_receiving {
                 lock(tally).stopped_deadline = true;
@@ -996,6 +1026,7 @@ mod log_tests {
             remaining: Some(1),
             duplicates: 0,
             throttled: 0,
+            throttled_absorbed: 0,
             duration_ms: 3,
             rate: 0.0,
             stopped: Some(Stopped::Drained),

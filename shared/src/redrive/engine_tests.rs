@@ -94,6 +94,21 @@ async fn every_message_moves_back_to_its_queue_once() {
 }
 
 #[tokio::test]
+async fn throttles_the_sdk_absorbed_are_counted() {
+    let w = World::new();
+    let dlq = w.dlq_with(25);
+    // Throttles absorbed before the run are not this run's.
+    w.queues.state().absorbed = 7;
+    w.queues.state().absorbed_per_send = 1;
+    let report = w.run(json!({ "source": dlq })).await.unwrap();
+    let sends = w.queues.state().sends.len() as u64;
+    assert!(sends >= 3, "{sends}");
+    assert_eq!(report["moved"], 25, "{report}");
+    assert_eq!(report["throttled_absorbed"], sends, "{report}");
+    assert_eq!(report["throttled"], sends, "{report}");
+}
+
+#[tokio::test]
 async fn failed_sends_are_retried_and_nothing_is_lost() {
     let w = World::new();
     let dlq = w.dlq_with(30);

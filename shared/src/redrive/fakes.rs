@@ -64,6 +64,10 @@ pub struct QueuesState {
     pub sends: Vec<(String, usize)>,
     /// Every reference `resolve` was asked about (what IAM would see asked).
     pub resolved: Vec<String>,
+    /// Throttled attempts an SDK would absorb per `SendMessageBatch`, and their running
+    /// count ([`Queues::absorbed_throttles`]).
+    pub absorbed_per_send: u64,
+    pub absorbed: u64,
     next: u64,
 }
 
@@ -156,6 +160,10 @@ impl MemQueues {
 }
 
 impl Queues for MemQueues {
+    fn absorbed_throttles(&self) -> u64 {
+        self.state().absorbed
+    }
+
     async fn resolve(&self, reference: &str) -> Result<QueueInfo> {
         self.state().resolved.push(reference.to_owned());
         self.info(name_of(reference))
@@ -219,6 +227,7 @@ impl Queues for MemQueues {
         entries: &[Outgoing],
     ) -> Result<Vec<EntryFailure>> {
         let mut s = self.state();
+        s.absorbed += s.absorbed_per_send;
         s.sends
             .push((name_of(&queue.arn).to_owned(), entries.len()));
         let failing = match s.send_faults.pop_front() {

@@ -84,6 +84,12 @@ pub struct MoveTask {
 }
 
 pub trait Queues: Send + Sync {
+    /// Throttled attempts the SDK's own retries absorbed since the client was made (a
+    /// running count; the calls' results never show them).
+    fn absorbed_throttles(&self) -> u64 {
+        0
+    }
+
     /// URL, ARN or name → URL, ARN and whether it is FIFO (read only).
     fn resolve(&self, reference: &str) -> impl Future<Output = Result<QueueInfo>> + Send;
 
