@@ -57,12 +57,15 @@ def run(reps: int = 3) -> dict:
     why = not_ready("alarm-rollback")
     if why:
         return {"status": "skipped", "reason": f"alarm-rollback is {why}"}
-    base, note = build_with_fallback(
-        "alarm-rollback",
-        ["build", "--release", "-p", "alarm-rollback", "-p", "pre-traffic-hook", "-p", "example-app"],
-        "rollback-build")
-    if base is None:
-        return {"status": "skipped", "reason": f"alarm-rollback (release build for cargo lambda watch) {note}"}
+    # One build per binary, as `cargo lambda watch --release` runs them (`cargo run
+    # --release --bin <name>`): built together, their features unify differently and the
+    # first invocation would rebuild (and fat-LTO link) them under the deployment's feet.
+    base, note = None, ""
+    for binary in ("example-app", "pre-traffic-hook", "alarm-rollback"):
+        base, note = build_with_fallback(binary if binary != "example-app" else "alarm-rollback",
+                                         ["build", "--release", "--bin", binary], f"rollback-build-{binary}")
+        if base is None:
+            return {"status": "skipped", "reason": f"{binary} (release build for cargo lambda watch) {note}"}
     harness, helpers = test_modules(base)
     LocalAws = harness.LocalAws
 
