@@ -3,8 +3,11 @@
 * ``StartMessageMoveTask`` / ``ListMessageMoveTasks`` / ``CancelMessageMoveTask``
   (missing in moto). A task moves the messages its source DLQ held when it started,
   in a background thread, at ``MaxNumberOfMessagesPerSecond`` (default: as fast as
-  the emulator goes), to ``DestinationArn`` or, without one, to the queue whose
-  RedrivePolicy names the DLQ.
+  the emulator goes), to ``DestinationArn`` or, without one, to the queue each message
+  was dead-lettered from.
+* ``DeadLetterQueueSourceArn``: a message moto dead-letters during a receive is marked
+  with the queue it came from, and ReceiveMessage returns the mark as that system
+  attribute (for ``All`` or by name), as SQS does; moto had neither.
 * FIFO group locking: moto locked a group while *any* received message of it was
   remembered as pending, including ones whose visibility timeout had expired; AWS
   locks a group only while one of its messages is in flight (invisible).
@@ -81,6 +84,7 @@ def _pending_message_groups(self: Queue) -> set[str]:
 
 _original_add_message = Queue.add_message
 _original_delete_message = Queue.delete_message
+_original_receive_response = SQSResponse.receive_message
 _locks_guard = threading.Lock()
 _write_locks: dict[int, threading.Lock] = {}
 _receive_locks: dict[int, threading.Lock] = {}
@@ -125,6 +129,10 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
 
 
 def _add_message(self: Queue, message: Any) -> None:
+    source = getattr(_receiving, "queue", None)
+    if source is not None and source.dead_letter_queue is self:
+        # Dead-lettered by this receive: SQS marks the message with its source queue.
+        message.dead_letter_source_arn = source.queue_arn
     with _write_lock(self):
         _add_message_unlocked(self, message)
 
@@ -170,13 +178,41 @@ def _receive_lock(queue: Queue) -> threading.Lock:
     return _lock(_receive_locks, queue)
 
 
+# The queue a thread is receiving from: moto dead-letters messages inside a receive
+# (add_message on the DLQ), and SQS records on each the queue it came from.
+_receiving = threading.local()
+
+
 def _receive_message(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
     # moto's receive picks visible messages and then marks them in flight with no lock
     # between: two concurrent receives could get the same message, or messages of one
     # FIFO group.
     queue = self.get_queue(queue_name)
     with _receive_lock(queue):
-        return _original_receive_message(self, queue_name, *args, **kwargs)
+        _receiving.queue = queue
+        try:
+            got = _original_receive_message(self, queue_name, *args, **kwargs)
+        finally:
+            _receiving.queue = None
+    _receiving.sources = {m.id: getattr(m, "dead_letter_source_arn", None) for m in got}
+    return got
+
+
+def _receive_response(self: SQSResponse) -> ActionResult:
+    """moto's ReceiveMessage answer, with the system attribute it lacks:
+    ``DeadLetterQueueSourceArn``, the queue SQS dead-lettered the message from, for
+    ``All`` or when asked by name (botocore's MessageSystemAttributeName enum)."""
+    _receiving.sources = {}
+    result = _original_receive_response(self)
+    asked = set(self._get_param("AttributeNames", []) + self._get_param("MessageSystemAttributeNames", []))
+    if not asked & {"All", "DeadLetterQueueSourceArn"}:
+        return result
+    sources = getattr(_receiving, "sources", {}) or {}
+    for msg in (result.result or {}).get("Messages", []):
+        source = sources.get(msg["MessageId"])
+        if source:
+            msg.setdefault("Attributes", {})["DeadLetterQueueSourceArn"] = source
+    return result
 
 
 # --- speed -----------------------------------------------------------------------------
@@ -286,13 +322,18 @@ class MoveTask:
             item["FailureReason"] = self.failure
         return item
 
-    def _target_for(self) -> Queue:
+    def _target_for(self, message: Any) -> Queue:
+        """The destination given, else the queue the message was dead-lettered from (as
+        SQS's own move task does), else the DLQ's one source queue."""
         if self.destination is not None:
             return self.destination
+        recorded = getattr(message, "dead_letter_source_arn", None)
+        if recorded:
+            return _queue_by_arn(self.backend, recorded, "DeadLetterQueueSourceArn")
         sources = self.backend.list_dead_letter_source_queues(self.source.name)
         if len(sources) != 1:
-            raise RuntimeError(f"the DLQ has {len(sources)} source queues; the emulator does not "
-                               "record which one each message came from: give DestinationArn")
+            raise RuntimeError(f"message {message.id} has no recorded source queue and the DLQ has "
+                               f"{len(sources)} source queues: give DestinationArn")
         return sources[0]
 
     def _move_one(self) -> bool:
@@ -303,7 +344,7 @@ class MoveTask:
                 continue
             if self.source.fifo_queue and message.group_id in locked:
                 continue
-            target = self._target_for()
+            target = self._target_for(message)
             # A fresh deduplication id: the original one may still be inside the
             # destination's 5-minute window, which would swallow the moved copy.
             self.backend.send_message(
@@ -419,6 +460,7 @@ def patch() -> None:
         setattr(Queue, name, _counted(getattr(Queue, name)))
     SQSBackend.send_message_batch = _send_message_batch
     SQSBackend.receive_message = _receive_message
+    SQSResponse.receive_message = _receive_response
     SQSResponse.start_message_move_task = _start_message_move_task
     SQSResponse.list_message_move_tasks = _list_message_move_tasks
     SQSResponse.cancel_message_move_task = _cancel_message_move_task

@@ -264,3 +264,28 @@ def test_delete_by_any_handle_a_message_had_once_and_never_by_a_stranger(aws):
     aws.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=dead["ReceiptHandle"])
     depth = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
     assert depth["ApproximateNumberOfMessages"] == "0" and depth["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_shared_dlq_records_each_message_s_source_and_the_move_task_returns_it_there(aws):
+    """SQS marks a dead-lettered message with the queue it came from
+    (DeadLetterQueueSourceArn, a system attribute ReceiveMessage returns for All or by
+    name), and its move task sends each message back there."""
+    dlq = aws.sqs.create_queue(QueueName="shared-dlq")["QueueUrl"]
+    policy = json.dumps({"deadLetterTargetArn": arn(aws, dlq), "maxReceiveCount": 1})
+    sources = {name: aws.sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})["QueueUrl"]
+               for name in ("shared-a", "shared-b")}
+    for name, url in sources.items():
+        aws.sqs.send_message(QueueUrl=url, MessageBody=name)
+        aws.sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)
+        assert aws.sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages", []) == []
+    plain = aws.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+    assert all("DeadLetterQueueSourceArn" not in m.get("Attributes", {}) for m in plain)
+    for names in (["All"], ["DeadLetterQueueSourceArn"]):
+        got = aws.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                      MessageSystemAttributeNames=names)["Messages"]
+        assert {m["Body"]: m["Attributes"]["DeadLetterQueueSourceArn"] for m in got} == {
+            name: arn(aws, url) for name, url in sources.items()}
+    aws.sqs.start_message_move_task(SourceArn=arn(aws, dlq))
+    for name, url in sources.items():
+        got = wait_for(lambda: aws.sqs.receive_message(QueueUrl=url, VisibilityTimeout=30).get("Messages"))
+        assert [m["Body"] for m in got] == [name]
