@@ -287,3 +287,37 @@ def test_requests_that_cannot_work_are_refused_before_anything_moves(stack, redr
     with pytest.raises(RuntimeError, match="filter.attributes: 11 conditions"):
         redrive({"source": dlq, "filter": {"attributes": {f"a{i}": "x" for i in range(11)}}})
     assert depth(stack, dlq) == 2 and depth(stack, src) == 0
+
+
+def dead_letter(stack, source_url: str, n: int, start: int = 0) -> None:
+    """`n` messages into `source_url`, each received until SQS dead-letters it (the
+    queue's maxReceiveCount is 1): the DLQ then holds them marked with their source."""
+    sqs = stack.client("sqs")
+    for i in range(start, start + n):
+        sqs.send_message(QueueUrl=source_url, MessageBody=json.dumps({"n": i}))
+    for _ in range(3):
+        while sqs.receive_message(QueueUrl=source_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages"):
+            pass
+
+
+def test_a_shared_dlq_goes_back_to_the_queue_each_message_failed_in(stack, redrive):
+    """Two queues dead-letter into one DLQ: with no destination, each message goes back
+    to its own source (SQS's DeadLetterQueueSourceArn); one sent to the DLQ by hand has no
+    source and stays, reported."""
+    sqs = stack.client("sqs")
+    dlq = sqs.create_queue(QueueName=name("shared-dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    a = sqs.create_queue(QueueName=name("orders"), Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    b = sqs.create_queue(QueueName=name("payments"), Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    dead_letter(stack, a, 12)
+    dead_letter(stack, b, 8, start=100)
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"n": -1}))
+    assert depth(stack, dlq) == 21
+    report = redrive({"source": dlq, "concurrency": 4})
+    arn_of = lambda url: f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[1]}"
+    assert report["moved"] == 20 and report["destinations"] == {arn_of(a): 12, arn_of(b): 8}, report
+    assert sorted(json.loads(m["Body"])["n"] for m in drain(stack, a)) == list(range(12))
+    assert sorted(json.loads(m["Body"])["n"] for m in drain(stack, b)) == list(range(100, 108))
+    assert [f["code"] for f in report["failures"]] == ["SourceUnknown"], report
+    assert report["remaining"] == 1 and [json.loads(m["Body"])["n"] for m in drain(stack, dlq)] == [-1]

@@ -380,6 +380,9 @@ impl Queues for Sqs {
                         .get(&MessageSystemAttributeName::ApproximateReceiveCount)
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(0),
+                    dead_letter_source: system
+                        .get(&MessageSystemAttributeName::DeadLetterQueueSourceArn)
+                        .cloned(),
                 }
             })
             .collect())

@@ -11,6 +11,7 @@ use crate::failure::{self, Class};
 use crate::scope::Home;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -71,6 +72,9 @@ pub struct Report {
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
+    /// A shared DLQ sent back to its sources: messages each one accepted, by ARN.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub destinations: BTreeMap<String, u64>,
     pub dry_run: bool,
     pub moved: u64,
     /// Dry run: messages that would move.
@@ -227,6 +231,8 @@ struct Tally {
     failures: Vec<Failure>,
     sample: Vec<Sample>,
     held: Vec<(String, String)>,
+    /// Of a shared DLQ: messages each source queue accepted.
+    per_destination: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -244,6 +250,10 @@ impl Tally {
 
 enum Target {
     Queue(QueueInfo),
+    /// A DLQ several queues dead-letter into, with no destination given: each message
+    /// goes back to the queue SQS recorded on it (`DeadLetterQueueSourceArn`); one with
+    /// no such mark, or naming a queue not among these, stays.
+    Sources(Vec<QueueInfo>),
     Lambda {
         function: String,
         qualifier: Option<String>,
@@ -368,6 +378,14 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         let target = self.destination(req, &source).await?;
         report.destination = Some(match &target {
             Target::Queue(q) => q.arn.clone(),
+            Target::Sources(queues) => format!(
+                "each message's source queue: {}",
+                queues
+                    .iter()
+                    .map(|q| q.arn.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Target::Lambda {
                 function,
                 qualifier,
@@ -478,6 +496,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         report.filtered = t.filtered;
         report.failed = t.failed;
         report.duplicates = t.duplicates;
+        report.destinations = std::mem::take(&mut t.per_destination);
         report.throttled = t.throttled + t.absorbed;
         report.throttled_absorbed = t.absorbed;
         report.failures = std::mem::take(&mut t.failures);
@@ -510,6 +529,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             action: "redrive",
             source: source.arn.clone(),
             destination: None,
+            destinations: BTreeMap::new(),
             dry_run: req.dry_run,
             moved: 0,
             would_move: 0,
@@ -613,15 +633,83 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                         "destination: no queue names {} as its dead-letter queue; give a destination",
                         source.arn
                     ))),
-                    many => Err(Error::InvalidEvent(format!(
-                        "destination: {} queues use {} as their dead-letter queue ({}); give a destination",
-                        many.len(),
-                        source.arn,
-                        many.join(", ")
-                    ))),
+                    many => self.sources(source, many).await,
                 }
             }
         }
+    }
+
+    /// The queues of a shared DLQ, each message to go back where it came from. A source
+    /// outside the allow-list is not asked about: its messages stay, reported.
+    async fn sources(&self, dlq: &QueueInfo, urls: &[String]) -> Result<Target> {
+        let mut queues = Vec::new();
+        for url in urls {
+            if self.allowed_before_asking("destination", url).is_err() {
+                continue;
+            }
+            let q = self.queues.resolve(url).await?;
+            if q.arn == dlq.arn {
+                return Err(Error::InvalidEvent(format!(
+                    "destination: {} is its own dead-letter queue (its RedrivePolicy names itself): its messages would loop; give a destination",
+                    dlq.arn
+                )));
+            }
+            if self.allow.allows(&q.arn) {
+                queues.push(q);
+            }
+        }
+        if queues.is_empty() {
+            return Err(not_allowed("destination", &urls.join(", ")));
+        }
+        Ok(Target::Sources(queues))
+    }
+
+    /// Send each message back to the queue it was dead-lettered from; element i of the
+    /// answer says whether msgs[i] was accepted. Messages of one destination go together
+    /// (FIFO order holds per destination, as in [`Self::send_to_queue`]).
+    async fn send_by_source(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        queues: &[QueueInfo],
+        msgs: &[Received],
+        sh: Shared<'_>,
+    ) -> Vec<bool> {
+        let mut ok = vec![false; msgs.len()];
+        let mut by_dest: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let dest = m
+                .dead_letter_source
+                .as_deref()
+                .and_then(|arn| queues.iter().position(|q| q.arn == arn));
+            match dest {
+                Some(d) => match by_dest.iter_mut().find(|(q, _)| *q == d) {
+                    Some((_, v)) => v.push(i),
+                    None => by_dest.push((d, vec![i])),
+                },
+                None => {
+                    let why = match &m.dead_letter_source {
+                        None => "SQS recorded no source queue on it (DeadLetterQueueSourceArn): it stays; give a destination".to_owned(),
+                        Some(arn) => format!("its source queue {arn} is not one whose RedrivePolicy names this DLQ now (deleted, changed, or outside the allow-list): it stays; give a destination"),
+                    };
+                    lock(sh.tally).fail(&m.message_id, "SourceUnknown", &why);
+                }
+            }
+        }
+        for (d, idx) in by_dest {
+            let dest = &queues[d];
+            let part: Vec<Received> = idx.iter().map(|&i| msgs[i].clone()).collect();
+            let sent = self.send_to_queue(req, (source, dest), &part, sh).await;
+            let n = sent.iter().filter(|s| **s).count() as u64;
+            *lock(sh.tally)
+                .per_destination
+                .entry(dest.arn.clone())
+                .or_default() += n;
+            for (&i, s) in idx.iter().zip(sent) {
+                ok[i] = s;
+            }
+        }
+        ok
     }
 
     async fn worker(&self, req: &Request, source: &QueueInfo, target: &Target, sh: Shared<'_>) {
@@ -672,6 +760,9 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             }
             let sent = match target {
                 Target::Queue(dest) => self.send_to_queue(req, (source, dest), &chosen, sh).await,
+                Target::Sources(queues) => {
+                    self.send_by_source(req, source, queues, &chosen, sh).await
+                }
                 Target::Lambda {
                     function,
                     qualifier,
@@ -1018,6 +1109,7 @@ mod log_tests {
             action: "dry_run",
             source: "arn:aws:sqs:us-east-1:123456789012:orders-dlq".into(),
             destination: None,
+            destinations: BTreeMap::new(),
             dry_run: true,
             moved: 0,
             would_move: 1,

@@ -271,7 +271,7 @@ async fn a_queue_that_is_its_own_dlq_is_refused_before_anything_moves() {
     w.queues.state().queues.insert(
         "loop".into(),
         super::fakes::MemQueue {
-            dead_letters_of: Some("loop".into()),
+            dead_letters_of: vec!["loop".into()],
             ..Default::default()
         },
     );
@@ -338,4 +338,106 @@ async fn a_queue_outside_the_allow_list_is_refused_without_asking_sqs() {
         w.queues.state().resolved.is_empty(),
         "SQS was asked about a queue outside the list"
     );
+}
+
+#[tokio::test]
+async fn a_shared_dlq_goes_back_to_each_message_s_own_source() {
+    let w = World::new();
+    w.queues
+        .shared_dlq("shared-dlq", &["orders", "payments"], false);
+    for i in 0..30 {
+        let from = if i % 3 == 0 { "payments" } else { "orders" };
+        w.queues.put_from(
+            "shared-dlq",
+            &json!({ "n": i }).to_string(),
+            None,
+            Some(from),
+        );
+    }
+    // Sent to the DLQ by hand: SQS recorded no source on it.
+    w.queues
+        .put_from("shared-dlq", &json!({ "n": 99 }).to_string(), None, None);
+    // Dead-lettered from a queue that no longer names this DLQ.
+    w.queues.put_from(
+        "shared-dlq",
+        &json!({ "n": 98 }).to_string(),
+        None,
+        Some("gone"),
+    );
+    let report = w.run(json!({ "source": "shared-dlq" })).await.unwrap();
+    assert_eq!(report["moved"], 30, "{report}");
+    assert_eq!(
+        report["destinations"],
+        json!({
+            super::fakes::arn("orders"): 20,
+            super::fakes::arn("payments"): 10
+        })
+    );
+    assert_eq!(
+        w.numbers("orders"),
+        (0..30).filter(|i| i % 3 != 0).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        w.numbers("payments"),
+        (0..30).filter(|i| i % 3 == 0).collect::<Vec<_>>()
+    );
+    // What cannot be routed stays, visible again, and is reported.
+    assert_eq!(w.numbers("shared-dlq"), vec![98, 99]);
+    assert_eq!(report["remaining"], 2, "{report}");
+    assert_eq!(report["failed"], 2, "{report}");
+    let codes: Vec<&str> = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["SourceUnknown", "SourceUnknown"]);
+    assert!(
+        w.queues.state().queues["shared-dlq"]
+            .messages
+            .iter()
+            .all(|m| m.in_flight.is_none())
+    );
+}
+
+#[tokio::test]
+async fn a_shared_fifo_dlq_keeps_group_order_per_source() {
+    let w = World::new();
+    w.queues
+        .shared_dlq("shared-dlq.fifo", &["a.fifo", "b.fifo"], true);
+    for i in 0..24 {
+        let (from, group) = match i % 4 {
+            0 => ("a.fifo", "g1"),
+            1 => ("a.fifo", "g2"),
+            2 => ("b.fifo", "g1"),
+            _ => ("b.fifo", "g3"),
+        };
+        w.queues.put_from(
+            "shared-dlq.fifo",
+            &json!({ "n": i, "g": group }).to_string(),
+            Some(group),
+            Some(from),
+        );
+    }
+    let report = w.run(json!({ "source": "shared-dlq.fifo" })).await.unwrap();
+    assert_eq!(report["moved"], 24, "{report}");
+    for q in ["a.fifo", "b.fifo"] {
+        let bodies: Vec<Value> = w
+            .queues
+            .bodies(q)
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect();
+        assert_eq!(bodies.len(), 12, "{q}");
+        for g in ["g1", "g2", "g3"] {
+            let order: Vec<u64> = bodies
+                .iter()
+                .filter(|b| b["g"] == g)
+                .map(|b| b["n"].as_u64().unwrap())
+                .collect();
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(order, sorted, "{q} group {g}");
+        }
+    }
 }

@@ -30,13 +30,15 @@ pub struct Stored {
     pub receive_count: u32,
     /// The receipt handle while it is in flight.
     pub in_flight: Option<String>,
+    /// The queue it was dead-lettered from (SQS's `DeadLetterQueueSourceArn`).
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Default)]
 pub struct MemQueue {
     pub fifo: bool,
-    /// The queue whose dead letters land here (its redrive policy names this queue).
-    pub dead_letters_of: Option<String>,
+    /// The queues whose dead letters land here (their redrive policies name this queue).
+    pub dead_letters_of: Vec<String>,
     pub messages: Vec<Stored>,
     pub seen_dedup: BTreeSet<String>,
 }
@@ -114,7 +116,7 @@ impl MemQueues {
             dlq.clone(),
             MemQueue {
                 fifo,
-                dead_letters_of: Some(src),
+                dead_letters_of: vec![src],
                 ..MemQueue::default()
             },
         );
@@ -123,6 +125,12 @@ impl MemQueues {
 
     /// Put `body` into `queue` as a message that failed there before.
     pub fn put(&self, queue: &str, body: &str, group: Option<&str>) {
+        self.put_from(queue, body, group, None);
+    }
+
+    /// Put `body` into the DLQ `queue` as SQS dead-letters it from the queue `source`
+    /// (recorded on the message as `DeadLetterQueueSourceArn`; `None`: not recorded).
+    pub fn put_from(&self, queue: &str, body: &str, group: Option<&str>, source: Option<&str>) {
         let mut s = self.state();
         let id = s.next("m");
         let q = s.queues.get_mut(queue).expect("a queue of the test");
@@ -133,7 +141,30 @@ impl MemQueues {
             group_id: group.map(str::to_owned),
             receive_count: 3,
             in_flight: None,
+            source: source.map(arn),
         });
+    }
+
+    /// A DLQ `dlq` shared by the source queues `sources`.
+    pub fn shared_dlq(&self, dlq: &str, sources: &[&str], fifo: bool) {
+        let mut s = self.state();
+        for src in sources {
+            s.queues.insert(
+                (*src).to_owned(),
+                MemQueue {
+                    fifo,
+                    ..MemQueue::default()
+                },
+            );
+        }
+        s.queues.insert(
+            dlq.to_owned(),
+            MemQueue {
+                fifo,
+                dead_letters_of: sources.iter().map(|s| (*s).to_owned()).collect(),
+                ..MemQueue::default()
+            },
+        );
     }
 
     /// The bodies in `queue`, in order.
@@ -174,8 +205,7 @@ impl Queues for MemQueues {
         let s = self.state();
         Ok(s.queues
             .get(dlq)
-            .and_then(|q| q.dead_letters_of.clone())
-            .map(|src| vec![url(&src)])
+            .map(|q| q.dead_letters_of.iter().map(|src| url(src)).collect())
             .unwrap_or_default())
     }
 
@@ -216,6 +246,7 @@ impl Queues for MemQueues {
                 attributes: m.attributes.clone(),
                 group_id: m.group_id.clone(),
                 receive_count: m.receive_count,
+                dead_letter_source: m.source.clone(),
             });
         }
         Ok(out)
@@ -267,6 +298,7 @@ impl Queues for MemQueues {
                 group_id: e.group_id,
                 receive_count: 0,
                 in_flight: None,
+                source: None,
             });
         }
         Ok(failures)

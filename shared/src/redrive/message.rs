@@ -198,6 +198,7 @@ mod tests {
                 .collect(),
             group_id: Some("g".into()),
             receive_count: 3,
+            dead_letter_source: None,
         }
     }
 
@@ -234,6 +235,7 @@ mod tests {
             attributes: BTreeMap::new(),
             group_id: None,
             receive_count: 1,
+            dead_letter_source: None,
         };
         let ok = outgoing(
             &m,

@@ -34,6 +34,9 @@ pub struct Received {
     pub attributes: BTreeMap<String, AttributeValue>,
     pub group_id: Option<String>,
     pub receive_count: u32,
+    /// The queue SQS moved the message here from (`DeadLetterQueueSourceArn`), for a
+    /// message it dead-lettered.
+    pub dead_letter_source: Option<String>,
 }
 
 /// A queue, resolved from a URL, ARN or name.
