@@ -19,7 +19,8 @@
 * Concurrent receives on one queue are serialised: moto could hand two callers the
   same message, or messages of the same FIFO group, at once.
 * A long poll on a FIFO queue whose visible messages were all in locked groups
-  spun the CPU until its wait ended; it now sleeps between looks.
+  spun the CPU until its wait ended; it now sleeps between looks. Long polls of a
+  standard queue wait side by side, not one after another.
 * ``SendMessageBatch`` honours faults registered with ``entries: true``
   (see faults.py): matching entries fail on their own (partial batch failure).
 * Concurrent writes to one queue are serialised: moto's DeleteMessage rebuilt the
@@ -162,13 +163,24 @@ def _add_message_unlocked(self: Queue, message: Any) -> None:
 
 
 def _wait_for_messages(self: Queue, timeout: int) -> None:
-    with self._messages_lock:
-        if self.messages:
-            # Visible messages exist but none could be delivered (locked FIFO groups):
-            # look again shortly instead of returning at once.
-            self._messages_lock.wait(timeout=min(timeout, 0.05))
-        else:
-            self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
+    # A long poll waits without the queue's receive lock (standard queues): SQS serves
+    # concurrent long polls side by side, while holding it made 16 pollers of an empty
+    # queue wait 16 x WaitTimeSeconds in turn. A FIFO receive keeps it: moto computes the
+    # locked groups once per receive, before it waits.
+    held = getattr(_receiving, "queue", None) is self and not self.fifo_queue
+    if held:
+        _receive_lock(self).release()
+    try:
+        with self._messages_lock:
+            if self.messages:
+                # Visible messages exist but none could be delivered (locked FIFO groups):
+                # look again shortly instead of returning at once.
+                self._messages_lock.wait(timeout=min(timeout, 0.05))
+            else:
+                self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
+    finally:
+        if held:
+            _receive_lock(self).acquire()
 
 
 _original_receive_message = SQSBackend.receive_message

@@ -289,3 +289,17 @@ def test_a_shared_dlq_records_each_message_s_source_and_the_move_task_returns_it
     for name, url in sources.items():
         got = wait_for(lambda: aws.sqs.receive_message(QueueUrl=url, VisibilityTimeout=30).get("Messages"))
         assert [m["Body"] for m in got] == [name]
+
+
+def test_concurrent_long_polls_of_an_empty_queue_wait_side_by_side(aws, emulator):
+    """Eight receives with WaitTimeSeconds=1 on an empty queue all end after about a
+    second, as on SQS; serialised they took eight."""
+    from concurrent.futures import ThreadPoolExecutor
+    q = aws.sqs.create_queue(QueueName="polled")["QueueUrl"]
+    clients = [boto3.client("sqs", endpoint_url=emulator, region_name="us-east-1", aws_access_key_id="testing",
+                            aws_secret_access_key="testing") for _ in range(8)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda c: c.receive_message(QueueUrl=q, WaitTimeSeconds=1).get("Messages", []), clients))
+    assert got == [[]] * 8
+    assert time.monotonic() - started < 3
