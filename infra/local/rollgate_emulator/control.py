@@ -89,7 +89,7 @@ def wrap(app: Callable) -> Callable:
             operation = faults.operation_of(environ, raw)
             if operation:
                 text = f"{path}?{environ.get('QUERY_STRING', '')} {raw.decode(errors='replace')}"
-                delay_ms, fault = faults.take_call(operation, text)
+                delay_ms, fault = faults.take_call(operation, text, faults.service_of(environ))
                 if delay_ms:
                     time.sleep(delay_ms / 1000)
                 if fault and fault["kind"] == "timeout":

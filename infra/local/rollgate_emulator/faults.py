@@ -11,6 +11,8 @@ A fault is registered with ``POST /_rollgate/faults`` and a JSON body::
      "status": 400,                     # HTTP status (default 400)
      "message": "...",
      "delay_ms": 250,                   # added latency before the call goes on (or fails)
+     "latency": {"median_ms": 15, "p99_ms": 60},  # or: latency drawn per call (log-normal)
+     "service": "sqs",                  # optional: only calls signed for this service
      "timeout": true,                   # hold the request unanswered, then drop the connection
      "hold_ms": 30000,                  # how long a timeout holds it (default 30000)
      "entries": false}                  # true: fail batch *entries*, not the whole call
@@ -24,6 +26,11 @@ What a fault does when it fires:
   to the SDKs (retried). A hold ends early when the client hangs up.
 - ``delay_ms`` alone (no ``code``/``status``): latency only, the call then proceeds
   normally. Several delay faults matching one call add up.
+- ``latency``: a network model rather than a fault: every call it fires for waits a time
+  drawn from a log-normal distribution with that median and 99th percentile (SQS's
+  own latency is of that shape: a median of tens of ms and a long tail), then proceeds.
+  The wait sleeps the request's own thread, so concurrent callers overlap as they would
+  on AWS.
 - otherwise an error answer in the wire format of the caller's protocol (see
   :func:`error_response`), after ``delay_ms`` if given.
 
@@ -44,6 +51,7 @@ signature.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import select
@@ -84,13 +92,16 @@ def add(spec: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("count or fraction: exactly one is required")
     timeout = bool(spec.get("timeout", False))
     delay_ms = _number(spec, "delay_ms", float, 0, 600_000) if "delay_ms" in spec else 0.0
+    latency = _latency(spec.get("latency")) if "latency" in spec else None
+    if latency and (delay_ms or timeout or "code" in spec or "status" in spec):
+        raise ValueError("latency: a network model; it takes no delay_ms, timeout, code or status")
     hold_ms = _number(spec, "hold_ms", float, 1, 600_000) if "hold_ms" in spec else float(DEFAULT_HOLD_MS)
     entries = bool(spec.get("entries", False))
     if entries and (timeout or delay_ms):
         raise ValueError("entries: an entry fails on its own; delay_ms and timeout apply to whole calls")
     if timeout:
         kind = "timeout"
-    elif delay_ms and "code" not in spec and "status" not in spec:
+    elif (delay_ms or latency) and "code" not in spec and "status" not in spec:
         kind = "delay"
     else:
         kind = "error"
@@ -104,6 +115,8 @@ def add(spec: dict[str, Any]) -> dict[str, Any]:
         "status": _number(spec, "status", int, 400, 599) if "status" in spec else 400,
         "message": spec.get("message", "injected fault"),
         "delay_ms": delay_ms,
+        "latency": latency,
+        "service": spec.get("service"),
         "hold_ms": hold_ms if timeout else None,
         "entries": entries,
         "matched": 0,
@@ -116,6 +129,24 @@ def add(spec: dict[str, Any]) -> dict[str, Any]:
         _faults.append(fault)
     log.info("fault added: %s", fault)
     return dict(fault)
+
+
+def _latency(spec: Any) -> dict[str, float]:
+    """``{"median_ms", "p99_ms"}`` with the log-normal's sigma (p99 = median * e^(2.326 sigma))."""
+    if not isinstance(spec, dict):
+        raise ValueError('latency: an object such as {"median_ms": 15, "p99_ms": 60}')
+    median = _number(spec, "median_ms", float, 0.1, 60_000) if "median_ms" in spec else None
+    p99 = _number(spec, "p99_ms", float, 0.1, 600_000) if "p99_ms" in spec else None
+    if median is None or p99 is None or p99 < median:
+        raise ValueError("latency: median_ms and p99_ms are required, with p99_ms >= median_ms")
+    return {"median_ms": median, "p99_ms": p99, "sigma": math.log(p99 / median) / 2.326}
+
+
+def _delay_of(fault: dict[str, Any]) -> float:
+    model = fault.get("latency")
+    if not model:
+        return fault["delay_ms"]
+    return model["median_ms"] * math.exp(model["sigma"] * random.gauss(0.0, 1.0))
 
 
 def listing() -> list[dict[str, Any]]:
@@ -135,8 +166,10 @@ def clear() -> None:
 records.on_reset(clear)
 
 
-def _applies(fault: dict[str, Any], operation: str, text: str) -> bool:
+def _applies(fault: dict[str, Any], operation: str, text: str, service: str | None = None) -> bool:
     if fault["operation"] not in ("*", operation):
+        return False
+    if fault.get("service") and fault["service"] != service:
         return False
     return not fault["target"] or fault["target"] in text
 
@@ -164,23 +197,24 @@ def take(operation: str, body: str, entries: bool) -> dict[str, Any] | None:
     return None
 
 
-def take_call(operation: str, text: str) -> tuple[float, dict[str, Any] | None]:
-    """For a whole call: the added latency in ms (every firing fault's ``delay_ms``) and
-    the error or timeout fault that ends it (the first one that fires), or None."""
+def take_call(operation: str, text: str, service: str | None = None) -> tuple[float, dict[str, Any] | None]:
+    """For a whole call: the added latency in ms (every firing fault's ``delay_ms`` or
+    drawn ``latency``) and the error or timeout fault that ends it (the first one that
+    fires), or None."""
     delay, final = 0.0, None
     with _lock:
         for fault in _faults:
-            if fault["entries"] or not _applies(fault, operation, text):
+            if fault["entries"] or not _applies(fault, operation, text, service):
                 continue
             if fault["kind"] != "delay" and final is not None:
                 continue  # one error per call; later error faults keep their turn
             if not _fires(fault):
                 continue
             fault["fired"] += 1
-            delay += fault["delay_ms"]
+            delay += _delay_of(fault)
             if fault["kind"] != "delay":
                 final = dict(fault)
-    if delay or final:
+    if final or (delay and not all(f.get("latency") for f in _faults)):
         log.info("fault fired on %s: %s%s", operation, f"+{delay:.0f} ms " if delay else "",
                  final["kind"] + (f" {final['status']} {final['code']}" if final["kind"] == "error" else "")
                  if final else "(delay only)")
@@ -218,6 +252,12 @@ def _routes(service: str) -> list[tuple[str, re.Pattern[str], int, str]]:
         routes.sort(key=lambda r: -r[2])  # the most specific path first
         _rest_routes[service] = routes
         return routes
+
+
+def service_of(environ: dict[str, Any]) -> str | None:
+    """The service a request was signed for (its SigV4 credential scope): ``sqs``..."""
+    signed = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return signed.group(1) if signed else None
 
 
 def protocol_of(environ: dict[str, Any]) -> str:

@@ -149,6 +149,38 @@ def test_delay_adds_latency_before_the_call_or_before_its_error(once, emulator):
     assert [f["fired"] for f in faults(emulator)] == [1, 1]
 
 
+def test_a_latency_model_delays_the_calls_of_one_service_by_a_log_normal_draw(once, emulator):
+    """The modelled network of the redrive benchmark: median 30 ms, p99 120 ms on SQS
+    calls only; concurrent callers wait side by side, not in turn."""
+    aws = once
+    name = param(aws)
+    q = aws.sqs.create_queue(QueueName="modelled")["QueueUrl"]
+    added = faults(emulator, {"operation": "*", "service": "sqs", "fraction": 1,
+                              "latency": {"median_ms": 30, "p99_ms": 120}})
+    assert added["kind"] == "delay" and added["latency"]["sigma"] == pytest.approx(0.596, abs=0.01)
+    waits = []
+    for _ in range(60):
+        started = time.monotonic()
+        aws.sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])
+        waits.append((time.monotonic() - started) * 1000)
+    waits.sort()
+    # The median of 60 draws lies within about +-25 % of 30 ms (plus the call itself).
+    assert 20 <= waits[30] <= 50, waits
+    assert waits[-1] > waits[0] + 20, waits  # a spread, not a constant
+    started = time.monotonic()
+    for _ in range(10):
+        aws.ssm.get_parameter(Name=name)  # another service: not delayed
+    assert (time.monotonic() - started) * 1000 / 10 < 20
+    from concurrent.futures import ThreadPoolExecutor
+    sqs = [client(emulator, "sqs") for _ in range(8)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda c: [c.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"]) for _ in range(5)],
+                      sqs))
+    # 40 calls of ~30 ms each from 8 callers: about 5 in a row, far from 40 in a row.
+    assert time.monotonic() - started < 40 * 0.030 / 2
+
+
 def test_timeout_holds_until_the_client_gives_up_then_drops(once, emulator):
     aws = once
     name = param(aws)
@@ -278,7 +310,10 @@ def test_bad_fault_specs_are_refused_naming_the_field(emulator):
                         ({"operation": "X", "fraction": 2}, "fraction"),
                         ({"operation": "X", "count": 1, "delay_ms": -1}, "delay_ms"),
                         ({"operation": "X", "count": 1, "status": 200}, "status"),
-                        ({"operation": "X", "count": 1, "entries": True, "timeout": True}, "entries")):
+                        ({"operation": "X", "count": 1, "entries": True, "timeout": True}, "entries"),
+                        ({"operation": "X", "count": 1, "latency": {"median_ms": 10}}, "latency"),
+                        ({"operation": "X", "count": 1, "latency": {"median_ms": 10, "p99_ms": 50},
+                          "delay_ms": 5}, "latency")):
         with pytest.raises(urllib.error.HTTPError) as err:
             faults(emulator, spec)
         assert err.value.code == 400
