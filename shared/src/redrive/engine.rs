@@ -395,8 +395,11 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             },
         });
         if req.native {
-            let Target::Queue(dest) = &target else {
-                unreachable!("validated: native needs a queue")
+            // Validated: native needs a queue. SQS's own task sends a shared DLQ's
+            // messages back to their sources itself.
+            let dest = match &target {
+                Target::Queue(dest) => Some(dest),
+                _ => None,
             };
             report.action = "native";
             report.task = Some(self.start_native(req, &source, dest).await?);
@@ -415,11 +418,11 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         &self,
         req: &Request,
         source: &QueueInfo,
-        dest: &QueueInfo,
+        dest: Option<&QueueInfo>,
     ) -> Result<MoveTask> {
         let explicit = !matches!(req.destination, Destination::SourceOfDlq);
         let rate = req.rate.map(|r| r as i32);
-        let destination = explicit.then_some(dest.arn.as_str());
+        let destination = dest.filter(|_| explicit).map(|d| d.arn.as_str());
         let handle = self
             .queues
             .start_move(&source.arn, destination, rate)

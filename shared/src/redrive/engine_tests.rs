@@ -441,3 +441,19 @@ async fn a_shared_fifo_dlq_keeps_group_order_per_source() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_native_move_of_a_shared_dlq_leaves_routing_to_sqs() {
+    let w = World::new();
+    w.queues
+        .shared_dlq("shared-dlq", &["orders", "payments"], false);
+    let report = w
+        .run(json!({ "source": "shared-dlq", "native": true }))
+        .await
+        .unwrap();
+    assert_eq!(report["action"], "native", "{report}");
+    assert_eq!(
+        w.queues.state().moves,
+        [(super::fakes::arn("shared-dlq"), None)]
+    );
+}
