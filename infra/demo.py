@@ -7,7 +7,8 @@
 3. Plays the story a platform team cares about, narrated as it happens:
    a good release passes both gates; a release that fails a smoke test is stopped
    before any traffic; a release that regresses after the full shift is rolled back by
-   its alarm inside the bake window; dead letters are redriven.
+   its alarm inside the bake window; dead letters of two queues that share one DLQ are
+   redriven, each back to the queue it failed in.
 4. Prints a summary table and stops every process it started.
 
 Exits non-zero, saying which step, when an outcome is not the one the story expects.
@@ -283,20 +284,27 @@ class Demo:
         del d
 
     def redrive(self) -> None:
-        step("Messages that failed into a DLQ are redriven")
+        step("Messages that failed in two queues share one DLQ; each goes back where it failed")
         self.t0 = time.monotonic()
         sqs = self.sqs
-        dlq = sqs.create_queue(QueueName="shop-orders-dlq")["QueueUrl"]
+        dlq = sqs.create_queue(QueueName="shop-failed-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        src = sqs.create_queue(QueueName="shop-orders", Attributes={"RedrivePolicy": json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})})["QueueUrl"]
-        n = 250
-        for start in range(0, n, 10):
-            sqs.send_message_batch(QueueUrl=dlq, Entries=[
-                {"Id": str(i), "MessageBody": json.dumps({"order": i, "id": str(uuid.uuid4())}),
-                 "MessageAttributes": {"tenant": {"DataType": "String", "StringValue": f"t{i % 3}"}}}
-                for i in range(start, min(n, start + 10))])
-        self.at(f"{n} orders failed 3 times and sit in shop-orders-dlq")
+        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+        sources = {q: sqs.create_queue(QueueName=q, Attributes={"RedrivePolicy": policy})["QueueUrl"]
+                   for q in ("shop-orders", "shop-payments")}
+        counts = {"shop-orders": 150, "shop-payments": 100}
+        for q, n in counts.items():
+            for start in range(0, n, 10):
+                sqs.send_message_batch(QueueUrl=sources[q], Entries=[
+                    {"Id": str(i), "MessageBody": json.dumps({"queue": q, "n": i, "id": str(uuid.uuid4())}),
+                     "MessageAttributes": {"tenant": {"DataType": "String", "StringValue": f"t{i % 3}"}}}
+                    for i in range(start, min(n, start + 10))])
+            # A consumer that fails every message: SQS dead-letters each after 3 receives,
+            # marking it with the queue it came from (DeadLetterQueueSourceArn).
+            while sqs.receive_message(QueueUrl=sources[q], MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages"):
+                pass
+        self.at(f"{counts['shop-orders']} orders and {counts['shop-payments']} payments failed 3 times; "
+                "all sit in shop-failed-dlq, which both queues' RedrivePolicy names")
         request = {"source": dlq_arn}
         self.at(f"aws lambda invoke --function-name {REDRIVE} --payload '{json.dumps(request)}'")
         out = self.lam.invoke(FunctionName=REDRIVE, Payload=json.dumps(request))
@@ -304,12 +312,21 @@ class Demo:
         expect("FunctionError" not in out, f"dlq-redrive failed: {report}")
         self.at("report: " + ", ".join(f"{k}={report.get(k)}" for k in
                                        ("moved", "remaining", "failed", "duplicates", "stopped")))
-        depth = sum(int(v) for v in sqs.get_queue_attributes(QueueUrl=src, AttributeNames=[
-            "ApproximateNumberOfMessages"])["Attributes"].values())
-        self.at(f"shop-orders holds {depth} messages again; the DLQ is empty")
-        expect(report.get("moved") == n and report.get("remaining") == 0 and depth == n,
-               f"redrive report {report}, source depth {depth}")
-        self.rows.append(Row("DLQ redrive", f"{report['moved']} moved, 0 lost", time.monotonic() - self.t0))
+        for arn, moved in sorted(report.get("destinations", {}).items()):
+            self.at(f"  back to {arn.rsplit(':', 1)[1]}: {moved}")
+        back = {}
+        for q, url in sources.items():
+            got = []
+            while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages"):
+                got += [json.loads(m["Body"])["queue"] for m in batch]
+            back[q] = got
+        self.at("each queue holds its own messages again: " + ", ".join(
+            f"{q} {len(v)} (all from {q}: {'yes' if set(v) == {q} else 'no'})" for q, v in back.items()))
+        expect(report.get("moved") == sum(counts.values()) and report.get("remaining") == 0
+               and all(len(back[q]) == n and set(back[q]) == {q} for q, n in counts.items()),
+               f"redrive report {report}, queues {({q: len(v) for q, v in back.items()})}")
+        self.rows.append(Row("shared DLQ redrive", f"{report['moved']} moved to 2 sources, 0 lost",
+                             time.monotonic() - self.t0))
 
     def summary(self, total: float) -> None:
         step("Summary")
