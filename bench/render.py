@@ -162,6 +162,8 @@ def _rollback(lines: list[str], sec: dict | None, misses: list[str]) -> None:
         "| measure | value |", "|---|---:|",
         f"| alarm delivery (Invoke sent) to `UpdateAlias` arriving, median of {sec['reps']} | {_f(sec['reaction_ms'])} ms |",
         f"| whole invocation | {_f(sec['invoke_ms'])} ms |",
+        f"| of which the delivery path: an alarm going to OK (ignored, no AWS call), whole invocation | "
+        f"{_f(sec.get('delivery_overhead_ms'))} ms |",
         f"| AWS calls before `UpdateAlias` | {sec['calls_to_update']:.0f} |",
         f"| AWS calls in the whole invocation | {sec['calls_total']:.0f} |",
         f"| minimum possible calls before `UpdateAlias` | {sec['minimum_calls']} ({sec['minimum_round_trips']} round trips) |",
@@ -188,37 +190,45 @@ def _redrive(lines: list[str], sec: dict | None, misses: list[str]) -> None:
     lines += ["## 3. Redrive throughput", ""]
     if _skip(lines, sec, "dlq-redrive is not available"):
         return
-    r, b = sec["results"]["rust"], sec["results"]["boto3"]
+    if "ratios" not in sec:  # a result of the older, single-network section
+        lines += ["(an older run measured one unmodelled network only; rerun `make bench --only redrive`)", ""]
+        return
+    lat = sec["latency"]
     lines += [
         f"{sec['messages']:,} messages (JSON bodies of about 220 bytes) moved from a DLQ to its source "
-        "queue on the emulator, once by dlq-redrive (under `cargo lambda watch`, debug build, invoked "
-        "until it returns no continuation) and once by `bench/redrive_boto3.py`, a single-threaded "
-        "receive-10 / send-batch / delete-batch loop. The emulator (moto, one Python process) does "
-        "most of the work in both cases, so its CPU is reported on its own.", "",
-        "| implementation | seconds | messages/s | own CPU ms per 1,000 | emulator CPU ms per 1,000 | moved | left in DLQ |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        f"| dlq-redrive | {_f(r['seconds'])} | {_f(r['msgs_per_s'], 0)} | {_f(r['cpu_ms_per_1000'], 0)} | "
-        f"{_f(r['emulator_cpu_ms_per_1000'], 0)} | {r['moved']} | {r['left']} |",
-        f"| boto3 loop | {_f(b['seconds'])} | {_f(b['msgs_per_s'], 0)} | {_f(b['cpu_ms_per_1000'], 0)} | "
-        f"{_f(b['emulator_cpu_ms_per_1000'], 0)} | {b['moved']} | {b['left']} |", "",
-        f"dlq-redrive moves **{sec['ratio']:.1f}x** the messages per second of the boto3 loop (target >= 5x).", ""]
-    if sec["messages"] != 10_000:
-        lines += [f"The issue asks for 10,000 messages; this run moved {sec['messages']:,} per side "
-                  "(`make bench BENCH_ARGS=\"--redrive-messages N\"`) because the emulator moved only "
-                  f"{min(b['msgs_per_s'], r['msgs_per_s']):.0f}-{max(b['msgs_per_s'], r['msgs_per_s']):.0f} messages/s on this machine: 10,000 would "
-                  "take tens of minutes per side. `make bench` alone uses 10,000.", ""]
-    if sec["ratio"] < 5:
+        f"queue on the emulator by dlq-redrive ({sec.get('build', 'debug')} build under `cargo lambda watch`, "
+        "16 workers, invoked until it returns no continuation) and by `bench/redrive_boto3.py`, the "
+        "receive-10 / send-batch / delete-batch loop, single-threaded and with 8 threads. **Modelled "
+        f"network**: every SQS call waits a log-normal draw (median {lat['median_ms']} ms, p99 "
+        f"{lat['p99_ms']} ms) before the emulator answers it, side by side for concurrent callers, as "
+        "SQS does; this is what a user sees on AWS. **Unmodelled**: the emulator as fast as it goes, "
+        "where its own CPU (one Python process) is the limit for every client.", "",
+        "| network | implementation | seconds | messages/s | own CPU ms per 1,000 | emulator CPU ms per 1,000 | moved | left |",
+        "|---|---|---:|---:|---:|---:|---:|---:|"]
+    names = {"rust": "dlq-redrive", "boto3": "boto3 loop", "boto3x8": "boto3 loop, 8 threads"}
+    for network, impls in sec["results"].items():
+        for impl, r in impls.items():
+            lines.append(f"| {network} | {names.get(impl, impl)} | {_f(r['seconds'])} | {_f(r['msgs_per_s'], 0)} | "
+                         f"{_f(r['cpu_ms_per_1000'], 0)} | {_f(r['emulator_cpu_ms_per_1000'], 0)} | "
+                         f"{r['moved']} | {r['left']} |")
+    m, u = sec["ratios"]["modelled"], sec["ratios"]["unmodelled"]
+    lines += ["", f"Modelled network: dlq-redrive moves **{m['boto3']:.1f}x** the messages per second of the "
+              f"boto3 loop (target >= 5x) and **{m['boto3x8']:.1f}x** the 8-thread loop (target >= 1.5x). "
+              f"Unmodelled: {u['boto3']:.1f}x and {u['boto3x8']:.1f}x.", ""]
+    rm = sec["results"]["modelled"]
+    if m["boto3"] < 5 or m["boto3x8"] < 1.5:
+        busiest = max(r["emulator_cpu_ms_per_1000"] for r in rm.values())
         misses.append(
-            f"**Redrive: {sec['ratio']:.1f}x the boto3 loop, short of 5x.** This benchmark measures the "
-            "emulator more than either client: moto spent "
-            f"{r['emulator_cpu_ms_per_1000'] / 1000:.0f} s of CPU per 1,000 messages for dlq-redrive and "
-            f"{b['emulator_cpu_ms_per_1000'] / 1000:.0f} s for the loop, against "
-            f"{r['cpu_ms_per_1000'] / 1000:.1f} s and {b['cpu_ms_per_1000'] / 1000:.1f} s in the clients "
-            "themselves, so a single Python process serialises both and no client can be much faster "
-            "than another (dlq-redrive's concurrent requests may even cost it more there; not "
-            "investigated). The function also ran as a debug build. To measure the target: real SQS "
-            "(which scales with concurrent callers) or an SQS emulator that is not CPU-bound, with "
-            "the release build.")
+            f"**Redrive on the modelled network: {m['boto3']:.1f}x the boto3 loop (target 5x), "
+            f"{m['boto3x8']:.1f}x the 8-thread loop (target 1.5x).** The emulator spent up to "
+            f"{busiest / 1000:.1f} s of CPU per 1,000 messages (moto in one Python process, the "
+            f"{lat['median_ms']} ms waits themselves cost none), against "
+            f"{rm['rust']['cpu_ms_per_1000'] / 1000:.2f} s in dlq-redrive: once the concurrent callers "
+            "keep it busy, the emulator, not the network, sets the pace, and a faster client cannot "
+            "show. On AWS, SQS answers concurrent callers side by side.")
+
+
+GATE_TARGET = 1.25  # issue 17: ten smoke tests within 1.25x the wall time of one
 
 
 def _gate(lines: list[str], sec: dict | None, misses: list[str]) -> None:
@@ -228,7 +238,7 @@ def _gate(lines: list[str], sec: dict | None, misses: list[str]) -> None:
     lines += [
         f"Real CodeDeploy deployments on the emulator (AllAtOnce, as `tests/test_pre_traffic.py` makes "
         f"them), the hook and the example app under `cargo lambda watch --concurrency "
-        f"{sec['watch_concurrency']}` (debug builds). Every smoke test invokes the new version with "
+        f"{sec['watch_concurrency']}` ({sec.get('build', 'debug')} builds). Every smoke test invokes the new version with "
         f"`{{\"sleep_ms\": {sec['sleep_ms']}}}`. {sec['reps']} deployments per scenario after one warm-up "
         "each, interleaved; medians. *Gate* is the hook's own `duration_ms` from its SNS decision; "
         "*deployment* is CreateDeployment until the status is final (includes the emulator's hook "
@@ -241,14 +251,15 @@ def _gate(lines: list[str], sec: dict | None, misses: list[str]) -> None:
                      f"{_f(r.get('wall_ratio'), 2) + 'x' if r.get('wall_ratio') else ''} |")
     lines.append("")
     for r in sec["rows"][1:]:
-        ratio = r.get("gate_ratio")
-        if ratio is not None and ratio >= 2:
+        ratio = r.get("wall_ratio")
+        if ratio is not None and ratio > GATE_TARGET:
+            one = sec["rows"][0]
             misses.append(
-                f"**Gate, {r['label']}: {ratio:.1f}x the time of one (target < 2x).** The policy's "
-                f"concurrency is {r['concurrency']}, so ten tests run in waves of that size, each wave "
-                f"costing the {sec['sleep_ms']} ms of its slowest test. A policy with `concurrency: 10` "
-                "runs them in one wave (the last row of the table); raising the default to 10 would meet "
-                "the target for every policy of up to ten tests.")
+                f"**Gate, {r['label']}: {ratio:.2f}x the wall time of one (target <= {GATE_TARGET}x).** "
+                f"Ten smoke tests of {sec['sleep_ms']} ms in one wave took "
+                f"{_f(r['wall_ms'] - one['wall_ms'], 0)} ms more than one: nine more `Invoke` calls "
+                "through the emulator (one Python process) and `cargo lambda watch`, each forwarded "
+                "and answered in turn there, while the hook sends them together.")
 
 
 def _pct(x: float) -> str:
@@ -368,12 +379,16 @@ def _summary(sections: dict) -> list[str]:
         rows.append(("rollback reaction <= 100 ms, release build", f"{_f(rb['reaction_ms'])} ms ({build})",
                      build == "release" and rb["reaction_ms"] <= rb.get("reaction_target_ms", 100)))
     red = sections.get("redrive") or {}
-    if red.get("status") == "ran":
-        rows.append(("redrive >= 5x the boto3 loop", _x(red["ratio"]), red["ratio"] >= 5))
+    if red.get("status") == "ran" and "ratios" in red:
+        m = red["ratios"]["modelled"]
+        rows.append(("redrive, modelled network: >= 5x a boto3 loop", _x(m["boto3"]), m["boto3"] >= 5))
+        rows.append(("redrive, modelled network: >= 1.5x a boto3 loop with 8 threads", _x(m["boto3x8"]),
+                     m["boto3x8"] >= 1.5))
     gate = sections.get("gate") or {}
     for r in gate.get("rows", [])[1:] if gate.get("status") == "ran" else []:
-        if r.get("gate_ratio") is not None:
-            rows.append((f"gate: {r['label']} < 2x one", f"{r['gate_ratio']:.2f}x", r["gate_ratio"] < 2))
+        if r.get("wall_ratio") is not None:
+            rows.append((f"gate: {r['label']} <= {GATE_TARGET}x the wall time of one", f"{r['wall_ratio']:.2f}x",
+                         r["wall_ratio"] <= GATE_TARGET))
     judge = sections.get("judge") or {}
     if judge.get("status") == "ran":
         rows += [(f"judge: {t}", m, ok) for t, m, ok in judge_targets(judge["simulation"])]

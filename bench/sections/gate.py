@@ -1,5 +1,5 @@
 """Section 4: gate wall time. Real CodeDeploy deployments on the emulator, the hook under
-`cargo lambda watch` (debug build, as the tests run it), like tests/test_pre_traffic.py:
+`cargo lambda watch --release` (release builds), like tests/test_pre_traffic.py:
 one smoke test of 200 ms against ten (at the policy's default concurrency and at 10).
 
 Reported per scenario: the hook's own gate duration (`duration_ms` of its SNS decision)
@@ -44,18 +44,21 @@ def run(reps: int = 5) -> dict:
     why = not_ready("pre-traffic-hook")
     if why:
         return {"status": "skipped", "reason": f"pre-traffic-hook is {why}"}
-    # cargo lambda watch runs debug builds: build them first so no deployment waits on rustc.
-    base, note = build_with_fallback("pre-traffic-hook", ["build", "-p", "pre-traffic-hook", "-p", "example-app"],
-                                     "gate-build")
-    if base is None:
-        return {"status": "skipped", "reason": f"pre-traffic-hook (debug build for cargo lambda watch) {note}"}
+    # Release builds, one per binary as `cargo lambda watch --release` runs them, so that
+    # no deployment waits on rustc.
+    base, note = None, ""
+    for binary in ("example-app", "pre-traffic-hook"):
+        base, note = build_with_fallback("pre-traffic-hook", ["build", "--release", "--bin", binary],
+                                         f"gate-build-{binary}")
+        if base is None:
+            return {"status": "skipped", "reason": f"{binary} (release build for cargo lambda watch) {note}"}
     harness, helpers = test_modules(base)
     LocalAws, wait_for = harness.LocalAws, harness.wait_for
 
     env = {"ROLLGATE_TOPIC_ARN": helpers.TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": helpers.POLICY_PREFIX}
     samples: dict[str, list[dict]] = {k: [] for k in SCENARIOS}
     with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120, log_dir=OUT_DIR / "logs" / "gate",
-                  watch_concurrency=WATCH_CONCURRENCY) as aws:
+                  watch_concurrency=WATCH_CONCURRENCY, release=True) as aws:
         helpers.bootstrap(aws)
         sqs, sns, cd = aws.client("sqs"), aws.client("sns"), aws.client("codedeploy")
         url = sqs.create_queue(QueueName="rollgate-bench-decisions")["QueueUrl"]
@@ -110,4 +113,4 @@ def run(reps: int = 5) -> dict:
         r["gate_ratio"] = r["gate_ms"] / one["gate_ms"] if one["gate_ms"] else None
         r["wall_ratio"] = r["wall_ms"] / one["wall_ms"] if one["wall_ms"] else None
     return {"status": "ran", "reason": "", "note": note, "rows": rows, "reps": reps, "sleep_ms": SLEEP_MS,
-            "watch_concurrency": WATCH_CONCURRENCY}
+            "watch_concurrency": WATCH_CONCURRENCY, "build": "release"}
