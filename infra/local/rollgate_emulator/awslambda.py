@@ -222,10 +222,14 @@ def invoke(
         return body
 
     if invocation_type == "Event":
+        generation = _generation[0]
+
         def background() -> None:
             for attempt, delay in enumerate([0.0, *_retry_delays(resolved.fn)]):
                 if delay:
                     time.sleep(delay)
+                    if generation != _generation[0]:
+                        return  # the world was reset meanwhile: its invocations are gone
                     record["attempts"] = attempt + 1
                     log.warning("lambda async retry %d of %s after a function error: %s",
                                 attempt, resolved.name, record.get("response"))
@@ -250,6 +254,17 @@ def invoke(
 # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
 # Minutes are the emulator's scaled minutes.
 RETRY_WAIT_MINUTES = (1.0, 2.0)
+
+
+# Bumped by a reset: retries scheduled before it are dropped with the rest of the state.
+_generation = [0]
+
+
+def _next_generation() -> None:
+    _generation[0] += 1
+
+
+records.on_reset(_next_generation)
 
 
 def _retry_delays(fn: LambdaFunction) -> list[float]:
