@@ -124,7 +124,9 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
         if message is None or message not in self._messages:  # identity: no __eq__
             _original_delete_message(self, receipt_handle)  # unknown here: moto's answer
             return
-        self._messages = [m for m in self._messages if m is not message]
+        remaining = list(self._messages)
+        remaining.remove(message)  # by identity (Message defines no __eq__)
+        self._messages = remaining
         self.pending_messages.discard(message)
         self.deleted_messages.update(message.all_receipt_handles)
 
@@ -237,8 +239,54 @@ def _delayed(self: models.Message) -> bool:
     return time.time() * 1000.0 < self.delayed_until
 
 
+class _Available:
+    """``Queue.messages`` (its visible, undelayed messages) as moto uses it — iterated by
+    a receive that stops after a batch, tested for emptiness by a long poll, counted —
+    computed as it is read: moto built the whole list on every receive, which for a
+    queue of 10,000 messages cost milliseconds a call."""
+
+    __slots__ = ("queue",)
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def __iter__(self) -> Any:
+        now = time.time() * 1000.0
+        for m in list(self.queue._messages):
+            if now > m.visible_at and not now < m.delayed_until:
+                yield m
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
+
+
 _config_only = threading.local()
 _original_send_message = SQSBackend.send_message
+
+
+_original_attributes = Queue.attributes
+
+
+def _attributes(self: Queue) -> dict[str, Any]:
+    """moto's attributes; during a send, which reads only ContentBasedDeduplication, just
+    that (moto built all of them, through a CamelCase-to-snake_case conversion each, for
+    every message sent)."""
+    if getattr(_config_only, "on", False):
+        if not self.fifo_queue:
+            return {}  # moto lists its FIFO attributes for FIFO queues only
+        out = {}
+        for name, attr in _FIFO_ATTRIBUTES:
+            value = getattr(self, attr, None)
+            out[name] = str(value).lower() if isinstance(value, bool) else value
+        return out
+    return _original_attributes.fget(self)
+
+
+# What a send reads (ContentBasedDeduplication, DeduplicationScope...), as moto names them.
+_FIFO_ATTRIBUTES = [(a, models.camelcase_to_underscores(a)) for a in Queue.FIFO_ATTRIBUTES]
 
 
 def _counted(original: property) -> property:
@@ -464,6 +512,8 @@ def patch() -> None:
     models.Message.mark_received = _mark_received
     Queue.wait_for_messages = _wait_for_messages
     models.Message.visible = property(_visible)
+    Queue.messages = property(_Available)
+    Queue.attributes = property(_attributes)
     models.Message.delayed = property(_delayed)
     SQSBackend.is_message_valid_based_on_retention_period = _retained
     SQSBackend.send_message = _send_message
