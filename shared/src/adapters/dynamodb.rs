@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::rollback::ledger::{
     self, Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, DeploymentStatus, History,
-    QUARANTINE_PREFIX, RecordedRollback, ReleaseContext,
+    QUARANTINE_PREFIX, ReleaseContext, RollbackSettings,
 };
 use crate::rollback::ports::Ledger;
 use aws_sdk_dynamodb::Client;
@@ -88,7 +88,7 @@ fn to_deployment(item: &Item) -> Option<DeploymentRecord> {
 /// before rollgate recorded them).
 fn to_context(item: &Item) -> ReleaseContext {
     let rollback = (|| {
-        Some(RecordedRollback {
+        Some(RollbackSettings {
             enabled: *item.get("rollback_enabled")?.as_bool().ok()?,
             bake_minutes: u64::try_from(get_n(item, "bake_minutes")?).ok()?,
             source: get_s(item, "policy_source")?,

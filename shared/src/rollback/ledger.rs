@@ -158,16 +158,28 @@ pub struct ReleaseContext {
     pub group: Option<String>,
     /// `None` when the policy could not be read when the deployment was recorded: the
     /// alarm reads it then.
-    pub rollback: Option<RecordedRollback>,
+    pub rollback: Option<RollbackSettings>,
 }
 
-/// A policy's `rollback` section as it stood when a deployment was recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedRollback {
+/// A policy's `rollback` section as applied (recorded with a deployment, or read when an
+/// alarm fires): whether to act, the bake window, and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackSettings {
     pub enabled: bool,
     pub bake_minutes: u64,
     /// Where the settings came from (the policy's name, or why the defaults applied).
     pub source: String,
+}
+
+impl RollbackSettings {
+    /// Rollback enabled with the stack's bake window, `source` saying why.
+    pub fn defaults(bake_minutes: u64, source: impl Into<String>) -> Self {
+        RollbackSettings {
+            enabled: true,
+            bake_minutes,
+            source: source.into(),
+        }
+    }
 }
 
 /// What the ledger knows about one function and alias.

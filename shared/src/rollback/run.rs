@@ -4,7 +4,7 @@
 use super::decide::{Action, AliasState, Facts, NoAction, decide};
 use super::event::{AlarmSignal, DeploymentChange, Inbound};
 use super::ledger::{Claim, ClaimOutcome, DeploymentRecord, DeploymentStatus};
-use super::ledger::{History, RecordedRollback, ReleaseContext};
+use super::ledger::{History, ReleaseContext, RollbackSettings};
 use super::ledger::{rollback_sort, stop_sort};
 use super::ports::UpdateOutcome;
 use super::ports::{AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutcome};
@@ -232,11 +232,7 @@ where
     })?;
     let context = ReleaseContext {
         group: group.clone(),
-        rollback: rollback.map(|p| RecordedRollback {
-            enabled: p.enabled,
-            bake_minutes: p.bake_minutes,
-            source: p.source,
-        }),
+        rollback,
     };
     deps.ledger.record_deployment(&rec, &context).await?;
     tracing::info!(
@@ -246,8 +242,7 @@ where
     Ok(
         json!({"recorded": rec.deployment_id, "status": rec.status.as_str(),
         "function": rec.function, "alias": rec.alias, "group": group,
-        "rollback": context.rollback.as_ref().map(|r| json!({"enabled": r.enabled,
-            "bake_minutes": r.bake_minutes, "source": r.source}))}),
+        "rollback": context.rollback}),
     )
 }
 
@@ -277,15 +272,6 @@ fn to_record(
     }
 }
 
-/// What a function's policy says of alarm rollback, and where that came from.
-#[derive(Debug, Clone, PartialEq)]
-struct TargetPolicy {
-    enabled: bool,
-    bake_minutes: u64,
-    /// The policy's source, or why the defaults apply.
-    source: String,
-}
-
 /// The function's rollback policy, its defaults when it has none or is invalid (a
 /// broken policy must not block an emergency rollback: the source says so); `None` when
 /// it cannot be read.
@@ -293,27 +279,25 @@ async fn read_rollback_settings<P: PolicyStore>(
     policies: &P,
     function: &str,
     default_bake: u64,
-) -> Option<TargetPolicy> {
-    let defaults = |source: String| TargetPolicy {
-        enabled: true,
-        bake_minutes: default_bake,
-        source,
-    };
+) -> Option<RollbackSettings> {
     match policies.policy(function).await {
-        Ok(None) => Some(defaults("default".into())),
+        Ok(None) => Some(RollbackSettings::defaults(default_bake, "default")),
         Ok(Some(doc)) => Some(match Policy::parse(&doc.text) {
             Ok(p) => {
                 let r = p.rollback.unwrap_or(crate::policy::RollbackPolicy {
                     enabled: true,
                     bake_minutes: None,
                 });
-                TargetPolicy {
+                RollbackSettings {
                     enabled: r.enabled,
                     bake_minutes: r.bake_minutes.unwrap_or(default_bake),
                     source: doc.source,
                 }
             }
-            Err(e) => defaults(format!("default (policy {} is invalid: {e})", doc.source)),
+            Err(e) => RollbackSettings::defaults(
+                default_bake,
+                format!("default (policy {} is invalid: {e})", doc.source),
+            ),
         }),
         Err(e) => {
             tracing::warn!(error = %e, %function, "could not read the function's policy");
@@ -329,27 +313,22 @@ async fn target_settings<P: PolicyStore>(
     function: &str,
     history: &History,
     default_bake: u64,
-) -> TargetPolicy {
+) -> RollbackSettings {
     if let (Some(release), Some(r)) = (
         history.latest_release(),
         history.latest_context().and_then(|c| c.rollback.as_ref()),
     ) {
-        return TargetPolicy {
-            enabled: r.enabled,
-            bake_minutes: r.bake_minutes,
+        return RollbackSettings {
             source: format!(
                 "{} (as recorded with deployment {})",
                 r.source, release.deployment_id
             ),
+            ..r.clone()
         };
     }
     read_rollback_settings(policies, function, default_bake)
         .await
-        .unwrap_or_else(|| TargetPolicy {
-            enabled: true,
-            bake_minutes: default_bake,
-            source: "default (policy unreadable)".into(),
-        })
+        .unwrap_or_else(|| RollbackSettings::defaults(default_bake, "default (policy unreadable)"))
 }
 
 /// An alarm state change: decide and act for every function it guards. The functions
