@@ -169,13 +169,7 @@ impl Shared<'_> {
     /// Throttles the SDK absorbed (its running count now): the new ones are counted, and
     /// the rate is halved once for them, as for one the run met itself.
     fn absorbed(&self, count: u64) {
-        let new = {
-            let mut t = lock(self.tally);
-            let new = count.saturating_sub(t.absorbed_seen);
-            t.absorbed_seen = t.absorbed_seen.max(count);
-            t.absorbed += new;
-            new
-        };
+        let new = lock(self.tally).absorb(count);
         if new > 0 {
             lock(self.rate).throttled();
         }
@@ -236,6 +230,14 @@ struct Tally {
 }
 
 impl Tally {
+    /// Take the SDK's running count of absorbed throttles; the new ones since last time.
+    fn absorb(&mut self, count: u64) -> u64 {
+        let new = count.saturating_sub(self.absorbed_seen);
+        self.absorbed_seen = self.absorbed_seen.max(count);
+        self.absorbed += new;
+        new
+    }
+
     fn fail(&mut self, message_id: &str, code: &str, message: &str) {
         self.failed += 1;
         if self.failures.len() < MAX_REPORTED_FAILURES {
@@ -258,6 +260,14 @@ enum Target {
         function: String,
         qualifier: Option<String>,
     },
+}
+
+/// A queue whose RedrivePolicy names itself, redriven to its source: refused.
+fn own_dlq(queue: &QueueInfo) -> Error {
+    Error::InvalidEvent(format!(
+        "destination: {} is its own dead-letter queue (its RedrivePolicy names itself): its messages would loop; give a destination",
+        queue.arn
+    ))
 }
 
 fn is_throttle(code: &str) -> bool {
@@ -475,8 +485,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         });
         futures::future::join_all(workers).await;
         let mut t = tally.into_inner().unwrap_or_else(|p| p.into_inner());
-        let now = self.queues.absorbed_throttles();
-        t.absorbed += now.saturating_sub(t.absorbed_seen);
+        t.absorb(self.queues.absorbed_throttles());
         for chunk in t.held.chunks(BATCH as usize) {
             if let Err(e) = self.queues.release(source, chunk).await {
                 tracing::warn!(error = %e, "could not release held messages; they reappear after their visibility timeout");
@@ -625,10 +634,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                         if q.arn == source.arn {
                             // Moving its messages back into it would move them again and
                             // again, until the deadline: refused before anything moves.
-                            return Err(Error::InvalidEvent(format!(
-                                "destination: {} is its own dead-letter queue (its RedrivePolicy names itself): its messages would loop; give a destination",
-                                source.arn
-                            )));
+                            return Err(own_dlq(source));
                         }
                         Ok(Target::Queue(q))
                     }
@@ -652,10 +658,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             }
             let q = self.queues.resolve(url).await?;
             if q.arn == dlq.arn {
-                return Err(Error::InvalidEvent(format!(
-                    "destination: {} is its own dead-letter queue (its RedrivePolicy names itself): its messages would loop; give a destination",
-                    dlq.arn
-                )));
+                return Err(own_dlq(dlq));
             }
             if self.allow.allows(&q.arn) {
                 queues.push(q);

@@ -48,6 +48,31 @@ impl World {
         dlq
     }
 
+    /// The `n` of each group's messages in `queue`, in queue order; asserts that each
+    /// group arrived in order.
+    fn group_orders(&self, queue: &str, groups: &[&str]) -> Vec<Vec<u64>> {
+        let bodies: Vec<Value> = self
+            .queues
+            .bodies(queue)
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect();
+        groups
+            .iter()
+            .map(|g| {
+                let order: Vec<u64> = bodies
+                    .iter()
+                    .filter(|b| b["g"] == *g)
+                    .map(|b| b["n"].as_u64().unwrap())
+                    .collect();
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(order, sorted, "{queue} group {g}");
+                order
+            })
+            .collect()
+    }
+
     fn numbers(&self, queue: &str) -> Vec<u64> {
         let mut v: Vec<u64> = self
             .queues
@@ -210,21 +235,7 @@ async fn fifo_groups_keep_their_order() {
     }
     let report = w.run(json!({ "source": dlq })).await.unwrap();
     assert_eq!(report["moved"], 12, "{report}");
-    let bodies: Vec<Value> = w
-        .queues
-        .bodies("orders.fifo")
-        .iter()
-        .map(|b| serde_json::from_str(b).unwrap())
-        .collect();
-    for g in ["a", "b"] {
-        let order: Vec<u64> = bodies
-            .iter()
-            .filter(|b| b["g"] == g)
-            .map(|b| b["n"].as_u64().unwrap())
-            .collect();
-        let mut sorted = order.clone();
-        sorted.sort_unstable();
-        assert_eq!(order, sorted, "group {g}");
+    for order in w.group_orders("orders.fifo", &["a", "b"]) {
         assert_eq!(order.len(), 6);
     }
 }
@@ -422,23 +433,8 @@ async fn a_shared_fifo_dlq_keeps_group_order_per_source() {
     let report = w.run(json!({ "source": "shared-dlq.fifo" })).await.unwrap();
     assert_eq!(report["moved"], 24, "{report}");
     for q in ["a.fifo", "b.fifo"] {
-        let bodies: Vec<Value> = w
-            .queues
-            .bodies(q)
-            .iter()
-            .map(|b| serde_json::from_str(b).unwrap())
-            .collect();
-        assert_eq!(bodies.len(), 12, "{q}");
-        for g in ["g1", "g2", "g3"] {
-            let order: Vec<u64> = bodies
-                .iter()
-                .filter(|b| b["g"] == g)
-                .map(|b| b["n"].as_u64().unwrap())
-                .collect();
-            let mut sorted = order.clone();
-            sorted.sort_unstable();
-            assert_eq!(order, sorted, "{q} group {g}");
-        }
+        assert_eq!(w.queues.bodies(q).len(), 12, "{q}");
+        w.group_orders(q, &["g1", "g2", "g3"]);
     }
 }
 
