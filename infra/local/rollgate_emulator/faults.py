@@ -201,7 +201,7 @@ def take_call(operation: str, text: str, service: str | None = None) -> tuple[fl
     """For a whole call: the added latency in ms (every firing fault's ``delay_ms`` or
     drawn ``latency``) and the error or timeout fault that ends it (the first one that
     fires), or None."""
-    delay, final = 0.0, None
+    delay, final, noted = 0.0, None, False
     with _lock:
         for fault in _faults:
             if fault["entries"] or not _applies(fault, operation, text, service):
@@ -212,9 +212,10 @@ def take_call(operation: str, text: str, service: str | None = None) -> tuple[fl
                 continue
             fault["fired"] += 1
             delay += _delay_of(fault)
+            noted = noted or not fault.get("latency")  # a network model is not logged per call
             if fault["kind"] != "delay":
                 final = dict(fault)
-    if final or (delay and not all(f.get("latency") for f in _faults)):
+    if noted:
         log.info("fault fired on %s: %s%s", operation, f"+{delay:.0f} ms " if delay else "",
                  final["kind"] + (f" {final['status']} {final['code']}" if final["kind"] == "error" else "")
                  if final else "(delay only)")
