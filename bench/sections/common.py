@@ -107,6 +107,20 @@ def build_with_fallback(name: str, args: list[str], log_name: str) -> tuple[Path
     return src, f"built from the last commit {commit}: the working tree did not compile ({err})"
 
 
+def build_for_watch(function: str, binaries: list[str], log_name: str) -> tuple[Path | None, str]:
+    """Release builds of `binaries`, one each, as `cargo lambda watch --release` runs them
+    (`cargo run --release --bin <name>`): built together their features unify differently,
+    and the first invocation would rebuild (and fat-LTO link) them under the benchmark's
+    feet. `function` must be in the last commit for the fallback (build_with_fallback).
+    Returns (source dir, note) or (None, why not, naming the binary)."""
+    base, note = None, ""
+    for binary in binaries:
+        base, note = build_with_fallback(function, ["build", "--release", "--bin", binary], f"{log_name}-{binary}")
+        if base is None:
+            return None, f"{binary} (release build for cargo lambda watch) {note}"
+    return base, note
+
+
 def test_modules(base: Path):
     """infra/local/harness.py and tests/support/helpers.py of `base` (the working tree or
     the last commit's export), imported fresh so the two never mix."""

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from .common import OUT_DIR, ROOT, build_with_fallback, median, not_ready, test_modules
+from .common import OUT_DIR, ROOT, build_for_watch, median, not_ready, test_modules
 
 
 SLEEP_MS = 200
@@ -44,14 +44,10 @@ def run(reps: int = 5) -> dict:
     why = not_ready("pre-traffic-hook")
     if why:
         return {"status": "skipped", "reason": f"pre-traffic-hook is {why}"}
-    # Release builds, one per binary as `cargo lambda watch --release` runs them, so that
-    # no deployment waits on rustc.
-    base, note = None, ""
-    for binary in ("example-app", "pre-traffic-hook"):
-        base, note = build_with_fallback("pre-traffic-hook", ["build", "--release", "--bin", binary],
-                                         f"gate-build-{binary}")
-        if base is None:
-            return {"status": "skipped", "reason": f"{binary} (release build for cargo lambda watch) {note}"}
+    # Built first, so that no deployment waits on rustc.
+    base, note = build_for_watch("pre-traffic-hook", ["example-app", "pre-traffic-hook"], "gate-build")
+    if base is None:
+        return {"status": "skipped", "reason": note}
     harness, helpers = test_modules(base)
     LocalAws, wait_for = harness.LocalAws, harness.wait_for
 

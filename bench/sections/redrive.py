@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import OUT_DIR, ROOT, build_with_fallback, not_ready, test_modules
+from .common import OUT_DIR, ROOT, build_for_watch, not_ready, test_modules
 
 
 MESSAGES = 10_000  # the figure; --redrive-messages changes it
@@ -81,11 +81,9 @@ def run(messages: int = MESSAGES) -> dict:
     why = not_ready("dlq-redrive")
     if why:
         return {"status": "skipped", "reason": f"dlq-redrive is {why}"}
-    # The binary `cargo lambda watch --release` runs (`cargo run --release --bin dlq-redrive`).
-    base, note = build_with_fallback("dlq-redrive", ["build", "--release", "--bin", "dlq-redrive"],
-                                     "redrive-build")
+    base, note = build_for_watch("dlq-redrive", ["dlq-redrive"], "redrive-build")
     if base is None:
-        return {"status": "skipped", "reason": f"dlq-redrive (release build for cargo lambda watch) {note}"}
+        return {"status": "skipped", "reason": note}
     harness, helpers = test_modules(base)
     LocalAws, wait_for = harness.LocalAws, harness.wait_for
 

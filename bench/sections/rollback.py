@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 
 from .awscalls import CallLog
-from .common import OUT_DIR, build_with_fallback, median, not_ready, test_modules
+from .common import OUT_DIR, build_for_watch, median, not_ready, test_modules
 
 
 # What the path cannot do without before `UpdateAlias`: read the ledger (which version was
@@ -57,15 +57,10 @@ def run(reps: int = 3) -> dict:
     why = not_ready("alarm-rollback")
     if why:
         return {"status": "skipped", "reason": f"alarm-rollback is {why}"}
-    # One build per binary, as `cargo lambda watch --release` runs them (`cargo run
-    # --release --bin <name>`): built together, their features unify differently and the
-    # first invocation would rebuild (and fat-LTO link) them under the deployment's feet.
-    base, note = None, ""
-    for binary in ("example-app", "pre-traffic-hook", "alarm-rollback"):
-        base, note = build_with_fallback(binary if binary != "example-app" else "alarm-rollback",
-                                         ["build", "--release", "--bin", binary], f"rollback-build-{binary}")
-        if base is None:
-            return {"status": "skipped", "reason": f"{binary} (release build for cargo lambda watch) {note}"}
+    base, note = build_for_watch("alarm-rollback", ["example-app", "pre-traffic-hook", "alarm-rollback"],
+                                 "rollback-build")
+    if base is None:
+        return {"status": "skipped", "reason": note}
     harness, helpers = test_modules(base)
     LocalAws = harness.LocalAws
 
