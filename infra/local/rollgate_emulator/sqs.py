@@ -121,11 +121,12 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
         if receipt_handle in self.deleted_messages:
             return
         message = _by_handle.get(receipt_handle)
-        if message is None or message not in self._messages:  # identity: no __eq__
-            _original_delete_message(self, receipt_handle)  # unknown here: moto's answer
-            return
         remaining = list(self._messages)
-        remaining.remove(message)  # by identity (Message defines no __eq__)
+        try:
+            remaining.remove(message)  # by identity (Message defines no __eq__)
+        except ValueError:  # not a message of this queue (or no such handle): moto's answer
+            _original_delete_message(self, receipt_handle)
+            return
         self._messages = remaining
         self.pending_messages.discard(message)
         self.deleted_messages.update(message.all_receipt_handles)
