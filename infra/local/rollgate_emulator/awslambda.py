@@ -230,7 +230,10 @@ def invoke(
                     time.sleep(delay)
                     if generation != _generation[0]:
                         return  # the world was reset meanwhile: its invocations are gone
+                    # Running again: the last attempt's outcome is no longer the record's.
                     record["attempts"] = attempt + 1
+                    record["status"] = 202
+                    record.pop("functionError", None)
                     log.warning("lambda async retry %d of %s after a function error: %s",
                                 attempt, resolved.name, record.get("response"))
                 try:
