@@ -321,3 +321,83 @@ def test_a_shared_dlq_goes_back_to_the_queue_each_message_failed_in(stack, redri
     assert sorted(json.loads(m["Body"])["n"] for m in drain(stack, b)) == list(range(100, 108))
     assert [f["code"] for f in report["failures"]] == ["SourceUnknown"], report
     assert report["remaining"] == 1 and [json.loads(m["Body"])["n"] for m in drain(stack, dlq)] == [-1]
+
+
+def numbers(messages: list[dict]) -> list[int]:
+    return [json.loads(m["Body"])["n"] for m in messages]
+
+
+def test_a_copy_job_copies_each_message_once_and_keeps_every_original(stack, redrive):
+    """mode copy over several runs, with a fifth of the sends to the staging queue failing:
+    each message is copied once (copies are marked), the originals all stay in the DLQ, and
+    those copied by earlier runs stay hidden until the job's hold ends."""
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 200, rich_attrs)
+    sqs = stack.client("sqs")
+    staging = sqs.create_queue(QueueName=name("staging"))["QueueUrl"]
+    target = staging.rsplit("/", 1)[1]
+    post = lambda spec: requests.post(f"{stack.endpoint}/_rollgate/faults", json=spec, timeout=5).raise_for_status()
+    post({"operation": "SendMessageBatch", "target": target, "fraction": 0.2, "entries": True,
+          "code": "InternalError", "status": 500})
+    request, reports = {"source": dlq, "destination": staging, "mode": "copy", "rate": 100,
+                        "max_run_seconds": 1, "hold_seconds": 600}, []
+    try:
+        while request is not None:
+            reports.append(redrive(request))
+            assert len(reports) < 15
+            request = reports[-1]["continuation"]
+    finally:
+        requests.delete(f"{stack.endpoint}/_rollgate/faults", timeout=5)
+    last = reports[-1]
+    assert len(reports) >= 2 and all(r["moved"] == 0 and r["mode"] == "copy" for r in reports), reports
+    copies = drain(stack, staging)
+    copied = numbers(copies)
+    assert len(copied) == len(set(copied)) == last["totals"]["copied"], (len(copied), last["totals"])
+    # Every message is copied, or failed in the last run (earlier failures were retried).
+    assert len(copied) + last["failed"] == 200, (len(copied), last["failed"])
+    for m in copies:
+        tag = json.loads(m["MessageAttributes"][PROVENANCE]["StringValue"])
+        assert tag["copy"] is True and tag["source"].endswith(dlq.rsplit("/", 1)[1]), tag
+    assert depth(stack, dlq) == 200 and depth(stack, src) == 0
+    visible = int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+                  ["Attributes"]["ApproximateNumberOfMessages"])
+    assert visible == last["copied"] + last["failed"], (visible, last)
+    assert last["hold_until_ms"] == reports[0]["hold_until_ms"]
+
+
+def test_peek_pages_through_a_queue_and_hands_each_page_back_at_once(stack, redrive):
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 35, rich_attrs)
+    sqs = stack.client("sqs")
+    request, shown, pages = {"source": dlq, "action": "peek", "page_size": 10}, [], 0
+    while True:
+        page = redrive(request)
+        pages += 1
+        assert page["action"] == "peek" and len(page["messages"]) <= 10, page
+        shown.extend(json.loads(m["body"])["n"] for m in page["messages"])
+        attrs = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+        assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "35", (pages, attrs)
+        if page.get("cursor") is None:
+            break
+        request["cursor"] = page["cursor"]
+        assert pages < 10
+    assert sorted(shown) == list(range(35)) and pages >= 4, (pages, sorted(shown))
+    m = page["messages"][-1] if page["messages"] else None
+    sample = m or redrive({"source": dlq, "action": "peek", "page_size": 1})["messages"][0]
+    assert sample["attributes"]["blob"]["data_type"] == "Binary" and sample["receive_count"] >= 1, sample
+    assert depth(stack, dlq) == 35 and depth(stack, src) == 0
+
+
+def test_copy_and_peek_refuse_what_they_cannot_do(stack, redrive):
+    src, dlq = queue_pair(stack, fifo=True)
+    fill(stack, dlq, 2, group=lambda i: "g")
+    with pytest.raises(RuntimeError, match="mode: copy from a FIFO queue is not possible"):
+        redrive({"source": dlq, "mode": "copy", "destination": src})
+    with pytest.raises(RuntimeError, match="destination: peek moves nothing"):
+        redrive({"source": dlq, "action": "peek", "destination": src})
+    other_src, other = queue_pair(stack)
+    fill(stack, other, 3)
+    cursor = redrive({"source": other, "action": "peek", "page_size": 1})["cursor"]
+    with pytest.raises(RuntimeError, match="cursor: belongs to a page of another queue"):
+        redrive({"source": dlq, "action": "peek", "cursor": cursor})
+    assert depth(stack, dlq) == 2 and depth(stack, src) == 0 and depth(stack, other) == 3

@@ -437,29 +437,35 @@ impl Queues for Sqs {
         Ok(failures(out.failed()))
     }
 
-    async fn release(&self, queue: &QueueInfo, receipts: &[(String, String)]) -> Result<()> {
+    async fn change_visibility(
+        &self,
+        queue: &QueueInfo,
+        receipts: &[(String, String)],
+        seconds: i32,
+    ) -> Result<Vec<EntryFailure>> {
         if receipts.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut req = self
             .client
             .change_message_visibility_batch()
             .queue_url(&queue.url);
-        // Entry ids must be unique in the batch; message ids are.
+        // Entry ids must be unique in the batch: the position is.
         for (i, (_, handle)) in receipts.iter().enumerate() {
             req = req.entries(
                 ChangeMessageVisibilityBatchRequestEntry::builder()
                     .id(i.to_string())
                     .receipt_handle(handle)
-                    .visibility_timeout(0)
+                    .visibility_timeout(seconds)
                     .build()
                     .map_err(|e| Error::InvalidEvent(e.to_string()))?,
             );
         }
-        req.send()
+        let out = req
+            .send()
             .await
             .map_err(|e| Error::aws("sqs", "ChangeMessageVisibilityBatch", e))?;
-        Ok(())
+        Ok(failures(out.failed()))
     }
 
     async fn depth(&self, queue: &QueueInfo) -> Result<u64> {

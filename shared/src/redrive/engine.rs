@@ -2,9 +2,12 @@
 //! message move task, or describe one. Generic over the ports, so tests use fakes.
 
 use super::message;
+use super::peek::Peeked;
 use super::ports::{EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received};
 use super::rate::Aimd;
-use super::request::{Action, AllowList, DEFAULT_RATE, Destination, Request, queue_url_parts};
+use super::request::{
+    Action, AllowList, DEFAULT_RATE, Destination, Mode, Request, RunCounts, queue_url_parts,
+};
 use crate::clock::Instant;
 use crate::error::{Error, Result};
 use crate::failure::{self, Class};
@@ -59,6 +62,10 @@ impl Report {
         for s in &mut view.sample {
             s.body = format!("({} bytes, not logged)", s.body.len());
         }
+        for m in &mut view.messages {
+            m.body = format!("({} bytes, not logged)", m.body.len());
+            m.attributes.clear();
+        }
         view
     }
 }
@@ -69,6 +76,8 @@ impl Report {
 pub struct Report {
     pub component: &'static str,
     pub action: &'static str,
+    /// `move`, or `copy`: the originals stay in the DLQ.
+    pub mode: Mode,
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
@@ -77,13 +86,20 @@ pub struct Report {
     pub destinations: BTreeMap<String, u64>,
     pub dry_run: bool,
     pub moved: u64,
+    /// Copy mode: copies the destination accepted (their originals stay).
+    pub copied: u64,
+    /// Copy mode: the originals copied so far stay hidden until then (epoch ms), so no
+    /// continuation copies them again; absent when the job ended and released them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_until_ms: Option<i64>,
     /// Dry run: messages that would move.
     pub would_move: u64,
     pub filtered: u64,
     pub failed: u64,
     /// Messages in the DLQ when the run ended.
     pub remaining: Option<u64>,
-    /// Sent but not deleted from the DLQ: they will be redriven again.
+    /// Sent but not deleted from the DLQ: they will be redriven again. Copy mode: copied
+    /// but their originals could not be kept hidden: a continuation may copy them again.
     pub duplicates: u64,
     /// Throttling answers met, those the SDK's retries absorbed included (the rate was
     /// halved for each the run met, and once per batch for those absorbed).
@@ -99,6 +115,14 @@ pub struct Report {
     pub failures: Vec<Failure>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sample: Vec<Sample>,
+    /// Peek: the page's messages, and the cursor of the next page (absent when the queue
+    /// has nothing more to show).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<Peeked>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// The request to invoke next when the run stopped at its deadline.
     pub continuation: Option<Value>,
     pub totals: Totals,
@@ -113,6 +137,7 @@ pub struct Totals {
     pub runs: u32,
     pub moved: u64,
     pub duplicates: u64,
+    pub copied: u64,
 }
 
 /// Time limits of one run.
@@ -225,11 +250,25 @@ struct Tally {
     failures: Vec<Failure>,
     sample: Vec<Sample>,
     held: Vec<(String, String)>,
+    /// Copy mode: originals whose copy was accepted, kept in flight.
+    copies: Vec<(String, String)>,
     /// Of a shared DLQ: messages each source queue accepted.
     per_destination: BTreeMap<String, u64>,
 }
 
 impl Tally {
+    fn stopped(&self) -> Stopped {
+        if self.receive_error.is_some() {
+            Stopped::Error
+        } else if self.stopped_max {
+            Stopped::MaxMessages
+        } else if self.stopped_deadline {
+            Stopped::Deadline
+        } else {
+            Stopped::Drained
+        }
+    }
+
     /// Take the SDK's running count of absorbed throttles; the new ones since last time.
     fn absorb(&mut self, count: u64) -> u64 {
         let new = count.saturating_sub(self.absorbed_seen);
@@ -278,11 +317,11 @@ fn code_of(e: &Error) -> String {
     e.code().unwrap_or("Error").to_owned()
 }
 
-fn retryable(e: &Error) -> bool {
+pub(super) fn retryable(e: &Error) -> bool {
     e.is_retryable() || e.code().is_some_and(is_throttle)
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     crate::clock::backoff(
         attempt,
         Duration::from_millis(100),
@@ -369,8 +408,13 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         if !self.allow.allows(&source.arn) {
             return Err(not_allowed("source", &source.arn));
         }
-        let mut report = self.empty_report(req, &source);
+        let mut report = Report::empty(req, &source.arn);
         match req.action {
+            Action::Peek => {
+                report.action = "peek";
+                self.peek(req, &source, limits, &mut report).await?;
+                return Ok(self.finish(report, started));
+            }
             Action::Status => {
                 report.action = "status";
                 report.tasks = self.queues.list_moves(&source.arn).await?;
@@ -418,8 +462,12 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         if req.dry_run {
             report.action = "dry_run";
         }
-        let tally = self.move_messages(req, &source, &target, limits).await;
-        self.report_tally(req, &source, tally, &mut report).await;
+        let hold_until_ms = self.copy_hold(req)?;
+        let tally = self
+            .move_messages(req, &source, &target, (limits, hold_until_ms))
+            .await;
+        self.report_tally((req, hold_until_ms), &source, tally, &mut report)
+            .await;
         Ok(self.finish(report, started))
     }
 
@@ -458,15 +506,33 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             }))
     }
 
+    /// Copy mode: when the job's copied originals become visible again (epoch ms), set
+    /// by its first run. A continuation invoked after that would copy them twice.
+    fn copy_hold(&self, req: &Request) -> Result<Option<i64>> {
+        if req.mode != Mode::Copy || req.dry_run {
+            return Ok(None);
+        }
+        let now = crate::clock::epoch_ms();
+        match req.carried.hold_until_ms {
+            Some(until) if until <= now => Err(Error::InvalidEvent(format!(
+                "continuation: this copy job's hold ended {} s ago: the originals its earlier runs copied are visible again and would be copied twice; start a new job (a longer hold_seconds keeps them hidden longer)",
+                (now - until) / 1000
+            ))),
+            Some(until) => Ok(Some(until)),
+            None => Ok(Some(now + req.hold_seconds as i64 * 1000)),
+        }
+    }
+
     /// Move the messages with `req.concurrency` workers; hand back everything held back
     /// (filtered, over the quota, unsendable, dry run) now rather than when its visibility
-    /// timeout ends.
+    /// timeout ends. Copy mode: the originals copied stay hidden until the job's hold
+    /// ends when the run hands back a continuation, and are handed back now when not.
     async fn move_messages(
         &self,
         req: &Request,
         source: &QueueInfo,
         target: &Target,
-        limits: Limits,
+        (limits, hold_until_ms): (Limits, Option<i64>),
     ) -> Tally {
         let tally = Mutex::new(Tally {
             absorbed_seen: self.queues.absorbed_throttles(),
@@ -486,24 +552,61 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         futures::future::join_all(workers).await;
         let mut t = tally.into_inner().unwrap_or_else(|p| p.into_inner());
         t.absorb(self.queues.absorbed_throttles());
-        for chunk in t.held.chunks(BATCH as usize) {
-            if let Err(e) = self.queues.release(source, chunk).await {
+        let mut handed_back = std::mem::take(&mut t.held);
+        let copies = std::mem::take(&mut t.copies);
+        match hold_until_ms {
+            Some(until) if t.stopped() == Stopped::Deadline => {
+                t.duplicates += self.hold(source, &copies, until, clock).await;
+            }
+            _ => handed_back.extend(copies),
+        }
+        for chunk in handed_back.chunks(BATCH as usize) {
+            if let Err(e) = self.queues.change_visibility(source, chunk, 0).await {
                 tracing::warn!(error = %e, "could not release held messages; they reappear after their visibility timeout");
             }
         }
         t
     }
 
+    /// Keep copied originals hidden until `until` (epoch ms), within SQS's 12 hours from
+    /// their receipt (this run started at `run_start`); the number not kept hidden.
+    async fn hold(
+        &self,
+        source: &QueueInfo,
+        copies: &[(String, String)],
+        until: i64,
+        run_start: Instant,
+    ) -> u64 {
+        let wanted = (until - crate::clock::epoch_ms()).max(1000) as u64 / 1000;
+        let room = 43_200u64.saturating_sub(run_start.elapsed().as_secs() + 60);
+        let seconds = wanted.min(room).max(1) as i32;
+        let mut not_held = 0u64;
+        for chunk in copies.chunks(BATCH as usize) {
+            match self.queues.change_visibility(source, chunk, seconds).await {
+                Ok(failures) => not_held += failures.len() as u64,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not keep copied originals hidden: a continuation may copy them again");
+                    not_held += chunk.len() as u64;
+                }
+            }
+        }
+        not_held
+    }
+
     /// The tally into the report: counts, why the run stopped, what is left, and the
     /// continuation when the deadline stopped it.
     async fn report_tally(
         &self,
-        req: &Request,
+        (req, hold_until_ms): (&Request, Option<i64>),
         source: &QueueInfo,
         mut t: Tally,
         report: &mut Report,
     ) {
-        report.moved = t.moved;
+        if req.mode == Mode::Copy {
+            report.copied = t.moved;
+        } else {
+            report.moved = t.moved;
+        }
         report.would_move = t.would_move;
         report.filtered = t.filtered;
         report.failed = t.failed;
@@ -513,15 +616,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         report.throttled_absorbed = t.absorbed;
         report.failures = std::mem::take(&mut t.failures);
         report.sample = std::mem::take(&mut t.sample);
-        report.stopped = Some(if t.receive_error.is_some() {
-            Stopped::Error
-        } else if t.stopped_max {
-            Stopped::MaxMessages
-        } else if t.stopped_deadline {
-            Stopped::Deadline
-        } else {
-            Stopped::Drained
-        });
+        report.stopped = Some(t.stopped());
         if let Some(e) = t.receive_error {
             report.failures.push(Failure {
                 message_id: String::new(),
@@ -530,20 +625,36 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             });
         }
         report.remaining = self.queues.depth(source).await.ok();
-        if report.stopped == Some(Stopped::Deadline) && !req.dry_run {
-            report.continuation = Some(req.continuation(t.moved, t.duplicates));
+        let deadline = report.stopped == Some(Stopped::Deadline);
+        if req.mode == Mode::Copy && (deadline || req.carried.run > 0) {
+            // Earlier runs' originals stay hidden until the hold ends, this run's too
+            // when it continues.
+            report.hold_until_ms = hold_until_ms;
+        }
+        if deadline && !req.dry_run {
+            let done = RunCounts {
+                moved: t.moved,
+                duplicates: t.duplicates,
+            };
+            report.continuation = Some(req.continuation(done, hold_until_ms));
         }
     }
+}
 
-    fn empty_report(&self, req: &Request, source: &QueueInfo) -> Report {
+impl Report {
+    /// Nothing done yet, for `req` on the queue `source_arn`.
+    pub fn empty(req: &Request, source_arn: &str) -> Report {
         Report {
             component: COMPONENT,
             action: "redrive",
-            source: source.arn.clone(),
+            mode: req.mode,
+            source: source_arn.to_owned(),
             destination: None,
             destinations: BTreeMap::new(),
             dry_run: req.dry_run,
             moved: 0,
+            copied: 0,
+            hold_until_ms: None,
             would_move: 0,
             filtered: 0,
             failed: 0,
@@ -556,17 +667,23 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             stopped: None,
             failures: Vec::new(),
             sample: Vec::new(),
+            messages: Vec::new(),
+            cursor: None,
+            note: None,
             continuation: None,
             totals: Totals {
-                runs: req.carried.run + 1,
+                runs: req.carried.run.saturating_add(1),
                 moved: req.carried.moved,
                 duplicates: req.carried.duplicates,
+                copied: req.carried.copied,
             },
             task: None,
             tasks: Vec::new(),
         }
     }
+}
 
+impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
     fn finish(&self, mut report: Report, started: Instant) -> Report {
         let elapsed = started.elapsed();
         report.duration_ms = elapsed.as_millis() as u64;
@@ -575,8 +692,9 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         } else {
             0.0
         };
-        report.totals.moved += report.moved;
-        report.totals.duplicates += report.duplicates;
+        report.totals.moved = report.totals.moved.saturating_add(report.moved);
+        report.totals.duplicates = report.totals.duplicates.saturating_add(report.duplicates);
+        report.totals.copied = report.totals.copied.saturating_add(report.copied);
         report
     }
 
@@ -791,7 +909,17 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                     }
                 }
             }
-            self.delete(source, &accepted, tally).await;
+            if req.mode == Mode::Copy {
+                let mut t = lock(tally);
+                t.moved += accepted.len() as u64;
+                t.copies.extend(
+                    accepted
+                        .iter()
+                        .map(|m| (m.message_id.clone(), m.receipt_handle.clone())),
+                );
+            } else {
+                self.delete(source, &accepted, tally).await;
+            }
         }
     }
 
@@ -820,7 +948,7 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                     &source.arn,
                     dest.fifo,
                     req.message_group_id.as_deref(),
-                    req.provenance,
+                    req.provenance(),
                 )
             })
             .collect();
@@ -1052,7 +1180,10 @@ where
         ),
         "redrive finished"
     );
-    announce(sink, &report).await;
+    // A peek changes nothing and its page holds message bodies: it is not announced.
+    if request.action != Action::Peek {
+        announce(sink, &report).await;
+    }
     Ok(serde_json::to_value(report).unwrap_or_default())
 }
 
@@ -1070,6 +1201,7 @@ pub async fn announce<S: super::ports::SummarySink>(sink: &S, report: &Report) {
         .dimension("Component", COMPONENT)
         .dimension("Outcome", &outcome)
         .metric("RedriveMoved", report.moved as f64, "Count")
+        .metric("RedriveCopied", report.copied as f64, "Count")
         .metric("RedriveFailed", report.failed as f64, "Count")
         .metric("RedriveFiltered", report.filtered as f64, "Count")
         .metric("RedriveDuplicates", report.duplicates as f64, "Count")
@@ -1081,8 +1213,8 @@ pub async fn announce<S: super::ports::SummarySink>(sink: &S, report: &Report) {
         )
         .emit();
     let subject = format!(
-        "rollgate {COMPONENT}: {} moved={} failed={} {}",
-        report.action, report.moved, report.failed, outcome
+        "rollgate {COMPONENT}: {} moved={} copied={} failed={} {}",
+        report.action, report.moved, report.copied, report.failed, outcome
     );
     let body = serde_json::to_string_pretty(report).unwrap_or_default();
     let dest = report.destination.clone().unwrap_or_default();
@@ -1110,39 +1242,14 @@ mod log_tests {
     #[test]
     fn the_logged_report_holds_no_message_body() {
         let body = r#"{"card":"4111-1111-1111-1111"}"#;
-        let report = Report {
-            component: COMPONENT,
-            action: "dry_run",
-            source: "arn:aws:sqs:us-east-1:123456789012:orders-dlq".into(),
-            destination: None,
-            destinations: BTreeMap::new(),
-            dry_run: true,
-            moved: 0,
-            would_move: 1,
-            filtered: 0,
-            failed: 0,
-            remaining: Some(1),
-            duplicates: 0,
-            throttled: 0,
-            throttled_absorbed: 0,
-            duration_ms: 3,
-            rate: 0.0,
-            stopped: Some(Stopped::Drained),
-            failures: Vec::new(),
-            sample: vec![Sample {
-                message_id: "m-1".into(),
-                group_id: None,
-                body: body.into(),
-            }],
-            continuation: None,
-            totals: Totals {
-                runs: 1,
-                moved: 0,
-                duplicates: 0,
-            },
-            task: None,
-            tasks: Vec::new(),
-        };
+        let req =
+            Request::parse(&serde_json::json!({"source": "orders-dlq", "dry_run": true})).unwrap();
+        let mut report = Report::empty(&req, "arn:aws:sqs:us-east-1:123456789012:orders-dlq");
+        report.sample.push(Sample {
+            message_id: "m-1".into(),
+            group_id: None,
+            body: body.into(),
+        });
         let logged = serde_json::to_string(&report.log_view()).unwrap();
         assert!(!logged.contains("4111"), "{logged}");
         assert!(

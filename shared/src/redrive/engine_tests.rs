@@ -453,3 +453,205 @@ async fn a_native_move_of_a_shared_dlq_leaves_routing_to_sqs() {
         [(super::fakes::arn("shared-dlq"), None)]
     );
 }
+
+impl World {
+    /// An empty standard queue `name` (a staging queue to copy into).
+    fn queue(&self, name: &str) {
+        self.queues
+            .state()
+            .queues
+            .insert(name.into(), super::fakes::MemQueue::default());
+    }
+
+    /// Run `request` and every continuation it hands back; the reports in order.
+    async fn run_all(&self, request: Value) -> Vec<Value> {
+        let mut reports = vec![self.run(request).await.unwrap()];
+        while let Some(next) = reports.last().unwrap().get("continuation").cloned()
+            && !next.is_null()
+        {
+            assert!(reports.len() < 50, "{reports:?}");
+            reports.push(self.run(next).await.unwrap());
+        }
+        reports
+    }
+}
+
+#[tokio::test]
+async fn a_copy_keeps_every_original_and_marks_each_copy() {
+    let w = World::new();
+    let dlq = w.dlq_with(25);
+    w.queue("staging");
+    let report = w
+        .run(json!({ "source": dlq, "destination": "staging", "mode": "copy" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &report["mode"],
+            &report["copied"],
+            &report["moved"],
+            &report["totals"]["copied"]
+        ),
+        (&json!("copy"), &json!(25), &json!(0), &json!(25)),
+        "{report}"
+    );
+    assert_eq!(w.numbers("staging"), (0..25).collect::<Vec<_>>());
+    // The originals are all still there, visible again at once: the job ended in one run.
+    assert_eq!(w.numbers(&dlq), (0..25).collect::<Vec<_>>());
+    assert_eq!(w.queues.visibility(&dlq), (25, 0));
+    assert!(report.get("hold_until_ms").is_none(), "{report}");
+    let state = w.queues.state();
+    for m in &state.queues["staging"].messages {
+        let tag: Value =
+            serde_json::from_str(m.attributes["rollgate.redrive"].string.as_deref().unwrap())
+                .unwrap();
+        assert_eq!(tag["copy"], true, "{tag}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_job_over_several_runs_copies_each_message_once() {
+    let w = World::new();
+    let dlq = w.dlq_with(35);
+    w.queue("staging");
+    let reports = w
+        .run_all(
+            json!({ "source": dlq, "destination": "staging", "mode": "copy",
+                          "rate": 10, "concurrency": 1, "max_run_seconds": 1 }),
+        )
+        .await;
+    assert!(reports.len() >= 3, "{reports:?}");
+    assert_eq!(w.numbers("staging"), (0..35).collect::<Vec<_>>());
+    assert_eq!(w.numbers(&dlq), (0..35).collect::<Vec<_>>());
+    let last = reports.last().unwrap();
+    assert_eq!(last["totals"]["copied"], 35, "{last}");
+    // Every continued run kept its copies hidden for the job; the last handed its own back
+    // and reports until when the earlier ones stay hidden.
+    let until = reports[0]["hold_until_ms"].as_i64().unwrap();
+    assert!(
+        reports.iter().all(|r| r["hold_until_ms"] == until),
+        "{reports:?}"
+    );
+    let last_copied = last["copied"].as_u64().unwrap() as usize;
+    assert_eq!(w.queues.visibility(&dlq), (last_copied, 35 - last_copied));
+    let holds = w.queues.state().holds.clone();
+    assert_eq!(holds.len(), 35 - last_copied);
+    assert!(
+        holds.iter().all(|(_, s)| (3500..=3600).contains(s)),
+        "{holds:?}"
+    );
+    w.queues.end_holds(&dlq);
+    assert_eq!(w.queues.visibility(&dlq), (35, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn copies_whose_originals_could_not_be_kept_hidden_are_counted() {
+    let w = World::new();
+    let dlq = w.dlq_with(20);
+    w.queue("staging");
+    w.queues.state().failing_holds = 1;
+    let report = w
+        .run(
+            json!({ "source": dlq, "destination": "staging", "mode": "copy",
+                     "rate": 10, "concurrency": 1, "max_run_seconds": 1 }),
+        )
+        .await
+        .unwrap();
+    let copied = report["copied"].as_u64().unwrap();
+    assert!(copied > 0 && !report["continuation"].is_null(), "{report}");
+    // The first batch of ten could not be hidden: a continuation may copy those again.
+    assert_eq!(report["duplicates"], copied.min(10), "{report}");
+}
+
+#[tokio::test]
+async fn a_copy_job_whose_hold_ended_is_refused_before_anything_moves() {
+    let w = World::new();
+    let dlq = w.dlq_with(5);
+    w.queue("staging");
+    let err = w
+        .run(
+            json!({ "source": dlq, "destination": "staging", "mode": "copy",
+                     "continuation": {"run": 1, "moved": 0, "duplicates": 0,
+                                      "copied": 3, "hold_until_ms": 1} }),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hold ended"), "{err}");
+    assert!(w.queues.bodies("staging").is_empty());
+    assert_eq!(w.queues.visibility(&dlq), (5, 0));
+}
+
+#[tokio::test]
+async fn a_copy_that_failed_leaves_its_original_visible_and_reported() {
+    let w = World::new();
+    let dlq = w.dlq_with(10);
+    w.queue("staging");
+    w.queues.state().send_faults.push_back(SendFault::Entries {
+        count: 3,
+        code: "InvalidMessageContents",
+        sender_fault: true,
+    });
+    let report = w
+        .run(json!({ "source": dlq, "destination": "staging", "mode": "copy" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&report["copied"], &report["failed"]),
+        (&json!(7), &json!(3)),
+        "{report}"
+    );
+    assert_eq!(w.queues.bodies("staging").len(), 7);
+    assert_eq!(w.queues.visibility(&dlq), (10, 0));
+}
+
+#[tokio::test]
+async fn peek_pages_show_every_message_once_and_hand_them_back() {
+    let w = World::new();
+    let dlq = w.dlq_with(25);
+    let mut seen = Vec::new();
+    let mut request = json!({ "source": dlq, "action": "peek", "page_size": 10 });
+    let mut pages = 0;
+    loop {
+        let page = w.run(request.clone()).await.unwrap();
+        pages += 1;
+        // Visible again at once, and nothing announced: a peek changes nothing.
+        assert_eq!(w.queues.visibility(&dlq), (25, 0), "{page}");
+        for m in page["messages"].as_array().into_iter().flatten() {
+            let body: Value = serde_json::from_str(m["body"].as_str().unwrap()).unwrap();
+            seen.push(body["n"].as_u64().unwrap());
+        }
+        match page.get("cursor") {
+            Some(c) => request["cursor"] = c.clone(),
+            None => break,
+        }
+        assert!(pages < 10);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..25).collect::<Vec<_>>());
+    assert!(w.sink.0.lock().unwrap().is_empty());
+    assert!(w.queues.state().sends.is_empty());
+}
+
+#[tokio::test]
+async fn peek_filters_and_refuses_a_cursor_of_another_queue() {
+    let w = World::new();
+    let dlq = w.dlq_with(12);
+    let page = w
+        .run(json!({ "source": dlq, "action": "peek", "page_size": 3,
+                     "filter": {"body": [{"pointer": "/n", "one_of": [2, 5, 7, 11]}]} }))
+        .await
+        .unwrap();
+    let shown: Vec<&Value> = page["messages"].as_array().unwrap().iter().collect();
+    assert_eq!(shown.len(), 3, "{page}");
+    assert!(page["filtered"].as_u64().unwrap() >= 5, "{page}");
+    let other = w.queues.pair("payments", false);
+    let err = w
+        .run(json!({ "source": other, "action": "peek", "cursor": page["cursor"] }))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cursor: belongs to a page of another queue"),
+        "{err}"
+    );
+}

@@ -72,6 +72,10 @@ pub struct QueuesState {
     pub absorbed: u64,
     /// Every `StartMessageMoveTask`: source and destination ARNs.
     pub moves: Vec<(String, Option<String>)>,
+    /// Messages kept hidden by `ChangeMessageVisibilityBatch`, with the seconds asked.
+    pub holds: Vec<(String, i32)>,
+    /// How many of the next calls keeping messages hidden fail whole.
+    pub failing_holds: usize,
     next: u64,
 }
 
@@ -100,6 +104,28 @@ fn name_of(reference: &str) -> &str {
 impl MemQueues {
     pub fn state(&self) -> MutexGuard<'_, QueuesState> {
         lock(&self.0)
+    }
+
+    /// Every message in flight in `queue` visible again, as when their visibility
+    /// timeouts end.
+    pub fn end_holds(&self, queue: &str) {
+        let mut s = self.state();
+        for m in &mut s
+            .queues
+            .get_mut(queue)
+            .expect("a queue of the test")
+            .messages
+        {
+            m.in_flight = None;
+        }
+    }
+
+    /// `queue`'s messages: `(visible, in flight)`.
+    pub fn visibility(&self, queue: &str) -> (usize, usize) {
+        let s = self.state();
+        let msgs = &s.queues[queue].messages;
+        let flying = msgs.iter().filter(|m| m.in_flight.is_some()).count();
+        (msgs.len() - flying, flying)
     }
 
     /// A source queue and its DLQ; returns the DLQ's name.
@@ -346,19 +372,42 @@ impl Queues for MemQueues {
         Ok(failures)
     }
 
-    async fn release(&self, queue: &QueueInfo, receipts: &[(String, String)]) -> Result<()> {
+    /// 0 hands the messages back; more keeps them in flight (the in-memory queues have
+    /// no clock: until [`MemQueues::end_holds`]), recorded in `holds`.
+    async fn change_visibility(
+        &self,
+        queue: &QueueInfo,
+        receipts: &[(String, String)],
+        seconds: i32,
+    ) -> Result<Vec<EntryFailure>> {
         let mut s = self.state();
+        if seconds > 0 && s.failing_holds > 0 {
+            s.failing_holds -= 1;
+            return Err(Error::Aws {
+                service: "sqs",
+                operation: "ChangeMessageVisibilityBatch",
+                code: Some("InternalError".into()),
+                message: "scripted".into(),
+                retryable: true,
+            });
+        }
         let q = s.queues.get_mut(name_of(&queue.arn)).expect("known queue");
+        let mut held = Vec::new();
         for (_, handle) in receipts {
             for m in q
                 .messages
                 .iter_mut()
                 .filter(|m| m.in_flight.as_ref() == Some(handle))
             {
-                m.in_flight = None;
+                if seconds == 0 {
+                    m.in_flight = None;
+                } else {
+                    held.push((m.id.clone(), seconds));
+                }
             }
         }
-        Ok(())
+        s.holds.extend(held);
+        Ok(Vec::new())
     }
 
     async fn depth(&self, queue: &QueueInfo) -> Result<u64> {

@@ -78,6 +78,16 @@ pub fn batch_runs(entries: &[Outgoing]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
+/// Whether and how a copy says where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    Off,
+    /// `{"message_id", "source", "receive_count"}`.
+    Moved,
+    /// The same with `"copy": true`: the original stays in the DLQ.
+    Copied,
+}
+
 /// The copy of `m` for a queue. Body and attributes are kept as received; provenance
 /// is added when asked and when it fits (attribute count and size).
 pub fn outgoing(
@@ -86,16 +96,19 @@ pub fn outgoing(
     source_arn: &str,
     fifo_destination: bool,
     default_group: Option<&str>,
-    provenance: bool,
+    provenance: Provenance,
 ) -> Outgoing {
     let mut attributes = m.attributes.clone();
-    if provenance {
-        let tag = serde_json::json!({
+    if provenance != Provenance::Off {
+        let mut tag = serde_json::json!({
             "message_id": m.message_id,
             "source": source_arn,
             "receive_count": m.receive_count,
-        })
-        .to_string();
+        });
+        if provenance == Provenance::Copied {
+            tag["copy"] = Value::Bool(true);
+        }
+        let tag = tag.to_string();
         let mut with = attributes.clone();
         with.insert(PROVENANCE_ATTRIBUTE.into(), AttributeValue::string(tag));
         if with.len() <= MAX_ATTRIBUTES && size(&m.body, &with) <= MAX_MESSAGE_BYTES {
@@ -243,13 +256,13 @@ mod tests {
             "arn:aws:sqs:us-east-1:123456789012:q.fifo",
             true,
             Some("g"),
-            true,
+            Provenance::Moved,
         );
         assert_eq!(fifo_id_problem(&ok), None);
         // Our own deduplication id is 64 hex characters, well inside SQS's 128.
         assert_eq!(ok.deduplication_id.as_ref().unwrap().len(), 64);
         let long = "g".repeat(200);
-        let bad = outgoing(&m, 0, "arn:q", true, Some(&long), true);
+        let bad = outgoing(&m, 0, "arn:q", true, Some(&long), Provenance::Moved);
         let why = fifo_id_problem(&bad).unwrap();
         assert!(why.contains("MessageGroupId has 200 characters"), "{why}");
     }
@@ -265,7 +278,7 @@ mod tests {
 
     #[test]
     fn provenance_is_added_when_it_fits() {
-        let o = outgoing(&msg(2), 7, "arn:q", true, None, true);
+        let o = outgoing(&msg(2), 7, "arn:q", true, None, Provenance::Moved);
         assert_eq!(o.id, "7");
         assert_eq!(o.attributes.len(), 3);
         let tag: Value = serde_json::from_str(
@@ -284,10 +297,17 @@ mod tests {
         );
         // Ten attributes already: the originals win, provenance is skipped.
         assert_eq!(
-            outgoing(&msg(10), 0, "arn:q", false, None, true).attributes,
+            outgoing(&msg(10), 0, "arn:q", false, None, Provenance::Moved).attributes,
             msg(10).attributes
         );
-        let plain = outgoing(&msg(1), 0, "arn:q", false, None, false);
+        assert!(tag.get("copy").is_none(), "{tag}");
+        let copy = outgoing(&msg(1), 0, "arn:q", false, None, Provenance::Copied);
+        let tag = copy.attributes[PROVENANCE_ATTRIBUTE]
+            .string
+            .as_deref()
+            .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(tag).unwrap()["copy"], true);
+        let plain = outgoing(&msg(1), 0, "arn:q", false, None, Provenance::Off);
         assert_eq!(plain.attributes, msg(1).attributes);
         assert_eq!((plain.group_id, plain.deduplication_id), (None, None));
     }

@@ -2,6 +2,7 @@
 //!
 //! Pure parts: [`request`] (parsing, filter, allow-list), [`message`] (the copy sent,
 //! deduplication ids, Lambda record unwrapping, FIFO send rounds), [`rate`] (AIMD).
+//! [`peek`] shows a page of messages and hands them back at once.
 //! [`engine`] runs a redrive over the [`ports`]; the `dlq-redrive` function wires it.
 //! The request and report formats are documented in `docs/redrive.md`.
 
@@ -11,6 +12,7 @@ mod engine_tests;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod message;
+pub mod peek;
 pub mod ports;
 pub mod rate;
 pub mod request;

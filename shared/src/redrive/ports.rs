@@ -125,12 +125,15 @@ pub trait Queues: Send + Sync {
         receipts: &[(String, String)],
     ) -> impl Future<Output = Result<Vec<EntryFailure>>> + Send;
 
-    /// `ChangeMessageVisibilityBatch` to 0: hand messages back to the queue now.
-    fn release(
+    /// `ChangeMessageVisibilityBatch` of `(entry id, receipt handle)` pairs: 0 hands the
+    /// messages back to the queue now, more keeps them hidden that long. `Err` when the
+    /// whole call failed, else the entries it did not change.
+    fn change_visibility(
         &self,
         queue: &QueueInfo,
         receipts: &[(String, String)],
-    ) -> impl Future<Output = Result<()>> + Send;
+        seconds: i32,
+    ) -> impl Future<Output = Result<Vec<EntryFailure>>> + Send;
 
     /// Visible + in-flight + delayed messages (`ApproximateNumberOf*`).
     fn depth(&self, queue: &QueueInfo) -> impl Future<Output = Result<u64>> + Send;

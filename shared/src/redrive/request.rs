@@ -23,6 +23,20 @@ pub const MAX_FILTER_VALUE_BYTES: usize = 262_144;
 pub const DEFAULT_RATE: f64 = 1000.0;
 pub const MAX_CONCURRENCY: usize = 16;
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// How long a copy job keeps the originals it copied hidden, by default (seconds): the
+/// time within which its continuations must be invoked.
+pub const DEFAULT_HOLD_SECONDS: u64 = 3600;
+/// Bounds of `hold_seconds`. SQS hides a message at most 12 hours from its receipt; one
+/// run (15 minutes at most) is kept out of that, so a copy held near its end still ends
+/// hidden within SQS's limit.
+pub const MIN_HOLD_SECONDS: u64 = 60;
+pub const MAX_HOLD_SECONDS: u64 = 43_200 - 900;
+/// Messages one `peek` page returns at most, and by default.
+pub const MAX_PAGE_SIZE: usize = 100;
+pub const DEFAULT_PAGE_SIZE: usize = 10;
+/// How deep `peek` pages go: the cursor remembers every message shown, and each page
+/// receives them again to skip them.
+pub const MAX_PEEK_DEPTH: usize = 1000;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RequestError {
@@ -48,6 +62,20 @@ pub enum Action {
     Status,
     /// Cancel a message move task.
     Cancel,
+    /// Show a page of messages and hand them back at once (`page_size`, `cursor`).
+    Peek,
+}
+
+/// What happens to a message once its destination accepted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Delete it from the DLQ.
+    #[default]
+    Move,
+    /// Keep it: hidden until the job's hold ends, so no later run of the job copies it
+    /// again, and visible again at once when the job ends within one run.
+    Copy,
 }
 
 /// Where redriven messages go.
@@ -129,6 +157,17 @@ pub struct Carried {
     pub run: u32,
     pub moved: u64,
     pub duplicates: u64,
+    /// Copy mode: copies made by earlier runs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub copied: u64,
+    /// Copy mode: when the originals copied by earlier runs become visible again (epoch
+    /// milliseconds); a continuation invoked later would copy them twice, and is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_until_ms: Option<i64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,10 +191,23 @@ struct Raw {
     message_group_id: Option<String>,
     task_handle: Option<String>,
     continuation: Option<Carried>,
+    #[serde(default)]
+    mode: Mode,
+    hold_seconds: Option<u64>,
+    page_size: Option<usize>,
+    cursor: Option<String>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// What one run did, as a continuation carries it forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunCounts {
+    /// Messages the destination accepted (moved, or copied in copy mode).
+    pub moved: u64,
+    pub duplicates: u64,
 }
 
 /// A validated request.
@@ -176,6 +228,12 @@ pub struct Request {
     pub message_group_id: Option<String>,
     pub task_handle: Option<String>,
     pub carried: Carried,
+    pub mode: Mode,
+    /// Copy mode: how long the job keeps the originals it copied hidden.
+    pub hold_seconds: u64,
+    /// Peek: messages per page, and where the last page ended.
+    pub page_size: usize,
+    pub cursor: Option<String>,
     /// The request as received, to build the continuation from.
     pub original: Value,
 }
@@ -380,6 +438,76 @@ fn check_filter(filter: &Filter) -> Result<(), RequestError> {
     Ok(())
 }
 
+/// Copy mode: not with a move task, not from a FIFO queue; `hold_seconds` only with it.
+fn check_copy(raw: &Raw, source: &str) -> Result<(), RequestError> {
+    if raw.mode != Mode::Copy {
+        return match raw.hold_seconds {
+            Some(_) => Err(bad("hold_seconds", "only with mode: copy")),
+            None => Ok(()),
+        };
+    }
+    if raw.native {
+        return Err(bad(
+            "mode",
+            "a message move task moves: copy with native is not possible",
+        ));
+    }
+    if source.ends_with(".fifo") {
+        return Err(bad(
+            "mode",
+            "copy from a FIFO queue is not possible: SQS hands out none of a group's later messages while its earlier ones are kept, so only each group's first messages could be copied",
+        ));
+    }
+    if raw
+        .hold_seconds
+        .is_some_and(|h| !(MIN_HOLD_SECONDS..=MAX_HOLD_SECONDS).contains(&h))
+    {
+        return Err(bad(
+            "hold_seconds",
+            format!(
+                "must be between {MIN_HOLD_SECONDS} and {MAX_HOLD_SECONDS} (SQS hides a message at most 12 hours)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Peek takes a page size and a cursor and nothing that moves; the others take neither.
+fn check_peek(raw: &Raw) -> Result<(), RequestError> {
+    if raw.action != Action::Peek {
+        for (field, given) in [
+            ("page_size", raw.page_size.is_some()),
+            ("cursor", raw.cursor.is_some()),
+        ] {
+            if given {
+                return Err(bad(field, "only with action: peek"));
+            }
+        }
+        return Ok(());
+    }
+    for (field, given) in [
+        ("destination", raw.destination.is_some()),
+        ("native", raw.native),
+        ("dry_run", raw.dry_run),
+        ("max_messages", raw.max_messages.is_some()),
+        ("mode", raw.mode != Mode::Move),
+    ] {
+        if given {
+            return Err(bad(field, "peek moves nothing: leave it out"));
+        }
+    }
+    if !(1..=MAX_PAGE_SIZE).contains(&raw.page_size.unwrap_or(DEFAULT_PAGE_SIZE)) {
+        return Err(bad(
+            "page_size",
+            format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
+    }
+    if let Some(c) = &raw.cursor {
+        super::peek::Cursor::parse(c).map_err(|why| bad("cursor", why))?;
+    }
+    Ok(())
+}
+
 /// What a native message move task cannot do.
 fn check_native(raw: &Raw, filter: &Filter, destination: &Destination) -> Result<(), RequestError> {
     if !filter.is_empty() {
@@ -420,6 +548,16 @@ impl From<RequestError> for crate::failure::Failure {
 }
 
 impl Request {
+    /// How the copies sent say where they came from.
+    pub fn provenance(&self) -> super::message::Provenance {
+        use super::message::Provenance;
+        match (self.provenance, self.mode) {
+            (false, _) => Provenance::Off,
+            (true, Mode::Move) => Provenance::Moved,
+            (true, Mode::Copy) => Provenance::Copied,
+        }
+    }
+
     /// Parse and validate; the error names the offending field.
     pub fn parse(value: &Value) -> Result<Self, RequestError> {
         if !value.is_object() {
@@ -446,6 +584,8 @@ impl Request {
         if raw.native {
             check_native(&raw, &filter, &destination)?;
         }
+        check_copy(&raw, &source)?;
+        check_peek(&raw)?;
         if raw.action == Action::Cancel && raw.task_handle.is_none() {
             return Err(bad("task_handle", "required to cancel a message move task"));
         }
@@ -471,24 +611,37 @@ impl Request {
             },
             task_handle: raw.task_handle,
             carried: raw.continuation.unwrap_or_default(),
+            mode: raw.mode,
+            hold_seconds: raw.hold_seconds.unwrap_or(DEFAULT_HOLD_SECONDS),
+            page_size: raw.page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+            cursor: raw.cursor,
             original: value.clone(),
         })
     }
 
-    /// The request that continues this one after `moved`/`duplicates` more.
-    pub fn continuation(&self, moved: u64, duplicates: u64) -> Value {
+    /// The request that continues this one after this run's counts (`done.moved` in
+    /// copy mode are copies); `hold_until_ms` is when the copies stay hidden until.
+    pub fn continuation(&self, done: RunCounts, hold_until_ms: Option<i64>) -> Value {
         let mut next = self.original.clone();
+        let copy = self.mode == Mode::Copy;
+        let (moved, copied) = if copy {
+            (0, done.moved)
+        } else {
+            (done.moved, 0)
+        };
         let carried = Carried {
             // The carried totals come from the request: saturate, never overflow.
             run: self.carried.run.saturating_add(1),
             moved: self.carried.moved.saturating_add(moved),
-            duplicates: self.carried.duplicates.saturating_add(duplicates),
+            duplicates: self.carried.duplicates.saturating_add(done.duplicates),
+            copied: self.carried.copied.saturating_add(copied),
+            hold_until_ms: hold_until_ms.filter(|_| copy),
         };
         if let Value::Object(map) = &mut next {
             if let Some(max) = self.max_messages {
                 map.insert(
                     "max_messages".into(),
-                    Value::from(max.saturating_sub(moved).max(1)),
+                    Value::from(max.saturating_sub(done.moved).max(1)),
                 );
             }
             map.insert(
@@ -664,14 +817,88 @@ mod tests {
     #[test]
     fn continuation_carries_totals_and_shrinks_the_quota() {
         let r = Request::parse(&json!({"source": "q", "max_messages": 100})).unwrap();
-        let next = r.continuation(40, 1);
+        let next = r.continuation(counts(40, 1), None);
         assert_eq!(next["max_messages"], 60);
         assert_eq!(
             next["continuation"],
             json!({"run": 1, "moved": 40, "duplicates": 1})
         );
         let again = Request::parse(&next).unwrap();
-        assert_eq!(again.continuation(10, 0)["continuation"]["moved"], 50);
+        assert_eq!(
+            again.continuation(counts(10, 0), None)["continuation"]["moved"],
+            50
+        );
+    }
+
+    fn counts(moved: u64, duplicates: u64) -> RunCounts {
+        RunCounts { moved, duplicates }
+    }
+
+    #[test]
+    fn copy_mode_carries_copies_and_the_hold() {
+        let r =
+            Request::parse(&json!({"source": "q", "mode": "copy", "max_messages": 100})).unwrap();
+        assert_eq!((r.mode, r.hold_seconds), (Mode::Copy, DEFAULT_HOLD_SECONDS));
+        let next = r.continuation(counts(40, 0), Some(5_000));
+        assert_eq!(next["max_messages"], 60);
+        assert_eq!(
+            next["continuation"],
+            json!({"run": 1, "moved": 0, "duplicates": 0, "copied": 40, "hold_until_ms": 5000})
+        );
+        let again = Request::parse(&next).unwrap();
+        assert_eq!(again.carried.hold_until_ms, Some(5_000));
+        assert_eq!(
+            again.continuation(counts(1, 0), Some(9))["continuation"]["copied"],
+            41
+        );
+    }
+
+    #[test]
+    fn copy_and_peek_refuse_what_cannot_work() {
+        let err = |v: Value| Request::parse(&v).unwrap_err().to_string();
+        assert!(err(json!({"source": "q", "mode": "copy", "native": true})).starts_with("mode:"));
+        assert!(
+            err(json!({"source": "q.fifo", "mode": "copy"})).starts_with("mode: copy from a FIFO")
+        );
+        assert!(err(json!({"source": "q", "hold_seconds": 600})).starts_with("hold_seconds: only"));
+        for h in [0, 59, MAX_HOLD_SECONDS + 1] {
+            assert!(
+                err(json!({"source": "q", "mode": "copy", "hold_seconds": h}))
+                    .starts_with("hold_seconds:")
+            );
+        }
+        assert!(err(json!({"source": "q", "mode": "clone"})).starts_with("mode:"));
+        assert!(err(json!({"source": "q", "page_size": 5})).starts_with("page_size: only"));
+        assert!(err(json!({"source": "q", "cursor": "x"})).starts_with("cursor: only"));
+        for (field, value) in [
+            ("destination", json!("other")),
+            ("native", json!(true)),
+            ("dry_run", json!(true)),
+            ("max_messages", json!(5)),
+            ("mode", json!("copy")),
+        ] {
+            let mut req = json!({"source": "q", "action": "peek"});
+            req[field] = value;
+            assert!(
+                err(req).starts_with(&format!("{field}: peek moves nothing")),
+                "{field}"
+            );
+        }
+        for size in [0, MAX_PAGE_SIZE + 1] {
+            assert!(
+                err(json!({"source": "q", "action": "peek", "page_size": size}))
+                    .starts_with("page_size:")
+            );
+        }
+        assert!(
+            err(json!({"source": "q", "action": "peek", "cursor": "not a cursor"}))
+                .starts_with("cursor:")
+        );
+        let peek = Request::parse(&json!({"source": "q", "action": "peek"})).unwrap();
+        assert_eq!(
+            (peek.action, peek.page_size),
+            (Action::Peek, DEFAULT_PAGE_SIZE)
+        );
     }
 
     #[test]
@@ -681,7 +908,7 @@ mod tests {
         let r = Request::parse(&json!({"source": "q", "continuation":
             {"run": u32::MAX, "moved": u64::MAX, "duplicates": u64::MAX}}))
         .unwrap();
-        let next = r.continuation(1, 1);
+        let next = r.continuation(counts(1, 1), None);
         assert_eq!(
             next["continuation"],
             json!({"run": u32::MAX, "moved": u64::MAX, "duplicates": u64::MAX})
