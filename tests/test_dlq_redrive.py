@@ -401,3 +401,70 @@ def test_copy_and_peek_refuse_what_they_cannot_do(stack, redrive):
     with pytest.raises(RuntimeError, match="cursor: belongs to a page of another queue"):
         redrive({"source": dlq, "action": "peek", "cursor": cursor})
     assert depth(stack, dlq) == 2 and depth(stack, src) == 0 and depth(stack, other) == 3
+
+
+def sns_dead_letters(stack, n: int, raw: bool, filter_policy: dict | None = None):
+    """A topic whose one queue subscription dead-letters into a DLQ: the subscriber queue
+    is deleted, `n` messages published (so SNS puts them in the DLQ, in its shape), and the
+    queue made again (same name, same ARN). Returns (topic ARN, subscriber URL, DLQ URL)."""
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    base = name("sns")
+    topic = sns.create_topic(Name=f"{base}-topic")["TopicArn"]
+    dlq = sqs.create_queue(QueueName=f"{base}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sub = sqs.create_queue(QueueName=f"{base}-sub")["QueueUrl"]
+    sub_arn = sqs.get_queue_attributes(QueueUrl=sub, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = {"RawMessageDelivery": "true" if raw else "false",
+                  "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})}
+    if filter_policy:
+        attributes["FilterPolicy"] = json.dumps(filter_policy)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sub_arn, Attributes=attributes)
+    sqs.delete_queue(QueueUrl=sub)
+    for i in range(n):
+        attrs = {"tenant": {"DataType": "String", "StringValue": "acme"},
+                 "blob": {"DataType": "Binary", "BinaryValue": bytes([i % 256, 0, 255])}}
+        if filter_policy:
+            attrs["route"] = {"DataType": "String", "StringValue": "billing"}
+        sns.publish(TopicArn=topic, Message=json.dumps({"n": i}), Subject="order", MessageAttributes=attrs)
+    assert depth(stack, dlq) == n
+    sub = sqs.create_queue(QueueName=f"{base}-sub")["QueueUrl"]
+    return topic, sub, dlq
+
+
+def test_sns_dead_letters_are_published_to_their_topic_again_under_faults(stack, redrive):
+    topic, sub, dlq = sns_dead_letters(stack, 60, raw=False)
+    post = lambda spec: requests.post(f"{stack.endpoint}/_rollgate/faults", json=spec, timeout=5).raise_for_status()
+    post({"operation": "PublishBatch", "fraction": 0.2, "entries": True, "code": "InternalError", "status": 500})
+    post({"operation": "PublishBatch", "fraction": 0.05, "entries": True, "code": "InvalidParameter",
+          "status": 400})
+    try:
+        report = redrive({"source": dlq, "destination": "sns"})
+    finally:
+        requests.delete(f"{stack.endpoint}/_rollgate/faults", timeout=5)
+    delivered = drain(stack, sub)
+    got = [json.loads(json.loads(m["Body"])["Message"])["n"] for m in delivered]
+    left = [json.loads(json.loads(m["Body"])["Message"])["n"] for m in drain(stack, dlq)]
+    # Each message published once or still in the DLQ (refused ones), none lost.
+    assert sorted(got + left) == list(range(60)) and len(set(got)) == len(got), (len(got), len(left))
+    assert report["moved"] == len(got) and report["failed"] == len(left), report
+    assert report["destinations"] == {topic: len(got)}, report
+    env = json.loads(delivered[0]["Body"])
+    assert env["Subject"] == "order" and env["MessageAttributes"]["tenant"]["Value"] == "acme", env
+    assert PROVENANCE in env["MessageAttributes"], env
+
+
+def test_raw_sns_dead_letters_go_to_the_topic_named_with_a_routing_attribute(stack, redrive):
+    topic, sub, dlq = sns_dead_letters(stack, 12, raw=True, filter_policy={"route": ["billing"]})
+    report = redrive({"source": dlq, "destination": "sns"})
+    assert report["moved"] == 0 and report["failed"] == 12, report
+    assert {f["code"] for f in report["failures"]} == {"SourceUnknown"}, report
+    assert depth(stack, dlq) == 12
+    report = redrive({"source": dlq, "destination": f"sns:{topic}", "sns_attributes": {"replayed": "yes"}})
+    assert report["moved"] == 12 and report["remaining"] == 0, report
+    delivered = drain(stack, sub)
+    assert sorted(json.loads(m["Body"])["n"] for m in delivered) == list(range(12))
+    attrs = delivered[0]["MessageAttributes"]
+    assert attrs["replayed"]["StringValue"] == "yes" and attrs["route"]["StringValue"] == "billing", attrs
+    assert len(attrs["blob"]["BinaryValue"]) == 3, attrs
+    with pytest.raises(RuntimeError, match="allow-list"):
+        redrive({"source": dlq, "destination": f"sns:arn:aws:sns:{REGION}:{ACCOUNT}:private-topic"})

@@ -79,6 +79,25 @@ pub fn is_queue_name(s: &str) -> bool {
     s.len() <= QUEUE_NAME_MAX_CHARS && word_chars(stem, QUEUE_NAME_MAX_CHARS)
 }
 
+/// Longest SNS topic name, `.fifo` included (`CreateTopic`).
+pub const TOPIC_NAME_MAX_CHARS: usize = 256;
+
+/// An SNS topic name: 1-256 letters, digits, `-` or `_`, a FIFO topic's ending `.fifo`.
+pub fn is_topic_name(s: &str) -> bool {
+    let stem = s.strip_suffix(".fifo").unwrap_or(s);
+    s.len() <= TOPIC_NAME_MAX_CHARS && word_chars(stem, TOPIC_NAME_MAX_CHARS)
+}
+
+/// An SNS topic ARN: `arn:<partition>:sns:<region>:<account>:<topic name>`.
+pub fn is_topic_arn(s: &str) -> bool {
+    Arn::parse(s).is_some_and(|a| {
+        a.service == "sns"
+            && !a.region.is_empty()
+            && is_account(a.account)
+            && is_topic_name(a.resource)
+    })
+}
+
 /// A function as Lambda's API takes it: a name, `name:qualifier`, a partial ARN
 /// (`account:function:name[:qualifier]`) or a full ARN
 /// (`arn:partition:lambda:region:account:function:name[:qualifier]`).

@@ -26,7 +26,8 @@ POST_HOOK_MAX_RUN_SECONDS = "10"
 LEDGER_TABLE = "rollgate-ledger"
 LOG_DIR = ROOT / "target" / "test-logs"
 REDRIVE_ALLOW = (f"arn:aws:sqs:{REGION}:{ACCOUNT}:redrive-*,"
-                 f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:redrive-*")
+                 f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:redrive-*,"
+                 f"arn:aws:sns:{REGION}:{ACCOUNT}:redrive-*")
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/rollgate-test"
 STACK_NAME = "rollgate"

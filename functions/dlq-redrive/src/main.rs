@@ -28,6 +28,7 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure
     let engine = Redrive {
         queues: &deps.queues,
         lambda: &deps.lambda,
+        topics: &deps.notifier,
         allow: &deps.allow,
         home: &home,
     };

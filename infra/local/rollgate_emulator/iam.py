@@ -67,9 +67,11 @@ from .state import log
 
 # Operations whose IAM privilege has another name (AWS's Service Authorization Reference:
 # Lambda's Invoke is lambda:InvokeFunction; SQS's batch calls are authorised as the
-# single-message privilege, SQS's developer guide "Amazon SQS API permissions").
+# single-message privilege, SQS's developer guide "Amazon SQS API permissions"; SNS has no
+# PublishBatch privilege: the reference lists sns:Publish for it).
 ACTION_OF = {
     ("lambda", "Invoke"): "InvokeFunction",
+    ("sns", "PublishBatch"): "Publish",
     ("sqs", "SendMessageBatch"): "SendMessage",
     ("sqs", "DeleteMessageBatch"): "DeleteMessage",
     ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
@@ -215,6 +217,7 @@ def resources(service: str, operation: str, p: dict[str, Any]) -> list[str]:
 # (alias/aws/...) allow every principal of the account through the service.
 KMS_ASKS = {
     ("sns", "Publish"): ("GenerateDataKey", "Decrypt"),
+    ("sns", "PublishBatch"): ("GenerateDataKey", "Decrypt"),
     ("sqs", "SendMessage"): ("GenerateDataKey", "Decrypt"),
     ("sqs", "SendMessageBatch"): ("GenerateDataKey", "Decrypt"),
     ("sqs", "ReceiveMessage"): ("Decrypt",),

@@ -13,7 +13,7 @@ CloudWatch, also when CloudWatch is called over RPCv2-CBOR) answer `ValidationEr
 What is read of a request: the JSON body (X-Amz-Target services), the CBOR body
 (CloudWatch), URI labels, query string and JSON body (Lambda's REST-JSON, matched against
 the model's `requestUri`), and the flat form parameters of query requests (top-level
-members only: nested query structures are not decoded). A pattern must match the whole
+members only: nested query structures are not decoded, only known to be present). A pattern must match the whole
 value, as AWS's services apply them (Lambda refuses `my function` with "Member must
 satisfy regular expression pattern"), although Smithy's models leave them unanchored.
 """
@@ -35,6 +35,8 @@ TARGETS = {"CodeDeploy_20141006": "codedeploy", "AmazonSSM": "ssm", "DynamoDB_20
            "AmazonSQS": "sqs", "GraniteServiceVersion20100801": "cloudwatch"}
 SIGNING = re.compile(r"Credential=[^/,]+/[^/,]+/[^/,]+/([^/,]+)/aws4_request")
 QUERY_PROTOCOL = {"sns", "cloudwatch"}
+# Stands for a query member given in nested form: present, and not checked further.
+NESTED = object()
 _lock = threading.Lock()
 
 
@@ -178,7 +180,14 @@ def params_of(environ: dict[str, Any], body: bytes) -> tuple[str, str, dict[str,
     if protocol == "query" and service in QUERY_PROTOCOL:
         form = parse_qs(body.decode(errors="replace")) if body else {}
         form.update(parse_qs(environ.get("QUERY_STRING", "")))
-        return service, operation, {k: v[0] for k, v in form.items() if "." not in k and k not in ("Action", "Version")}
+        params: dict[str, Any] = {k: v[0] for k, v in form.items()
+                                  if "." not in k and k not in ("Action", "Version")}
+        # A nested member (`Entries.member.1.Id`) is not decoded, but it is there: a
+        # required list or map given that way is not missing.
+        for k in form:
+            if "." in k:
+                params.setdefault(k.split(".", 1)[0], NESTED)
+        return service, operation, params
     if protocol == "rest-json" and service == "lambda":
         params = _rest_params(service, operation, environ, body)
         return (service, operation, params) if params is not None else None

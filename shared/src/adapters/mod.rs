@@ -104,3 +104,42 @@ impl crate::rollback::ports::Releases for AwsReleases {
         self.lambda.group_tag(function).await
     }
 }
+
+/// A batch sent as runs of entries that each fit one request (`max` bytes in all, see
+/// [`crate::redrive::message::batch_runs`]), one call per run. Once a run has gone, a
+/// later run's failed call fails only its own entries, so what was sent is never sent
+/// again; a failure of the first call is the whole call's.
+pub(crate) async fn send_in_runs<'e, F, Fut>(
+    entries: &'e [crate::redrive::ports::Outgoing],
+    max: usize,
+    operation: &str,
+    mut send: F,
+) -> crate::error::Result<Vec<crate::redrive::ports::EntryFailure>>
+where
+    F: FnMut(&'e [crate::redrive::ports::Outgoing]) -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<Vec<crate::redrive::ports::EntryFailure>>>,
+{
+    let mut failed = Vec::new();
+    for (n, run) in crate::redrive::message::batch_runs(entries, max)
+        .into_iter()
+        .enumerate()
+    {
+        match send(&entries[run.clone()]).await {
+            Ok(f) => failed.extend(f),
+            Err(e) if n == 0 => return Err(e),
+            Err(e) => {
+                failed.extend(
+                    entries[run]
+                        .iter()
+                        .map(|o| crate::redrive::ports::EntryFailure {
+                            id: o.id.clone(),
+                            code: e.code().unwrap_or(operation).to_owned(),
+                            message: e.to_string(),
+                            sender_fault: !e.is_retryable(),
+                        }),
+                )
+            }
+        }
+    }
+    Ok(failed)
+}

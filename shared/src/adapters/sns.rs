@@ -168,6 +168,70 @@ impl Announcer for SnsNotifier {
     }
 }
 
+/// One `PublishBatch` of entries that fit in one request.
+async fn publish_run(
+    client: &Client,
+    topic_arn: &str,
+    entries: &[crate::redrive::ports::Outgoing],
+) -> Result<Vec<crate::redrive::ports::EntryFailure>> {
+    use aws_sdk_sns::types::PublishBatchRequestEntry;
+    let mut req = client.publish_batch().topic_arn(topic_arn);
+    for e in entries {
+        let mut b = PublishBatchRequestEntry::builder()
+            .id(&e.id)
+            .message(&e.body)
+            .set_subject(e.subject.clone())
+            .set_message_group_id(e.group_id.clone())
+            .set_message_deduplication_id(e.deduplication_id.clone());
+        for (name, v) in &e.attributes {
+            if let Ok(a) = MessageAttributeValue::builder()
+                .data_type(&v.data_type)
+                .set_string_value(v.string.clone())
+                .set_binary_value(v.binary.clone().map(aws_smithy_types::Blob::new))
+                .build()
+            {
+                b = b.message_attributes(name, a);
+            }
+        }
+        req = req.publish_batch_request_entries(
+            b.build()
+                .map_err(|err| Error::InvalidEvent(format!("batch entry {}: {err}", e.id)))?,
+        );
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| Error::aws("sns", "PublishBatch", e))?;
+    Ok(out
+        .failed()
+        .iter()
+        .map(|f| crate::redrive::ports::EntryFailure {
+            id: f.id().to_owned(),
+            code: f.code().to_owned(),
+            message: f.message().unwrap_or_default().to_owned(),
+            sender_fault: f.sender_fault(),
+        })
+        .collect())
+}
+
+/// dlq-redrive publishes an SNS subscription's dead letters to their topic again.
+impl crate::redrive::ports::Topics for SnsNotifier {
+    async fn publish_batch(
+        &self,
+        topic_arn: &str,
+        entries: &[crate::redrive::ports::Outgoing],
+    ) -> Result<Vec<crate::redrive::ports::EntryFailure>> {
+        // One call per run of entries SNS takes in one request (256 KiB in all).
+        super::send_in_runs(
+            entries,
+            crate::redrive::message::MAX_SNS_BATCH_BYTES,
+            "PublishBatch",
+            |run| publish_run(&self.client, topic_arn, run),
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -394,25 +394,13 @@ impl Queues for Sqs {
         entries: &[Outgoing],
     ) -> Result<Vec<EntryFailure>> {
         // One call per run of entries that SQS takes in one request (at most 1 MiB in all).
-        // Once a run has gone, a later run's failed call fails only its own entries, so
-        // that what was sent is never sent again.
-        let mut failed = Vec::new();
-        for (n, run) in crate::redrive::message::batch_runs(entries)
-            .into_iter()
-            .enumerate()
-        {
-            match send_run(&self.client, queue, &entries[run.clone()]).await {
-                Ok(f) => failed.extend(f),
-                Err(e) if n == 0 => return Err(e),
-                Err(e) => failed.extend(entries[run].iter().map(|o| EntryFailure {
-                    id: o.id.clone(),
-                    code: e.code().unwrap_or("SendMessageBatch").to_owned(),
-                    message: e.to_string(),
-                    sender_fault: !e.is_retryable(),
-                })),
-            }
-        }
-        Ok(failed)
+        super::send_in_runs(
+            entries,
+            crate::redrive::message::MAX_BATCH_BYTES,
+            "SendMessageBatch",
+            |run| send_run(&self.client, queue, run),
+        )
+        .await
     }
 
     async fn delete_batch(

@@ -3,7 +3,9 @@
 
 use super::message;
 use super::peek::Peeked;
-use super::ports::{EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received};
+use super::ports::{
+    EntryFailure, EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received, Topics,
+};
 use super::rate::Aimd;
 use super::request::{
     Action, AllowList, DEFAULT_RATE, Destination, Mode, Request, RunCounts, queue_url_parts,
@@ -167,9 +169,10 @@ impl Limits {
 }
 
 /// Everything the run talks to.
-pub struct Redrive<'a, Q, L> {
+pub struct Redrive<'a, Q, L, T> {
     pub queues: &'a Q,
     pub lambda: &'a L,
+    pub topics: &'a T,
     pub allow: &'a AllowList,
     /// Where the function runs: the account and region a queue name or URL is in.
     pub home: &'a Home,
@@ -299,6 +302,16 @@ enum Target {
         function: String,
         qualifier: Option<String>,
     },
+    /// An SNS subscription's DLQ: published again to the given topic, or to the topic
+    /// each message's envelope names.
+    Topic(Option<String>),
+}
+
+/// Where one round of a batch goes.
+#[derive(Clone, Copy)]
+enum Sink<'a> {
+    Queue(&'a QueueInfo),
+    Topic(&'a str),
 }
 
 /// A queue whose RedrivePolicy names itself, redriven to its source: refused.
@@ -385,7 +398,7 @@ fn not_allowed(field: &str, arn: &str) -> Error {
     ))
 }
 
-impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
+impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
     /// Refuse a queue outside the allow-list from its reference alone (see
     /// [`named_queue_arn`]); what cannot be told so is checked once it is resolved.
     fn allowed_before_asking(&self, field: &str, reference: &str) -> Result<()> {
@@ -447,6 +460,8 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 Some(q) => format!("lambda:{function}:{q}"),
                 None => format!("lambda:{function}"),
             },
+            Target::Topic(Some(topic)) => topic.clone(),
+            Target::Topic(None) => "each message's SNS topic".into(),
         });
         if req.native {
             // Validated: native needs a queue. SQS's own task sends a shared DLQ's
@@ -683,7 +698,7 @@ impl Report {
     }
 }
 
-impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
+impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
     fn finish(&self, mut report: Report, started: Instant) -> Report {
         let elapsed = started.elapsed();
         report.duration_ms = elapsed.as_millis() as u64;
@@ -722,6 +737,14 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                     function: function.clone(),
                     qualifier: qualifier.clone(),
                 })
+            }
+            Destination::Topic(topic) => {
+                if let Some(t) = topic
+                    && !self.allow.allows(t)
+                {
+                    return Err(not_allowed("destination", t));
+                }
+                Ok(Target::Topic(topic.clone()))
             }
             Destination::Queue(reference) => {
                 self.allowed_before_asking("destination", reference)?;
@@ -894,6 +917,10 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                     self.send_to_lambda(function, qualifier.as_deref(), &chosen, sh)
                         .await
                 }
+                Target::Topic(topic) => {
+                    self.send_to_topics(req, source, topic.as_deref(), &chosen, sh)
+                        .await
+                }
             };
             // Only what the destination accepted leaves the DLQ.
             let mut accepted = Vec::new();
@@ -967,7 +994,9 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
                 .into_iter()
                 .filter(|&i| !blocked.contains(&entries[i].group_id))
                 .collect();
-            let failed = self.send_round(dest, &entries, pending, &mut ok, sh).await;
+            let failed = self
+                .send_round(Sink::Queue(dest), &entries, pending, &mut ok, sh)
+                .await;
             let mut t = lock(sh.tally);
             for (i, code, text) in failed {
                 if !ok[i] {
@@ -981,12 +1010,103 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
         ok
     }
 
+    /// Publish an SNS subscription's dead letters again, each to `fixed` or to the topic
+    /// its envelope names; element i of the answer says whether msgs[i] was accepted. A
+    /// message naming no topic (raw delivery) or one outside the allow-list stays,
+    /// reported. Per topic as [`Self::send_to_queue`] per queue (FIFO order per group).
+    async fn send_to_topics(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        fixed: Option<&str>,
+        msgs: &[Received],
+        sh: Shared<'_>,
+    ) -> Vec<bool> {
+        let mut ok = vec![false; msgs.len()];
+        let mut by_topic: BTreeMap<String, Vec<(usize, Outgoing)>> = BTreeMap::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let (named, mut o) =
+                message::sns_outgoing(m, i, &source.arn, req.provenance(), &req.sns_attributes);
+            let Some(topic) = fixed.map(str::to_owned).or(named) else {
+                lock(sh.tally).fail(&m.message_id, "SourceUnknown", "no SNS envelope names its topic (raw message delivery): it stays; give destination sns:<topic ARN>");
+                continue;
+            };
+            if !self.allow.allows(&topic) {
+                let why = format!(
+                    "its topic {topic} is outside the allow-list (ROLLGATE_REDRIVE_ALLOW): it stays"
+                );
+                lock(sh.tally).fail(&m.message_id, "NotAllowed", &why);
+                continue;
+            }
+            message::sns_fifo_ids(
+                &mut o,
+                m,
+                (&source.arn, &topic),
+                req.message_group_id.as_deref(),
+            );
+            by_topic.entry(topic).or_default().push((i, o));
+        }
+        for (topic, part) in by_topic {
+            let (idx, entries): (Vec<usize>, Vec<Outgoing>) = part.into_iter().unzip();
+            let sent = self
+                .publish_in_rounds(&topic, &entries, &idx, msgs, sh)
+                .await;
+            let n = sent.iter().filter(|s| **s).count() as u64;
+            if fixed.is_none() {
+                *lock(sh.tally).per_destination.entry(topic).or_default() += n;
+            }
+            for (k, s) in sent.into_iter().enumerate() {
+                ok[idx[k]] = s;
+            }
+        }
+        ok
+    }
+
+    /// `entries` (of `msgs[idx[k]]`) to one topic; FIFO in rounds as for a queue.
+    async fn publish_in_rounds(
+        &self,
+        topic: &str,
+        entries: &[Outgoing],
+        idx: &[usize],
+        msgs: &[Received],
+        sh: Shared<'_>,
+    ) -> Vec<bool> {
+        let fifo = topic.ends_with(".fifo");
+        let rounds = if fifo {
+            let groups: Vec<Option<String>> = entries.iter().map(|e| e.group_id.clone()).collect();
+            message::fifo_rounds(&groups)
+        } else {
+            vec![(0..entries.len()).collect()]
+        };
+        let mut sent = vec![false; entries.len()];
+        let mut blocked: Vec<Option<String>> = Vec::new();
+        for round in rounds {
+            let pending: Vec<usize> = round
+                .into_iter()
+                .filter(|&k| !blocked.contains(&entries[k].group_id))
+                .collect();
+            let failed = self
+                .send_round(Sink::Topic(topic), entries, pending, &mut sent, sh)
+                .await;
+            let mut t = lock(sh.tally);
+            for (k, code, text) in failed {
+                if !sent[k] {
+                    t.fail(&msgs[idx[k]].message_id, &code, &text);
+                    if fifo {
+                        blocked.push(entries[k].group_id.clone());
+                    }
+                }
+            }
+        }
+        sent
+    }
+
     /// Send the `pending` entries, retrying what failed transiently (paced, with backoff)
     /// until the attempts or the time run out; marks what was accepted in `ok` and returns
     /// `(entry, code, message)` of what was not.
     async fn send_round(
         &self,
-        dest: &QueueInfo,
+        sink: Sink<'_>,
         entries: &[Outgoing],
         mut pending: Vec<usize>,
         ok: &mut [bool],
@@ -1008,7 +1128,11 @@ impl<Q: Queues, L: EventInvoker> Redrive<'_, Q, L> {
             attempt += 1;
             self.pace(pending.len(), rate, clock).await;
             let batch: Vec<Outgoing> = pending.iter().map(|&i| entries[i].clone()).collect();
-            match self.queues.send_batch(dest, &batch).await {
+            let answer: Result<Vec<EntryFailure>> = match sink {
+                Sink::Queue(dest) => self.queues.send_batch(dest, &batch).await,
+                Sink::Topic(topic) => self.topics.publish_batch(topic, &batch).await,
+            };
+            match answer {
                 Ok(failures) => {
                     let throttled = failures.iter().any(|f| is_throttle(&f.code));
                     let mut next = Vec::new();
@@ -1150,8 +1274,8 @@ pub const FALLBACK_RUN: Duration = Duration::from_secs(900);
 /// One invocation of dlq-redrive: a bad request fails, naming the field, before any AWS
 /// call; what the request names but may not touch is refused as an invalid request; the
 /// report is logged, announced and returned.
-pub async fn handle_request<Q, L, S>(
-    engine: &Redrive<'_, Q, L>,
+pub async fn handle_request<Q, L, T, S>(
+    engine: &Redrive<'_, Q, L, T>,
     sink: &S,
     payload: &Value,
     deadline_epoch_ms: u64,
@@ -1159,6 +1283,7 @@ pub async fn handle_request<Q, L, S>(
 where
     Q: Queues,
     L: EventInvoker,
+    T: Topics,
     S: super::ports::SummarySink,
 {
     let request = Request::parse(payload)?;

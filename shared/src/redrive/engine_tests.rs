@@ -1,18 +1,18 @@
 //! The redrive engine through the in-memory ports of `fakes`: conservation under
 //! injected send and delete failures, dry run, FIFO order, Lambda replay, refusals.
 
-use super::fakes::{MemInvoker, MemQueues, MemSink, SendFault};
+use super::fakes::{MemInvoker, MemQueues, MemSink, MemTopics, SendFault};
 use super::{AllowList, Redrive, handle_request};
 use crate::error::Error;
 use crate::scope::Home;
 use serde_json::{Value, json};
 
-const ALLOW: &str =
-    "arn:aws:sqs:us-east-1:123456789012:*,arn:aws:lambda:us-east-1:123456789012:function:*";
+const ALLOW: &str = "arn:aws:sqs:us-east-1:123456789012:*,arn:aws:lambda:us-east-1:123456789012:function:*,arn:aws:sns:us-east-1:123456789012:*";
 
 struct World {
     queues: MemQueues,
     lambda: MemInvoker,
+    topics: MemTopics,
     sink: MemSink,
     allow: AllowList,
     home: Home,
@@ -23,6 +23,7 @@ impl World {
         World {
             queues: MemQueues::default(),
             lambda: MemInvoker::default(),
+            topics: MemTopics::default(),
             sink: MemSink::default(),
             allow: AllowList::parse(ALLOW),
             home: Home::default(),
@@ -33,6 +34,7 @@ impl World {
         let engine = Redrive {
             queues: &self.queues,
             lambda: &self.lambda,
+            topics: &self.topics,
             allow: &self.allow,
             home: &self.home,
         };
@@ -654,4 +656,181 @@ async fn peek_filters_and_refuses_a_cursor_of_another_queue() {
             .contains("cursor: belongs to a page of another queue"),
         "{err}"
     );
+}
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
+
+/// An SNS subscription's dead letter as SNS puts it in the DLQ without raw delivery: the
+/// notification envelope (shape as AWS records it; the signature fields shortened).
+fn envelope(topic: &str, n: usize) -> String {
+    json!({
+        "Type": "Notification",
+        "MessageId": format!("0a1b2c3d-0000-4000-8000-{n:012}"),
+        "TopicArn": topic,
+        "Subject": "order",
+        "Message": json!({ "n": n }).to_string(),
+        "Timestamp": "2026-12-04T10:00:00.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0.pem",
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+        "MessageAttributes": {
+            "tenant": {"Type": "String", "Value": "acme"},
+            "blob": {"Type": "Binary", "Value": "AAH/"}
+        }
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn sns_dead_letters_are_published_to_their_own_topics_again() {
+    let w = World::new();
+    let dlq = w.dlq_with(0);
+    let other = "arn:aws:sns:us-east-1:123456789012:payments";
+    for n in 0..12 {
+        let topic = if n % 3 == 0 { other } else { TOPIC };
+        w.queues.put(&dlq, &envelope(topic, n), None);
+    }
+    let report = w
+        .run(json!({ "source": dlq, "destination": "sns",
+                     "sns_attributes": {"replay": "billing"} }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&report["moved"], &report["failed"]),
+        (&json!(12), &json!(0)),
+        "{report}"
+    );
+    assert_eq!(
+        report["destinations"],
+        json!({ TOPIC: 8, other: 4 }),
+        "{report}"
+    );
+    assert!(w.queues.bodies(&dlq).is_empty());
+    let published = w.topics.published.lock().unwrap();
+    let first = &published[TOPIC][0];
+    // The envelope is unwrapped to what the publisher sent: message, subject, attributes.
+    assert_eq!(first.body, json!({"n": 1}).to_string());
+    assert_eq!(first.subject.as_deref(), Some("order"));
+    assert_eq!(first.attributes["tenant"].string.as_deref(), Some("acme"));
+    assert_eq!(
+        first.attributes["blob"].binary.as_deref(),
+        Some(&[0u8, 1, 255][..])
+    );
+    assert_eq!(
+        first.attributes["replay"].string.as_deref(),
+        Some("billing")
+    );
+    assert!(first.attributes.contains_key("rollgate.redrive"));
+    assert_eq!((&first.group_id, &first.deduplication_id), (&None, &None));
+}
+
+#[tokio::test]
+async fn raw_sns_dead_letters_need_the_topic_named_and_the_allow_list_holds() {
+    let w = World::new();
+    let dlq = w.dlq_with(3);
+    let report = w
+        .run(json!({ "source": dlq, "destination": "sns" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&report["moved"], &report["failed"]),
+        (&json!(0), &json!(3)),
+        "{report}"
+    );
+    assert_eq!(report["failures"][0]["code"], "SourceUnknown", "{report}");
+    assert_eq!(w.queues.visibility(&dlq), (3, 0));
+    let report = w
+        .run(json!({ "source": dlq, "destination": format!("sns:{TOPIC}") }))
+        .await
+        .unwrap();
+    assert_eq!(report["moved"], 3, "{report}");
+    assert_eq!(w.topics.bodies(TOPIC).len(), 3);
+    // A topic outside the allow-list: named, refused before anything moves; from an
+    // envelope, the message stays.
+    let foreign = "arn:aws:sns:us-east-1:999999999999:orders";
+    let err = w
+        .run(json!({ "source": dlq, "destination": format!("sns:{foreign}") }))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("allow-list"), "{err}");
+    w.queues.put(&dlq, &envelope(foreign, 7), None);
+    let report = w
+        .run(json!({ "source": dlq, "destination": "sns" }))
+        .await
+        .unwrap();
+    assert_eq!(report["failures"][0]["code"], "NotAllowed", "{report}");
+    assert_eq!(w.queues.bodies(&dlq).len(), 1);
+}
+
+#[tokio::test]
+async fn sns_publish_failures_are_retried_or_leave_the_message_in_the_dlq() {
+    let w = World::new();
+    let dlq = w.dlq_with(0);
+    for n in 0..20 {
+        w.queues.put(&dlq, &envelope(TOPIC, n), None);
+    }
+    {
+        let mut f = w.topics.failures.lock().unwrap();
+        f.push_back((4, "InternalError", false));
+        f.push_back((2, "InvalidParameter", true));
+    }
+    let report = w
+        .run(json!({ "source": dlq, "destination": "sns" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&report["moved"], &report["failed"]),
+        (&json!(18), &json!(2)),
+        "{report}"
+    );
+    // Conservation: each message published once or still in the DLQ.
+    let mut all: Vec<u64> = w
+        .topics
+        .bodies(TOPIC)
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).unwrap()["n"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    for b in w.queues.bodies(&dlq) {
+        let env: Value = serde_json::from_str(&b).unwrap();
+        let inner: Value = serde_json::from_str(env["Message"].as_str().unwrap()).unwrap();
+        all.push(inner["n"].as_u64().unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..20).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_fifo_topic_gets_each_group_in_order_with_stable_deduplication_ids() {
+    let w = World::new();
+    let dlq = w.queues.pair("orders", true);
+    let fifo = "arn:aws:sns:us-east-1:123456789012:orders.fifo";
+    for n in 0..12 {
+        let g = ["a", "b", "c"][n % 3];
+        w.queues.put(&dlq, &envelope(fifo, n), Some(g));
+    }
+    let report = w
+        .run(json!({ "source": dlq, "destination": "sns" }))
+        .await
+        .unwrap();
+    assert_eq!(report["moved"], 12, "{report}");
+    let published = w.topics.published.lock().unwrap();
+    for g in ["a", "b", "c"] {
+        let order: Vec<u64> = published[fifo]
+            .iter()
+            .filter(|o| o.group_id.as_deref() == Some(g))
+            .map(|o| {
+                serde_json::from_str::<Value>(&o.body).unwrap()["n"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!((order.len(), &order), (4, &sorted), "group {g}");
+    }
 }

@@ -7,7 +7,7 @@
 
 use super::ports::{
     AttributeValue, EntryFailure, EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received,
-    SummarySink,
+    SummarySink, Topics,
 };
 use crate::error::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -472,5 +472,68 @@ impl SummarySink for MemSink {
     async fn summary(&self, subject: &str, body: &str, _attributes: &[(&str, &str)]) -> Result<()> {
         lock(&self.0).push((subject.to_owned(), body.to_owned()));
         Ok(())
+    }
+}
+
+/// SNS topics: what each `PublishBatch` delivered, with scripted entry failures.
+#[derive(Debug, Default)]
+pub struct MemTopics {
+    /// Topic ARN → the entries it accepted, in order.
+    pub published: Mutex<BTreeMap<String, Vec<Outgoing>>>,
+    /// Entries of the next calls to fail, as `(count, code, sender_fault)` per call.
+    pub failures: Mutex<VecDeque<(usize, &'static str, bool)>>,
+    /// FIFO topics drop a deduplication id they have seen (within SNS's 5 minutes).
+    seen_dedup: Mutex<BTreeSet<String>>,
+}
+
+impl MemTopics {
+    /// The bodies published to `topic`, in order.
+    pub fn bodies(&self, topic: &str) -> Vec<String> {
+        lock(&self.published)
+            .get(topic)
+            .map(|v| v.iter().map(|o| o.body.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Topics for MemTopics {
+    async fn publish_batch(
+        &self,
+        topic_arn: &str,
+        entries: &[Outgoing],
+    ) -> Result<Vec<EntryFailure>> {
+        assert!(entries.len() <= 10, "PublishBatch takes at most 10 entries");
+        let fifo = topic_arn.ends_with(".fifo");
+        for e in entries {
+            assert_eq!(
+                fifo,
+                e.group_id.is_some() && e.deduplication_id.is_some(),
+                "a FIFO topic needs a group and deduplication id, a standard one takes neither"
+            );
+        }
+        let (count, code, sender_fault) =
+            lock(&self.failures).pop_front().unwrap_or((0, "", false));
+        let mut failures = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            if i < count {
+                failures.push(EntryFailure {
+                    id: e.id.clone(),
+                    code: code.into(),
+                    message: "scripted".into(),
+                    sender_fault,
+                });
+                continue;
+            }
+            if let Some(d) = &e.deduplication_id
+                && !lock(&self.seen_dedup).insert(d.clone())
+            {
+                continue;
+            }
+            lock(&self.published)
+                .entry(topic_arn.to_owned())
+                .or_default()
+                .push(e.clone());
+        }
+        Ok(failures)
     }
 }

@@ -59,14 +59,18 @@ fn size(body: &str, attributes: &BTreeMap<String, AttributeValue>) -> usize {
 /// make a batch SQS refuses whole (`BatchRequestTooLong`).
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
-/// `entries` split, in order, into runs whose sizes add up to at most [`MAX_BATCH_BYTES`]
-/// (one message is never split: a single message is at most that size).
-pub fn batch_runs(entries: &[Outgoing]) -> Vec<std::ops::Range<usize>> {
+/// SNS's limit on one `PublishBatch`, the messages and their attributes added up, which is
+/// also its limit on one message (sns model, `PublishBatch`).
+pub const MAX_SNS_BATCH_BYTES: usize = 262_144;
+
+/// `entries` split, in order, into runs whose sizes add up to at most `max` bytes (one
+/// message is never split: a single message is at most that size, or is refused alone).
+pub fn batch_runs(entries: &[Outgoing], max: usize) -> Vec<std::ops::Range<usize>> {
     let mut runs = Vec::new();
     let (mut start, mut total) = (0, 0);
     for (i, e) in entries.iter().enumerate() {
         let n = size(&e.body, &e.attributes);
-        if i > start && total + n > MAX_BATCH_BYTES {
+        if i > start && total + n > max {
             runs.push(start..i);
             (start, total) = (i, 0);
         }
@@ -98,23 +102,12 @@ pub fn outgoing(
     default_group: Option<&str>,
     provenance: Provenance,
 ) -> Outgoing {
-    let mut attributes = m.attributes.clone();
-    if provenance != Provenance::Off {
-        let mut tag = serde_json::json!({
-            "message_id": m.message_id,
-            "source": source_arn,
-            "receive_count": m.receive_count,
-        });
-        if provenance == Provenance::Copied {
-            tag["copy"] = Value::Bool(true);
-        }
-        let tag = tag.to_string();
-        let mut with = attributes.clone();
-        with.insert(PROVENANCE_ATTRIBUTE.into(), AttributeValue::string(tag));
-        if with.len() <= MAX_ATTRIBUTES && size(&m.body, &with) <= MAX_MESSAGE_BYTES {
-            attributes = with;
-        }
-    }
+    let attributes = with_provenance(
+        m,
+        &m.body,
+        m.attributes.clone(),
+        (source_arn, provenance, MAX_MESSAGE_BYTES),
+    );
     let (group_id, deduplication_id) = if fifo_destination {
         (
             Some(
@@ -134,7 +127,126 @@ pub fn outgoing(
         attributes,
         group_id,
         deduplication_id,
+        subject: None,
     }
+}
+
+/// Provenance added to `attributes` when asked and when it fits (attribute count, and
+/// `max` bytes with the body).
+fn with_provenance(
+    m: &Received,
+    body: &str,
+    mut attributes: BTreeMap<String, AttributeValue>,
+    (source_arn, provenance, max): (&str, Provenance, usize),
+) -> BTreeMap<String, AttributeValue> {
+    if provenance == Provenance::Off {
+        return attributes;
+    }
+    let mut tag = serde_json::json!({
+        "message_id": m.message_id,
+        "source": source_arn,
+        "receive_count": m.receive_count,
+    });
+    if provenance == Provenance::Copied {
+        tag["copy"] = Value::Bool(true);
+    }
+    let before = attributes.clone();
+    attributes.insert(
+        PROVENANCE_ATTRIBUTE.into(),
+        AttributeValue::string(tag.to_string()),
+    );
+    if attributes.len() <= MAX_ATTRIBUTES && size(body, &attributes) <= max {
+        attributes
+    } else {
+        before
+    }
+}
+
+/// An SNS subscription's dead letter as SNS delivered it: the topic it came from, when
+/// its envelope says (`None` for a raw-delivery message), and what to publish again.
+/// Envelope (`Type: Notification`): `Message`, `Subject` and `MessageAttributes`
+/// (`{Type, Value}`, binary values in base64). Raw delivery: the body and the SQS message
+/// attributes (SNS carried the publisher's attributes over with their types).
+pub fn sns_outgoing(
+    m: &Received,
+    entry_id: usize,
+    source_arn: &str,
+    provenance: Provenance,
+    extra: &BTreeMap<String, String>,
+) -> (Option<String>, Outgoing) {
+    let envelope = serde_json::from_str::<Value>(&m.body).ok().filter(|v| {
+        v["Type"] == "Notification" && v["TopicArn"].is_string() && v["Message"].is_string()
+    });
+    let (topic, body, subject, mut attributes) = match &envelope {
+        Some(env) => (
+            env["TopicArn"].as_str().map(str::to_owned),
+            env["Message"].as_str().unwrap_or_default().to_owned(),
+            env["Subject"].as_str().map(str::to_owned),
+            envelope_attributes(&env["MessageAttributes"]),
+        ),
+        None => (None, m.body.clone(), None, m.attributes.clone()),
+    };
+    for (k, v) in extra {
+        attributes.insert(k.clone(), AttributeValue::string(v.clone()));
+    }
+    let attributes = with_provenance(
+        m,
+        &body,
+        attributes,
+        (source_arn, provenance, MAX_SNS_BATCH_BYTES),
+    );
+    let outgoing = Outgoing {
+        id: entry_id.to_string(),
+        body,
+        attributes,
+        group_id: None,
+        deduplication_id: None,
+        subject,
+    };
+    (topic, outgoing)
+}
+
+/// For a FIFO topic: the message's group (or `default_group`) and the deduplication id
+/// of [`deduplication_id`]; a standard topic takes neither.
+pub fn sns_fifo_ids(
+    o: &mut Outgoing,
+    m: &Received,
+    (source_arn, topic_arn): (&str, &str),
+    default_group: Option<&str>,
+) {
+    if topic_arn.ends_with(".fifo") {
+        o.group_id = Some(
+            m.group_id
+                .clone()
+                .or_else(|| default_group.map(str::to_owned))
+                .unwrap_or_else(|| "rollgate-redrive".into()),
+        );
+        o.deduplication_id = Some(deduplication_id(source_arn, &m.message_id));
+    }
+}
+
+fn envelope_attributes(v: &Value) -> BTreeMap<String, AttributeValue> {
+    let Some(map) = v.as_object() else {
+        return BTreeMap::new();
+    };
+    map.iter()
+        .filter_map(|(name, a)| {
+            let data_type = a["Type"].as_str()?.to_owned();
+            let value = a["Value"].as_str()?;
+            let binary = data_type
+                .starts_with("Binary")
+                .then(|| aws_smithy_types::base64::decode(value).ok())
+                .flatten();
+            Some((
+                name.clone(),
+                AttributeValue {
+                    string: binary.is_none().then(|| value.to_owned()),
+                    binary,
+                    data_type,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The original event of a Lambda DLQ message.
@@ -223,20 +335,24 @@ mod tests {
             attributes: BTreeMap::new(),
             group_id: None,
             deduplication_id: None,
+            subject: None,
         };
         let small: Vec<_> = (0..10).map(|i| entry(i, 100)).collect();
-        assert_eq!(batch_runs(&small), vec![0..10]);
+        assert_eq!(batch_runs(&small, MAX_BATCH_BYTES), vec![0..10]);
         // Ten messages of 300 KB: 3 fit in 1 MiB (900 KB), the fourth would not.
         let big: Vec<_> = (0..10).map(|i| entry(i, 300_000)).collect();
-        assert_eq!(batch_runs(&big), vec![0..3, 3..6, 6..9, 9..10]);
-        for run in batch_runs(&big) {
+        assert_eq!(
+            batch_runs(&big, MAX_BATCH_BYTES),
+            vec![0..3, 3..6, 6..9, 9..10]
+        );
+        for run in batch_runs(&big, MAX_BATCH_BYTES) {
             let total: usize = big[run].iter().map(|e| e.body.len()).sum();
             assert!(total <= MAX_BATCH_BYTES);
         }
         // A message of exactly the limit goes alone.
         let edge = vec![entry(0, 10), entry(1, MAX_BATCH_BYTES), entry(2, 10)];
-        assert_eq!(batch_runs(&edge), vec![0..1, 1..2, 2..3]);
-        assert!(batch_runs(&[]).is_empty());
+        assert_eq!(batch_runs(&edge, MAX_BATCH_BYTES), vec![0..1, 1..2, 2..3]);
+        assert!(batch_runs(&[], MAX_BATCH_BYTES).is_empty());
     }
 
     #[test]

@@ -56,9 +56,11 @@ pub struct Outgoing {
     pub attributes: BTreeMap<String, AttributeValue>,
     pub group_id: Option<String>,
     pub deduplication_id: Option<String>,
+    /// SNS only: the message's subject.
+    pub subject: Option<String>,
 }
 
-/// A batch entry SQS did not accept.
+/// A batch entry SQS or SNS did not accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryFailure {
     pub id: String,
@@ -161,6 +163,17 @@ pub trait EventInvoker: Send + Sync {
         qualifier: Option<&str>,
         payload: Vec<u8>,
     ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// SNS topics an SNS subscription's dead letters are published to again.
+pub trait Topics: Send + Sync {
+    /// `PublishBatch` to `topic_arn`: `Err` when the whole call failed, else the failed
+    /// entries (SNS's `SenderFault` marks those that would fail again).
+    fn publish_batch(
+        &self,
+        topic_arn: &str,
+        entries: &[Outgoing],
+    ) -> impl Future<Output = Result<Vec<EntryFailure>>> + Send;
 }
 
 /// Where the run's summary goes (SNS).

@@ -90,6 +90,9 @@ pub enum Destination {
         function: String,
         qualifier: Option<String>,
     },
+    /// `sns` (each message's topic, from its SNS envelope) or `sns:<topic ARN>`: an SNS
+    /// subscription's dead letters, published to the topic again.
+    Topic(Option<String>),
 }
 
 /// One predicate on the JSON body, addressed by a JSON pointer (`/detail/type`).
@@ -196,6 +199,8 @@ struct Raw {
     hold_seconds: Option<u64>,
     page_size: Option<usize>,
     cursor: Option<String>,
+    #[serde(default)]
+    sns_attributes: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -234,6 +239,9 @@ pub struct Request {
     /// Peek: messages per page, and where the last page ended.
     pub page_size: usize,
     pub cursor: Option<String>,
+    /// SNS destination: string attributes added to every message published, for example
+    /// one that only the subscription to reach filters on.
+    pub sns_attributes: BTreeMap<String, String>,
     /// The request as received, to build the continuation from.
     pub original: Value,
 }
@@ -301,6 +309,20 @@ pub fn check_queue_reference(field: &str, text: &str) -> Result<(), RequestError
 }
 
 fn parse_destination(text: &str) -> Result<Destination, RequestError> {
+    if text == "sns" {
+        return Ok(Destination::Topic(None));
+    }
+    if let Some(topic) = text.strip_prefix("sns:") {
+        if !crate::names::is_topic_arn(topic) {
+            return Err(bad(
+                "destination",
+                format!(
+                    "{text:?}: expected sns:<topic ARN> (arn:<partition>:sns:<region>:<account>:<topic name>), or sns alone for each message's own topic"
+                ),
+            ));
+        }
+        return Ok(Destination::Topic(Some(topic.to_owned())));
+    }
     let Some(rest) = text.strip_prefix("lambda:") else {
         if text.trim().is_empty() {
             return Err(bad("destination", "must not be empty"));
@@ -472,6 +494,55 @@ fn check_copy(raw: &Raw, source: &str) -> Result<(), RequestError> {
     Ok(())
 }
 
+/// Attributes added to what is published to SNS: only with an SNS destination, and within
+/// SNS's rules (at most 10 attributes with the provenance one; names of 1-256 letters,
+/// digits, `_`, `-` and `.`, not starting with `AWS.` or `Amazon.`; a value).
+fn check_sns_attributes(
+    attributes: &BTreeMap<String, String>,
+    destination: &Destination,
+) -> Result<(), RequestError> {
+    if attributes.is_empty() {
+        return Ok(());
+    }
+    if !matches!(destination, Destination::Topic(_)) {
+        return Err(bad("sns_attributes", "only with an sns destination"));
+    }
+    if attributes.len() > MAX_FILTER_ATTRIBUTES - 1 {
+        return Err(bad(
+            "sns_attributes",
+            format!(
+                "{} attributes, at most {}: SNS carries 10 with rollgate's provenance",
+                attributes.len(),
+                MAX_FILTER_ATTRIBUTES - 1
+            ),
+        ));
+    }
+    for (name, value) in attributes {
+        let name_ok = (1..=256).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && !name.starts_with('.')
+            && !name.ends_with('.')
+            && !name.contains("..")
+            && !name.to_ascii_lowercase().starts_with("aws.")
+            && !name.to_ascii_lowercase().starts_with("amazon.");
+        if !name_ok {
+            return Err(bad(
+                &format!("sns_attributes.{name}"),
+                "an attribute name is 1-256 letters, digits, '_', '-' or '.', not starting with AWS. or Amazon.",
+            ));
+        }
+        if value.is_empty() || value.len() > MAX_FILTER_VALUE_BYTES {
+            return Err(bad(
+                &format!("sns_attributes.{name}"),
+                "the value must be 1 byte to 256 KiB",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Peek takes a page size and a cursor and nothing that moves; the others take neither.
 fn check_peek(raw: &Raw) -> Result<(), RequestError> {
     if raw.action != Action::Peek {
@@ -522,7 +593,10 @@ fn check_native(raw: &Raw, filter: &Filter, destination: &Destination) -> Result
             "a message move task cannot dry-run or stop at max_messages",
         ));
     }
-    if matches!(destination, Destination::Lambda { .. }) {
+    if matches!(
+        destination,
+        Destination::Lambda { .. } | Destination::Topic(_)
+    ) {
         return Err(bad(
             "native",
             "a message move task moves between SQS queues only",
@@ -585,6 +659,7 @@ impl Request {
             check_native(&raw, &filter, &destination)?;
         }
         check_copy(&raw, &source)?;
+        check_sns_attributes(&raw.sns_attributes, &destination)?;
         check_peek(&raw)?;
         if raw.action == Action::Cancel && raw.task_handle.is_none() {
             return Err(bad("task_handle", "required to cancel a message move task"));
@@ -615,6 +690,7 @@ impl Request {
             hold_seconds: raw.hold_seconds.unwrap_or(DEFAULT_HOLD_SECONDS),
             page_size: raw.page_size.unwrap_or(DEFAULT_PAGE_SIZE),
             cursor: raw.cursor,
+            sns_attributes: raw.sns_attributes,
             original: value.clone(),
         })
     }
@@ -850,6 +926,54 @@ mod tests {
         assert_eq!(
             again.continuation(counts(1, 0), Some(9))["continuation"]["copied"],
             41
+        );
+    }
+
+    #[test]
+    fn sns_destinations_and_their_attributes() {
+        let topic = "arn:aws:sns:us-east-1:123456789012:orders.fifo";
+        let parse = |v: Value| Request::parse(&v).map(|r| r.destination);
+        assert_eq!(
+            parse(json!({"source": "q", "destination": "sns"})),
+            Ok(Destination::Topic(None))
+        );
+        assert_eq!(
+            parse(json!({"source": "q", "destination": format!("sns:{topic}")})),
+            Ok(Destination::Topic(Some(topic.into())))
+        );
+        let err = |v: Value| Request::parse(&v).unwrap_err().to_string();
+        for bad in [
+            "sns:",
+            "sns:orders",
+            "sns:arn:aws:sqs:us-east-1:123456789012:q",
+            "sns:arn:aws:sns:us-east-1:1234:t",
+            "sns:arn:aws:sns:us-east-1:123456789012:a*",
+        ] {
+            assert!(
+                err(json!({"source": "q", "destination": bad})).starts_with("destination:"),
+                "{bad}"
+            );
+        }
+        assert!(
+            err(json!({"source": "q", "destination": "sns", "native": true}))
+                .starts_with("native:")
+        );
+        assert!(
+            err(json!({"source": "q", "sns_attributes": {"a": "b"}}))
+                .starts_with("sns_attributes: only")
+        );
+        for (name, value) in [("AWS.x", "v"), ("a b", "v"), (".a", "v"), ("ok", "")] {
+            assert!(
+                err(json!({"source": "q", "destination": "sns", "sns_attributes": {name: value}}))
+                    .starts_with(&format!("sns_attributes.{name}:")),
+                "{name}"
+            );
+        }
+        let ten: BTreeMap<String, String> =
+            (0..10).map(|i| (format!("a{i}"), "v".into())).collect();
+        assert!(
+            err(json!({"source": "q", "destination": "sns", "sns_attributes": ten}))
+                .starts_with("sns_attributes: 10 attributes")
         );
     }
 
