@@ -468,3 +468,83 @@ def test_raw_sns_dead_letters_go_to_the_topic_named_with_a_routing_attribute(sta
     assert len(attrs["blob"]["BinaryValue"]) == 3, attrs
     with pytest.raises(RuntimeError, match="allow-list"):
         redrive({"source": dlq, "destination": f"sns:arn:aws:sns:{REGION}:{ACCOUNT}:private-topic"})
+
+
+def test_eventbridge_dead_letters_go_straight_to_their_targets_under_faults(stack, redrive):
+    """A rule whose Lambda and SQS targets were gone when its events came: EventBridge put
+    them in the targets' DLQ (the event, six String attributes). Once the targets are
+    back, destination target delivers each event to its own target, without the
+    attributes, with throttled invokes retried."""
+    sqs, events = stack.client("sqs"), stack.client("events")
+    base = name("evt")
+    dlq = sqs.create_queue(QueueName=f"{base}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    fn, queue = f"{base}-fn", f"{base}-audit"
+    fn_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{fn}"
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"
+    events.put_rule(Name=base, EventPattern=json.dumps({"source": [f"app.{base}"]}))
+    events.put_targets(Rule=base, Targets=[{"Id": "fn", "Arn": fn_arn, "DeadLetterConfig": {"Arn": dlq_arn}},
+                                           {"Id": "q", "Arn": queue_arn, "DeadLetterConfig": {"Arn": dlq_arn}}])
+    for i in range(0, 20, 10):
+        events.put_events(Entries=[{"Source": f"app.{base}", "DetailType": "order", "Detail": json.dumps({"n": n})}
+                                   for n in range(i, i + 10)])
+    assert depth(stack, dlq) == 40  # each event, once per target
+    create_function(stack, fn, handler="example-app", env={})
+    audit = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    post = lambda spec: requests.post(f"{stack.endpoint}/_rollgate/faults", json=spec, timeout=5).raise_for_status()
+    post({"operation": "Invoke", "target": fn, "count": 3, "code": "TooManyRequestsException", "status": 429})
+    try:
+        report = redrive({"source": dlq, "destination": "target"})
+    finally:
+        requests.delete(f"{stack.endpoint}/_rollgate/faults", timeout=5)
+    assert (report["moved"], report["remaining"], report["failed"]) == (40, 0, 0), report
+    assert report["destinations"] == {fn_arn: 20, queue_arn: 20}, report
+    assert report["throttled"] >= 1, report
+
+    def calls():
+        got = stack.control(f"invocations?function={fn}")
+        return got if len(got) == 20 else None
+
+    invoked = wait_for(calls, 30, "20 replayed events")
+    assert sorted(c["payload"]["detail"]["n"] for c in invoked) == list(range(20))
+    assert all(c["payload"]["source"] == f"app.{base}" for c in invoked)
+    delivered = drain(stack, audit)
+    assert sorted(json.loads(m["Body"])["detail"]["n"] for m in delivered) == list(range(20))
+    assert not set(delivered[0].get("MessageAttributes", {})) & {"RULE_ARN", "TARGET_ARN", "ERROR_CODE"}
+
+
+def test_eventbridge_dead_letters_are_put_on_their_bus_again_under_faults(stack, redrive):
+    """A rule on a custom bus whose SQS target was gone: its events are in the target's
+    DLQ. destination events puts each on the bus of its rule (from RULE_ARN) again, where
+    the rule delivers it to the target, back now; failed entries are retried. An AWS
+    service's event cannot be put (EventBridge refuses aws.* sources): it stays."""
+    sqs, events = stack.client("sqs"), stack.client("events")
+    base = name("bus")
+    bus = events.create_event_bus(Name=base)["EventBusArn"]
+    dlq = sqs.create_queue(QueueName=f"{base}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = f"{base}-target"
+    events.put_rule(Name=base, EventBusName=base, EventPattern=json.dumps({"source": [f"app.{base}"]}))
+    events.put_targets(Rule=base, EventBusName=base, Targets=[
+        {"Id": "q", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}", "DeadLetterConfig": {"Arn": dlq_arn}}])
+    for i in range(0, 30, 10):
+        events.put_events(Entries=[{"Source": f"app.{base}", "DetailType": "order", "EventBusName": base,
+                                    "Detail": json.dumps({"n": n})} for n in range(i, i + 10)])
+    assert depth(stack, dlq) == 30
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": ACCOUNT, "time": "2026-12-04T10:00:00Z", "region": REGION,
+        "resources": [], "detail": {"alarmName": "x"}}), MessageAttributes={
+        "RULE_ARN": {"DataType": "String", "StringValue": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{base}/{base}"}})
+    target = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    post = lambda spec: requests.post(f"{stack.endpoint}/_rollgate/faults", json=spec, timeout=5).raise_for_status()
+    post({"operation": "PutEvents", "fraction": 0.2, "entries": True, "code": "InternalException", "status": 500})
+    try:
+        report = redrive({"source": dlq, "destination": "events"})
+    finally:
+        requests.delete(f"{stack.endpoint}/_rollgate/faults", timeout=5)
+    assert (report["moved"], report["failed"], report["remaining"]) == (30, 1, 1), report
+    assert report["destinations"] == {bus: 30}, report
+    assert report["failures"][0]["code"] == "NotAnEvent" and "aws.cloudwatch" in report["failures"][0]["message"]
+    got = sorted(json.loads(m["Body"])["detail"]["n"] for m in drain(stack, target))
+    assert got == list(range(30)), got

@@ -456,12 +456,13 @@ CALLS = {
                           "codedeploy:StopDeployment", "codedeploy:GetDeployment",
                           "codedeploy:GetApplicationRevision", "ssm:GetParameter", "sns:Publish"},
     # SendMessageBatch, DeleteMessageBatch and ChangeMessageVisibilityBatch are authorised
-    # as the single-message actions (SQS's API permissions reference).
+    # as the single-message actions (SQS's API permissions reference), SNS's PublishBatch
+    # as sns:Publish.
     "DlqRedriveRole": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                        "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
                        "sqs:ListDeadLetterSourceQueues", "sqs:StartMessageMoveTask",
                        "sqs:ListMessageMoveTasks", "sqs:CancelMessageMoveTask", "lambda:InvokeFunction",
-                       "sns:Publish"},
+                       "sns:Publish", "events:PutEvents"},
 }
 
 

@@ -2,7 +2,7 @@
 //! Request and report: docs/redrive.md.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use rollgate::adapters::{Lambda, SnsNotifier, Sqs};
+use rollgate::adapters::{EventBridge, Lambda, Republisher, SnsNotifier, Sqs};
 use rollgate::config::{ProcessEnv, RedriveConfig};
 use rollgate::failure::Failure;
 use rollgate::redrive::{self, AllowList, Redrive};
@@ -13,6 +13,7 @@ struct Deps {
     queues: Sqs,
     lambda: Lambda,
     notifier: SnsNotifier,
+    republisher: Republisher,
     allow: AllowList,
     config: RedriveConfig,
 }
@@ -28,7 +29,7 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure
     let engine = Redrive {
         queues: &deps.queues,
         lambda: &deps.lambda,
-        topics: &deps.notifier,
+        republish: &deps.republisher,
         allow: &deps.allow,
         home: &home,
     };
@@ -43,6 +44,10 @@ async fn main() -> Result<(), Error> {
         queues: Sqs::new(aws.sqs()),
         lambda: Lambda::new(aws.lambda()),
         notifier: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone()),
+        republisher: Republisher {
+            sns: SnsNotifier::new(aws.sns(), None),
+            events: EventBridge::new(aws.eventbridge()),
+        },
         allow: AllowList::parse(&config.allow),
         config,
     };

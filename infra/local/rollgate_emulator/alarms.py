@@ -33,7 +33,7 @@ from moto.core.responses import ActionResult
 from moto.events.models import Rule
 from moto.utilities.arns import parse_arn
 
-from . import awslambda, control, state
+from . import awslambda, control, events, state
 from .state import log, records
 
 SOURCE = "aws.cloudwatch"
@@ -227,37 +227,43 @@ def _describe_alarm_history(self: CloudWatchResponse) -> ActionResult:
 _orig_send_to_targets = Rule.send_to_targets
 
 
-def _lambda_payload(target: dict[str, Any], event: dict[str, Any]) -> bytes:
-    if target.get("Input"):
-        return target["Input"].encode()
+def _event_json(event: dict[str, Any]) -> str:
     event = dict(event)
     if isinstance(event.get("time"), (int, float)):
         event["time"] = datetime.fromtimestamp(float(event["time"]), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return json.dumps(event).encode()
+    return json.dumps(event)
+
+
+def _lambda_payload(target: dict[str, Any], event: dict[str, Any]) -> bytes:
+    if target.get("Input"):
+        return target["Input"].encode()
+    return _event_json(event).encode()
 
 
 def _send_to_targets(self: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
     # A disabled rule delivers nothing (EventBridge's DisableRule; moto delivers anyway).
     if getattr(self, "state", "ENABLED") != "ENABLED":
         return None
-    lambdas = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
-    if not lambdas:
-        return _orig_send_to_targets(self, event, transform_input)
     if not self.event_pattern.matches_event(event):
         return None
-    others = copy.copy(self)
-    others.targets = [t for t in self.targets if t not in lambdas]
-    if others.targets:
-        _orig_send_to_targets(others, event, transform_input)
+    lambdas = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
+    for target in [t for t in self.targets if t not in lambdas]:
+        # One target at a time: one that fails (its queue gone) is dead-lettered alone.
+        one = copy.copy(self)
+        one.targets = [target]
+        try:
+            _orig_send_to_targets(one, event, transform_input)
+        except Exception as err:
+            events.dead_letter(self, target, _event_json(event), err)
     for target in lambdas:
         record = {"rule": self.name, "target": target["Arn"], "detailType": event.get("detail-type"),
                   "id": event.get("id"), "status": None}
         try:
             awslambda.invoke(target["Arn"], _lambda_payload(target, event), "Event")
             record["status"] = 202
-        except Exception as err:  # AWS retries and then drops; here: log and record
+        except Exception as err:  # the function gone: to the target's DLQ, or dropped
             record["status"] = f"failed: {err}"
-            log.warning("rule %s: lambda target %s failed: %s", self.name, target["Arn"], err)
+            record["deadLettered"] = events.dead_letter(self, target, _event_json(event), err)
         with _lock:
             _lambda_deliveries.append(record)
     return None

@@ -189,6 +189,10 @@ def resources(service: str, operation: str, p: dict[str, Any]) -> list[str]:
         return [_queue_arn(p.get("QueueUrl", ""))]
     if service == "sns":
         return [p.get("TopicArn") or p.get("TargetArn") or "*"]
+    if service == "events":
+        # PutEvents is authorised on the bus of every entry (default when none is named).
+        buses = {e.get("EventBusName") or "default" for e in p.get("Entries") or [{}]}
+        return sorted(b if b.startswith("arn:") else f"{_prefix('events')}:event-bus/{b}" for b in buses)
     if service == "dynamodb":
         table = f"{_prefix('dynamodb')}:table/{p.get('TableName', '')}"
         return [f"{table}/index/{p['IndexName']}" if p.get("IndexName") else table]

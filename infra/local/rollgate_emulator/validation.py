@@ -32,7 +32,7 @@ from .state import log
 
 # X-Amz-Target prefixes and CBOR service ids of the services rollgate calls.
 TARGETS = {"CodeDeploy_20141006": "codedeploy", "AmazonSSM": "ssm", "DynamoDB_20120810": "dynamodb",
-           "AmazonSQS": "sqs", "GraniteServiceVersion20100801": "cloudwatch"}
+           "AmazonSQS": "sqs", "GraniteServiceVersion20100801": "cloudwatch", "AWSEvents": "events"}
 SIGNING = re.compile(r"Credential=[^/,]+/[^/,]+/[^/,]+/([^/,]+)/aws4_request")
 QUERY_PROTOCOL = {"sns", "cloudwatch"}
 # Stands for a query member given in nested form: present, and not checked further.

@@ -60,6 +60,35 @@ def test_a_disabled_rule_delivers_nothing(aws, emulator, fake_watch):
     assert len(got) == 1 and len(control(emulator, "lambda-deliveries")) == 1
 
 
+def test_an_undeliverable_event_goes_to_the_target_s_dlq_in_aws_shape(aws, emulator):
+    """A rule target whose function or queue is gone: the event lands in the target's
+    DeadLetterConfig queue with EventBridge's six String attributes (eb-rule-dlq.html)."""
+    dlq = aws.sqs.create_queue(QueueName="alarms-dlq")["QueueUrl"]
+    dlq_arn = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    gone = aws.sqs.create_queue(QueueName="gone")["QueueUrl"]
+    gone_arn = aws.sqs.get_queue_attributes(QueueUrl=gone, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.sqs.delete_queue(QueueUrl=gone)
+    rule = aws.events.put_rule(Name="alarms", EventPattern=json.dumps({"source": ["aws.cloudwatch"]}))["RuleArn"]
+    aws.events.put_targets(Rule="alarms", Targets=[
+        {"Id": "fn", "Arn": FN_ARN + "nobody", "DeadLetterConfig": {"Arn": dlq_arn}},
+        {"Id": "q", "Arn": gone_arn, "DeadLetterConfig": {"Arn": dlq_arn}},
+        {"Id": "lost", "Arn": FN_ARN + "nobody-either"}])
+    put_alarm(aws, "orders-errors")
+    aws.cloudwatch.set_alarm_state(AlarmName="orders-errors", StateValue="ALARM", StateReason="test")
+    got = aws.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    assert len(got) == 2, got
+    by_target = {m["MessageAttributes"]["TARGET_ARN"]["StringValue"]: m for m in got}
+    assert set(by_target) == {FN_ARN + "nobody", gone_arn}
+    for m in got:
+        attrs = m["MessageAttributes"]
+        assert set(attrs) == {"RULE_ARN", "TARGET_ARN", "ERROR_CODE", "ERROR_MESSAGE",
+                              "EXHAUSTED_RETRY_CONDITION", "RETRY_ATTEMPTS"}, attrs
+        assert all(a["DataType"] == "String" for a in attrs.values())
+        assert attrs["RULE_ARN"]["StringValue"] == rule and attrs["ERROR_CODE"]["StringValue"] == "NO_RESOURCE"
+        event = json.loads(m["Body"])
+        assert event["detail-type"] == "CloudWatch Alarm State Change" and event["time"].endswith("Z")
+
+
 def test_history_lists_state_updates_newest_first(aws):
     put_alarm(aws, "h")
     aws.cloudwatch.set_alarm_state(AlarmName="h", StateValue="ALARM", StateReason="x")
@@ -103,3 +132,16 @@ def test_alias_race_makes_the_next_update_stale(aws, emulator):
     assert aws.lam.get_alias(FunctionName="raced", Name="live")["FunctionVersion"] == "3"
     updates = control(emulator, "alias-updates?function=raced")
     assert [(u["version"], u["status"]) for u in updates] == [("2", 412)]
+
+
+def test_put_events_refuses_aws_sources_in_place(aws):
+    """An entry with an aws.* source fails alone, with AWS's code; the others go, and the
+    answers keep the request's order."""
+    out = aws.events.put_events(Entries=[
+        {"Source": "app.orders", "DetailType": "order", "Detail": "{}"},
+        {"Source": "aws.cloudwatch", "DetailType": "CloudWatch Alarm State Change", "Detail": "{}"},
+        {"Source": "app.orders", "DetailType": "order", "Detail": "{}"}])
+    assert out["FailedEntryCount"] == 1
+    codes = [e.get("ErrorCode") for e in out["Entries"]]
+    assert codes == [None, "NotAuthorizedForSourceException", None], out
+    assert out["Entries"][0]["EventId"] and out["Entries"][2]["EventId"]

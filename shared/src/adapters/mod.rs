@@ -6,6 +6,7 @@ pub mod cloudwatch_alarms;
 pub mod codedeploy;
 pub mod continuation;
 pub mod dynamodb;
+pub mod eventbridge;
 pub mod http;
 pub mod lambda;
 pub mod sns;
@@ -14,6 +15,7 @@ pub mod ssm;
 
 pub use aws::Aws;
 pub use codedeploy::CodeDeploy;
+pub use eventbridge::EventBridge;
 pub use lambda::Lambda;
 pub use sns::SnsNotifier;
 pub use sqs::Sqs;
@@ -105,13 +107,13 @@ impl crate::rollback::ports::Releases for AwsReleases {
     }
 }
 
-/// A batch sent as runs of entries that each fit one request (`max` bytes in all, see
-/// [`crate::redrive::message::batch_runs`]), one call per run. Once a run has gone, a
-/// later run's failed call fails only its own entries, so what was sent is never sent
-/// again; a failure of the first call is the whole call's.
+/// A batch sent as runs of entries that each fit one request (`max` bytes in all, each
+/// entry of `sizes`, see [`crate::redrive::message::batch_runs`]), one call per run. Once
+/// a run has gone, a later run's failed call fails only its own entries, so what was sent
+/// is never sent again; a failure of the first call is the whole call's.
 pub(crate) async fn send_in_runs<'e, F, Fut>(
     entries: &'e [crate::redrive::ports::Outgoing],
-    max: usize,
+    (sizes, max): (&[usize], usize),
     operation: &str,
     mut send: F,
 ) -> crate::error::Result<Vec<crate::redrive::ports::EntryFailure>>
@@ -120,7 +122,7 @@ where
     Fut: std::future::Future<Output = crate::error::Result<Vec<crate::redrive::ports::EntryFailure>>>,
 {
     let mut failed = Vec::new();
-    for (n, run) in crate::redrive::message::batch_runs(entries, max)
+    for (n, run) in crate::redrive::message::batch_runs(sizes, max)
         .into_iter()
         .enumerate()
     {
@@ -142,4 +144,28 @@ where
         }
     }
     Ok(failed)
+}
+
+/// Where dlq-redrive publishes dead letters again: SNS topics and EventBridge buses.
+pub struct Republisher {
+    pub sns: SnsNotifier,
+    pub events: EventBridge,
+}
+
+impl crate::redrive::ports::Republish for Republisher {
+    async fn publish_batch(
+        &self,
+        topic_arn: &str,
+        entries: &[crate::redrive::ports::Outgoing],
+    ) -> crate::error::Result<Vec<crate::redrive::ports::EntryFailure>> {
+        self.sns.publish_batch(topic_arn, entries).await
+    }
+
+    async fn put_events(
+        &self,
+        bus: &str,
+        entries: &[crate::redrive::ports::Outgoing],
+    ) -> crate::error::Result<Vec<crate::redrive::ports::EntryFailure>> {
+        self.events.put_events(bus, entries).await
+    }
 }

@@ -215,16 +215,20 @@ async fn publish_run(
 }
 
 /// dlq-redrive publishes an SNS subscription's dead letters to their topic again.
-impl crate::redrive::ports::Topics for SnsNotifier {
-    async fn publish_batch(
+impl SnsNotifier {
+    pub async fn publish_batch(
         &self,
         topic_arn: &str,
         entries: &[crate::redrive::ports::Outgoing],
     ) -> Result<Vec<crate::redrive::ports::EntryFailure>> {
         // One call per run of entries SNS takes in one request (256 KiB in all).
+        let sizes: Vec<usize> = entries
+            .iter()
+            .map(crate::redrive::message::entry_size)
+            .collect();
         super::send_in_runs(
             entries,
-            crate::redrive::message::MAX_SNS_BATCH_BYTES,
+            (&sizes, crate::redrive::message::MAX_SNS_BATCH_BYTES),
             "PublishBatch",
             |run| publish_run(&self.client, topic_arn, run),
         )

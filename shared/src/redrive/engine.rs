@@ -4,7 +4,7 @@
 use super::message;
 use super::peek::Peeked;
 use super::ports::{
-    EntryFailure, EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received, Topics,
+    EntryFailure, EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received, Republish,
 };
 use super::rate::Aimd;
 use super::request::{
@@ -172,7 +172,7 @@ impl Limits {
 pub struct Redrive<'a, Q, L, T> {
     pub queues: &'a Q,
     pub lambda: &'a L,
-    pub topics: &'a T,
+    pub republish: &'a T,
     pub allow: &'a AllowList,
     /// Where the function runs: the account and region a queue name or URL is in.
     pub home: &'a Home,
@@ -305,6 +305,10 @@ enum Target {
     /// An SNS subscription's DLQ: published again to the given topic, or to the topic
     /// each message's envelope names.
     Topic(Option<String>),
+    /// An EventBridge rule's DLQ: each message to the target it names.
+    RuleTargets,
+    /// An EventBridge rule's DLQ: put on the given bus again, or on its rule's bus.
+    Bus(Option<String>),
 }
 
 /// Where one round of a batch goes.
@@ -312,6 +316,7 @@ enum Target {
 enum Sink<'a> {
     Queue(&'a QueueInfo),
     Topic(&'a str),
+    Bus(&'a str),
 }
 
 /// A queue whose RedrivePolicy names itself, redriven to its source: refused.
@@ -398,7 +403,7 @@ fn not_allowed(field: &str, arn: &str) -> Error {
     ))
 }
 
-impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
+impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
     /// Refuse a queue outside the allow-list from its reference alone (see
     /// [`named_queue_arn`]); what cannot be told so is checked once it is resolved.
     fn allowed_before_asking(&self, field: &str, reference: &str) -> Result<()> {
@@ -462,6 +467,9 @@ impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
             },
             Target::Topic(Some(topic)) => topic.clone(),
             Target::Topic(None) => "each message's SNS topic".into(),
+            Target::RuleTargets => "each message's EventBridge target (TARGET_ARN)".into(),
+            Target::Bus(Some(bus)) => bus.clone(),
+            Target::Bus(None) => "each message's rule's event bus (RULE_ARN)".into(),
         });
         if req.native {
             // Validated: native needs a queue. SQS's own task sends a shared DLQ's
@@ -698,7 +706,7 @@ impl Report {
     }
 }
 
-impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
+impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
     fn finish(&self, mut report: Report, started: Instant) -> Report {
         let elapsed = started.elapsed();
         report.duration_ms = elapsed.as_millis() as u64;
@@ -718,26 +726,7 @@ impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
             Destination::Lambda {
                 function,
                 qualifier,
-            } => {
-                let arn = if function.starts_with("arn:") {
-                    function.clone()
-                } else {
-                    let (partition, region, account) = arn_prefix(&source.arn)
-                        .ok_or_else(|| Error::InvalidEvent("source: not an ARN".into()))?;
-                    format!("arn:{partition}:lambda:{region}:{account}:function:{function}")
-                };
-                let checked = match qualifier {
-                    Some(q) => format!("{arn}:{q}"),
-                    None => arn,
-                };
-                if !self.allow.allows(&checked) {
-                    return Err(not_allowed("destination", &checked));
-                }
-                Ok(Target::Lambda {
-                    function: function.clone(),
-                    qualifier: qualifier.clone(),
-                })
-            }
+            } => self.lambda_target(function, qualifier.as_deref(), source),
             Destination::Topic(topic) => {
                 if let Some(t) = topic
                     && !self.allow.allows(t)
@@ -745,6 +734,16 @@ impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
                     return Err(not_allowed("destination", t));
                 }
                 Ok(Target::Topic(topic.clone()))
+            }
+            Destination::RuleTarget => Ok(Target::RuleTargets),
+            Destination::Bus(bus) => {
+                if let Some(b) = bus {
+                    let arn = self.bus_arn(b, source);
+                    if !self.allow.allows(&arn) {
+                        return Err(not_allowed("destination", &arn));
+                    }
+                }
+                Ok(Target::Bus(bus.clone()))
             }
             Destination::Queue(reference) => {
                 self.allowed_before_asking("destination", reference)?;
@@ -763,29 +762,61 @@ impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
                 }
                 Ok(Target::Queue(q))
             }
-            Destination::SourceOfDlq => {
-                let urls = self.queues.dead_letter_sources(source).await?;
-                match urls.as_slice() {
-                    [one] => {
-                        self.allowed_before_asking("destination", one)?;
-                        let q = self.queues.resolve(one).await?;
-                        if !self.allow.allows(&q.arn) {
-                            return Err(not_allowed("destination", &q.arn));
-                        }
-                        if q.arn == source.arn {
-                            // Moving its messages back into it would move them again and
-                            // again, until the deadline: refused before anything moves.
-                            return Err(own_dlq(source));
-                        }
-                        Ok(Target::Queue(q))
-                    }
-                    [] => Err(Error::InvalidEvent(format!(
-                        "destination: no queue names {} as its dead-letter queue; give a destination",
-                        source.arn
-                    ))),
-                    many => self.sources(source, many).await,
+            Destination::SourceOfDlq => self.source_of_dlq(source).await,
+        }
+    }
+
+    /// A function destination, checked against the allow-list as the ARN it names (in the
+    /// source's account and region when given by name).
+    fn lambda_target(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        source: &QueueInfo,
+    ) -> Result<Target> {
+        let arn = if function.starts_with("arn:") {
+            function.to_owned()
+        } else {
+            let (partition, region, account) = arn_prefix(&source.arn)
+                .ok_or_else(|| Error::InvalidEvent("source: not an ARN".into()))?;
+            format!("arn:{partition}:lambda:{region}:{account}:function:{function}")
+        };
+        let checked = match qualifier {
+            Some(q) => format!("{arn}:{q}"),
+            None => arn,
+        };
+        if !self.allow.allows(&checked) {
+            return Err(not_allowed("destination", &checked));
+        }
+        Ok(Target::Lambda {
+            function: function.to_owned(),
+            qualifier: qualifier.map(str::to_owned),
+        })
+    }
+
+    /// No destination given: the queue whose RedrivePolicy names the DLQ, or each
+    /// message's own source when several do.
+    async fn source_of_dlq(&self, source: &QueueInfo) -> Result<Target> {
+        let urls = self.queues.dead_letter_sources(source).await?;
+        match urls.as_slice() {
+            [one] => {
+                self.allowed_before_asking("destination", one)?;
+                let q = self.queues.resolve(one).await?;
+                if !self.allow.allows(&q.arn) {
+                    return Err(not_allowed("destination", &q.arn));
                 }
+                if q.arn == source.arn {
+                    // Moving its messages back into it would move them again and
+                    // again, until the deadline: refused before anything moves.
+                    return Err(own_dlq(source));
+                }
+                Ok(Target::Queue(q))
             }
+            [] => Err(Error::InvalidEvent(format!(
+                "destination: no queue names {} as its dead-letter queue; give a destination (for an SNS subscription's DLQ sns, for an EventBridge rule target's target)",
+                source.arn
+            ))),
+            many => self.sources(source, many).await,
         }
     }
 
@@ -905,49 +936,71 @@ impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
             if chosen.is_empty() {
                 continue;
             }
-            let sent = match target {
-                Target::Queue(dest) => self.send_to_queue(req, (source, dest), &chosen, sh).await,
-                Target::Sources(queues) => {
-                    self.send_by_source(req, source, queues, &chosen, sh).await
-                }
-                Target::Lambda {
-                    function,
-                    qualifier,
-                } => {
-                    self.send_to_lambda(function, qualifier.as_deref(), &chosen, sh)
-                        .await
-                }
-                Target::Topic(topic) => {
-                    self.send_to_topics(req, source, topic.as_deref(), &chosen, sh)
-                        .await
-                }
-            };
-            // Only what the destination accepted leaves the DLQ.
-            let mut accepted = Vec::new();
-            {
-                let mut t = lock(tally);
-                for (m, ok) in chosen.iter().zip(&sent) {
-                    if *ok {
-                        accepted.push(m);
-                    } else {
-                        t.claimed -= 1;
-                        t.held
-                            .push((m.message_id.clone(), m.receipt_handle.clone()));
-                    }
+            let sent = self.send(req, source, target, &chosen, sh).await;
+            self.settle(req, source, (&chosen, &sent), tally).await;
+        }
+    }
+
+    /// Send `chosen` to the target; element i of the answer says whether chosen[i] went.
+    async fn send(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        target: &Target,
+        chosen: &[Received],
+        sh: Shared<'_>,
+    ) -> Vec<bool> {
+        match target {
+            Target::Queue(dest) => self.send_to_queue(req, (source, dest), chosen, sh).await,
+            Target::Sources(queues) => self.send_by_source(req, source, queues, chosen, sh).await,
+            Target::Lambda {
+                function,
+                qualifier,
+            } => {
+                self.send_to_lambda(function, qualifier.as_deref(), chosen, sh)
+                    .await
+            }
+            Target::Topic(topic) => {
+                self.send_to_topics(req, source, topic.as_deref(), chosen, sh)
+                    .await
+            }
+            Target::RuleTargets => self.send_to_rule_targets(req, source, chosen, sh).await,
+            Target::Bus(bus) => self.send_to_buses(source, bus.as_deref(), chosen, sh).await,
+        }
+    }
+
+    /// After a send: only what the destination accepted leaves the DLQ (copy mode: is
+    /// kept in flight); the rest is held back, to be handed back at the end of the run.
+    async fn settle(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        (chosen, sent): (&[Received], &[bool]),
+        tally: &Mutex<Tally>,
+    ) {
+        let mut accepted = Vec::new();
+        {
+            let mut t = lock(tally);
+            for (m, ok) in chosen.iter().zip(sent) {
+                if *ok {
+                    accepted.push(m);
+                } else {
+                    t.claimed -= 1;
+                    t.held
+                        .push((m.message_id.clone(), m.receipt_handle.clone()));
                 }
             }
             if req.mode == Mode::Copy {
-                let mut t = lock(tally);
                 t.moved += accepted.len() as u64;
                 t.copies.extend(
                     accepted
                         .iter()
                         .map(|m| (m.message_id.clone(), m.receipt_handle.clone())),
                 );
-            } else {
-                self.delete(source, &accepted, tally).await;
+                return;
             }
         }
+        self.delete(source, &accepted, tally).await;
     }
 
     async fn pace(&self, n: usize, rate: &Mutex<Aimd>, clock: Instant) {
@@ -1062,6 +1115,148 @@ impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
         ok
     }
 
+    /// A bus name or ARN as an ARN, in the source queue's account and region.
+    fn bus_arn(&self, bus: &str, source: &QueueInfo) -> String {
+        if bus.starts_with("arn:") {
+            return bus.to_owned();
+        }
+        let (partition, region, account) = arn_prefix(&source.arn).unwrap_or_default();
+        format!("arn:{partition}:events:{region}:{account}:event-bus/{bus}")
+    }
+
+    /// An EventBridge rule's dead letters put on a bus again (`PutEvents`): `fixed`, or
+    /// the bus of each message's rule. A message that is not an event that can be put
+    /// again (an AWS service's, not JSON), names no rule, or whose bus is outside the
+    /// allow-list stays, reported. Element i of the answer says whether msgs[i] went.
+    async fn send_to_buses(
+        &self,
+        source: &QueueInfo,
+        fixed: Option<&str>,
+        msgs: &[Received],
+        sh: Shared<'_>,
+    ) -> Vec<bool> {
+        let mut ok = vec![false; msgs.len()];
+        let mut by_bus: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let bus = fixed
+                .map(|b| self.bus_arn(b, source))
+                .or_else(|| message::rule_bus(m));
+            let refused = match (message::bus_event(&m.body), bus) {
+                (Err(why), _) => ("NotAnEvent", why),
+                (Ok(_), None) => (
+                    "SourceUnknown",
+                    "no RULE_ARN attribute names its rule's bus; give destination events:<bus>"
+                        .to_owned(),
+                ),
+                (Ok(_), Some(bus)) if !self.allow.allows(&bus) => (
+                    "NotAllowed",
+                    format!(
+                        "its bus {bus} is outside the allow-list (ROLLGATE_REDRIVE_ALLOW): it stays"
+                    ),
+                ),
+                (Ok(_), Some(bus)) => {
+                    by_bus.entry(bus).or_default().push(i);
+                    continue;
+                }
+            };
+            lock(sh.tally).fail(&m.message_id, refused.0, &refused.1);
+        }
+        for (bus, idx) in by_bus {
+            let entries: Vec<Outgoing> = idx
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| message::as_event_entry(&msgs[i], k))
+                .collect();
+            let mut sent = vec![false; entries.len()];
+            let pending = (0..entries.len()).collect();
+            let failed = self
+                .send_round(Sink::Bus(&bus), &entries, pending, &mut sent, sh)
+                .await;
+            {
+                let mut t = lock(sh.tally);
+                for (k, code, text) in failed {
+                    if !sent[k] {
+                        t.fail(&msgs[idx[k]].message_id, &code, &text);
+                    }
+                }
+                *t.per_destination.entry(bus).or_default() +=
+                    sent.iter().filter(|s| **s).count() as u64;
+            }
+            for (k, s) in sent.into_iter().enumerate() {
+                ok[idx[k]] = s;
+            }
+        }
+        ok
+    }
+
+    /// An EventBridge rule's dead letters, each to the target EventBridge could not deliver
+    /// it to (`TARGET_ARN`), as the event itself with EventBridge's error attributes taken
+    /// off: invoked asynchronously (Lambda), sent (SQS) or published (SNS). A message
+    /// without the attribute, or whose target is of another kind or outside the
+    /// allow-list, stays, reported. Element i of the answer says whether msgs[i] went.
+    async fn send_to_rule_targets(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        msgs: &[Received],
+        sh: Shared<'_>,
+    ) -> Vec<bool> {
+        let mut ok = vec![false; msgs.len()];
+        let mut by_target: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let refused = match message::rule_target(m) {
+                None => ("SourceUnknown", "no TARGET_ARN attribute: not an EventBridge rule's dead letter; give a destination".to_owned()),
+                Some(arn) if message::target_kind(&arn).is_none() => ("UnsupportedTarget", format!("{arn}: dlq-redrive delivers to Lambda functions, SQS queues and SNS topics; it stays")),
+                Some(arn) if !self.allow.allows(&arn) => ("NotAllowed", format!("its target {arn} is outside the allow-list (ROLLGATE_REDRIVE_ALLOW): it stays")),
+                Some(arn) => {
+                    by_target.entry(arn).or_default().push(i);
+                    continue;
+                }
+            };
+            lock(sh.tally).fail(&m.message_id, refused.0, &refused.1);
+        }
+        for (arn, idx) in by_target {
+            let part: Vec<Received> = idx
+                .iter()
+                .map(|&i| message::without_rule_attributes(&msgs[i]))
+                .collect();
+            let sent = self.send_to_one_target(req, source, &arn, &part, sh).await;
+            let n = sent.iter().filter(|s| **s).count() as u64;
+            *lock(sh.tally).per_destination.entry(arn).or_default() += n;
+            for (&i, s) in idx.iter().zip(sent) {
+                ok[i] = s;
+            }
+        }
+        ok
+    }
+
+    async fn send_to_one_target(
+        &self,
+        req: &Request,
+        source: &QueueInfo,
+        arn: &str,
+        part: &[Received],
+        sh: Shared<'_>,
+    ) -> Vec<bool> {
+        match message::target_kind(arn).unwrap_or_default() {
+            "lambda" => {
+                let (function, qualifier) = message::split_function_arn(arn);
+                self.send_to_lambda(function, qualifier, part, sh).await
+            }
+            "sqs" => match self.queues.resolve(arn).await {
+                Ok(dest) => self.send_to_queue(req, (source, &dest), part, sh).await,
+                Err(e) => {
+                    let mut t = lock(sh.tally);
+                    for m in part {
+                        t.fail(&m.message_id, &code_of(&e), &e.to_string());
+                    }
+                    vec![false; part.len()]
+                }
+            },
+            _ => self.send_to_topics(req, source, Some(arn), part, sh).await,
+        }
+    }
+
     /// `entries` (of `msgs[idx[k]]`) to one topic; FIFO in rounds as for a queue.
     async fn publish_in_rounds(
         &self,
@@ -1130,7 +1325,8 @@ impl<Q: Queues, L: EventInvoker, T: Topics> Redrive<'_, Q, L, T> {
             let batch: Vec<Outgoing> = pending.iter().map(|&i| entries[i].clone()).collect();
             let answer: Result<Vec<EntryFailure>> = match sink {
                 Sink::Queue(dest) => self.queues.send_batch(dest, &batch).await,
-                Sink::Topic(topic) => self.topics.publish_batch(topic, &batch).await,
+                Sink::Topic(topic) => self.republish.publish_batch(topic, &batch).await,
+                Sink::Bus(bus) => self.republish.put_events(bus, &batch).await,
             };
             match answer {
                 Ok(failures) => {
@@ -1283,7 +1479,7 @@ pub async fn handle_request<Q, L, T, S>(
 where
     Q: Queues,
     L: EventInvoker,
-    T: Topics,
+    T: Republish,
     S: super::ports::SummarySink,
 {
     let request = Request::parse(payload)?;

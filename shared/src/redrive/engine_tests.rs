@@ -1,18 +1,20 @@
 //! The redrive engine through the in-memory ports of `fakes`: conservation under
 //! injected send and delete failures, dry run, FIFO order, Lambda replay, refusals.
 
-use super::fakes::{MemInvoker, MemQueues, MemSink, MemTopics, SendFault};
+use super::fakes::{MemInvoker, MemQueues, MemRepublish, MemSink, SendFault};
+use super::ports::AttributeValue;
 use super::{AllowList, Redrive, handle_request};
 use crate::error::Error;
 use crate::scope::Home;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-const ALLOW: &str = "arn:aws:sqs:us-east-1:123456789012:*,arn:aws:lambda:us-east-1:123456789012:function:*,arn:aws:sns:us-east-1:123456789012:*";
+const ALLOW: &str = "arn:aws:sqs:us-east-1:123456789012:*,arn:aws:lambda:us-east-1:123456789012:function:*,arn:aws:sns:us-east-1:123456789012:*,arn:aws:events:us-east-1:123456789012:event-bus/*";
 
 struct World {
     queues: MemQueues,
     lambda: MemInvoker,
-    topics: MemTopics,
+    republish: MemRepublish,
     sink: MemSink,
     allow: AllowList,
     home: Home,
@@ -23,7 +25,7 @@ impl World {
         World {
             queues: MemQueues::default(),
             lambda: MemInvoker::default(),
-            topics: MemTopics::default(),
+            republish: MemRepublish::default(),
             sink: MemSink::default(),
             allow: AllowList::parse(ALLOW),
             home: Home::default(),
@@ -34,7 +36,7 @@ impl World {
         let engine = Redrive {
             queues: &self.queues,
             lambda: &self.lambda,
-            topics: &self.topics,
+            republish: &self.republish,
             allow: &self.allow,
             home: &self.home,
         };
@@ -707,7 +709,7 @@ async fn sns_dead_letters_are_published_to_their_own_topics_again() {
         "{report}"
     );
     assert!(w.queues.bodies(&dlq).is_empty());
-    let published = w.topics.published.lock().unwrap();
+    let published = w.republish.published.lock().unwrap();
     let first = &published[TOPIC][0];
     // The envelope is unwrapped to what the publisher sent: message, subject, attributes.
     assert_eq!(first.body, json!({"n": 1}).to_string());
@@ -745,7 +747,7 @@ async fn raw_sns_dead_letters_need_the_topic_named_and_the_allow_list_holds() {
         .await
         .unwrap();
     assert_eq!(report["moved"], 3, "{report}");
-    assert_eq!(w.topics.bodies(TOPIC).len(), 3);
+    assert_eq!(w.republish.bodies(TOPIC).len(), 3);
     // A topic outside the allow-list: named, refused before anything moves; from an
     // envelope, the message stays.
     let foreign = "arn:aws:sns:us-east-1:999999999999:orders";
@@ -771,7 +773,7 @@ async fn sns_publish_failures_are_retried_or_leave_the_message_in_the_dlq() {
         w.queues.put(&dlq, &envelope(TOPIC, n), None);
     }
     {
-        let mut f = w.topics.failures.lock().unwrap();
+        let mut f = w.republish.failures.lock().unwrap();
         f.push_back((4, "InternalError", false));
         f.push_back((2, "InvalidParameter", true));
     }
@@ -786,7 +788,7 @@ async fn sns_publish_failures_are_retried_or_leave_the_message_in_the_dlq() {
     );
     // Conservation: each message published once or still in the DLQ.
     let mut all: Vec<u64> = w
-        .topics
+        .republish
         .bodies(TOPIC)
         .iter()
         .map(|b| {
@@ -818,7 +820,7 @@ async fn a_fifo_topic_gets_each_group_in_order_with_stable_deduplication_ids() {
         .await
         .unwrap();
     assert_eq!(report["moved"], 12, "{report}");
-    let published = w.topics.published.lock().unwrap();
+    let published = w.republish.published.lock().unwrap();
     for g in ["a", "b", "c"] {
         let order: Vec<u64> = published[fifo]
             .iter()
@@ -833,4 +835,190 @@ async fn a_fifo_topic_gets_each_group_in_order_with_stable_deduplication_ids() {
         sorted.sort_unstable();
         assert_eq!((order.len(), &order), (4, &sorted), "group {g}");
     }
+}
+
+/// An EventBridge rule target's dead letter: the event, with the attributes EventBridge
+/// adds (eb-rule-dlq.html), all `String`.
+fn rule_dead_letter(w: &World, dlq: &str, target: Option<&str>, n: usize) {
+    rule_dead_letter_of(
+        w,
+        dlq,
+        ("aws.cloudwatch", "rule/rollgate-alarms"),
+        target,
+        n,
+    );
+}
+
+fn rule_dead_letter_of(
+    w: &World,
+    dlq: &str,
+    (source, rule): (&str, &str),
+    target: Option<&str>,
+    n: usize,
+) {
+    let event = json!({
+        "version": "0", "id": format!("6a7e8feb-b491-4cf7-a9f1-bf3703467{n:03}"),
+        "detail-type": "CloudWatch Alarm State Change", "source": source,
+        "account": "123456789012", "time": "2026-12-04T10:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:orders-errors"],
+        "detail": {"alarmName": "orders-errors", "n": n}
+    });
+    let mut attributes = BTreeMap::new();
+    for (k, v) in [
+        (
+            "RULE_ARN",
+            format!("arn:aws:events:us-east-1:123456789012:{rule}").as_str(),
+        ),
+        ("ERROR_CODE", "NO_RESOURCE"),
+        ("ERROR_MESSAGE", "Function not found"),
+        ("EXHAUSTED_RETRY_CONDITION", "MaximumRetryAttempts"),
+        ("RETRY_ATTEMPTS", "0"),
+    ] {
+        attributes.insert(k.to_owned(), AttributeValue::string(v));
+    }
+    if let Some(t) = target {
+        attributes.insert("TARGET_ARN".into(), AttributeValue::string(t));
+    }
+    w.queues.put_with(dlq, &event.to_string(), attributes);
+}
+
+#[tokio::test]
+async fn rule_dead_letters_go_straight_to_their_targets() {
+    let w = World::new();
+    let dlq = w.dlq_with(0);
+    w.queue("audit");
+    let function = "arn:aws:lambda:us-east-1:123456789012:function:rollgate-alarm-rollback:live";
+    let queue = "arn:aws:sqs:us-east-1:123456789012:audit";
+    let states = "arn:aws:states:us-east-1:123456789012:stateMachine:orders";
+    let foreign = "arn:aws:lambda:us-east-1:999999999999:function:other";
+    for n in 0..12 {
+        let target = [Some(function), Some(queue), Some(TOPIC)][n % 3];
+        rule_dead_letter(&w, &dlq, target, n);
+    }
+    rule_dead_letter(&w, &dlq, Some(states), 12);
+    rule_dead_letter(&w, &dlq, Some(foreign), 13);
+    rule_dead_letter(&w, &dlq, None, 14);
+    let report = w
+        .run(json!({ "source": dlq, "destination": "target" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&report["moved"], &report["failed"]),
+        (&json!(12), &json!(3)),
+        "{report}"
+    );
+    assert_eq!(
+        report["destinations"],
+        json!({ function: 4, queue: 4, TOPIC: 4 }),
+        "{report}"
+    );
+    let codes: Vec<&str> = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes.len(), 3, "{report}");
+    for code in ["UnsupportedTarget", "NotAllowed", "SourceUnknown"] {
+        assert!(codes.contains(&code), "{code}: {report}");
+    }
+    assert_eq!(w.queues.bodies(&dlq).len(), 3);
+    // The event itself, as the target would have had it, without EventBridge's attributes.
+    let invoked = w.lambda.invoked.lock().unwrap();
+    assert_eq!(invoked.len(), 4);
+    let (f, q, payload) = &invoked[0];
+    assert_eq!(
+        (f.as_str(), q.as_deref()),
+        (&function[..function.len() - 5], Some("live"))
+    );
+    let event: Value = serde_json::from_slice(payload).unwrap();
+    assert_eq!(event["detail-type"], "CloudWatch Alarm State Change");
+    let state = w.queues.state();
+    let sent = &state.queues["audit"].messages[0];
+    assert!(
+        sent.attributes
+            .keys()
+            .all(|k| !k.starts_with("RULE") && !k.starts_with("ERROR")),
+        "{:?}",
+        sent.attributes
+    );
+    assert!(sent.attributes.contains_key("rollgate.redrive"));
+    drop(state);
+    let published = w.republish.published.lock().unwrap();
+    assert_eq!(published[TOPIC].len(), 4);
+    assert!(!published[TOPIC][0].attributes.contains_key("TARGET_ARN"));
+}
+
+#[tokio::test]
+async fn rule_dead_letters_are_put_on_their_rule_s_bus_again() {
+    let w = World::new();
+    let dlq = w.dlq_with(0);
+    let function = "arn:aws:lambda:us-east-1:123456789012:function:orders";
+    for n in 0..8 {
+        let rule = if n % 2 == 0 {
+            "rule/orders"
+        } else {
+            "rule/shop/orders"
+        };
+        rule_dead_letter_of(&w, &dlq, ("app.orders", rule), Some(function), n);
+    }
+    rule_dead_letter_of(
+        &w,
+        &dlq,
+        ("aws.cloudwatch", "rule/alarms"),
+        Some(function),
+        8,
+    );
+    rule_dead_letter_of(
+        &w,
+        &dlq,
+        ("app.orders", "rule/elsewhere"),
+        Some(function),
+        9,
+    );
+    w.queues.put(&dlq, "not an event", None);
+    w.republish
+        .failures
+        .lock()
+        .unwrap()
+        .push_back((1, "ThrottlingException", false));
+    let report = w
+        .run(json!({ "source": dlq, "destination": "events" }))
+        .await
+        .unwrap();
+    let default = "arn:aws:events:us-east-1:123456789012:event-bus/default";
+    let shop = "arn:aws:events:us-east-1:123456789012:event-bus/shop";
+    assert_eq!(
+        report["destinations"],
+        json!({ default: 5, shop: 4 }),
+        "{report}"
+    );
+    let codes: Vec<&str> = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["NotAnEvent", "NotAnEvent"], "{report}");
+    assert!(
+        report["failures"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aws.cloudwatch"),
+        "{report}"
+    );
+    assert_eq!(w.queues.bodies(&dlq).len(), 2);
+    let first = w.republish.events.lock().unwrap()[shop][0].clone();
+    let event: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        (event["source"].as_str(), event["detail"]["n"].as_u64()),
+        (Some("app.orders"), Some(1))
+    );
+    // A bus named: every event goes there; one outside the allow-list is refused first.
+    w.queues.end_holds(&dlq);
+    let err = w
+        .run(json!({ "source": dlq, "destination": "events:arn:aws:events:us-east-1:999999999999:event-bus/x" }))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("allow-list"), "{err}");
 }

@@ -7,7 +7,7 @@
 
 use super::ports::{
     AttributeValue, EntryFailure, EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received,
-    SummarySink, Topics,
+    Republish, SummarySink,
 };
 use crate::error::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -154,6 +154,14 @@ impl MemQueues {
     /// Put `body` into `queue` as a message that failed there before.
     pub fn put(&self, queue: &str, body: &str, group: Option<&str>) {
         self.put_from(queue, body, group, None);
+    }
+
+    /// Put `body` with these message attributes into `queue`.
+    pub fn put_with(&self, queue: &str, body: &str, attributes: BTreeMap<String, AttributeValue>) {
+        self.put(queue, body, None);
+        let mut s = self.state();
+        let q = s.queues.get_mut(queue).expect("a queue of the test");
+        q.messages.last_mut().expect("just put").attributes = attributes;
     }
 
     /// Put `body` into the DLQ `queue` as SQS dead-letters it from the queue `source`
@@ -477,16 +485,18 @@ impl SummarySink for MemSink {
 
 /// SNS topics: what each `PublishBatch` delivered, with scripted entry failures.
 #[derive(Debug, Default)]
-pub struct MemTopics {
+pub struct MemRepublish {
     /// Topic ARN → the entries it accepted, in order.
     pub published: Mutex<BTreeMap<String, Vec<Outgoing>>>,
     /// Entries of the next calls to fail, as `(count, code, sender_fault)` per call.
     pub failures: Mutex<VecDeque<(usize, &'static str, bool)>>,
     /// FIFO topics drop a deduplication id they have seen (within SNS's 5 minutes).
     seen_dedup: Mutex<BTreeSet<String>>,
+    /// Bus ARN → the events put on it, in order.
+    pub events: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
-impl MemTopics {
+impl MemRepublish {
     /// The bodies published to `topic`, in order.
     pub fn bodies(&self, topic: &str) -> Vec<String> {
         lock(&self.published)
@@ -496,7 +506,7 @@ impl MemTopics {
     }
 }
 
-impl Topics for MemTopics {
+impl Republish for MemRepublish {
     async fn publish_batch(
         &self,
         topic_arn: &str,
@@ -533,6 +543,35 @@ impl Topics for MemTopics {
                 .entry(topic_arn.to_owned())
                 .or_default()
                 .push(e.clone());
+        }
+        Ok(failures)
+    }
+
+    /// Puts each event on `bus` (recorded under the bus in `events`), or fails as
+    /// EventBridge would an event it refuses, and as `failures` scripts.
+    async fn put_events(&self, bus: &str, entries: &[Outgoing]) -> Result<Vec<EntryFailure>> {
+        assert!(entries.len() <= 10, "PutEvents takes at most 10 entries");
+        let (count, code, sender_fault) =
+            lock(&self.failures).pop_front().unwrap_or((0, "", false));
+        let mut failures = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let refused = match super::message::bus_event(&e.body) {
+                Err(why) => Some(("NotAnEvent", why, true)),
+                Ok(_) if i < count => Some((code, "scripted".to_owned(), sender_fault)),
+                Ok(_) => None,
+            };
+            match refused {
+                Some((code, message, sender_fault)) => failures.push(EntryFailure {
+                    id: e.id.clone(),
+                    code: code.into(),
+                    message,
+                    sender_fault,
+                }),
+                None => lock(&self.events)
+                    .entry(bus.to_owned())
+                    .or_default()
+                    .push(e.body.clone()),
+            }
         }
         Ok(failures)
     }

@@ -63,21 +63,26 @@ pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// also its limit on one message (sns model, `PublishBatch`).
 pub const MAX_SNS_BATCH_BYTES: usize = 262_144;
 
-/// `entries` split, in order, into runs whose sizes add up to at most `max` bytes (one
-/// message is never split: a single message is at most that size, or is refused alone).
-pub fn batch_runs(entries: &[Outgoing], max: usize) -> Vec<std::ops::Range<usize>> {
+/// An SQS message's or SNS message's size: body and attributes (names, types, values).
+pub fn entry_size(e: &Outgoing) -> usize {
+    size(&e.body, &e.attributes)
+}
+
+/// Entries of these `sizes` split, in order, into runs whose sizes add up to at most
+/// `max` bytes (one entry is never split: a single one is at most that size, or is
+/// refused alone).
+pub fn batch_runs(sizes: &[usize], max: usize) -> Vec<std::ops::Range<usize>> {
     let mut runs = Vec::new();
     let (mut start, mut total) = (0, 0);
-    for (i, e) in entries.iter().enumerate() {
-        let n = size(&e.body, &e.attributes);
+    for (i, &n) in sizes.iter().enumerate() {
         if i > start && total + n > max {
             runs.push(start..i);
             (start, total) = (i, 0);
         }
         total += n;
     }
-    if start < entries.len() {
-        runs.push(start..entries.len());
+    if start < sizes.len() {
+        runs.push(start..sizes.len());
     }
     runs
 }
@@ -249,6 +254,155 @@ fn envelope_attributes(v: &Value) -> BTreeMap<String, AttributeValue> {
         .collect()
 }
 
+/// The message attributes EventBridge adds to a rule target's dead letter
+/// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+pub const RULE_ATTRIBUTES: [&str; 6] = [
+    "RULE_ARN",
+    "TARGET_ARN",
+    "ERROR_CODE",
+    "ERROR_MESSAGE",
+    "EXHAUSTED_RETRY_CONDITION",
+    "RETRY_ATTEMPTS",
+];
+
+/// The target an EventBridge rule's dead letter was meant for (`TARGET_ARN`).
+pub fn rule_target(m: &Received) -> Option<String> {
+    m.attributes
+        .get("TARGET_ARN")
+        .and_then(|a| a.string.clone())
+        .filter(|arn| crate::names::Arn::parse(arn).is_some())
+}
+
+/// An event bus name as `PutEvents` takes it (`EventBusName`, without an ARN): 1-256 of
+/// letters, digits, `.`, `-`, `_` and `/` (a partner bus).
+pub fn is_bus_name(name: &str) -> bool {
+    (1..=256).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/'))
+}
+
+/// The bus an EventBridge rule's dead letter came from, from its `RULE_ARN`
+/// (`rule/<name>` on the default bus, `rule/<bus>/<name>` on another), as an ARN.
+pub fn rule_bus(m: &Received) -> Option<String> {
+    let rule = m.attributes.get("RULE_ARN")?.string.as_deref()?;
+    let a = crate::names::Arn::parse(rule).filter(|a| a.service == "events")?;
+    let path = a.resource.strip_prefix("rule/")?;
+    let bus = path.rsplit_once('/').map_or("default", |(bus, _)| bus);
+    Some(format!(
+        "arn:{}:events:{}:{}:event-bus/{bus}",
+        a.partition, a.region, a.account
+    ))
+}
+
+/// The parts of an event `PutEvents` takes again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusEvent {
+    pub source: String,
+    pub detail_type: String,
+    /// The `detail` object as JSON text.
+    pub detail: String,
+    pub resources: Vec<String>,
+    /// RFC 3339, as the event carried it.
+    pub time: Option<String>,
+}
+
+impl BusEvent {
+    /// Its size as EventBridge counts it against 256 KiB: the time (14 bytes), source,
+    /// detail type, detail and resources in UTF-8 ("Calculating PutEvents event entry
+    /// size", EventBridge user guide).
+    pub fn size(&self) -> usize {
+        self.time.as_ref().map_or(0, |_| 14)
+            + self.source.len()
+            + self.detail_type.len()
+            + self.detail.len()
+            + self.resources.iter().map(String::len).sum::<usize>()
+    }
+}
+
+/// An EventBridge event (the body of a rule's dead letter) as `PutEvents` takes it; the
+/// error says why it cannot be put again.
+pub fn bus_event(body: &str) -> Result<BusEvent, String> {
+    let event: Value = serde_json::from_str(body)
+        .map_err(|_| "the body is not an EventBridge event (not JSON)".to_owned())?;
+    let text = |key: &str| {
+        event[key]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the event has no {key}"))
+    };
+    let source = text("source")?;
+    if source.starts_with("aws.") {
+        return Err(format!(
+            "an event of an AWS service ({source}) cannot be put again: EventBridge refuses PutEvents of aws.* sources (NotAuthorizedForSourceException); use destination target"
+        ));
+    }
+    if !event["detail"].is_object() {
+        return Err("the event has no detail object".into());
+    }
+    Ok(BusEvent {
+        source,
+        detail_type: text("detail-type")?,
+        detail: event["detail"].to_string(),
+        resources: event["resources"]
+            .as_array()
+            .map(|rs| {
+                rs.iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        time: event["time"].as_str().map(str::to_owned),
+    })
+}
+
+/// A rule's dead letter as one `PutEvents` entry: the event is the body (the adapter
+/// takes its parts with [`bus_event`]); EventBridge carries no message attributes.
+pub fn as_event_entry(m: &Received, entry_id: usize) -> Outgoing {
+    Outgoing {
+        id: entry_id.to_string(),
+        body: m.body.clone(),
+        attributes: BTreeMap::new(),
+        group_id: None,
+        deduplication_id: None,
+        subject: None,
+    }
+}
+
+/// EventBridge's limit on one `PutEvents`: the entries' sizes ([`BusEvent::size`]) added
+/// up, 256 KiB.
+pub const MAX_PUT_EVENTS_BYTES: usize = 262_144;
+
+/// The kind of target dlq-redrive can deliver an EventBridge dead letter to: `lambda`
+/// (a function), `sqs` or `sns`; `None` for any other.
+pub fn target_kind(arn: &str) -> Option<&'static str> {
+    let a = crate::names::Arn::parse(arn)?;
+    match a.service {
+        "lambda" if a.resource.starts_with("function:") => Some("lambda"),
+        "sqs" if crate::names::is_queue_name(a.resource) => Some("sqs"),
+        "sns" if crate::names::is_topic_name(a.resource) => Some("sns"),
+        _ => None,
+    }
+}
+
+/// The dead letter as its target would have received it: the event, without the
+/// attributes EventBridge added.
+pub fn without_rule_attributes(m: &Received) -> Received {
+    let mut m = m.clone();
+    m.attributes
+        .retain(|k, _| !RULE_ATTRIBUTES.contains(&k.as_str()));
+    m
+}
+
+/// A function ARN as `(function ARN, qualifier)`:
+/// `arn:aws:lambda:r:a:function:f:live` → (`arn:aws:lambda:r:a:function:f`, `live`).
+pub fn split_function_arn(arn: &str) -> (&str, Option<&str>) {
+    match arn.match_indices(':').nth(6) {
+        Some((at, _)) => (&arn[..at], Some(&arn[at + 1..])),
+        None => (arn, None),
+    }
+}
+
 /// The original event of a Lambda DLQ message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LambdaRecord {
@@ -327,6 +481,10 @@ mod tests {
         }
     }
 
+    fn sizes(entries: &[Outgoing]) -> Vec<usize> {
+        entries.iter().map(entry_size).collect()
+    }
+
     #[test]
     fn batches_are_split_under_sqs_total_size() {
         let entry = |i: usize, n: usize| Outgoing {
@@ -338,20 +496,23 @@ mod tests {
             subject: None,
         };
         let small: Vec<_> = (0..10).map(|i| entry(i, 100)).collect();
-        assert_eq!(batch_runs(&small, MAX_BATCH_BYTES), vec![0..10]);
+        assert_eq!(batch_runs(&sizes(&small), MAX_BATCH_BYTES), vec![0..10]);
         // Ten messages of 300 KB: 3 fit in 1 MiB (900 KB), the fourth would not.
         let big: Vec<_> = (0..10).map(|i| entry(i, 300_000)).collect();
         assert_eq!(
-            batch_runs(&big, MAX_BATCH_BYTES),
+            batch_runs(&sizes(&big), MAX_BATCH_BYTES),
             vec![0..3, 3..6, 6..9, 9..10]
         );
-        for run in batch_runs(&big, MAX_BATCH_BYTES) {
+        for run in batch_runs(&sizes(&big), MAX_BATCH_BYTES) {
             let total: usize = big[run].iter().map(|e| e.body.len()).sum();
             assert!(total <= MAX_BATCH_BYTES);
         }
         // A message of exactly the limit goes alone.
         let edge = vec![entry(0, 10), entry(1, MAX_BATCH_BYTES), entry(2, 10)];
-        assert_eq!(batch_runs(&edge, MAX_BATCH_BYTES), vec![0..1, 1..2, 2..3]);
+        assert_eq!(
+            batch_runs(&sizes(&edge), MAX_BATCH_BYTES),
+            vec![0..1, 1..2, 2..3]
+        );
         assert!(batch_runs(&[], MAX_BATCH_BYTES).is_empty());
     }
 

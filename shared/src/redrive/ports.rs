@@ -165,13 +165,23 @@ pub trait EventInvoker: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// SNS topics an SNS subscription's dead letters are published to again.
-pub trait Topics: Send + Sync {
+/// Where dead letters are published again: SNS topics (a subscription's dead letters) and
+/// EventBridge buses (a rule's).
+pub trait Republish: Send + Sync {
     /// `PublishBatch` to `topic_arn`: `Err` when the whole call failed, else the failed
     /// entries (SNS's `SenderFault` marks those that would fail again).
     fn publish_batch(
         &self,
         topic_arn: &str,
+        entries: &[Outgoing],
+    ) -> impl Future<Output = Result<Vec<EntryFailure>>> + Send;
+
+    /// `PutEvents` of the events in the entries' bodies (see
+    /// [`crate::redrive::message::bus_event`]) to the bus `bus` (name or ARN): `Err` when
+    /// the whole call failed, else the failed entries.
+    fn put_events(
+        &self,
+        bus: &str,
         entries: &[Outgoing],
     ) -> impl Future<Output = Result<Vec<EntryFailure>>> + Send;
 }

@@ -93,6 +93,12 @@ pub enum Destination {
     /// `sns` (each message's topic, from its SNS envelope) or `sns:<topic ARN>`: an SNS
     /// subscription's dead letters, published to the topic again.
     Topic(Option<String>),
+    /// `events` (the bus of each message's rule, from `RULE_ARN`) or `events:<bus name or
+    /// ARN>`: an EventBridge rule's dead letters, put on the bus again (`PutEvents`).
+    Bus(Option<String>),
+    /// `target`: an EventBridge rule's dead letters, each delivered straight to the target
+    /// its `TARGET_ARN` attribute names (a Lambda function, an SQS queue or an SNS topic).
+    RuleTarget,
 }
 
 /// One predicate on the JSON body, addressed by a JSON pointer (`/detail/type`).
@@ -309,19 +315,17 @@ pub fn check_queue_reference(field: &str, text: &str) -> Result<(), RequestError
 }
 
 fn parse_destination(text: &str) -> Result<Destination, RequestError> {
-    if text == "sns" {
-        return Ok(Destination::Topic(None));
+    match text {
+        "target" => return Ok(Destination::RuleTarget),
+        "events" => return Ok(Destination::Bus(None)),
+        "sns" => return Ok(Destination::Topic(None)),
+        _ => {}
+    }
+    if let Some(bus) = text.strip_prefix("events:") {
+        return parse_bus(text, bus);
     }
     if let Some(topic) = text.strip_prefix("sns:") {
-        if !crate::names::is_topic_arn(topic) {
-            return Err(bad(
-                "destination",
-                format!(
-                    "{text:?}: expected sns:<topic ARN> (arn:<partition>:sns:<region>:<account>:<topic name>), or sns alone for each message's own topic"
-                ),
-            ));
-        }
-        return Ok(Destination::Topic(Some(topic.to_owned())));
+        return parse_topic(text, topic);
     }
     let Some(rest) = text.strip_prefix("lambda:") else {
         if text.trim().is_empty() {
@@ -330,6 +334,42 @@ fn parse_destination(text: &str) -> Result<Destination, RequestError> {
         check_queue_reference("destination", text)?;
         return Ok(Destination::Queue(text.to_owned()));
     };
+    parse_lambda(text, rest)
+}
+
+/// `events:<bus name or ARN>`.
+fn parse_bus(text: &str, bus: &str) -> Result<Destination, RequestError> {
+    let name = bus.strip_prefix("arn:").map_or(Some(bus), |_| {
+        crate::names::Arn::parse(bus)
+            .filter(|a| a.service == "events" && is_account(a.account))
+            .and_then(|a| a.resource.strip_prefix("event-bus/"))
+    });
+    if !name.is_some_and(super::message::is_bus_name) {
+        return Err(bad(
+            "destination",
+            format!(
+                "{text:?}: expected events:<bus name or ARN> (a name is 1-256 letters, digits, '.', '-', '_' or '/'), or events alone for each message's rule's bus"
+            ),
+        ));
+    }
+    Ok(Destination::Bus(Some(bus.to_owned())))
+}
+
+/// `sns:<topic ARN>`.
+fn parse_topic(text: &str, topic: &str) -> Result<Destination, RequestError> {
+    if !crate::names::is_topic_arn(topic) {
+        return Err(bad(
+            "destination",
+            format!(
+                "{text:?}: expected sns:<topic ARN> (arn:<partition>:sns:<region>:<account>:<topic name>), or sns alone for each message's own topic"
+            ),
+        ));
+    }
+    Ok(Destination::Topic(Some(topic.to_owned())))
+}
+
+/// `lambda:<name or ARN>[:<qualifier>]` (`rest` is what follows `lambda:`).
+fn parse_lambda(text: &str, rest: &str) -> Result<Destination, RequestError> {
     // A full function ARN is accepted after the prefix too.
     let (function, qualifier) = if rest.starts_with("arn:") {
         let parts: Vec<&str> = rest.split(':').collect();
@@ -593,9 +633,9 @@ fn check_native(raw: &Raw, filter: &Filter, destination: &Destination) -> Result
             "a message move task cannot dry-run or stop at max_messages",
         ));
     }
-    if matches!(
+    if !matches!(
         destination,
-        Destination::Lambda { .. } | Destination::Topic(_)
+        Destination::Queue(_) | Destination::SourceOfDlq
     ) {
         return Err(bad(
             "native",
@@ -975,6 +1015,41 @@ mod tests {
             err(json!({"source": "q", "destination": "sns", "sns_attributes": ten}))
                 .starts_with("sns_attributes: 10 attributes")
         );
+    }
+
+    #[test]
+    fn eventbridge_destinations() {
+        let parse = |d: &str| {
+            Request::parse(&json!({"source": "q", "destination": d})).map(|r| r.destination)
+        };
+        assert_eq!(parse("target"), Ok(Destination::RuleTarget));
+        assert_eq!(parse("events"), Ok(Destination::Bus(None)));
+        assert_eq!(
+            parse("events:shop"),
+            Ok(Destination::Bus(Some("shop".into())))
+        );
+        let arn = "arn:aws:events:us-east-1:123456789012:event-bus/shop";
+        assert_eq!(
+            parse(&format!("events:{arn}")),
+            Ok(Destination::Bus(Some(arn.into())))
+        );
+        for bad in [
+            "events:",
+            "events:a b",
+            "events:arn:aws:sqs:us-east-1:123456789012:q",
+            "events:arn:aws:events:us-east-1:1:event-bus/x",
+        ] {
+            assert!(
+                parse(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .starts_with("destination:"),
+                "{bad}"
+            );
+        }
+        let native =
+            Request::parse(&json!({"source": "q", "destination": "target", "native": true}));
+        assert!(native.unwrap_err().to_string().starts_with("native:"));
     }
 
     #[test]
