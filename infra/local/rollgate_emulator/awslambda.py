@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -242,6 +243,7 @@ def invoke(
                     pass
                 if record["status"] not in ("unreachable",) and record["status"] < 300:
                     return
+            _on_failure(resolved, record, payload)
 
         record["status"] = 202  # replaced by watch's status once it answers
         record["attempts"] = 1
@@ -275,6 +277,62 @@ def _retry_delays(fn: LambdaFunction) -> list[float]:
     for cfg in getattr(fn, "event_invoke_config", None) or []:
         retries = int(cfg.config.get("MaximumRetryAttempts", retries))
     return [m * state.settings.minute_seconds for m in RETRY_WAIT_MINUTES[:retries]]
+
+
+# When every attempt of an asynchronous invoke failed, Lambda sends an invocation record to
+# the OnFailure destination of the function's event invoke configuration
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html):
+# {version, timestamp, requestContext {requestId, functionArn, condition,
+# approximateInvokeCount}, requestPayload, responseContext {statusCode, executedVersion,
+# functionError}, responsePayload}. An S3 bucket gets it as a JSON object under
+# aws/lambda/async/<function-name>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<uuid>; an SQS queue as
+# a message body. (A function's own DeadLetterConfig is not modelled: moto keeps none.)
+
+def _failure_record(resolved: Resolved, record: dict[str, Any], payload: bytes) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    return {
+        "version": "1.0",
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "requestContext": {"requestId": record["requestId"],
+                           "functionArn": f"arn:aws:lambda:{state.REGION}:{state.ACCOUNT_ID}:function:"
+                                          f"{resolved.name}:{resolved.requested or '$LATEST'}",
+                           "condition": "RetriesExhausted", "approximateInvokeCount": record["attempts"]},
+        "requestPayload": _as_json(payload),
+        "responseContext": {"statusCode": 200, "executedVersion": resolved.version, "functionError": "Unhandled"},
+        "responsePayload": record.get("response"),
+    }
+
+
+def _on_failure(resolved: Resolved, record: dict[str, Any], payload: bytes) -> None:
+    destination = None
+    for cfg in getattr(resolved.fn, "event_invoke_config", None) or []:
+        destination = ((cfg.config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    if not destination:
+        return
+    body = json.dumps(_failure_record(resolved, record, payload))
+    service = destination.split(":")[2]
+    try:
+        if service == "s3":
+            from moto.s3.models import s3_backends
+
+            now = datetime.now(timezone.utc)
+            key = (f"aws/lambda/async/{resolved.name}/{now:%Y/%m/%d}/"
+                   f"{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}")
+            bucket = destination.split(":::", 1)[1]
+            s3_backends[state.ACCOUNT_ID]["aws"].put_object(bucket, key, body.encode())
+        elif service == "sqs":
+            from moto.sqs.models import sqs_backends
+
+            _, _, _, region, account, queue = destination.split(":", 5)
+            sqs_backends[account][region].send_message(queue, body)
+        else:
+            log.warning("lambda on-failure destination %s is not modelled", destination)
+            return
+    except Exception as err:  # the destination gone: the record is lost, as on AWS
+        log.warning("lambda on-failure record of %s to %s failed: %s", resolved.name, destination, err)
+        return
+    record["onFailure"] = destination
+    log.info("lambda %s: retries exhausted, record sent to %s", resolved.name, destination)
 
 
 def _as_json(raw: bytes) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections import Counter
 
@@ -122,6 +123,38 @@ def test_event_invoke_retries_follow_the_event_invoke_config(aws, fake_watch, em
     wait_for(lambda: [r for r in control(emulator, "invocations?function=once") if r["status"] == 500])
     time.sleep(MINUTE_SECONDS * 2)
     assert len([r for r in fake_watch.requests if r["binary"] == "once"]) == 1
+
+
+@pytest.mark.parametrize("kind", ["s3", "sqs"])
+def test_exhausted_retries_send_the_invocation_record_to_the_on_failure_destination(aws, fake_watch, emulator,
+                                                                                 kind):
+    """The record AWS documents (invocation-async-retain-records.html), in an S3 object
+    under aws/lambda/async/<function>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<uuid>, or an SQS body."""
+    make_function(aws, "fails", versions=1)
+    if kind == "s3":
+        aws.s3.create_bucket(Bucket="failures")
+        destination = "arn:aws:s3:::failures"
+    else:
+        url = aws.sqs.create_queue(QueueName="failures")["QueueUrl"]
+        destination = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.lam.put_function_event_invoke_config(FunctionName="fails", MaximumRetryAttempts=1,
+                                             DestinationConfig={"OnFailure": {"Destination": destination}})
+    fake_watch.handlers["fails"] = lambda p, c: (500, {"errorType": "Panic", "errorMessage": "bad"})
+    aws.lam.invoke(FunctionName="fails:live", InvocationType="Event", Payload=b'{"order": 7}')
+    if kind == "s3":
+        [obj] = wait_for(lambda: aws.s3.list_objects_v2(Bucket="failures").get("Contents"), timeout=10)
+        assert re.fullmatch(r"aws/lambda/async/fails/\d{4}/\d{2}/\d{2}/\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}-"
+                            r"[0-9a-f-]{36}", obj["Key"]), obj["Key"]
+        record = json.loads(aws.s3.get_object(Bucket="failures", Key=obj["Key"])["Body"].read())
+    else:
+        [m] = wait_for(lambda: aws.sqs.receive_message(QueueUrl=url).get("Messages"), timeout=10)
+        record = json.loads(m["Body"])
+    assert record["version"] == "1.0" and record["requestPayload"] == {"order": 7}, record
+    ctx = record["requestContext"]
+    assert (ctx["condition"], ctx["approximateInvokeCount"]) == ("RetriesExhausted", 2), ctx
+    assert ctx["functionArn"].endswith(":function:fails:live"), ctx
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"] == {"errorType": "Panic", "errorMessage": "bad"}
 
 
 def test_dry_run_is_204_and_not_forwarded(aws, fake_watch):
