@@ -59,7 +59,7 @@ import socket
 import threading
 import time
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
 from .state import log, records
@@ -273,6 +273,33 @@ def protocol_of(environ: dict[str, Any]) -> str:
     return "rest-json"
 
 
+def s3_request(environ: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(operation, input) of a path-style S3 object or listing request, the calls rollgate
+    makes (ListObjectsV2, GetObject, HeadObject, PutObject, DeleteObject); None for any
+    other S3 request (the many bucket sub-resources share these paths)."""
+    signed = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not signed or signed.group(1) != "s3":
+        return None
+    bucket, _, key = unquote(environ.get("PATH_INFO", "").lstrip("/")).partition("/")
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    method = environ.get("REQUEST_METHOD", "GET")
+    if not bucket:
+        return None
+    if not key:
+        if method == "GET" and query.get("list-type") == ["2"]:
+            params = {"Bucket": bucket}
+            for name, member in (("prefix", "Prefix"), ("start-after", "StartAfter"),
+                                 ("continuation-token", "ContinuationToken"), ("max-keys", "MaxKeys")):
+                if name in query:
+                    params[member] = int(query[name][0]) if member == "MaxKeys" else query[name][0]
+            return "ListObjectsV2", params
+        return None
+    if set(query) - {"x-id", "versionId"}:
+        return None  # a sub-resource of the object (acl, tagging, uploads...)
+    operation = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject"}.get(method)
+    return (operation, {"Bucket": bucket, "Key": key}) if operation else None
+
+
 def operation_of(environ: dict[str, Any], body: bytes) -> str | None:
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
@@ -285,6 +312,9 @@ def operation_of(environ: dict[str, Any], body: bytes) -> str | None:
         return action[0]
     if body and b"Action=" in body:
         return parse_qs(body.decode(errors="replace")).get("Action", [None])[0]
+    s3 = s3_request(environ)
+    if s3:
+        return s3[0]
     signed = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if signed:
         method = environ.get("REQUEST_METHOD", "GET")

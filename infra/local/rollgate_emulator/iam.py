@@ -72,6 +72,8 @@ from .state import log
 ACTION_OF = {
     ("lambda", "Invoke"): "InvokeFunction",
     ("sns", "PublishBatch"): "Publish",
+    ("s3", "ListObjectsV2"): "ListBucket",
+    ("s3", "HeadObject"): "GetObject",
     ("sqs", "SendMessageBatch"): "SendMessage",
     ("sqs", "DeleteMessageBatch"): "DeleteMessage",
     ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
@@ -189,6 +191,9 @@ def resources(service: str, operation: str, p: dict[str, Any]) -> list[str]:
         return [_queue_arn(p.get("QueueUrl", ""))]
     if service == "sns":
         return [p.get("TopicArn") or p.get("TargetArn") or "*"]
+    if service == "s3":
+        bucket = f"arn:aws:s3:::{p.get('Bucket', '')}"
+        return [bucket if operation == "ListObjectsV2" else f"{bucket}/{p.get('Key', '')}"]
     if service == "events":
         # PutEvents is authorised on the bus of every entry (default when none is named).
         buses = {e.get("EventBusName") or "default" for e in p.get("Entries") or [{}]}

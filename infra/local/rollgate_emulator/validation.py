@@ -188,6 +188,9 @@ def params_of(environ: dict[str, Any], body: bytes) -> tuple[str, str, dict[str,
             if "." in k:
                 params.setdefault(k.split(".", 1)[0], NESTED)
         return service, operation, params
+    if service == "s3":
+        s3 = faults.s3_request(environ)
+        return (service, s3[0], s3[1]) if s3 else None
     if protocol == "rest-json" and service == "lambda":
         params = _rest_params(service, operation, environ, body)
         return (service, operation, params) if params is not None else None

@@ -168,6 +168,16 @@ ASKS = [
      "arn:aws:sqs:us-east-1:123456789012:orders", "queue"),
     ("sqs", "StartMessageMoveTask", {"SourceArn": "arn:aws:sqs:us-east-1:123456789012:rg-dlq"},
      "sqs:StartMessageMoveTask", "arn:aws:sqs:us-east-1:123456789012:rg-dlq", "queue"),
+    ("sns", "PublishBatch", {"TopicArn": "arn:aws:sns:us-east-1:123456789012:orders"}, "sns:Publish",
+     "arn:aws:sns:us-east-1:123456789012:orders", "topic"),
+    ("events", "PutEvents", {"Entries": [{"Source": "app", "EventBusName": "shop"}]}, "events:PutEvents",
+     "arn:aws:events:us-east-1:123456789012:event-bus/shop", "event-bus"),
+    ("s3", "ListObjectsV2", {"Bucket": "failures", "Prefix": "aws/"}, "s3:ListBucket",
+     "arn:aws:s3:::failures", "bucket"),
+    ("s3", "GetObject", {"Bucket": "failures", "Key": "aws/lambda/x"}, "s3:GetObject",
+     "arn:aws:s3:::failures/aws/lambda/x", "object"),
+    ("s3", "DeleteObject", {"Bucket": "failures", "Key": "aws/lambda/x"}, "s3:DeleteObject",
+     "arn:aws:s3:::failures/aws/lambda/x", "object"),
 ]
 
 
