@@ -548,3 +548,40 @@ def test_eventbridge_dead_letters_are_put_on_their_bus_again_under_faults(stack,
     assert report["failures"][0]["code"] == "NotAnEvent" and "aws.cloudwatch" in report["failures"][0]["message"]
     got = sorted(json.loads(m["Body"])["detail"]["n"] for m in drain(stack, target))
     assert got == list(range(30)), got
+
+
+def test_s3_failure_records_are_replayed_into_their_function_under_faults(stack, redrive):
+    """A function whose asynchronous invocations all failed, with an S3 on-failure
+    destination: Lambda wrote one record per event under aws/lambda/async/<function>/.
+    Fixed, the function gets each event again (the record's requestPayload), through
+    throttled invokes and failing reads, and each object is deleted once replayed."""
+    s3, lam = stack.client("s3"), stack.client("lambda")
+    base, bucket = name("s3fn"), name("records")
+    s3.create_bucket(Bucket=bucket)
+    create_function(stack, base, handler="example-app-broken", env={})
+    lam.put_function_event_invoke_config(FunctionName=base, MaximumRetryAttempts=0, DestinationConfig={
+        "OnFailure": {"Destination": f"arn:aws:s3:::{bucket}"}})
+    for i in range(12):
+        lam.invoke(FunctionName=base, InvocationType="Event", Payload=json.dumps({"order": i}).encode())
+    wait_for(lambda: s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 12, 60, "12 failure records in S3")
+    lam.update_function_configuration(FunctionName=base, Handler="example-app")  # fixed
+    before = len(stack.control(f"invocations?function={base}"))
+    post = lambda spec: requests.post(f"{stack.endpoint}/_rollgate/faults", json=spec, timeout=5).raise_for_status()
+    post({"operation": "GetObject", "count": 2, "code": "InternalError", "status": 500})
+    post({"operation": "Invoke", "target": base, "count": 2, "code": "TooManyRequestsException", "status": 429})
+    try:
+        # An Invoke fault matches the text of a call: neither bucket nor prefix names the
+        # function, or the request to dlq-redrive would match too.
+        report = redrive({"source": f"s3://{bucket}/aws/lambda/async/"})
+    finally:
+        requests.delete(f"{stack.endpoint}/_rollgate/faults", timeout=5)
+    assert (report["moved"], report["failed"], report["duplicates"]) == (12, 0, 0), report
+    assert report["destinations"] == {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{base}:$LATEST": 12}, report
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+    def replays():
+        got = [c for c in stack.control(f"invocations?function={base}")[before:] if c.get("binary") == "example-app"]
+        return got if len(got) == 12 else None
+
+    got = wait_for(replays, 30, "12 replayed events")
+    assert sorted(c["payload"]["order"] for c in got) == list(range(12))

@@ -462,7 +462,8 @@ CALLS = {
                        "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
                        "sqs:ListDeadLetterSourceQueues", "sqs:StartMessageMoveTask",
                        "sqs:ListMessageMoveTasks", "sqs:CancelMessageMoveTask", "lambda:InvokeFunction",
-                       "sns:Publish", "events:PutEvents"},
+                       "sns:Publish", "events:PutEvents", "s3:ListBucket", "s3:GetObject",
+                       "s3:DeleteObject"},
 }
 
 

@@ -28,7 +28,8 @@ LOG_DIR = ROOT / "target" / "test-logs"
 REDRIVE_ALLOW = (f"arn:aws:sqs:{REGION}:{ACCOUNT}:redrive-*,"
                  f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:redrive-*,"
                  f"arn:aws:sns:{REGION}:{ACCOUNT}:redrive-*,"
-                 f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/redrive-*")
+                 f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/redrive-*,"
+                 "arn:aws:s3:::redrive-*")
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/rollgate-test"
 STACK_NAME = "rollgate"

@@ -2,7 +2,7 @@
 //! Request and report: docs/redrive.md.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use rollgate::adapters::{EventBridge, Lambda, Republisher, SnsNotifier, Sqs};
+use rollgate::adapters::{EventBridge, Lambda, Republisher, S3, SnsNotifier, Sqs};
 use rollgate::config::{ProcessEnv, RedriveConfig};
 use rollgate::failure::Failure;
 use rollgate::redrive::{self, AllowList, Redrive};
@@ -14,6 +14,7 @@ struct Deps {
     lambda: Lambda,
     notifier: SnsNotifier,
     republisher: Republisher,
+    objects: S3,
     allow: AllowList,
     config: RedriveConfig,
 }
@@ -30,6 +31,7 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure
         queues: &deps.queues,
         lambda: &deps.lambda,
         republish: &deps.republisher,
+        objects: &deps.objects,
         allow: &deps.allow,
         home: &home,
     };
@@ -48,6 +50,7 @@ async fn main() -> Result<(), Error> {
             sns: SnsNotifier::new(aws.sns(), None),
             events: EventBridge::new(aws.eventbridge()),
         },
+        objects: S3::new(aws.s3()),
         allow: AllowList::parse(&config.allow),
         config,
     };

@@ -61,6 +61,15 @@ impl Aws {
         aws_sdk_eventbridge::Client::new(&self.config)
     }
 
+    /// S3 addressed by path (`<endpoint>/<bucket>/<key>`) when an endpoint is set (the
+    /// local AWS), as the SDK cannot reach a bucket's own host name there.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(self.config.endpoint_url().is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.config)
     }

@@ -4,7 +4,7 @@
 use super::message;
 use super::peek::Peeked;
 use super::ports::{
-    EntryFailure, EventInvoker, MoveTask, Outgoing, QueueInfo, Queues, Received, Republish,
+    EntryFailure, EventInvoker, MoveTask, Objects, Outgoing, QueueInfo, Queues, Received, Republish,
 };
 use super::rate::Aimd;
 use super::request::{
@@ -169,10 +169,11 @@ impl Limits {
 }
 
 /// Everything the run talks to.
-pub struct Redrive<'a, Q, L, T> {
+pub struct Redrive<'a, Q, L, T, O> {
     pub queues: &'a Q,
     pub lambda: &'a L,
     pub republish: &'a T,
+    pub objects: &'a O,
     pub allow: &'a AllowList,
     /// Where the function runs: the account and region a queue name or URL is in.
     pub home: &'a Home,
@@ -180,11 +181,11 @@ pub struct Redrive<'a, Q, L, T> {
 
 /// What every worker of one run shares: its limits, tally, send rate and start.
 #[derive(Clone, Copy)]
-struct Shared<'a> {
-    limits: Limits,
-    tally: &'a Mutex<Tally>,
-    rate: &'a Mutex<Aimd>,
-    clock: Instant,
+pub(super) struct Shared<'a> {
+    pub(super) limits: Limits,
+    pub(super) tally: &'a Mutex<Tally>,
+    pub(super) rate: &'a Mutex<Aimd>,
+    pub(super) clock: Instant,
 }
 
 impl Shared<'_> {
@@ -206,7 +207,7 @@ impl Shared<'_> {
 
 /// Of one receive, the messages to send now; the rest (filtered out, over the quota, or
 /// a dry run's) are held back to be handed back at the end, and counted.
-fn choose(req: &Request, got: Vec<Received>, t: &mut Tally) -> Vec<Received> {
+pub(super) fn choose(req: &Request, got: Vec<Received>, t: &mut Tally) -> Vec<Received> {
     let mut chosen = Vec::new();
     for m in got {
         let selected = req.filter.matches(&m.body, &m.attributes);
@@ -235,31 +236,61 @@ fn choose(req: &Request, got: Vec<Received>, t: &mut Tally) -> Vec<Received> {
 }
 
 #[derive(Default)]
-struct Tally {
-    moved: u64,
-    would_move: u64,
-    filtered: u64,
-    failed: u64,
-    duplicates: u64,
-    throttled: u64,
+pub(super) struct Tally {
+    pub(super) moved: u64,
+    pub(super) would_move: u64,
+    pub(super) filtered: u64,
+    pub(super) failed: u64,
+    pub(super) duplicates: u64,
+    pub(super) throttled: u64,
     /// Throttles the SDK's retries absorbed during the run, and the SDK's running count
     /// when last looked at.
-    absorbed: u64,
-    absorbed_seen: u64,
-    claimed: u64,
-    stopped_deadline: bool,
-    stopped_max: bool,
-    receive_error: Option<String>,
-    failures: Vec<Failure>,
-    sample: Vec<Sample>,
-    held: Vec<(String, String)>,
+    pub(super) absorbed: u64,
+    pub(super) absorbed_seen: u64,
+    pub(super) claimed: u64,
+    pub(super) stopped_deadline: bool,
+    pub(super) stopped_max: bool,
+    pub(super) receive_error: Option<String>,
+    pub(super) failures: Vec<Failure>,
+    pub(super) sample: Vec<Sample>,
+    pub(super) held: Vec<(String, String)>,
     /// Copy mode: originals whose copy was accepted, kept in flight.
-    copies: Vec<(String, String)>,
+    pub(super) copies: Vec<(String, String)>,
     /// Of a shared DLQ: messages each source queue accepted.
-    per_destination: BTreeMap<String, u64>,
+    pub(super) per_destination: BTreeMap<String, u64>,
 }
 
 impl Tally {
+    /// The counts into the report, and why the run stopped; what a continuation carries.
+    pub(super) fn fill(mut self, req: &Request, report: &mut Report) -> RunCounts {
+        if req.mode == Mode::Copy {
+            report.copied = self.moved;
+        } else {
+            report.moved = self.moved;
+        }
+        report.would_move = self.would_move;
+        report.filtered = self.filtered;
+        report.failed = self.failed;
+        report.duplicates = self.duplicates;
+        report.destinations = std::mem::take(&mut self.per_destination);
+        report.throttled = self.throttled + self.absorbed;
+        report.throttled_absorbed = self.absorbed;
+        report.failures = std::mem::take(&mut self.failures);
+        report.sample = std::mem::take(&mut self.sample);
+        report.stopped = Some(self.stopped());
+        if let Some(e) = self.receive_error {
+            report.failures.push(Failure {
+                message_id: String::new(),
+                code: "ReceiveFailed".into(),
+                message: e,
+            });
+        }
+        RunCounts {
+            moved: self.moved,
+            duplicates: self.duplicates,
+        }
+    }
+
     fn stopped(&self) -> Stopped {
         if self.receive_error.is_some() {
             Stopped::Error
@@ -280,7 +311,7 @@ impl Tally {
         new
     }
 
-    fn fail(&mut self, message_id: &str, code: &str, message: &str) {
+    pub(super) fn fail(&mut self, message_id: &str, code: &str, message: &str) {
         self.failed += 1;
         if self.failures.len() < MAX_REPORTED_FAILURES {
             self.failures.push(Failure {
@@ -292,7 +323,7 @@ impl Tally {
     }
 }
 
-enum Target {
+pub(super) enum Target {
     Queue(QueueInfo),
     /// A DLQ several queues dead-letter into, with no destination given: each message
     /// goes back to the queue SQS recorded on it (`DeadLetterQueueSourceArn`); one with
@@ -309,6 +340,38 @@ enum Target {
     RuleTargets,
     /// An EventBridge rule's DLQ: put on the given bus again, or on its rule's bus.
     Bus(Option<String>),
+    /// Lambda failure records (an S3 source): each into the function it names.
+    RecordFunctions,
+}
+
+impl Target {
+    /// What the report says the destination is.
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Target::Queue(q) => q.arn.clone(),
+            Target::Sources(queues) => format!(
+                "each message's source queue: {}",
+                queues
+                    .iter()
+                    .map(|q| q.arn.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Target::Lambda {
+                function,
+                qualifier,
+            } => match qualifier {
+                Some(q) => format!("lambda:{function}:{q}"),
+                None => format!("lambda:{function}"),
+            },
+            Target::Topic(Some(topic)) => topic.clone(),
+            Target::Topic(None) => "each message's SNS topic".into(),
+            Target::RuleTargets => "each message's EventBridge target (TARGET_ARN)".into(),
+            Target::Bus(Some(bus)) => bus.clone(),
+            Target::Bus(None) => "each message's rule's event bus (RULE_ARN)".into(),
+            Target::RecordFunctions => "each record's function".into(),
+        }
+    }
 }
 
 /// Where one round of a batch goes.
@@ -331,7 +394,7 @@ fn is_throttle(code: &str) -> bool {
     code.contains("Throttl") || code == "TooManyRequestsException" || code == "SlowDown"
 }
 
-fn code_of(e: &Error) -> String {
+pub(super) fn code_of(e: &Error) -> String {
     e.code().unwrap_or("Error").to_owned()
 }
 
@@ -387,7 +450,7 @@ pub fn named_queue_arn(reference: &str, home: &Home) -> Option<String> {
 }
 
 /// A request error about a queue, prefixed with the field that named it.
-fn in_field(field: &str, e: Error) -> Error {
+pub(super) fn in_field(field: &str, e: Error) -> Error {
     match e {
         Error::InvalidEvent(m) => {
             let m = m.strip_prefix("source/destination: ").unwrap_or(&m);
@@ -397,13 +460,13 @@ fn in_field(field: &str, e: Error) -> Error {
     }
 }
 
-fn not_allowed(field: &str, arn: &str) -> Error {
+pub(super) fn not_allowed(field: &str, arn: &str) -> Error {
     Error::InvalidEvent(format!(
         "{field}: {arn} is not in the allow-list (ROLLGATE_REDRIVE_ALLOW); nothing was touched"
     ))
 }
 
-impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
+impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, O> {
     /// Refuse a queue outside the allow-list from its reference alone (see
     /// [`named_queue_arn`]); what cannot be told so is checked once it is resolved.
     fn allowed_before_asking(&self, field: &str, reference: &str) -> Result<()> {
@@ -416,6 +479,9 @@ impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
     /// Run `req`. `Err` only for a request that cannot start (bad field, not allowed,
     /// unknown queue): then nothing was changed.
     pub async fn run(&self, req: &Request, limits: Limits) -> Result<Report> {
+        if let Some(loc) = &req.s3 {
+            return self.run_objects(req, loc, limits).await;
+        }
         let started = Instant::now();
         self.allowed_before_asking("source", &req.source)?;
         let source = self
@@ -448,29 +514,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
             Action::Redrive => {}
         }
         let target = self.destination(req, &source).await?;
-        report.destination = Some(match &target {
-            Target::Queue(q) => q.arn.clone(),
-            Target::Sources(queues) => format!(
-                "each message's source queue: {}",
-                queues
-                    .iter()
-                    .map(|q| q.arn.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Target::Lambda {
-                function,
-                qualifier,
-            } => match qualifier {
-                Some(q) => format!("lambda:{function}:{q}"),
-                None => format!("lambda:{function}"),
-            },
-            Target::Topic(Some(topic)) => topic.clone(),
-            Target::Topic(None) => "each message's SNS topic".into(),
-            Target::RuleTargets => "each message's EventBridge target (TARGET_ARN)".into(),
-            Target::Bus(Some(bus)) => bus.clone(),
-            Target::Bus(None) => "each message's rule's event bus (RULE_ARN)".into(),
-        });
+        report.destination = Some(target.describe());
         if req.native {
             // Validated: native needs a queue. SQS's own task sends a shared DLQ's
             // messages back to their sources itself.
@@ -622,31 +666,10 @@ impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
         &self,
         (req, hold_until_ms): (&Request, Option<i64>),
         source: &QueueInfo,
-        mut t: Tally,
+        t: Tally,
         report: &mut Report,
     ) {
-        if req.mode == Mode::Copy {
-            report.copied = t.moved;
-        } else {
-            report.moved = t.moved;
-        }
-        report.would_move = t.would_move;
-        report.filtered = t.filtered;
-        report.failed = t.failed;
-        report.duplicates = t.duplicates;
-        report.destinations = std::mem::take(&mut t.per_destination);
-        report.throttled = t.throttled + t.absorbed;
-        report.throttled_absorbed = t.absorbed;
-        report.failures = std::mem::take(&mut t.failures);
-        report.sample = std::mem::take(&mut t.sample);
-        report.stopped = Some(t.stopped());
-        if let Some(e) = t.receive_error {
-            report.failures.push(Failure {
-                message_id: String::new(),
-                code: "ReceiveFailed".into(),
-                message: e,
-            });
-        }
+        let done = t.fill(req, report);
         report.remaining = self.queues.depth(source).await.ok();
         let deadline = report.stopped == Some(Stopped::Deadline);
         if req.mode == Mode::Copy && (deadline || req.carried.run > 0) {
@@ -655,10 +678,6 @@ impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
             report.hold_until_ms = hold_until_ms;
         }
         if deadline && !req.dry_run {
-            let done = RunCounts {
-                moved: t.moved,
-                duplicates: t.duplicates,
-            };
             report.continuation = Some(req.continuation(done, hold_until_ms));
         }
     }
@@ -706,8 +725,8 @@ impl Report {
     }
 }
 
-impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
-    fn finish(&self, mut report: Report, started: Instant) -> Report {
+impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, O> {
+    pub(super) fn finish(&self, mut report: Report, started: Instant) -> Report {
         let elapsed = started.elapsed();
         report.duration_ms = elapsed.as_millis() as u64;
         report.rate = if elapsed.as_secs_f64() > 0.0 {
@@ -768,7 +787,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
 
     /// A function destination, checked against the allow-list as the ARN it names (in the
     /// source's account and region when given by name).
-    fn lambda_target(
+    pub(super) fn lambda_target(
         &self,
         function: &str,
         qualifier: Option<&str>,
@@ -942,7 +961,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
     }
 
     /// Send `chosen` to the target; element i of the answer says whether chosen[i] went.
-    async fn send(
+    pub(super) async fn send(
         &self,
         req: &Request,
         source: &QueueInfo,
@@ -966,6 +985,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
             }
             Target::RuleTargets => self.send_to_rule_targets(req, source, chosen, sh).await,
             Target::Bus(bus) => self.send_to_buses(source, bus.as_deref(), chosen, sh).await,
+            Target::RecordFunctions => self.send_to_record_functions(chosen, sh).await,
         }
     }
 
@@ -1370,7 +1390,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
         permanent
     }
 
-    async fn send_to_lambda(
+    pub(super) async fn send_to_lambda(
         &self,
         function: &str,
         qualifier: Option<&str>,
@@ -1457,7 +1477,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -1470,8 +1490,8 @@ pub const FALLBACK_RUN: Duration = Duration::from_secs(900);
 /// One invocation of dlq-redrive: a bad request fails, naming the field, before any AWS
 /// call; what the request names but may not touch is refused as an invalid request; the
 /// report is logged, announced and returned.
-pub async fn handle_request<Q, L, T, S>(
-    engine: &Redrive<'_, Q, L, T>,
+pub async fn handle_request<Q, L, T, O, S>(
+    engine: &Redrive<'_, Q, L, T, O>,
     sink: &S,
     payload: &Value,
     deadline_epoch_ms: u64,
@@ -1480,6 +1500,7 @@ where
     Q: Queues,
     L: EventInvoker,
     T: Republish,
+    O: Objects,
     S: super::ports::SummarySink,
 {
     let request = Request::parse(payload)?;

@@ -1,7 +1,7 @@
 //! The redrive engine through the in-memory ports of `fakes`: conservation under
 //! injected send and delete failures, dry run, FIFO order, Lambda replay, refusals.
 
-use super::fakes::{MemInvoker, MemQueues, MemRepublish, MemSink, SendFault};
+use super::fakes::{MemInvoker, MemObjects, MemQueues, MemRepublish, MemSink, SendFault};
 use super::ports::AttributeValue;
 use super::{AllowList, Redrive, handle_request};
 use crate::error::Error;
@@ -9,12 +9,13 @@ use crate::scope::Home;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-const ALLOW: &str = "arn:aws:sqs:us-east-1:123456789012:*,arn:aws:lambda:us-east-1:123456789012:function:*,arn:aws:sns:us-east-1:123456789012:*,arn:aws:events:us-east-1:123456789012:event-bus/*";
+const ALLOW: &str = "arn:aws:s3:::failures/*,arn:aws:sqs:us-east-1:123456789012:*,arn:aws:lambda:us-east-1:123456789012:function:*,arn:aws:sns:us-east-1:123456789012:*,arn:aws:events:us-east-1:123456789012:event-bus/*";
 
 struct World {
     queues: MemQueues,
     lambda: MemInvoker,
     republish: MemRepublish,
+    objects: MemObjects,
     sink: MemSink,
     allow: AllowList,
     home: Home,
@@ -26,6 +27,7 @@ impl World {
             queues: MemQueues::default(),
             lambda: MemInvoker::default(),
             republish: MemRepublish::default(),
+            objects: MemObjects::default(),
             sink: MemSink::default(),
             allow: AllowList::parse(ALLOW),
             home: Home::default(),
@@ -37,6 +39,7 @@ impl World {
             queues: &self.queues,
             lambda: &self.lambda,
             republish: &self.republish,
+            objects: &self.objects,
             allow: &self.allow,
             home: &self.home,
         };
@@ -1021,4 +1024,240 @@ async fn rule_dead_letters_are_put_on_their_rule_s_bus_again() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("allow-list"), "{err}");
+}
+
+const BUCKET: &str = "failures";
+
+/// An asynchronous invocation's on-failure record, as Lambda writes it to S3
+/// (invocation-async-retain-records.html).
+fn async_record(function: &str, qualifier: &str, n: usize) -> String {
+    json!({
+        "version": "1.0", "timestamp": "2026-12-04T10:00:00.000Z",
+        "requestContext": {
+            "requestId": format!("e4b46cbf-b738-4a8c-8880-{n:012}"),
+            "functionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}:{qualifier}"),
+            "condition": "RetriesExhausted", "approximateInvokeCount": 3
+        },
+        "requestPayload": {"order": n},
+        "responseContext": {"statusCode": 200, "executedVersion": "3", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "boom"}
+    })
+    .to_string()
+}
+
+fn record_key(function: &str, n: usize) -> String {
+    format!(
+        "aws/lambda/async/{function}/2026/12/04/2026-12-04T10.00.{:02}-{n:04}",
+        n % 60
+    )
+}
+
+impl World {
+    fn records(&self, function: &str, qualifier: &str, n: std::ops::Range<usize>) {
+        for i in n {
+            self.objects.put(
+                BUCKET,
+                &record_key(function, i),
+                &async_record(function, qualifier, i),
+            );
+        }
+    }
+
+    fn invoked_orders(&self) -> Vec<(String, Option<String>, u64)> {
+        let mut v: Vec<_> = self
+            .lambda
+            .invoked
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(f, q, p)| {
+                let payload: Value = serde_json::from_slice(p).unwrap();
+                (f.clone(), q.clone(), payload["order"].as_u64().unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[tokio::test]
+async fn s3_failure_records_are_replayed_into_their_own_functions() {
+    let w = World::new();
+    w.records("orders", "live", 0..6);
+    w.records("payments", "$LATEST", 6..9);
+    w.objects
+        .put(BUCKET, "aws/lambda/async/orders/junk", "not a record");
+    w.objects
+        .put(BUCKET, "elsewhere/x", &async_record("orders", "live", 99));
+    w.objects.put(
+        BUCKET,
+        "aws/lambda/async/foreign",
+        &async_record("orders", "live", 98).replace("123456789012", "999999999999"),
+    );
+    *w.objects.failing_gets.lock().unwrap() = 2;
+    let report = w
+        .run(json!({ "source": format!("s3://{BUCKET}/aws/lambda/async/") }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&report["moved"], &report["failed"]),
+        (&json!(9), &json!(2)),
+        "{report}"
+    );
+    let orders = "arn:aws:lambda:us-east-1:123456789012:function:orders";
+    let payments = "arn:aws:lambda:us-east-1:123456789012:function:payments";
+    assert_eq!(
+        report["destinations"],
+        json!({ format!("{orders}:live"): 6, format!("{payments}:$LATEST"): 3 }),
+        "{report}"
+    );
+    let invoked = w.invoked_orders();
+    assert_eq!(invoked.len(), 9);
+    assert_eq!(invoked[0], (orders.to_owned(), Some("live".to_owned()), 0));
+    // Replayed objects are gone; the one not a record, the foreign one and the one
+    // outside the prefix stay.
+    let mut left = w.objects.keys(BUCKET);
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "aws/lambda/async/foreign",
+            "aws/lambda/async/orders/junk",
+            "elsewhere/x"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_s3_redrive_over_several_runs_replays_each_record_once() {
+    let w = World::new();
+    w.records("orders", "live", 0..40);
+    let reports = w
+        .run_all(json!({ "source": format!("s3://{BUCKET}/aws/"), "rate": 10,
+                          "concurrency": 1, "max_run_seconds": 1 }))
+        .await;
+    assert!(reports.len() >= 3, "{reports:?}");
+    let orders: Vec<u64> = w.invoked_orders().into_iter().map(|(_, _, n)| n).collect();
+    assert_eq!(orders, (0..40).collect::<Vec<_>>());
+    assert_eq!(reports.last().unwrap()["totals"]["moved"], 40);
+    assert!(w.objects.keys(BUCKET).is_empty());
+}
+
+#[tokio::test]
+async fn s3_records_whose_replay_failed_stay_and_copies_keep_every_object() {
+    let w = World::new();
+    w.records("orders", "live", 0..5);
+    w.lambda
+        .errors
+        .lock()
+        .unwrap()
+        .extend((0..6).map(|_| Error::Aws {
+            service: "lambda",
+            operation: "Invoke",
+            code: Some("ResourceNotFoundException".into()),
+            message: "gone".into(),
+            retryable: false,
+        }));
+    let report = w
+        .run(json!({ "source": format!("s3://{BUCKET}/") }))
+        .await
+        .unwrap();
+    assert_eq!(
+        report["moved"].as_u64().unwrap() + report["failed"].as_u64().unwrap(),
+        5,
+        "{report}"
+    );
+    assert_eq!(
+        w.objects.keys(BUCKET).len() as u64,
+        report["failed"].as_u64().unwrap()
+    );
+    // Copy mode into a queue: each record sent as it is, every object kept.
+    let w = World::new();
+    w.records("orders", "live", 0..5);
+    w.queue("replays");
+    *w.objects.failing_deletes.lock().unwrap() = 100;
+    let report = w
+        .run(json!({ "source": format!("s3://{BUCKET}/"), "destination": "replays", "mode": "copy" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&report["copied"], &report["duplicates"]),
+        (&json!(5), &json!(0)),
+        "{report}"
+    );
+    assert_eq!(w.objects.keys(BUCKET).len(), 5);
+    let bodies = w.queues.bodies("replays");
+    assert!(bodies[0].contains("requestContext"), "{bodies:?}");
+}
+
+#[tokio::test]
+async fn a_stream_record_in_s3_replays_its_batch() {
+    let w = World::new();
+    let batch = json!({"Records": [{"kinesis": {"data": "eyJ0IjoxfQ=="}}]});
+    let record = json!({
+        "requestContext": {"requestId": "r", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:consumer",
+                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0", "timestamp": "2026-12-04T10:00:00.000Z",
+        "KinesisBatchInfo": {"shardId": "shardId-000000000000", "batchSize": 1,
+                             "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/orders"},
+        "payload": batch.to_string()
+    });
+    w.objects.put(
+        BUCKET,
+        "aws/lambda/esm/shard/2026/12/04/x",
+        &record.to_string(),
+    );
+    let report = w
+        .run(json!({ "source": format!("s3://{BUCKET}/aws/lambda/esm/") }))
+        .await
+        .unwrap();
+    assert_eq!(report["moved"], 1, "{report}");
+    let invoked = w.lambda.invoked.lock().unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&invoked[0].2).unwrap(),
+        batch
+    );
+    assert_eq!(invoked[0].1, None);
+}
+
+#[tokio::test]
+async fn s3_sources_refuse_what_they_cannot_do_before_anything_moves() {
+    let w = World::new();
+    w.records("orders", "live", 0..2);
+    for (req, field) in [
+        (
+            json!({"source": "s3://failures/", "native": true}),
+            "native",
+        ),
+        (
+            json!({"source": "s3://failures/", "action": "peek"}),
+            "action",
+        ),
+        (
+            json!({"source": "s3://failures/", "destination": "sns"}),
+            "destination",
+        ),
+        (
+            json!({"source": "s3://failures/", "filter": {"attributes": {"a": "b"}}}),
+            "filter.attributes",
+        ),
+        (json!({"source": "s3://No_Such/"}), "source"),
+    ] {
+        let err = w.run(req.clone()).await.unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{field}:")), "{req}: {err}");
+    }
+    let w2 = World {
+        allow: AllowList::parse("arn:aws:s3:::other/*,arn:aws:lambda:*"),
+        ..World::new()
+    };
+    w2.records("orders", "live", 0..2);
+    let err = w2
+        .run(json!({"source": "s3://failures/"}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("allow-list"), "{err}");
+    assert_eq!(w.objects.keys(BUCKET).len(), 2);
+    assert!(w.lambda.invoked.lock().unwrap().is_empty());
 }

@@ -576,3 +576,83 @@ impl Republish for MemRepublish {
         Ok(failures)
     }
 }
+
+/// S3 objects by `(bucket, key)`, listed in key order, with scripted failures.
+#[derive(Debug, Default)]
+pub struct MemObjects {
+    pub objects: Mutex<BTreeMap<(String, String), String>>,
+    /// How many of the next `GetObject` and `DeleteObject` calls fail (transiently).
+    pub failing_gets: Mutex<usize>,
+    pub failing_deletes: Mutex<usize>,
+    /// Every key `GetObject` was asked for.
+    pub gets: Mutex<Vec<String>>,
+}
+
+impl MemObjects {
+    pub fn put(&self, bucket: &str, key: &str, body: &str) {
+        lock(&self.objects).insert((bucket.into(), key.into()), body.into());
+    }
+
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        lock(&self.objects)
+            .keys()
+            .filter(|(b, _)| b == bucket)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+}
+
+fn transient(operation: &'static str) -> Error {
+    Error::Aws {
+        service: "s3",
+        operation,
+        code: Some("InternalError".into()),
+        message: "scripted".into(),
+        retryable: true,
+    }
+}
+
+fn take_failure(counter: &Mutex<usize>) -> bool {
+    let mut n = lock(counter);
+    let fail = *n > 0;
+    *n = n.saturating_sub(1);
+    fail
+}
+
+impl super::ports::Objects for MemObjects {
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        max: i32,
+    ) -> Result<Vec<String>> {
+        Ok(lock(&self.objects)
+            .keys()
+            .filter(|(b, k)| {
+                b == bucket && k.starts_with(prefix) && after.is_none_or(|a| k.as_str() > a)
+            })
+            .take(max.max(0) as usize)
+            .map(|(_, k)| k.clone())
+            .collect())
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<String> {
+        lock(&self.gets).push(key.to_owned());
+        if take_failure(&self.failing_gets) {
+            return Err(transient("GetObject"));
+        }
+        lock(&self.objects)
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned()
+            .ok_or_else(|| Error::InvalidEvent(format!("NoSuchKey: {key}")))
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        if take_failure(&self.failing_deletes) {
+            return Err(transient("DeleteObject"));
+        }
+        lock(&self.objects).remove(&(bucket.to_owned(), key.to_owned()));
+        Ok(())
+    }
+}

@@ -403,6 +403,17 @@ pub fn split_function_arn(arn: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The function a Lambda failure record names (`requestContext.functionArn`), as
+/// `(function ARN, qualifier)`.
+pub fn record_function(body: &str) -> Option<(String, Option<String>)> {
+    let record: Value = serde_json::from_str(body).ok()?;
+    let arn = record["requestContext"]["functionArn"].as_str()?;
+    let (function, qualifier) = split_function_arn(arn);
+    let parsed = crate::names::FunctionRef::parse(function).ok()?;
+    (parsed.is_arn() && qualifier.is_none_or(crate::names::is_qualifier))
+        .then(|| (function.to_owned(), qualifier.map(str::to_owned)))
+}
+
 /// The original event of a Lambda DLQ message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LambdaRecord {
@@ -430,11 +441,16 @@ impl LambdaRecord {
 /// anything else is taken as an async-invocation DLQ message, byte for byte.
 pub fn unwrap_lambda(body: &str) -> LambdaRecord {
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body)
-        && let (Some(ctx), Some(payload)) = (map.get("requestContext"), map.get("requestPayload"))
-        && ctx.is_object()
+        && let Some(ctx) = map.get("requestContext").filter(|c| c.is_object())
+        && let Some(payload) = map.get("requestPayload").or_else(|| map.get("payload"))
     {
+        // A stream's or Kafka's record in S3 carries the batch as `payload`, JSON text.
+        let payload = match payload {
+            Value::String(text) if !map.contains_key("requestPayload") => text.as_bytes().to_vec(),
+            other => serde_json::to_vec(other).unwrap_or_default(),
+        };
         return LambdaRecord::OnFailure {
-            payload: serde_json::to_vec(payload).unwrap_or_default(),
+            payload,
             request_id: ctx
                 .get("requestId")
                 .and_then(Value::as_str)

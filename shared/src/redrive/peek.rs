@@ -7,7 +7,7 @@
 //! showed, as a short hash of each message id, and is bound to the queue.
 
 use super::engine::{Limits, Redrive, Report, backoff, retryable};
-use super::ports::{AttributeValue, EventInvoker, QueueInfo, Queues, Received, Republish};
+use super::ports::{AttributeValue, EventInvoker, Objects, QueueInfo, Queues, Received, Republish};
 use super::request::{MAX_PEEK_DEPTH, Request};
 use crate::clock::Instant;
 use crate::error::{Error, Result};
@@ -166,7 +166,7 @@ impl Page {
     }
 }
 
-impl<Q: Queues, L: EventInvoker, T: Republish> Redrive<'_, Q, L, T> {
+impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, O> {
     /// One page of `source` into `report` (`messages`, `cursor`, `filtered`), every
     /// message received handed back before the answer.
     pub(super) async fn peek(

@@ -186,6 +186,24 @@ pub trait Republish: Send + Sync {
     ) -> impl Future<Output = Result<Vec<EntryFailure>>> + Send;
 }
 
+/// S3, for a prefix of Lambda failure records.
+pub trait Objects: Send + Sync {
+    /// `ListObjectsV2`: up to `max` keys under `prefix` after the key `after`, in order.
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        max: i32,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// `GetObject`: the object's body as text.
+    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<String>> + Send;
+
+    /// `DeleteObject`.
+    fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
 /// Where the run's summary goes (SNS).
 pub trait SummarySink: Send + Sync {
     fn summary(

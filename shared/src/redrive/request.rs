@@ -160,7 +160,7 @@ impl Filter {
 }
 
 /// Totals carried from one run of a long redrive to the next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Carried {
     pub run: u32,
@@ -173,6 +173,9 @@ pub struct Carried {
     /// milliseconds); a continuation invoked later would copy them twice, and is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_until_ms: Option<i64>,
+    /// An S3 source: the last key an earlier run handled (listing goes on after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -221,6 +224,84 @@ pub struct RunCounts {
     pub duplicates: u64,
 }
 
+/// An S3 prefix of Lambda failure records (`s3://<bucket>/<prefix>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl S3Location {
+    /// The ARN the allow-list is checked on: `arn:aws:s3:::<bucket>/<prefix>`.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:s3:::{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// An S3 bucket name (S3's rules for new buckets): 3-63 lowercase letters, digits, '.'
+/// and '-', beginning and ending with a letter or digit.
+fn is_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// `s3://<bucket>/<prefix>`: `None` for any other source; an error for a malformed one.
+fn parse_s3(text: &str) -> Result<Option<S3Location>, RequestError> {
+    let Some(rest) = text.strip_prefix("s3://") else {
+        return Ok(None);
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if !is_bucket_name(bucket) || prefix.len() > 1024 || prefix.chars().any(char::is_control) {
+        return Err(bad(
+            "source",
+            format!(
+                "{text:?}: expected s3://<bucket>/<prefix> (a bucket name is 3-63 lowercase letters, digits, '.' or '-'; a prefix at most 1024 bytes)"
+            ),
+        ));
+    }
+    Ok(Some(S3Location {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+    }))
+}
+
+/// What an S3 source of failure records cannot do: it has no attributes to filter on,
+/// no move task, no peek, and its records go to a function or a queue.
+fn check_s3(raw: &Raw, filter: &Filter, destination: &Destination) -> Result<(), RequestError> {
+    let refused = [
+        (
+            "native",
+            raw.native,
+            "a message move task moves SQS messages",
+        ),
+        (
+            "action",
+            raw.action != Action::Redrive,
+            "an S3 source is redriven only",
+        ),
+        (
+            "filter.attributes",
+            !filter.attributes.is_empty(),
+            "S3 records carry no message attributes: filter on the body",
+        ),
+        (
+            "destination",
+            !matches!(
+                destination,
+                Destination::SourceOfDlq | Destination::Queue(_) | Destination::Lambda { .. }
+            ),
+            "an S3 source goes to each record's function (the default), lambda:<function> or a queue",
+        ),
+    ];
+    match refused.into_iter().find(|(_, given, _)| *given) {
+        Some((field, _, why)) => Err(bad(field, why)),
+        None => Ok(()),
+    }
+}
+
 /// A validated request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -248,6 +329,8 @@ pub struct Request {
     /// SNS destination: string attributes added to every message published, for example
     /// one that only the subscription to reach filters on.
     pub sns_attributes: BTreeMap<String, String>,
+    /// An S3 source (`s3://<bucket>/<prefix>`) instead of a queue.
+    pub s3: Option<S3Location>,
     /// The request as received, to build the continuation from.
     pub original: Value,
 }
@@ -687,7 +770,10 @@ impl Request {
             .take()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| bad("source", "required: the DLQ's URL, ARN or name"))?;
-        check_queue_reference("source", &source)?;
+        let s3 = parse_s3(&source)?;
+        if s3.is_none() {
+            check_queue_reference("source", &source)?;
+        }
         let destination = match raw.destination.as_deref() {
             None => Destination::SourceOfDlq,
             Some(d) => parse_destination(d)?,
@@ -697,6 +783,9 @@ impl Request {
         check_filter(&filter)?;
         if raw.native {
             check_native(&raw, &filter, &destination)?;
+        }
+        if s3.is_some() {
+            check_s3(&raw, &filter, &destination)?;
         }
         check_copy(&raw, &source)?;
         check_sns_attributes(&raw.sns_attributes, &destination)?;
@@ -731,6 +820,7 @@ impl Request {
             page_size: raw.page_size.unwrap_or(DEFAULT_PAGE_SIZE),
             cursor: raw.cursor,
             sns_attributes: raw.sns_attributes,
+            s3,
             original: value.clone(),
         })
     }
@@ -738,6 +828,16 @@ impl Request {
     /// The request that continues this one after this run's counts (`done.moved` in
     /// copy mode are copies); `hold_until_ms` is when the copies stay hidden until.
     pub fn continuation(&self, done: RunCounts, hold_until_ms: Option<i64>) -> Value {
+        self.continue_after(done, hold_until_ms, None)
+    }
+
+    /// [`Self::continuation`] of an S3 source: listing goes on after the key `after`.
+    pub fn continue_after(
+        &self,
+        done: RunCounts,
+        hold_until_ms: Option<i64>,
+        after: Option<String>,
+    ) -> Value {
         let mut next = self.original.clone();
         let copy = self.mode == Mode::Copy;
         let (moved, copied) = if copy {
@@ -752,6 +852,7 @@ impl Request {
             duplicates: self.carried.duplicates.saturating_add(done.duplicates),
             copied: self.carried.copied.saturating_add(copied),
             hold_until_ms: hold_until_ms.filter(|_| copy),
+            after,
         };
         if let Value::Object(map) = &mut next {
             if let Some(max) = self.max_messages {
