@@ -9,7 +9,10 @@ import sys
 
 import boto3
 
-clients = [boto3.client(name) for name in sys.argv[1:]]
+# The Rust SDK's crate names where boto3's service names differ.
+BOTO3_NAME = {"eventbridge": "events"}
+
+clients = [boto3.client(BOTO3_NAME.get(name, name)) for name in sys.argv[1:]]
 
 host, _, port = os.environ["AWS_LAMBDA_RUNTIME_API"].partition(":")
 conn = http.client.HTTPConnection(host, int(port or 80))
