@@ -243,7 +243,8 @@ def invoke(
                     pass
                 if record["status"] not in ("unreachable",) and record["status"] < 300:
                     return
-            _on_failure(resolved, record, payload)
+            if generation == _generation[0]:  # not a world reset meanwhile
+                _on_failure(resolved, record, payload)
 
         record["status"] = 202  # replaced by watch's status once it answers
         record["attempts"] = 1

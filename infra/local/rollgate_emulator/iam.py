@@ -207,7 +207,9 @@ def resources(service: str, operation: str, p: dict[str, Any]) -> list[str]:
     if service == "cloudwatch":
         if operation == "ListTagsForResource":
             return [p.get("ResourceARN") or "*"]
-        names = p.get("AlarmNames") or ([p["AlarmNamePrefix"] + "*"] if p.get("AlarmNamePrefix") else ["*"])
+        given = p.get("AlarmNames")  # a list, or a nested query member not decoded
+        names = (given if isinstance(given, list) and given else
+                 [p["AlarmNamePrefix"] + "*"] if isinstance(p.get("AlarmNamePrefix"), str) else ["*"])
         return [f"{_prefix('cloudwatch')}:alarm:{n}" for n in names]
     if service == "codedeploy":
         if "deploymentId" in p:

@@ -62,6 +62,8 @@ def patch_batch() -> None:
 
     def publish_batch(self, topic_arn: str, publish_batch_request_entries: list[dict[str, Any]]):
         entries = publish_batch_request_entries
+        if len(entries) > 10:
+            return original(self, topic_arn, entries)  # refused whole, as AWS does
         total = sum(published_bytes(e.get("Message", ""), e.get("MessageAttributes")) for e in entries)
         if total > MAX_BYTES:
             raise BatchRequestTooLong(
@@ -194,6 +196,8 @@ def patch_delivery() -> None:
                          message_attributes=delivered, group_id=group_id,
                          deduplication_id=deduplication_id, message_structure=message_structure)
         except Exception as err:
+            if message_structure == "json":  # what this endpoint was to get
+                message = self._parse_message_structure(message, self.protocol)
             dead_letter(self, message, message_id, subject, message_attributes, group_id,
                         deduplication_id, err)
 

@@ -90,8 +90,9 @@ pub struct Report {
     pub moved: u64,
     /// Copy mode: copies the destination accepted (their originals stay).
     pub copied: u64,
-    /// Copy mode: the originals copied so far stay hidden until then (epoch ms), so no
-    /// continuation copies them again; absent when the job ended and released them.
+    /// Copy mode: originals this job copied stay hidden until then (epoch ms), so no
+    /// continuation copies them again: set when the run continues, and on every run of a
+    /// continued job (its earlier runs' copies); absent for a job done in one run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_until_ms: Option<i64>,
     /// Dry run: messages that would move.
@@ -109,7 +110,7 @@ pub struct Report {
     /// Of `throttled`, the attempts the SDK retried on its own.
     pub throttled_absorbed: u64,
     pub duration_ms: u64,
-    /// Moved per second of run time.
+    /// Moved (or copied) per second of run time.
     pub rate: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
@@ -450,7 +451,7 @@ pub fn named_queue_arn(reference: &str, home: &Home) -> Option<String> {
 }
 
 /// A request error about a queue, prefixed with the field that named it.
-pub(super) fn in_field(field: &str, e: Error) -> Error {
+fn in_field(field: &str, e: Error) -> Error {
     match e {
         Error::InvalidEvent(m) => {
             let m = m.strip_prefix("source/destination: ").unwrap_or(&m);
@@ -730,7 +731,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
         let elapsed = started.elapsed();
         report.duration_ms = elapsed.as_millis() as u64;
         report.rate = if elapsed.as_secs_f64() > 0.0 {
-            (report.moved as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0
+            ((report.moved + report.copied) as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0
         } else {
             0.0
         };
@@ -740,7 +741,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
         report
     }
 
-    async fn destination(&self, req: &Request, source: &QueueInfo) -> Result<Target> {
+    pub(super) async fn destination(&self, req: &Request, source: &QueueInfo) -> Result<Target> {
         match &req.destination {
             Destination::Lambda {
                 function,
@@ -1052,10 +1053,24 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
                 )
             })
             .collect();
-        let mut ok = vec![false; msgs.len()];
-        // FIFO: rounds, each group's next message only after its previous one was
-        // accepted; a group whose message failed sends nothing more in this batch.
-        let rounds = if dest.fifo {
+        let ids: Vec<&str> = msgs.iter().map(|m| m.message_id.as_str()).collect();
+        self.send_in_rounds((Sink::Queue(dest), dest.fifo), &entries, &ids, sh)
+            .await
+    }
+
+    /// Send `entries` (of the messages `ids`) to `sink`; element i of the answer says
+    /// whether entries[i] was accepted. FIFO: in rounds, each group's next message only
+    /// after its previous one was accepted; a group whose message failed sends nothing
+    /// more in this batch, so order within a group holds.
+    async fn send_in_rounds(
+        &self,
+        (sink, fifo): (Sink<'_>, bool),
+        entries: &[Outgoing],
+        ids: &[&str],
+        sh: Shared<'_>,
+    ) -> Vec<bool> {
+        let mut ok = vec![false; entries.len()];
+        let rounds = if fifo {
             let groups: Vec<Option<String>> = entries.iter().map(|e| e.group_id.clone()).collect();
             message::fifo_rounds(&groups)
         } else {
@@ -1067,14 +1082,12 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
                 .into_iter()
                 .filter(|&i| !blocked.contains(&entries[i].group_id))
                 .collect();
-            let failed = self
-                .send_round(Sink::Queue(dest), &entries, pending, &mut ok, sh)
-                .await;
+            let failed = self.send_round(sink, entries, pending, &mut ok, sh).await;
             let mut t = lock(sh.tally);
             for (i, code, text) in failed {
                 if !ok[i] {
-                    t.fail(&msgs[i].message_id, &code, &text);
-                    if dest.fifo {
+                    t.fail(ids[i], &code, &text);
+                    if fifo {
                         blocked.push(entries[i].group_id.clone());
                     }
                 }
@@ -1121,11 +1134,15 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
         }
         for (topic, part) in by_topic {
             let (idx, entries): (Vec<usize>, Vec<Outgoing>) = part.into_iter().unzip();
+            let ids: Vec<&str> = idx.iter().map(|&i| msgs[i].message_id.as_str()).collect();
+            let fifo = topic.ends_with(".fifo");
             let sent = self
-                .publish_in_rounds(&topic, &entries, &idx, msgs, sh)
+                .send_in_rounds((Sink::Topic(&topic), fifo), &entries, &ids, sh)
                 .await;
-            let n = sent.iter().filter(|s| **s).count() as u64;
+            // Counted per topic when each message names its own (a fixed one is the
+            // report's `destination`).
             if fixed.is_none() {
+                let n = sent.iter().filter(|s| **s).count() as u64;
                 *lock(sh.tally).per_destination.entry(topic).or_default() += n;
             }
             for (k, s) in sent.into_iter().enumerate() {
@@ -1187,19 +1204,12 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
                 .enumerate()
                 .map(|(k, &i)| message::as_event_entry(&msgs[i], k))
                 .collect();
-            let mut sent = vec![false; entries.len()];
-            let pending = (0..entries.len()).collect();
-            let failed = self
-                .send_round(Sink::Bus(&bus), &entries, pending, &mut sent, sh)
+            let ids: Vec<&str> = idx.iter().map(|&i| msgs[i].message_id.as_str()).collect();
+            let sent = self
+                .send_in_rounds((Sink::Bus(&bus), false), &entries, &ids, sh)
                 .await;
-            {
-                let mut t = lock(sh.tally);
-                for (k, code, text) in failed {
-                    if !sent[k] {
-                        t.fail(&msgs[idx[k]].message_id, &code, &text);
-                    }
-                }
-                *t.per_destination.entry(bus).or_default() +=
+            if fixed.is_none() {
+                *lock(sh.tally).per_destination.entry(bus).or_default() +=
                     sent.iter().filter(|s| **s).count() as u64;
             }
             for (k, s) in sent.into_iter().enumerate() {
@@ -1264,6 +1274,17 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
                 self.send_to_lambda(function, qualifier, part, sh).await
             }
             "sqs" => match self.queues.resolve(arn).await {
+                Ok(dest) if dest.arn == source.arn => {
+                    let mut t = lock(sh.tally);
+                    for m in part {
+                        t.fail(
+                            &m.message_id,
+                            "Loop",
+                            "its target is this DLQ itself: it stays",
+                        );
+                    }
+                    vec![false; part.len()]
+                }
                 Ok(dest) => self.send_to_queue(req, (source, &dest), part, sh).await,
                 Err(e) => {
                     let mut t = lock(sh.tally);
@@ -1275,45 +1296,6 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
             },
             _ => self.send_to_topics(req, source, Some(arn), part, sh).await,
         }
-    }
-
-    /// `entries` (of `msgs[idx[k]]`) to one topic; FIFO in rounds as for a queue.
-    async fn publish_in_rounds(
-        &self,
-        topic: &str,
-        entries: &[Outgoing],
-        idx: &[usize],
-        msgs: &[Received],
-        sh: Shared<'_>,
-    ) -> Vec<bool> {
-        let fifo = topic.ends_with(".fifo");
-        let rounds = if fifo {
-            let groups: Vec<Option<String>> = entries.iter().map(|e| e.group_id.clone()).collect();
-            message::fifo_rounds(&groups)
-        } else {
-            vec![(0..entries.len()).collect()]
-        };
-        let mut sent = vec![false; entries.len()];
-        let mut blocked: Vec<Option<String>> = Vec::new();
-        for round in rounds {
-            let pending: Vec<usize> = round
-                .into_iter()
-                .filter(|&k| !blocked.contains(&entries[k].group_id))
-                .collect();
-            let failed = self
-                .send_round(Sink::Topic(topic), entries, pending, &mut sent, sh)
-                .await;
-            let mut t = lock(sh.tally);
-            for (k, code, text) in failed {
-                if !sent[k] {
-                    t.fail(&msgs[idx[k]].message_id, &code, &text);
-                    if fifo {
-                        blocked.push(entries[k].group_id.clone());
-                    }
-                }
-            }
-        }
-        sent
     }
 
     /// Send the `pending` entries, retrying what failed transiently (paced, with backoff)

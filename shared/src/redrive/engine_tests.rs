@@ -1131,15 +1131,36 @@ async fn s3_failure_records_are_replayed_into_their_own_functions() {
 #[tokio::test(start_paused = true)]
 async fn an_s3_redrive_over_several_runs_replays_each_record_once() {
     let w = World::new();
-    w.records("orders", "live", 0..40);
+    w.records("orders", "live", 0..50);
+    // The first two replays fail for good in the first run: its continuation lists from
+    // before them again, and they go then.
+    w.lambda
+        .errors
+        .lock()
+        .unwrap()
+        .extend((0..2).map(|_| Error::Aws {
+            service: "lambda",
+            operation: "Invoke",
+            code: Some("ResourceConflictException".into()),
+            message: "updating".into(),
+            retryable: false,
+        }));
     let reports = w
         .run_all(json!({ "source": format!("s3://{BUCKET}/aws/"), "rate": 10,
                           "concurrency": 1, "max_run_seconds": 1 }))
         .await;
     assert!(reports.len() >= 3, "{reports:?}");
+    assert_eq!(reports[0]["failed"], 2, "{}", reports[0]);
+    assert!(
+        reports[0]["continuation"]["continuation"]
+            .get("after")
+            .is_none(),
+        "{}",
+        reports[0]
+    );
     let orders: Vec<u64> = w.invoked_orders().into_iter().map(|(_, _, n)| n).collect();
-    assert_eq!(orders, (0..40).collect::<Vec<_>>());
-    assert_eq!(reports.last().unwrap()["totals"]["moved"], 40);
+    assert_eq!(orders, (0..50).collect::<Vec<_>>());
+    assert_eq!(reports.last().unwrap()["totals"]["moved"], 50);
     assert!(w.objects.keys(BUCKET).is_empty());
 }
 

@@ -68,14 +68,18 @@ pub fn entry_size(e: &Outgoing) -> usize {
     size(&e.body, &e.attributes)
 }
 
-/// Entries of these `sizes` split, in order, into runs whose sizes add up to at most
-/// `max` bytes (one entry is never split: a single one is at most that size, or is
-/// refused alone).
+/// Entries per batch call: SQS's `SendMessageBatch`, SNS's `PublishBatch` and
+/// EventBridge's `PutEvents` each take at most 10.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+
+/// Entries of these `sizes` split, in order, into runs of at most
+/// [`MAX_BATCH_ENTRIES`] whose sizes add up to at most `max` bytes (one entry is never
+/// split: a single one is at most that size, or is refused alone).
 pub fn batch_runs(sizes: &[usize], max: usize) -> Vec<std::ops::Range<usize>> {
     let mut runs = Vec::new();
     let (mut start, mut total) = (0, 0);
     for (i, &n) in sizes.iter().enumerate() {
-        if i > start && total + n > max {
+        if i > start && (total + n > max || i - start >= MAX_BATCH_ENTRIES) {
             runs.push(start..i);
             (start, total) = (i, 0);
         }
@@ -442,7 +446,13 @@ impl LambdaRecord {
 pub fn unwrap_lambda(body: &str) -> LambdaRecord {
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body)
         && let Some(ctx) = map.get("requestContext").filter(|c| c.is_object())
-        && let Some(payload) = map.get("requestPayload").or_else(|| map.get("payload"))
+        && let Some(payload) = map.get("requestPayload").or_else(|| {
+            // A stream's or Kafka's record names its batch (`KinesisBatchInfo`, ...).
+            map.keys()
+                .any(|k| k.ends_with("BatchInfo"))
+                .then(|| map.get("payload"))
+                .flatten()
+        })
     {
         // A stream's or Kafka's record in S3 carries the batch as `payload`, JSON text.
         let payload = match payload {
@@ -530,6 +540,11 @@ mod tests {
             vec![0..1, 1..2, 2..3]
         );
         assert!(batch_runs(&[], MAX_BATCH_BYTES).is_empty());
+        // Never more than ten entries in one call, whatever their size.
+        assert_eq!(
+            batch_runs(&[1; 23], MAX_BATCH_BYTES),
+            vec![0..10, 10..20, 20..23]
+        );
     }
 
     #[test]

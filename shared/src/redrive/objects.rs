@@ -9,8 +9,8 @@
 //! stops at its deadline hands back a continuation that lists on after its last key.
 
 use super::engine::{
-    Limits, Redrive, Report, Shared, Stopped, Tally, Target, backoff, choose, code_of, in_field,
-    lock, not_allowed, retryable,
+    Limits, Redrive, Report, Shared, Stopped, Tally, Target, backoff, choose, code_of, lock,
+    not_allowed, retryable,
 };
 use super::message;
 use super::ports::{EventInvoker, Objects, QueueInfo, Queues, Received, Republish};
@@ -57,20 +57,8 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
             fifo: false,
         };
         let target = match &req.destination {
-            Destination::Lambda {
-                function,
-                qualifier,
-            } => self.lambda_target(function, qualifier.as_deref(), &source)?,
-            Destination::Queue(reference) => {
-                let q = self
-                    .queues
-                    .resolve(reference)
-                    .await
-                    .map_err(|e| in_field("destination", e))?;
-                if !self.allow.allows(&q.arn) {
-                    return Err(not_allowed("destination", &q.arn));
-                }
-                Target::Queue(q)
+            Destination::Lambda { .. } | Destination::Queue(_) => {
+                self.destination(req, &source).await?
             }
             _ => Target::RecordFunctions,
         };
@@ -97,7 +85,11 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
     }
 
     /// List, fetch, send and delete, page by page, until the prefix is done, the quota is
-    /// reached or the time is up; the last key handled.
+    /// reached or the time is up; where a continuation lists on from. That is the last key
+    /// handled, or in move mode the key before the first record that failed in this run:
+    /// the continuation takes the failed ones again (those replayed are deleted, so it
+    /// does not list them twice). A copy job keeps its objects, and goes on after its
+    /// last key.
     async fn walk(
         &self,
         req: &Request,
@@ -106,19 +98,41 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
         sh: Shared<'_>,
     ) -> Option<String> {
         let mut after = req.carried.after.clone();
+        let mut resume: Option<Option<String>> = None;
+        let next = |after: Option<String>, resume: Option<Option<String>>| match resume {
+            Some(before_failure) if req.mode == Mode::Move => before_failure,
+            _ => after,
+        };
         loop {
             let keys = match self.list(loc, after.as_deref(), sh).await {
                 Some(keys) if !keys.is_empty() => keys,
-                _ => return after,
+                _ => return next(after, resume),
             };
-            for chunk in keys.chunks(req.concurrency.max(1) * 2) {
+            for chunk in keys.chunks(message::MAX_BATCH_ENTRIES) {
                 if stop_now(req, sh) {
-                    return after;
+                    return next(after, resume);
                 }
                 let got = self.fetch(loc, chunk, sh).await;
+                let fetched: Vec<String> = got.iter().map(|m| m.message_id.clone()).collect();
                 let chosen = choose(req, got, &mut lock(sh.tally));
                 let sent = self.send(req, source, target, &chosen, sh).await;
                 self.settle_objects(req, loc, (&chosen, &sent), sh).await;
+                let failed = |key: &String| {
+                    !fetched.contains(key)
+                        || chosen
+                            .iter()
+                            .zip(&sent)
+                            .any(|(m, ok)| !ok && m.message_id == *key)
+                };
+                if resume.is_none()
+                    && let Some(i) = chunk.iter().position(failed)
+                {
+                    resume = Some(if i == 0 {
+                        after.clone()
+                    } else {
+                        Some(chunk[i - 1].clone())
+                    });
+                }
                 after = chunk.last().cloned();
             }
         }

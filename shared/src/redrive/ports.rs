@@ -60,7 +60,7 @@ pub struct Outgoing {
     pub subject: Option<String>,
 }
 
-/// A batch entry SQS or SNS did not accept.
+/// A batch entry SQS, SNS or EventBridge did not accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryFailure {
     pub id: String,
@@ -127,9 +127,10 @@ pub trait Queues: Send + Sync {
         receipts: &[(String, String)],
     ) -> impl Future<Output = Result<Vec<EntryFailure>>> + Send;
 
-    /// `ChangeMessageVisibilityBatch` of `(entry id, receipt handle)` pairs: 0 hands the
-    /// messages back to the queue now, more keeps them hidden that long. `Err` when the
-    /// whole call failed, else the entries it did not change.
+    /// `ChangeMessageVisibilityBatch` of `(message id, receipt handle)` pairs: 0 hands
+    /// the messages back to the queue now, more keeps them hidden that long. `Err` when
+    /// the whole call failed, else the entries it did not change (their ids are positions
+    /// in `receipts`).
     fn change_visibility(
         &self,
         queue: &QueueInfo,

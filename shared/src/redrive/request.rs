@@ -769,7 +769,12 @@ impl Request {
             .source
             .take()
             .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| bad("source", "required: the DLQ's URL, ARN or name"))?;
+            .ok_or_else(|| {
+                bad(
+                    "source",
+                    "required: the DLQ's URL, ARN or name, or s3://<bucket>/<prefix> of Lambda's failure records",
+                )
+            })?;
         let s3 = parse_s3(&source)?;
         if s3.is_none() {
             check_queue_reference("source", &source)?;
