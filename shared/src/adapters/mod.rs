@@ -109,6 +109,24 @@ impl crate::rollback::ports::Releases for AwsReleases {
     }
 }
 
+/// [`send_in_runs`] of SQS or SNS messages, each sized by its body and attributes.
+pub(crate) async fn send_messages_in_runs<'e, F, Fut>(
+    entries: &'e [crate::redrive::ports::Outgoing],
+    max: usize,
+    operation: &str,
+    send: F,
+) -> crate::error::Result<Vec<crate::redrive::ports::EntryFailure>>
+where
+    F: FnMut(&'e [crate::redrive::ports::Outgoing]) -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<Vec<crate::redrive::ports::EntryFailure>>>,
+{
+    let sizes: Vec<usize> = entries
+        .iter()
+        .map(crate::redrive::message::entry_size)
+        .collect();
+    send_in_runs(entries, (&sizes, max), operation, send).await
+}
+
 /// A batch sent as runs of entries that each fit one request (`max` bytes in all, each
 /// entry of `sizes`, see [`crate::redrive::message::batch_runs`]), one call per run. Once
 /// a run has gone, a later run's failed call fails only its own entries, so what was sent

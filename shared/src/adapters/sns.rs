@@ -222,13 +222,9 @@ impl SnsNotifier {
         entries: &[crate::redrive::ports::Outgoing],
     ) -> Result<Vec<crate::redrive::ports::EntryFailure>> {
         // One call per run of entries SNS takes in one request (256 KiB in all).
-        let sizes: Vec<usize> = entries
-            .iter()
-            .map(crate::redrive::message::entry_size)
-            .collect();
-        super::send_in_runs(
+        super::send_messages_in_runs(
             entries,
-            (&sizes, crate::redrive::message::MAX_SNS_BATCH_BYTES),
+            crate::redrive::message::MAX_SNS_BATCH_BYTES,
             "PublishBatch",
             |run| publish_run(&self.client, topic_arn, run),
         )

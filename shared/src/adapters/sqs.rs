@@ -394,13 +394,9 @@ impl Queues for Sqs {
         entries: &[Outgoing],
     ) -> Result<Vec<EntryFailure>> {
         // One call per run of entries that SQS takes in one request (at most 1 MiB in all).
-        let sizes: Vec<usize> = entries
-            .iter()
-            .map(crate::redrive::message::entry_size)
-            .collect();
-        super::send_in_runs(
+        super::send_messages_in_runs(
             entries,
-            (&sizes, crate::redrive::message::MAX_BATCH_BYTES),
+            crate::redrive::message::MAX_BATCH_BYTES,
             "SendMessageBatch",
             |run| send_run(&self.client, queue, run),
         )

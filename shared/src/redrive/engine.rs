@@ -898,14 +898,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
             let dest = &queues[d];
             let part: Vec<Received> = idx.iter().map(|&i| msgs[i].clone()).collect();
             let sent = self.send_to_queue(req, (source, dest), &part, sh).await;
-            let n = sent.iter().filter(|s| **s).count() as u64;
-            *lock(sh.tally)
-                .per_destination
-                .entry(dest.arn.clone())
-                .or_default() += n;
-            for (&i, s) in idx.iter().zip(sent) {
-                ok[i] = s;
-            }
+            scatter((&mut ok, &idx), &sent, Some((sh.tally, dest.arn.clone())));
         }
         ok
     }
@@ -1141,13 +1134,8 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
                 .await;
             // Counted per topic when each message names its own (a fixed one is the
             // report's `destination`).
-            if fixed.is_none() {
-                let n = sent.iter().filter(|s| **s).count() as u64;
-                *lock(sh.tally).per_destination.entry(topic).or_default() += n;
-            }
-            for (k, s) in sent.into_iter().enumerate() {
-                ok[idx[k]] = s;
-            }
+            let counted = fixed.is_none().then_some((sh.tally, topic));
+            scatter((&mut ok, &idx), &sent, counted);
         }
         ok
     }
@@ -1208,13 +1196,8 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
             let sent = self
                 .send_in_rounds((Sink::Bus(&bus), false), &entries, &ids, sh)
                 .await;
-            if fixed.is_none() {
-                *lock(sh.tally).per_destination.entry(bus).or_default() +=
-                    sent.iter().filter(|s| **s).count() as u64;
-            }
-            for (k, s) in sent.into_iter().enumerate() {
-                ok[idx[k]] = s;
-            }
+            let counted = fixed.is_none().then_some((sh.tally, bus));
+            scatter((&mut ok, &idx), &sent, counted);
         }
         ok
     }
@@ -1251,11 +1234,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
                 .map(|&i| message::without_rule_attributes(&msgs[i]))
                 .collect();
             let sent = self.send_to_one_target(req, source, &arn, &part, sh).await;
-            let n = sent.iter().filter(|s| **s).count() as u64;
-            *lock(sh.tally).per_destination.entry(arn).or_default() += n;
-            for (&i, s) in idx.iter().zip(sent) {
-                ok[i] = s;
-            }
+            scatter((&mut ok, &idx), &sent, Some((sh.tally, arn)));
         }
         ok
     }
@@ -1456,6 +1435,22 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
         t.moved += total;
         // Copied but still in the DLQ: it will be redriven again.
         t.duplicates += pending.len() as u64;
+    }
+}
+
+/// One destination's answers (`sent[k]` for the message `idx[k]` of the batch) into the
+/// batch's `ok`, counted under `destination` in the report's `destinations` when given.
+pub(super) fn scatter(
+    (ok, idx): (&mut [bool], &[usize]),
+    sent: &[bool],
+    counted: Option<(&Mutex<Tally>, String)>,
+) {
+    for (&i, &s) in idx.iter().zip(sent) {
+        ok[i] = s;
+    }
+    if let Some((tally, destination)) = counted {
+        let n = sent.iter().filter(|s| **s).count() as u64;
+        *lock(tally).per_destination.entry(destination).or_default() += n;
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::engine::{
     Limits, Redrive, Report, Shared, Stopped, Tally, Target, backoff, choose, code_of, lock,
-    not_allowed, retryable,
+    not_allowed, retryable, scatter,
 };
 use super::message;
 use super::ports::{EventInvoker, Objects, QueueInfo, Queues, Received, Republish};
@@ -270,11 +270,7 @@ impl<Q: Queues, L: EventInvoker, T: Republish, O: Objects> Redrive<'_, Q, L, T, 
                 .send_to_lambda(&function, qualifier.as_deref(), &part, sh)
                 .await;
             let arn = qualifier.map_or(function.clone(), |q| format!("{function}:{q}"));
-            *lock(sh.tally).per_destination.entry(arn).or_default() +=
-                sent.iter().filter(|s| **s).count() as u64;
-            for (&i, s) in idx.iter().zip(sent) {
-                ok[i] = s;
-            }
+            scatter((&mut ok, &idx), &sent, Some((sh.tally, arn)));
         }
         ok
     }
