@@ -51,15 +51,16 @@ def deploy(stack, app) -> str:
         revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": spec(app)}})["deploymentId"]
 
 
-def ledger_deployment(stack, app, status: str, timeout: float = 40) -> dict:
+def ledger_deployment(stack, app, status: str, timeout: float = 40, origin: str = "codedeploy") -> dict:
     ddb = stack.client("dynamodb")
 
     def find():
         items = ddb.query(TableName=LEDGER_TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
                           ExpressionAttributeValues={":pk": {"S": f"fn#{app.name}#live"},
                                                      ":p": {"S": "dep#"}})["Items"]
-        return next((i for i in items if i["status"]["S"] == status), None)
-    return wait_for(find, timeout, f"ledger entry {status} for {app.name}", interval=0.2)
+        return next((i for i in items if i["status"]["S"] == status
+                     and i.get("origin", {}).get("S", "codedeploy") == origin), None)
+    return wait_for(find, timeout, f"ledger entry {status} ({origin}) for {app.name}", interval=0.2)
 
 
 def ledger_items(stack, app, prefix: str) -> list[dict]:
@@ -421,3 +422,65 @@ def test_a_lambda_deployment_not_readable_yet_is_retried_with_a_named_error_type
     assert "d-NOTYET123" in body["errorMessage"]
     error, body = invoke_rollback(stack, {"detail-type": "CloudWatch Alarm State Change"})
     assert error and body["errorType"] == "InvalidEvent", body
+
+
+# ------------------------------------------------------------ releases made by any tool
+
+def test_a_release_made_with_update_alias_is_rolled_back_inside_its_bake_window(stack, rb):
+    """No CodeDeploy: the alias is created on 1 and moved to 2 with plain UpdateAlias. The
+    local AWS records both calls as CloudTrail does and puts them on the default bus; the
+    stack's rule hands them to alarm-rollback, which records a release 1 -> 2 naming its
+    caller; the alarm then points the alias back."""
+    app = make_app(stack)
+    created = ledger_deployment(stack, app, "Succeeded", origin="api")
+    assert (created["from_version"]["S"], created["to_version"]["S"]) == ("", "1"), created
+    stack.client("lambda").update_alias(FunctionName=app.name, Name="live", FunctionVersion="2")
+    wait_for(lambda: any(i["to_version"]["S"] == "2" for i in ledger_items(stack, app, "dep#")), 30,
+             "the UpdateAlias release in the ledger", interval=0.2)
+    (item,) = [i for i in ledger_items(stack, app, "dep#") if i["to_version"]["S"] == "2"]
+    assert (item["from_version"]["S"], item["origin"]["S"], item["status"]["S"]) == ("1", "api", "Succeeded")
+    assert item["initiator"]["S"] == f"arn:aws:iam::{ACCOUNT}:user/rollgate-local-admin", item
+    assert item["deployment_id"]["S"].startswith("ct-")
+    fire(stack, alarm_on(stack, app))
+    msg = rb(app.name)[0]
+    assert attrs(msg)["action"] == "rollback", msg
+    wait_for(lambda: alias_version(stack, app) == "1", 30, "the alias back on version 1")
+    reason = json.loads(msg["Message"])["reason"]
+    assert "released by arn:aws:iam::" in reason and "rollgate-local-admin" in reason, reason
+    assert "bake window" in reason, reason
+    # rollgate's own UpdateAlias was recorded by CloudTrail too, and is not a new release.
+    wait_for(lambda: len([i for i in stack.control(f"invocations?function={FUNCTION}")
+                          if app.name in json.dumps(i.get("payload"))
+                          and "UpdateAlias" in json.dumps(i.get("payload"))
+                          and i.get("status") not in (None, 202)]) >= 2, 30, "both UpdateAlias events handled")
+    assert [i["to_version"]["S"] for i in ledger_items(stack, app, "dep#")] == ["1", "2"], [(i["from_version"]["S"], i["to_version"]["S"], i["status"]["S"], i.get("initiator", {}).get("S"), i["sk"]["S"], i.get("kind", {}).get("S")) for i in ledger_items(stack, app, "dep#")]
+
+
+def test_a_weighted_shift_by_another_tool_is_undone_on_the_alias(stack, rb):
+    app = make_app(stack)
+    ledger_deployment(stack, app, "Succeeded", origin="api")
+    stack.client("lambda").update_alias(FunctionName=app.name, Name="live", FunctionVersion="1",
+                                        RoutingConfig={"AdditionalVersionWeights": {"2": 0.25}})
+    shift = ledger_deployment(stack, app, "InProgress", origin="api")
+    assert (shift["from_version"]["S"], shift["to_version"]["S"]) == ("1", "2")
+    fire(stack, alarm_on(stack, app))
+    msg = rb(app.name)[0]
+    assert attrs(msg)["action"] == "rollback", msg
+    assert "during the traffic shift" in json.loads(msg["Message"])["reason"]
+    alias = stack.client("lambda").get_alias(FunctionName=app.name, Name="live")
+    assert alias["FunctionVersion"] == "1" and not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+    assert stack.client("codedeploy").list_deployments(applicationName=app.application,
+                                                       deploymentGroupName=app.group).get("deployments") == []
+
+
+def test_codedeploys_own_alias_shifts_are_not_recorded_twice(stack, rb):
+    app = make_app(stack)
+    ledger_deployment(stack, app, "Succeeded", origin="api")  # the alias's creation
+    dep = deploy(stack, app)
+    assert wait_deployment(stack, dep)["status"] == "Succeeded"
+    ledger_deployment(stack, app, "Succeeded")
+    wait_for(lambda: len([i for i in stack.control(f"invocations?function={FUNCTION}")
+                          if app.name in json.dumps(i.get("payload")) and "UpdateAlias" in json.dumps(i.get("payload"))
+                          and i.get("status") not in (None, 202)]) >= 1, 30, "CodeDeploy's UpdateAlias event handled")
+    origins = sorted(i.get("origin", {}).get("S") for i in ledger_items(stack, app, "dep#"))
+    assert origins == ["api", "codedeploy"], origins

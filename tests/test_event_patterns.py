@@ -118,3 +118,32 @@ def test_deployment_rule_rejects_near_misses():
     # The alarm rule and the deployment rule never take each other's events.
     assert not matches(pattern, load("eventbridge-alarm-state-change.json"))
     assert not matches(rule_pattern(ALARM_RULE), event)
+
+
+ALIAS_RULE = "AlarmRollbackAliasChanges"
+ALIAS_SAMPLES = samples("aws.lambda", "AWS API Call via CloudTrail")
+
+
+def test_alias_rule_takes_lambda_alias_calls_and_nothing_else():
+    assert EVENTS / "alarm-rollback-cloudtrail.json" in ALIAS_SAMPLES
+    pattern = rule_pattern(ALIAS_RULE)
+    for path in ALIAS_SAMPLES:
+        assert matches(pattern, json.loads(path.read_text())), path.name
+    event = load("alarm-rollback-cloudtrail.json")
+    for name in ("CreateAlias20150331", "UpdateAlias20150331"):
+        e = copy.deepcopy(event)
+        e["detail"]["eventName"] = name
+        assert matches(pattern, e), name
+    for name in ("DeleteAlias20150331", "UpdateFunctionConfiguration20150331v2", "PublishVersion20150331"):
+        e = copy.deepcopy(event)
+        e["detail"]["eventName"] = name
+        assert not matches(pattern, e), name
+    e = copy.deepcopy(event)
+    e["detail"]["eventSource"] = "kms.amazonaws.com"  # KMS has an UpdateAlias too
+    assert not matches(pattern, e)
+    for name, e in near_misses(event).items():
+        assert not matches(pattern, e), name
+    # No rule takes another's events.
+    assert not matches(pattern, load("eventbridge-alarm-state-change.json"))
+    assert not matches(rule_pattern(DEPLOYMENT_RULE), event)
+    assert not matches(rule_pattern(ALARM_RULE), event)

@@ -69,6 +69,8 @@ def test_functions_have_the_templates_properties(deployed, stack, suffix):
         assert (env["ROLLGATE_DRY_RUN"], env["ROLLGATE_BAKE_MINUTES"]) == ("true", "30")
         # RollbackAllowList left empty: every function of the account and region.
         assert env["ROLLGATE_ROLLBACK_ALLOW"] == "arn:aws:lambda:us-east-1:123456789012:function:*"
+        # Its own role: the alias changes it makes are not recorded again from CloudTrail.
+        assert env["ROLLGATE_OWN_ROLES"] == conf["Role"]
     if suffix == "dlq-redrive":
         assert env["ROLLGATE_REDRIVE_ALLOW"].split(",")[-1] == ALLOW
     logs = stack.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
@@ -103,6 +105,8 @@ def test_rules_route_to_alarm_rollback_with_retries_and_dlq(deployed, stack):
     fn_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{outputs['AlarmRollbackFunctionName']}"
     for lid, rule_name, dlq in (("AlarmRollbackAlarmState", f"{STACK}-alarm-state", f"{STACK}-alarm-rule-dlq"),
                                 ("AlarmRollbackDeploymentState", f"{STACK}-deployment-state",
+                                 f"{STACK}-deployment-rule-dlq"),
+                                ("AlarmRollbackAliasChanges", f"{STACK}-alias-changes",
                                  f"{STACK}-deployment-rule-dlq")):
         rule = events.describe_rule(Name=rule_name)
         expected = resolver.resolve(template["Resources"][lid]["Properties"]["EventPattern"])
@@ -119,7 +123,7 @@ def test_rules_route_to_alarm_rollback_with_retries_and_dlq(deployed, stack):
     permissions = json.loads(stack.client("lambda").get_policy(
         FunctionName=outputs["AlarmRollbackFunctionName"])["Policy"])["Statement"]
     assert {p["Principal"]["Service"] for p in permissions} == {"events.amazonaws.com"}
-    assert len(permissions) == 2
+    assert len(permissions) == 3
 
 
 def test_invoking_a_deployed_function_reaches_its_binary(deployed, stack):

@@ -288,7 +288,8 @@ ENV = {
     "PostTrafficHook": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_REPORT_MARGIN_MS",
                         "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_BAKE_MINUTES"},
     "AlarmRollback": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_LEDGER_TABLE", "ROLLGATE_DRY_RUN",
-                      "ROLLGATE_BAKE_MINUTES", "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_ROLLBACK_ALLOW"},
+                      "ROLLGATE_BAKE_MINUTES", "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_ROLLBACK_ALLOW",
+                      "ROLLGATE_OWN_ROLES"},
     "DlqRedrive": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_REDRIVE_ALLOW", "ROLLGATE_METRICS_NAMESPACE"},
 }
 
@@ -321,7 +322,7 @@ def test_every_env_var_the_rust_code_reads_is_set_somewhere():
 def test_every_rule_has_retry_policy_and_dead_letter_queue():
     t = expanded(STACK)
     rules = resources(t, "AWS::Events::Rule")
-    assert len(rules) == 2
+    assert set(rules) == {"AlarmRollbackAlarmState", "AlarmRollbackDeploymentState", "AlarmRollbackAliasChanges"}
     policy = props(t, "RuleDLQPolicy")
     for rid, rule in rules.items():
         for target in rule["Properties"]["Targets"]:

@@ -274,6 +274,10 @@ pub struct RollbackConfig {
     pub dry_run: bool,
     /// `ROLLGATE_ROLLBACK_ALLOW`, as written (unset: `*`).
     pub allow: String,
+    /// `ROLLGATE_OWN_ROLES`: the IAM role ARNs (or ARN patterns, `*` and `?`) of rollgate's
+    /// own functions, comma separated. Alias changes CloudTrail records from them are not
+    /// releases to record.
+    pub own_roles: Vec<String>,
 }
 
 impl RollbackConfig {
@@ -294,8 +298,34 @@ impl RollbackConfig {
             allow: r
                 .text("ROLLGATE_ROLLBACK_ALLOW")
                 .unwrap_or_else(|| "*".to_owned()),
+            own_roles: own_roles(&r)?,
         })
     }
+}
+
+/// `ROLLGATE_OWN_ROLES`: role ARNs or patterns (`arn:<partition>:iam::<account>:role/...`).
+fn own_roles(r: &Reader<'_, impl Source>) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = r.text("ROLLGATE_OWN_ROLES") else {
+        return Ok(Vec::new());
+    };
+    let roles: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for role in &roles {
+        let ok = crate::names::Arn::parse(role)
+            .is_some_and(|a| a.service == "iam" && a.resource.starts_with("role/"));
+        if !ok {
+            return Err(ConfigError {
+                variable: "ROLLGATE_OWN_ROLES",
+                value: text.clone(),
+                message: format!("{role:?} is not an IAM role ARN"),
+            });
+        }
+    }
+    Ok(roles)
 }
 
 /// dlq-redrive's configuration.

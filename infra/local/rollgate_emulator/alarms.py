@@ -289,7 +289,7 @@ def _update_alias(self: Any) -> Any:
                 _races.remove(r)
                 break
     if race is not None:
-        awslambda.set_alias(function_name, alias_name, race["version"], None)
+        awslambda.set_alias(function_name, alias_name, race["version"], None, service=None)
         log.info("alias race: %s:%s moved to %s before this UpdateAlias", function_name, alias_name,
                  race["version"])
     params = json.loads(self.body or "{}")

@@ -30,7 +30,7 @@ from moto.awslambda.responses import LambdaResponse
 from moto.awslambda.utils import get_backend
 from moto.core.exceptions import JsonRESTError
 
-from . import state
+from . import cloudtrail, state
 from .state import log, records
 
 # Fixed so a watch that is still compiling the function has time to answer.
@@ -384,13 +384,14 @@ def _update_alias(self: LambdaResponse) -> tuple[int, dict, str]:
     function_name = unquote(self.path.split("?")[0].rsplit("/")[-3])
     alias_name = unquote(self.path.split("?")[0].rsplit("/", 2)[-1])
     params = json.loads(self.body or "{}")
+    request = {"FunctionName": function_name, "Name": alias_name, **params}
     alias = self.backend.get_alias(alias_name, function_name)
     expected = params.get("RevisionId")
     if expected and expected != alias.revision_id:
-        raise PreconditionFailedException(
-            "The Revision Id provided does not match the latest Revision Id. "
-            "Call the GetAlias API to retrieve the latest Revision Id"
-        )
+        message = ("The Revision Id provided does not match the latest Revision Id. "
+                   "Call the GetAlias API to retrieve the latest Revision Id")
+        cloudtrail.alias_call("UpdateAlias", request, None, ("PreconditionFailedException", message))
+        raise PreconditionFailedException(message)
     alias = self.backend.update_alias(
         name=alias_name,
         function_name=function_name,
@@ -403,7 +404,20 @@ def _update_alias(self: LambdaResponse) -> tuple[int, dict, str]:
         function_name, alias_name, alias.function_version,
         json.dumps(alias.routing_config),
     )
+    cloudtrail.alias_call("UpdateAlias", request, alias.to_json())
     return _alias_response(alias, 200)
+
+
+_original_create_alias = LambdaResponse.create_alias
+
+
+def _create_alias(self: LambdaResponse) -> tuple[int, dict, str]:
+    """moto's CreateAlias, recorded by CloudTrail when it succeeds."""
+    function_name = unquote(self.path.rsplit("/", 2)[-2])
+    params = json.loads(self.body or "{}")
+    status, headers, body = _original_create_alias(self)
+    cloudtrail.alias_call("CreateAlias", {"FunctionName": function_name, **params}, json.loads(body))
+    return status, headers, body
 
 
 _original_alias_init = LambdaAlias.__init__
@@ -442,11 +456,16 @@ def set_alias(
     alias_name: str,
     version: str | None = None,
     weights: dict[str, float] | None = None,
+    service: str | None = "codedeploy.amazonaws.com",
 ) -> LambdaAlias:
-    """Used by CodeDeploy: the same change an UpdateAlias call makes."""
+    """The same change an UpdateAlias call makes, made by `service` (CodeDeploy shifting a
+    deployment's traffic) or, with None, by the administrator; recorded by CloudTrail."""
     backend = get_backend(state.ACCOUNT_ID, state.REGION)
     alias = backend.get_alias(alias_name, function_name)
     alias.update(None, version, {"AdditionalVersionWeights": weights or {}})
+    request = {"FunctionName": function_name, "Name": alias_name, "FunctionVersion": version,
+               "RoutingConfig": {"AdditionalVersionWeights": weights or {}}}
+    cloudtrail.alias_call("UpdateAlias", request, alias.to_json(), service=service, admin=service is None)
     log.info(
         "lambda alias %s:%s -> version %s weights=%s",
         function_name, alias_name, alias.function_version, json.dumps(weights or {}),
@@ -462,5 +481,6 @@ def patch() -> None:
     LambdaResponse.invoke = _invoke_response  # type: ignore[assignment]
     LambdaResponse.get_alias = _get_alias  # type: ignore[assignment]
     LambdaResponse.update_alias = _update_alias  # type: ignore[assignment]
+    LambdaResponse.create_alias = _create_alias  # type: ignore[assignment]
     LambdaAlias.__init__ = _alias_init  # type: ignore[method-assign]
     LambdaAlias.update = _alias_update  # type: ignore[method-assign]

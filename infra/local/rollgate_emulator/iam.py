@@ -511,7 +511,7 @@ _KEY = re.compile(r"Credential=([^/,\s]+)/")
 
 
 def wrap(app: Callable) -> Callable:
-    from . import validation
+    from . import cloudtrail, validation
 
     drop_from_environment()
 
@@ -519,6 +519,7 @@ def wrap(app: Callable) -> Callable:
         path = environ.get("PATH_INFO", "")
         signed = _KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
         key = signed.group(1) if signed else None
+        cloudtrail.set_caller(key)
         if path.startswith("/_rollgate") or path.startswith("/moto-api") or key is None:
             return app(environ, start_response)
         with _lock:

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::rollback::ledger::{
-    self, Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, DeploymentStatus, History,
+    self, Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, DeploymentStatus, History, Origin,
     QUARANTINE_PREFIX, ReleaseContext, RollbackSettings,
 };
 use crate::rollback::ports::Ledger;
@@ -81,6 +81,8 @@ fn to_deployment(item: &Item) -> Option<DeploymentRecord> {
         created_ms: get_n(item, "created_ms").unwrap_or_default(),
         started_ms: get_n(item, "started_ms"),
         ended_ms: get_n(item, "ended_ms"),
+        origin: Origin::parse(get_s(item, "origin").as_deref()),
+        initiator: get_s(item, "initiator"),
     })
 }
 
@@ -194,6 +196,7 @@ impl DynamoLedger {
             "to_version = :to",
             "kind = :kind",
             "created_ms = :created",
+            "origin = :origin",
         ];
         let mut req = self
             .client
@@ -213,6 +216,7 @@ impl DynamoLedger {
             .expression_attribute_values(":to", s(&r.to_version))
             .expression_attribute_values(":kind", s(kind))
             .expression_attribute_values(":created", n(r.created_ms))
+            .expression_attribute_values(":origin", s(r.origin.as_str()))
             .expression_attribute_values(":status", s(r.status.as_str()));
         // A final status is never replaced by InProgress (events arrive in any order).
         if r.status.is_final() {
@@ -227,6 +231,10 @@ impl DynamoLedger {
         if let Some(v) = r.ended_ms {
             sets.push("ended_ms = :ended");
             req = req.expression_attribute_values(":ended", n(v));
+        }
+        if let Some(who) = &r.initiator {
+            sets.push("initiator = :who");
+            req = req.expression_attribute_values(":who", s(who));
         }
         if let Some(g) = &context.group {
             sets.push("#grp = :grp");

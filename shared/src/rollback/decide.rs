@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | none | – | nothing: no deployment recorded |
 //! | any, but the alarm changed state before it started | – | nothing: the transition is not about this release |
-//! | in progress | – | `StopDeployment` with `autoRollbackEnabled` |
+//! | in progress, CodeDeploy's | – | `StopDeployment` with `autoRollbackEnabled` |
+//! | in progress, a rollout's or another tool's shift | on the previous version with weight on the release, or on the release | `UpdateAlias` back to the previous version alone, guarded by the alias `RevisionId` |
 //! | failed or stopped | – | nothing: CodeDeploy already ended it |
 //! | succeeded, ended longer ago than the bake window | – | nothing: outside the window |
 //! | succeeded within the window | on the released version, no routing | `UpdateAlias` back to the previous version, guarded by the alias `RevisionId` |
@@ -15,7 +16,7 @@
 //! version than the release (`ExecutedVersion`), when the previous version is
 //! quarantined, or when the alias does not exist.
 
-use super::ledger::{DeploymentRecord, DeploymentStatus, History};
+use super::ledger::{DeploymentRecord, DeploymentStatus, History, Origin};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -265,6 +266,11 @@ fn judge(facts: &Facts<'_>) -> Result<Action, NoAction> {
         .ok_or(NoAction::NoDeploymentRecorded)?;
     about_this_release(facts, release)?;
     match release.status {
+        // A shift rollgate's rollout or another tool is making: nobody to stop, the
+        // alias itself goes back.
+        DeploymentStatus::InProgress if release.origin != Origin::CodeDeploy => {
+            return back_to_previous(facts, release);
+        }
         DeploymentStatus::InProgress => {
             return Ok(Action::StopDeployment {
                 deployment_id: release.deployment_id.clone(),
@@ -335,7 +341,12 @@ fn back_to_previous(facts: &Facts<'_>, release: &DeploymentRecord) -> Result<Act
             version: alias.version.clone(),
         });
     }
-    if alias.version != release.to_version || !alias.weights.is_empty() {
+    let serves_release = alias.version == release.to_version && alias.weights.is_empty();
+    // A shift in progress: the old version with some traffic on the new one.
+    let shifting = release.status == DeploymentStatus::InProgress
+        && alias.version == release.from_version
+        && alias.weights.keys().all(|v| *v == release.to_version);
+    if !serves_release && !shifting {
         return Err(NoAction::AliasMoved {
             alias_version: alias.version.clone(),
             release_version: release.to_version.clone(),
@@ -377,6 +388,8 @@ mod tests {
             created_ms: NOW - 120 * MIN,
             started_ms: Some(NOW - 120 * MIN),
             ended_ms: ended_ago_min.map(|m| NOW - m * MIN),
+            origin: crate::rollback::ledger::Origin::CodeDeploy,
+            initiator: None,
         }
     }
 
@@ -419,6 +432,42 @@ mod tests {
                 bad_version: "2".into()
             }
         );
+    }
+
+    #[test]
+    fn a_shift_made_by_a_rollout_or_another_tool_is_undone_on_the_alias() {
+        for origin in [Origin::Rollout, Origin::Api] {
+            let h = history(vec![DeploymentRecord {
+                origin,
+                ..release(DeploymentStatus::InProgress, None)
+            }]);
+            let mut split = alias("1");
+            split.weights.insert("2".into(), 0.25);
+            let back = Action::RollBack {
+                deployment_id: "d-1".into(),
+                bad_version: "2".into(),
+                good_version: "1".into(),
+                expected_revision: "rev-A".into(),
+            };
+            assert_eq!(run(&h, Some(&split)), back, "{origin:?} split");
+            assert_eq!(
+                run(&h, Some(&alias("2"))),
+                back,
+                "{origin:?} all on the release"
+            );
+            assert_eq!(
+                run(&h, Some(&alias("1"))),
+                Action::Nothing(NoAction::AlreadyRolledBack {
+                    version: "1".into()
+                })
+            );
+            let mut other = alias("1");
+            other.weights.insert("3".into(), 0.5);
+            assert!(matches!(
+                run(&h, Some(&other)),
+                Action::Nothing(NoAction::AliasMoved { .. })
+            ));
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+use super::cloudtrail;
 use crate::error::Error;
 use crate::limits::{ALARM_NAME_MAX_CHARS, ALARM_STATE_REASON_MAX_CHARS, cut};
 use crate::scope::Home;
@@ -93,6 +94,8 @@ pub struct DeploymentChange {
 pub enum Inbound {
     Alarm(AlarmSignal),
     Deployment(DeploymentChange),
+    /// A Lambda alias moved by any caller, as CloudTrail recorded it.
+    AliasChange(super::cloudtrail::AliasChange),
 }
 
 // --- EventBridge / Lambda action (camelCase) -------------------------------------
@@ -337,9 +340,11 @@ fn parse_eventbridge(
     let want = match kind {
         ALARM_DETAIL_TYPE => "aws.cloudwatch",
         DEPLOYMENT_DETAIL_TYPE => "aws.codedeploy",
+        cloudtrail::DETAIL_TYPE => cloudtrail::SOURCE,
         other => {
             return Err(Error::InvalidEvent(format!(
-                "detail-type {other:?} is not handled (expected {ALARM_DETAIL_TYPE:?} or {DEPLOYMENT_DETAIL_TYPE:?})"
+                "detail-type {other:?} is not handled (expected {ALARM_DETAIL_TYPE:?}, {DEPLOYMENT_DETAIL_TYPE:?} or {:?})",
+                cloudtrail::DETAIL_TYPE
             )));
         }
     };
@@ -359,6 +364,13 @@ fn parse_eventbridge(
             .and_then(|r| r.iter().find(|a| a.contains(":alarm:")).cloned());
         let alarm = from_detail(Envelope::EventBridge, ev.detail, arn, ev.id);
         return Ok(vec![Inbound::Alarm(alarm)]);
+    }
+    if kind == cloudtrail::DETAIL_TYPE {
+        let ev: EventBridgeEvent<Value> = serde_path_to_error::deserialize(payload)
+            .map_err(|e| invalid("CloudTrail event", e))?;
+        let time_ms = ev.time.map(|t| t.timestamp_millis());
+        let change = cloudtrail::parse_detail(&ev.detail, time_ms)?;
+        return Ok(vec![Inbound::AliasChange(change)]);
     }
     let ev: EventBridgeEvent<DeploymentDetail> = serde_path_to_error::deserialize(payload)
         .map_err(|e| invalid("CodeDeploy state-change event", e))?;

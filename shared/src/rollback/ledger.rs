@@ -75,6 +75,36 @@ pub enum DeploymentKind {
     Rollback,
 }
 
+/// Who moved the alias: CodeDeploy, a rollgate rollout, or any other caller of Lambda's
+/// API (CodePipeline, Terraform, CDK, the CLI), learnt from CloudTrail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    #[default]
+    CodeDeploy,
+    Rollout,
+    Api,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::CodeDeploy => "codedeploy",
+            Origin::Rollout => "rollout",
+            Origin::Api => "api",
+        }
+    }
+
+    /// Rows written before the origin was recorded are CodeDeploy's.
+    pub fn parse(s: Option<&str>) -> Self {
+        match s {
+            Some("rollout") => Origin::Rollout,
+            Some("api") => Origin::Api,
+            _ => Origin::CodeDeploy,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentRecord {
     pub deployment_id: String,
@@ -92,6 +122,13 @@ pub struct DeploymentRecord {
     pub created_ms: i64,
     pub started_ms: Option<i64>,
     pub ended_ms: Option<i64>,
+    /// Who moved the alias.
+    #[serde(default)]
+    pub origin: Origin,
+    /// Who asked for the release, as the source names them (a CloudTrail
+    /// `userIdentity.arn`, a rollout's requester); `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<String>,
 }
 
 impl DeploymentRecord {
@@ -201,6 +238,22 @@ impl History {
             .find(|d| d.kind == DeploymentKind::Release)
     }
 
+    /// The version the alias served after the newest row the ledger holds: a succeeded
+    /// change's new version (unless rollgate quarantined it, and so pointed the alias
+    /// back), else the version before it (a shift in progress serves the old version
+    /// with weights; a failed or stopped one returned to it). `None` for an alias the
+    /// ledger never saw.
+    pub fn serving(&self) -> Option<String> {
+        let last = self.deployments.first()?;
+        let version = match last.status {
+            DeploymentStatus::Succeeded if !self.quarantined.contains(&last.to_version) => {
+                &last.to_version
+            }
+            _ => &last.from_version,
+        };
+        (!version.is_empty()).then(|| version.clone())
+    }
+
     /// What was recorded beside the newest release.
     pub fn latest_context(&self) -> Option<&ReleaseContext> {
         self.contexts.get(&self.latest_release()?.deployment_id)
@@ -285,6 +338,8 @@ mod tests {
             created_ms: 0,
             started_ms: None,
             ended_ms: None,
+            origin: Origin::CodeDeploy,
+            initiator: None,
         };
         let h = History {
             deployments: vec![

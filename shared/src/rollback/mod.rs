@@ -7,6 +7,7 @@
 //! [`decide`] (the decision table). [`ports`] are the AWS seams (in-memory `fakes` for tests, with the `fakes` feature);
 //! [`run`] wires them.
 
+pub mod cloudtrail;
 pub mod decide;
 pub mod event;
 #[cfg(any(test, feature = "fakes"))]

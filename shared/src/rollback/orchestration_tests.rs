@@ -46,6 +46,7 @@ impl World {
                 dry_run: false,
                 home: Home::from_parts("", Some("123456789012"), Some("us-east-1")),
                 allow: AllowList::parse("*"),
+                own_roles: AllowList::default(),
             },
         }
     }
@@ -467,4 +468,105 @@ async fn a_group_rolls_back_after_the_function_its_alarm_names() {
         "{calls:?}"
     );
     assert_eq!(evidence(&w, "group")[0]["expected"], "checkout");
+}
+
+/// The published-shape sample (events/alarm-rollback-cloudtrail.json): `UpdateAlias` of
+/// orders:live to `version`, with `weights`, by the role `release-pipeline`.
+fn alias_call(version: &str, weights: Value, event_id: &str) -> super::cloudtrail::AliasChange {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events/alarm-rollback-cloudtrail.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for part in ["requestParameters", "responseElements"] {
+        v["detail"][part]["functionVersion"] = Value::from(version);
+        v["detail"][part]["routingConfig"] =
+            serde_json::json!({"additionalVersionWeights": weights});
+    }
+    v["detail"]["eventID"] = Value::from(event_id);
+    match event::parse(&v).unwrap().pop().unwrap() {
+        Inbound::AliasChange(c) => c,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_release_made_with_update_alias_is_rolled_back_by_its_alarm() {
+    let w = World::new();
+    // CodeDeploy released version 1 -> 2 long ago; then somebody moved the alias to 3.
+    w.released(DeploymentStatus::Succeeded, Some(600), "2")
+        .await;
+    w.releases.set_alias("orders", "live", "3");
+    let recorded =
+        run::record_alias_change(&w.deps(), &alias_call("3", serde_json::json!({}), "e-1"))
+            .await
+            .unwrap();
+    assert_eq!(recorded["from_version"], "2", "{recorded}");
+    assert_eq!(recorded["origin"], "api");
+    assert!(
+        recorded["initiator"]
+            .as_str()
+            .unwrap()
+            .contains("release-pipeline")
+    );
+    // The sample's eventTime is long past: the alarm is judged from then.
+    let o = one(w.alarm(None).await);
+    assert!(o.reason.contains("outside"), "{o:?}");
+    // A fresh call, inside the window, is undone.
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(600), "2")
+        .await;
+    let mut call = alias_call("3", serde_json::json!({}), "e-2");
+    call.at_ms = run::now_ms() - 5 * MIN;
+    w.releases.set_alias("orders", "live", "3");
+    run::record_alias_change(&w.deps(), &call).await.unwrap();
+    // A call superseded since (the alias moved on) is not recorded: its successor is.
+    let late = run::record_alias_change(&w.deps(), &alias_call("4", serde_json::json!({}), "e-0"))
+        .await
+        .unwrap();
+    assert!(
+        late["reason"].as_str().unwrap().contains("superseded"),
+        "{late}"
+    );
+    let o = one(w.alarm(None).await);
+    assert_eq!((o.action, o.acted), ("rollback", true), "{o:?}");
+    assert_eq!(w.alias_version(), "2");
+    assert_eq!(o.deployment_id.as_deref(), Some("ct-e-2"));
+}
+
+#[tokio::test]
+async fn a_weighted_shift_by_another_tool_is_undone_on_the_alias_and_own_calls_are_skipped() {
+    let mut w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(600), "2")
+        .await;
+    let mut shift = alias_call("2", serde_json::json!({"3": 0.1}), "e-3");
+    shift.at_ms = run::now_ms() - MIN;
+    {
+        let mut world = w.releases.world();
+        let a = world
+            .aliases
+            .get_mut(&("orders".into(), "live".into()))
+            .unwrap();
+        a.weights.insert("3".into(), 0.1);
+    }
+    run::record_alias_change(&w.deps(), &shift).await.unwrap();
+    let o = one(w.alarm(None).await);
+    assert_eq!((o.action, o.acted), ("rollback", true), "{o:?}");
+    assert_eq!(w.releases.world().stops, Vec::<String>::new());
+    let a = w.releases.world().aliases[&("orders".into(), "live".into())].clone();
+    assert_eq!((a.version.as_str(), a.weights.len()), ("2", 0));
+    // rollgate's own role moving the alias is not recorded again.
+    w.settings.own_roles = AllowList::parse("arn:aws:iam::123456789012:role/release-pipeline");
+    let before = w.ledger.rows().deployments.len();
+    w.releases.set_alias("orders", "live", "4");
+    let skipped =
+        run::record_alias_change(&w.deps(), &alias_call("4", serde_json::json!({}), "e-4"))
+            .await
+            .unwrap();
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("rollgate itself"),
+        "{skipped}"
+    );
+    assert_eq!(w.ledger.rows().deployments.len(), before);
 }

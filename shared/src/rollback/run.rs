@@ -1,10 +1,11 @@
 //! The alarm-rollback orchestration: ledger updates from CodeDeploy events, and for an
 //! alarm: resolve targets, decide per function and alias, act exactly once, explain.
 
+use super::cloudtrail::AliasChange;
 use super::decide::{Action, AliasState, Facts, NoAction, decide};
 use super::event::{AlarmSignal, DeploymentChange, Inbound};
 use super::ledger::{Claim, ClaimOutcome, DeploymentRecord, DeploymentStatus};
-use super::ledger::{History, ReleaseContext, RollbackSettings};
+use super::ledger::{History, Origin, ReleaseContext, RollbackSettings};
 use super::ledger::{rollback_sort, stop_sort};
 use super::ports::UpdateOutcome;
 use super::ports::{AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutcome};
@@ -31,6 +32,9 @@ pub struct Settings {
     pub home: Home,
     /// Function ARN patterns it may act on (within home).
     pub allow: AllowList,
+    /// rollgate's own roles (patterns): the alias changes they make are recorded where
+    /// they act.
+    pub own_roles: AllowList,
 }
 
 impl Settings {
@@ -46,6 +50,7 @@ impl Settings {
                 config.common.region.as_deref(),
             ),
             allow: AllowList::parse(&config.allow),
+            own_roles: AllowList::parse(&config.own_roles.join(",")),
         }
     }
 }
@@ -167,6 +172,9 @@ where
             Inbound::Deployment(change) => {
                 results.push(record(deps, &change).await?);
             }
+            Inbound::AliasChange(change) => {
+                results.push(record_alias_change(deps, &change).await?);
+            }
             Inbound::Alarm(alarm) => {
                 let outcomes = handle_alarm(deps, &alarm).await;
                 results.push(json!({"alarm": alarm.alarm_name, "outcomes": outcomes}));
@@ -217,6 +225,62 @@ where
     };
     let event_ms = change.time.as_deref().and_then(timestamp_ms);
     let rec = to_record(&meta, status, event_ms);
+    store(deps, &rec).await
+}
+
+/// An alias moved outside CodeDeploy (CloudTrail): a release in the ledger, from the
+/// version the ledger last saw the alias serve, unless the call released nothing, is
+/// recorded elsewhere, or was superseded since (see [`super::cloudtrail`]). Only
+/// functions in scope are recorded.
+pub async fn record_alias_change<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    change: &AliasChange,
+) -> Result<Value>
+where
+    L: Ledger,
+    R: Releases,
+    P: PolicyStore,
+{
+    let ignored = |reason: String| {
+        tracing::info!(event = %change.event_id, function = %change.function, alias = %change.alias, %reason, "alias change not recorded");
+        Ok(
+            json!({"ignored": format!("ct-{}", change.event_id), "function": change.function,
+            "alias": change.alias, "reason": reason}),
+        )
+    };
+    if let Some(reason) = change.not_recorded(&deps.settings.own_roles) {
+        return ignored(reason);
+    }
+    if let Err(why) = allowed(&deps.settings.home, &deps.settings.allow, &change.function) {
+        return ignored(why.to_string());
+    }
+    let (history, now) = tokio::try_join!(
+        deps.ledger.history(&change.function, &change.alias),
+        deps.releases.alias(&change.function, &change.alias)
+    )?;
+    if let Some(reason) = super::cloudtrail::superseded(change, now.as_ref()) {
+        return ignored(reason);
+    }
+    match super::cloudtrail::to_record(change, &history) {
+        Some(rec) => store(deps, &rec).await,
+        None => ignored(format!(
+            "the alias already served version {}: nothing was released",
+            change.version
+        )),
+    }
+}
+
+/// Write a release into the ledger with the function's group and its policy's rollback
+/// settings as they stand now (an alarm later acts on them without reading either again).
+async fn store<L, T, R, P, A>(
+    deps: &Deps<'_, L, T, R, P, A>,
+    rec: &DeploymentRecord,
+) -> Result<Value>
+where
+    L: Ledger,
+    R: Releases,
+    P: PolicyStore,
+{
     let (group, rollback) = tokio::join!(
         deps.releases.function_group(&rec.function),
         read_rollback_settings(deps.policies, &rec.function, deps.settings.bake_minutes)
@@ -234,14 +298,17 @@ where
         group: group.clone(),
         rollback,
     };
-    deps.ledger.record_deployment(&rec, &context).await?;
+    deps.ledger.record_deployment(rec, &context).await?;
     tracing::info!(
         deployment = %rec.deployment_id, function = %rec.function, alias = %rec.alias,
-        status = rec.status.as_str(), kind = ?rec.kind, "deployment recorded in the ledger"
+        status = rec.status.as_str(), kind = ?rec.kind, origin = rec.origin.as_str(),
+        "deployment recorded in the ledger"
     );
     Ok(
         json!({"recorded": rec.deployment_id, "status": rec.status.as_str(),
         "function": rec.function, "alias": rec.alias, "group": group,
+        "from_version": rec.from_version, "to_version": rec.to_version,
+        "origin": rec.origin.as_str(), "initiator": rec.initiator,
         "rollback": context.rollback}),
     )
 }
@@ -269,6 +336,8 @@ fn to_record(
         } else {
             None
         },
+        origin: Origin::CodeDeploy,
+        initiator: None,
     }
 }
 
@@ -628,6 +697,7 @@ where
             function,
             alias,
             bake_minutes: read.bake_minutes,
+            when: read.when,
         };
         o.action = read.action.name();
         let step = match read.action {
@@ -670,6 +740,9 @@ struct Read {
     action: Action,
     bake_minutes: u64,
     group: Option<String>,
+    /// How the newest release is named in a rollback's reason: when it is being undone
+    /// (in its bake window, or during its shift) and who made it, when known.
+    when: String,
 }
 
 /// Read the ledger and the alias together (the rollback settings come with the ledger's
@@ -726,7 +799,25 @@ where
         action,
         bake_minutes: settings.bake_minutes,
         group: history.latest_context().and_then(|c| c.group.clone()),
+        when: release_words(history.latest_release(), settings.bake_minutes),
     })
+}
+
+/// "within the 60-minute bake window of deployment d-1", "during the traffic shift of
+/// deployment ct-..." and who released it, when the ledger knows.
+fn release_words(release: Option<&DeploymentRecord>, bake_minutes: u64) -> String {
+    let Some(r) = release else {
+        return format!("within the {bake_minutes}-minute bake window of the release");
+    };
+    let when = if r.status == DeploymentStatus::InProgress {
+        "during the traffic shift of".to_owned()
+    } else {
+        format!("within the {bake_minutes}-minute bake window of")
+    };
+    match &r.initiator {
+        Some(who) => format!("{when} deployment {} (released by {who})", r.deployment_id),
+        None => format!("{when} deployment {}", r.deployment_id),
+    }
 }
 
 /// The alarm and the function and alias it is being acted on for.
@@ -735,6 +826,8 @@ struct TargetRef<'a> {
     function: &'a str,
     alias: &'a str,
     bake_minutes: u64,
+    /// See [`Read::when`].
+    when: String,
 }
 
 /// A rollback [`decide`] asked for.
@@ -914,12 +1007,13 @@ where
     match update {
         Ok(UpdateOutcome::Updated { revision_id }) => {
             let settled = format!("rolled_back (alias revision {revision_id})");
-            let why = format!("alarm {alarm} within the bake window of deployment {deployment_id}");
+            let when = &t.when;
+            let why = format!("alarm {alarm} {when}");
             settle_acted(deps.ledger, &claim_row, &settled, &why).await;
             TargetOutcome {
                 acted: true,
                 reason: format!(
-                    "alarm {alarm} fired within the {bake}-minute bake window of deployment {deployment_id}: {function}:{alias} points back at version {good_version}; version {bad_version} quarantined"
+                    "alarm {alarm} fired {when}: {function}:{alias} points back at version {good_version}; version {bad_version} quarantined"
                 ),
                 ..o
             }
