@@ -303,6 +303,74 @@ impl RollbackConfig {
     }
 }
 
+/// rollout's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutConfig {
+    pub common: Common,
+    pub policy_prefix: String,
+    pub ledger_table: String,
+    /// `ROLLGATE_SCHEDULE_GROUP`: the EventBridge Scheduler group of its schedules.
+    pub schedule_group: String,
+    /// `ROLLGATE_SCHEDULER_ROLE_ARN`: the role Scheduler assumes to invoke it.
+    pub scheduler_role: String,
+    /// `ROLLGATE_ROLLOUT_ALLOW`, as written (unset: `*`, every function of its home).
+    pub allow: String,
+}
+
+impl RolloutConfig {
+    pub fn read(source: &impl Source) -> Result<Self, ConfigError> {
+        let r = Reader(source);
+        let required = |variable: &'static str, what: &str| {
+            r.text(variable).ok_or(ConfigError {
+                variable,
+                value: String::new(),
+                message: format!("required: {what}"),
+            })
+        };
+        let scheduler_role = required(
+            "ROLLGATE_SCHEDULER_ROLE_ARN",
+            "the role EventBridge Scheduler assumes to invoke the rollout function",
+        )?;
+        if !crate::names::Arn::parse(&scheduler_role)
+            .is_some_and(|a| a.service == "iam" && a.resource.starts_with("role/"))
+        {
+            return Err(ConfigError {
+                variable: "ROLLGATE_SCHEDULER_ROLE_ARN",
+                value: scheduler_role,
+                message: "not an IAM role ARN".into(),
+            });
+        }
+        let schedule_group = required(
+            "ROLLGATE_SCHEDULE_GROUP",
+            "the EventBridge Scheduler group of the rollout's schedules",
+        )?;
+        let group_ok = schedule_group.len() <= 64
+            && schedule_group
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !group_ok {
+            return Err(ConfigError {
+                variable: "ROLLGATE_SCHEDULE_GROUP",
+                value: schedule_group,
+                message: "1 to 64 letters, digits, '-', '_' or '.' (Scheduler's rule)".into(),
+            });
+        }
+        Ok(RolloutConfig {
+            common: Common::read(&r)?,
+            policy_prefix: policy_prefix(&r),
+            ledger_table: required(
+                "ROLLGATE_LEDGER_TABLE",
+                "the DynamoDB table of the deployment ledger",
+            )?,
+            schedule_group,
+            scheduler_role,
+            allow: r
+                .text("ROLLGATE_ROLLOUT_ALLOW")
+                .unwrap_or_else(|| "*".to_owned()),
+        })
+    }
+}
+
 /// `ROLLGATE_OWN_ROLES`: role ARNs or patterns (`arn:<partition>:iam::<account>:role/...`).
 fn own_roles(r: &Reader<'_, impl Source>) -> Result<Vec<String>, ConfigError> {
     let Some(text) = r.text("ROLLGATE_OWN_ROLES") else {

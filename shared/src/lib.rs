@@ -26,6 +26,7 @@ pub mod pre_traffic;
 pub mod redrive;
 pub mod report;
 pub mod rollback;
+pub mod rollout;
 pub mod scope;
 
 pub use error::{Error, Result};

@@ -236,6 +236,16 @@ impl DynamoLedger {
             sets.push("initiator = :who");
             req = req.expression_attribute_values(":who", s(who));
         }
+        req = Self::context_sets(req, context, &mut sets);
+        req.update_expression(format!("SET {}", sets.join(", ")))
+    }
+
+    /// The `SET`s of what was recorded beside a deployment (group, rollback settings).
+    fn context_sets(
+        mut req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        context: &ReleaseContext,
+        sets: &mut Vec<&'static str>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         if let Some(g) = &context.group {
             sets.push("#grp = :grp");
             req = req
@@ -257,7 +267,7 @@ impl DynamoLedger {
                 )
                 .expression_attribute_values(":psrc", s(&rb.source));
         }
-        req.update_expression(format!("SET {}", sets.join(", ")))
+        req
     }
 
     /// The index rows that find the deployment's alias from its function and its group.
@@ -425,6 +435,79 @@ impl Ledger for DynamoLedger {
         ]);
         // The first quarantine of a version is the one kept.
         self.put_if_absent(item).await.map(|_| ())
+    }
+}
+
+/// The alias's rollout: one item holding the state as JSON with its sequence (the write
+/// condition), and one row per change.
+impl crate::rollout::ports::RolloutStore for DynamoLedger {
+    async fn load(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> Result<Option<crate::rollout::decide::RolloutState>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(ledger::partition(function, alias)))
+            .key("sk", s(ledger::ROLLOUT_SORT))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb("GetItem"))?;
+        let Some(text) = out.item().and_then(|i| get_s(i, "state")) else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::InvalidEvent(format!("the stored rollout cannot be read: {e}")))
+    }
+
+    async fn save(
+        &self,
+        state: &crate::rollout::decide::RolloutState,
+        expected: Option<u64>,
+        event: &serde_json::Value,
+    ) -> Result<bool> {
+        let pk = ledger::partition(&state.function, &state.alias);
+        let item = HashMap::from([
+            ("pk".to_owned(), s(&pk)),
+            ("sk".to_owned(), s(ledger::ROLLOUT_SORT)),
+            ("id".to_owned(), s(&state.id)),
+            (
+                "state".to_owned(),
+                s(serde_json::to_string(state).unwrap_or_default()),
+            ),
+            ("seq".to_owned(), n(state.seq as i64)),
+            (
+                "ended".to_owned(),
+                AttributeValue::Bool(state.status.is_final()),
+            ),
+        ]);
+        let won = match expected {
+            Some(seq) => {
+                let values = HashMap::from([(":seq".to_owned(), n(seq as i64))]);
+                self.put_if(item, "seq = :seq", Some(values)).await?
+            }
+            None => {
+                let values = HashMap::from([(":t".to_owned(), AttributeValue::Bool(true))]);
+                self.put_if(item, "attribute_not_exists(pk) OR ended = :t", Some(values))
+                    .await?
+            }
+        };
+        if won {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(pk))
+                .item("sk", s(ledger::rollout_event_sort(&state.id, state.seq)))
+                .item("event", s(event.to_string()))
+                .send()
+                .await
+                .map_err(ddb("PutItem"))?;
+        }
+        Ok(won)
     }
 }
 

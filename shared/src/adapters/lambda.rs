@@ -19,7 +19,7 @@ use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, InvocationType};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -68,6 +68,21 @@ impl Lambda {
         version: &str,
         revision_id: &str,
     ) -> Result<UpdateOutcome> {
+        self.route_alias(function, alias, version, &BTreeMap::new(), revision_id)
+            .await
+    }
+
+    /// `UpdateAlias` to `version` with these additional version weights (none: the
+    /// routing is cleared), guarded by the RevisionId read.
+    pub async fn route_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        version: &str,
+        weights: &BTreeMap<String, f64>,
+        revision_id: &str,
+    ) -> Result<UpdateOutcome> {
+        let weights: HashMap<String, f64> = weights.iter().map(|(k, v)| (k.clone(), *v)).collect();
         match self
             .client
             .update_alias()
@@ -76,7 +91,7 @@ impl Lambda {
             .function_version(version)
             .routing_config(
                 AliasRoutingConfiguration::builder()
-                    .set_additional_version_weights(Some(HashMap::new()))
+                    .set_additional_version_weights(Some(weights))
                     .build(),
             )
             .revision_id(revision_id)
@@ -269,5 +284,23 @@ impl crate::redrive::ports::EventInvoker for Lambda {
                 e => Error::aws("lambda", "Invoke", e),
             })?;
         Ok(())
+    }
+}
+
+impl crate::rollout::ports::Aliases for Lambda {
+    async fn alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>> {
+        self.alias_state(function, alias).await
+    }
+
+    async fn route(
+        &self,
+        function: &str,
+        alias: &str,
+        version: &str,
+        weights: &BTreeMap<String, f64>,
+        revision_id: &str,
+    ) -> Result<UpdateOutcome> {
+        self.route_alias(function, alias, version, weights, revision_id)
+            .await
     }
 }

@@ -10,6 +10,7 @@ pub mod eventbridge;
 pub mod http;
 pub mod lambda;
 pub mod s3;
+pub mod scheduler;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;

@@ -6,6 +6,7 @@
 //! path of the offending field, e.g. `pre_traffic.concurrency: must be between 1 and 32, got 0`.
 
 pub mod post_traffic;
+pub mod rollout;
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::RangeInclusive;
@@ -116,6 +117,13 @@ pub struct Policy {
         skip_serializing_if = "Option::is_none"
     )]
     pub rollback: Option<RollbackPolicy>,
+    /// The steps of a rollgate rollout (see [`rollout`]); absent: its defaults.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rollout: Option<rollout::RolloutPolicy>,
 }
 
 impl Default for Policy {
@@ -125,6 +133,7 @@ impl Default for Policy {
             pre_traffic: PreTrafficPolicy::default(),
             post_traffic: None,
             rollback: None,
+            rollout: None,
         }
     }
 }
@@ -516,6 +525,9 @@ impl Policy {
         if let Some(post) = &self.post_traffic {
             post.validate()?;
         }
+        if let Some(rollout) = &self.rollout {
+            rollout.validate()?;
+        }
         if let Some(bake) = self.rollback.as_ref().and_then(|r| r.bake_minutes) {
             in_range("rollback.bake_minutes", bake, &ROLLBACK_BAKE_MINUTES)?;
         }
@@ -561,6 +573,14 @@ fn reject_arrays_for_sections(doc: &Value) -> Result<(), PolicyError> {
     }
     if let Some(rollback) = doc.get("rollback") {
         sections.push(("rollback".into(), rollback));
+    }
+    if let Some(rollout) = doc.get("rollout") {
+        sections.push(("rollout".into(), rollout));
+        if let Some(steps) = rollout.get("steps").and_then(Value::as_array) {
+            for (i, step) in steps.iter().enumerate() {
+                sections.push((format!("rollout.steps[{i}]"), step));
+            }
+        }
     }
     if let Some(pre) = doc.get("pre_traffic") {
         sections.push(("pre_traffic".into(), pre));

@@ -10,6 +10,8 @@
 //! | `fn#<function>#<alias>` | `quarantine#<version>` | a version rollgate took out of service; never restored |
 //! | `fn#<function>` | `alias#<alias>` | the aliases rollgate has seen deployed |
 //! | `group#<group>` | `member#<function>#<alias>` | the functions of a `rollgate:group` |
+//! | `fn#<function>#<alias>` | `rollout` | the alias's rollgate rollout (running, or the last one): its state as JSON, its sequence, whether it ended |
+//! | `fn#<function>#<alias>` | `rollout#<id>#<seq, 6 digits>` | one change of a rollout: step, weight, verdict, who, why |
 //!
 //! Deployment keys sort by creation time, and `dep#` < `quarantine#` with no other prefix
 //! between them: one descending `Query` over that range reads the quarantined versions
@@ -158,6 +160,13 @@ pub fn rollback_sort(alias_revision: &str) -> String {
 
 pub fn stop_sort(deployment_id: &str) -> String {
     format!("stop#{deployment_id}")
+}
+
+/// The sort key of an alias's rollout state.
+pub const ROLLOUT_SORT: &str = "rollout";
+
+pub fn rollout_event_sort(id: &str, seq: u64) -> String {
+    format!("rollout#{id}#{seq:06}")
 }
 
 pub fn quarantine_sort(version: &str) -> String {
@@ -367,6 +376,8 @@ mod tests {
             "0d8f1c2e-aaaa-4bbb-8ccc-000000000000"
         )));
         assert!(!inside(&stop_sort("d-ABCDEFGHI")));
+        assert!(!inside(ROLLOUT_SORT));
+        assert!(!inside(&rollout_event_sort("rl-0123456789abcdef", 12)));
         // Descending, quarantines come before the newest deployment.
         assert!(quarantine_sort("1") > deployment_sort(i64::MAX, "d-Z"));
     }

@@ -1,0 +1,60 @@
+//! Progressive rollouts and the steps Scheduler invokes (docs/rollout.md).
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use rollgate::adapters::cloudwatch::CloudWatch;
+use rollgate::adapters::dynamodb::DynamoLedger;
+use rollgate::adapters::scheduler::Scheduler;
+use rollgate::adapters::{Lambda, SnsNotifier, SsmPolicies};
+use rollgate::clock::SystemClock;
+use rollgate::config::{ProcessEnv, RolloutConfig};
+use rollgate::failure::Failure;
+use rollgate::rollout::run::{Deps, Settings};
+use serde_json::Value;
+
+struct Clients {
+    scheduler: Scheduler,
+    ledger: DynamoLedger,
+    lambda: Lambda,
+    policies: SsmPolicies,
+    metrics: CloudWatch,
+    announcer: SnsNotifier,
+    config: RolloutConfig,
+}
+
+async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Failure> {
+    let (payload, ctx) = event.into_parts();
+    let schedules = c.scheduler.targeting(&ctx.invoked_function_arn);
+    let deps = Deps {
+        store: &c.ledger,
+        aliases: &c.lambda,
+        schedules: &schedules,
+        functions: &c.lambda,
+        policies: &c.policies,
+        metrics: &c.metrics,
+        ledger: &c.ledger,
+        announcer: &c.announcer,
+        settings: Settings::new(&c.config, &ctx.invoked_function_arn),
+        clock: &SystemClock,
+    };
+    deps.handle(&payload).await
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let config = RolloutConfig::read(&ProcessEnv)?;
+    let aws = rollgate::init(&config.common).await;
+    let clients = Clients {
+        ledger: DynamoLedger::new(aws.dynamodb(), config.ledger_table.clone()),
+        lambda: Lambda::new(aws.lambda()),
+        policies: SsmPolicies::new(aws.ssm(), config.policy_prefix.clone()),
+        metrics: CloudWatch::new(aws.cloudwatch()),
+        announcer: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone()),
+        scheduler: Scheduler::new(
+            aws.scheduler(),
+            config.schedule_group.clone(),
+            config.scheduler_role.clone(),
+        ),
+        config,
+    };
+    lambda_runtime::run(service_fn(|event| handle(&clients, event))).await
+}
