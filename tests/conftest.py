@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from support.helpers import (ACCOUNT, LEDGER_TABLE, LOG_DIR, STACK_NAME, POLICY_PREFIX, POST_HOOK_FUNCTION, POST_HOOK_MAX_RUN_SECONDS,
+from support.helpers import (LEDGER_TABLE, LOG_DIR, POLICY_PREFIX, POST_HOOK_FUNCTION, POST_HOOK_MAX_RUN_SECONDS,
                              REDRIVE_ALLOW, TOPIC_ARN, LocalAws, bootstrap, topic_inbox)
 
 @pytest.fixture(autouse=True)
@@ -31,9 +31,6 @@ def stack():
     env = {"ROLLGATE_TOPIC_ARN": TOPIC_ARN, "ROLLGATE_POLICY_PREFIX": POLICY_PREFIX,
            "ROLLGATE_SELF_FUNCTION": POST_HOOK_FUNCTION, "ROLLGATE_MAX_RUN_SECONDS": POST_HOOK_MAX_RUN_SECONDS,
            "ROLLGATE_LEDGER_TABLE": LEDGER_TABLE,
-           # The stack's alarm-rollback role (CloudFormation names it <stack>-<id>-<suffix>):
-           # `cargo lambda watch` gives every function one environment, set before the stack.
-           "ROLLGATE_OWN_ROLES": f"arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-AlarmRollbackRole-*",
            # dlq-redrive touches only these (tests/test_dlq_redrive.py names its queues so).
            "ROLLGATE_REDRIVE_ALLOW": REDRIVE_ALLOW}
     with LocalAws(env=env, minute_seconds=0.2, hook_timeout_seconds=120, log_dir=LOG_DIR) as aws:

@@ -50,7 +50,7 @@ def test_outputs_are_exported(deployed, stack):
 
 
 BINARIES = {"pre-traffic": "pre-traffic-hook", "post-traffic": "post-traffic-hook",
-            "alarm-rollback": "alarm-rollback", "dlq-redrive": "dlq-redrive"}
+            "alarm-rollback": "alarm-rollback", "dlq-redrive": "dlq-redrive", "rollout": "rollout"}
 
 
 @pytest.mark.parametrize("suffix", sorted(BINARIES))
@@ -69,10 +69,19 @@ def test_functions_have_the_templates_properties(deployed, stack, suffix):
         assert (env["ROLLGATE_DRY_RUN"], env["ROLLGATE_BAKE_MINUTES"]) == ("true", "30")
         # RollbackAllowList left empty: every function of the account and region.
         assert env["ROLLGATE_ROLLBACK_ALLOW"] == "arn:aws:lambda:us-east-1:123456789012:function:*"
-        # Its own role: the alias changes it makes are not recorded again from CloudTrail.
-        assert env["ROLLGATE_OWN_ROLES"] == conf["Role"]
+        # Its own role and the rollout's: the alias changes they make are not recorded
+        # again from CloudTrail.
+        rollout = stack.client("lambda").get_function_configuration(FunctionName=f"{STACK}-rollout")["Role"]
+        assert env["ROLLGATE_OWN_ROLES"] == f"{conf['Role']},{rollout}"
     if suffix == "dlq-redrive":
         assert env["ROLLGATE_REDRIVE_ALLOW"].split(",")[-1] == ALLOW
+    if suffix == "rollout":
+        assert env["ROLLGATE_SCHEDULE_GROUP"] == f"{STACK}-rollouts"
+        group = stack.client("scheduler").get_schedule_group(Name=env["ROLLGATE_SCHEDULE_GROUP"])
+        assert group["Arn"].endswith(f":schedule-group/{STACK}-rollouts")
+        scheduler_role = env["ROLLGATE_SCHEDULER_ROLE_ARN"].rsplit("/", 1)[1]
+        trust = stack.client("iam").get_role(RoleName=scheduler_role)["Role"]["AssumeRolePolicyDocument"]
+        assert "scheduler.amazonaws.com" in json.dumps(trust)
     logs = stack.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
     assert [g["retentionInDays"] for g in logs] == [90]
     assert stack.client("sqs").get_queue_url(QueueName=f"{STACK}-{suffix}-dlq")["QueueUrl"]

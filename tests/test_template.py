@@ -164,7 +164,7 @@ def test_every_statement_has_a_sid_and_a_comment_saying_why():
 def test_each_function_has_its_own_role():
     t = source(STACK)
     roles = [props(t, f)["Role"]["Fn::GetAtt"][0] for f in resources(t, "AWS::Serverless::Function")]
-    assert len(roles) == len(set(roles)) == 4
+    assert len(roles) == len(set(roles)) == 5
 
 
 def test_roles_are_scoped_to_the_account_region_and_stack():
@@ -254,14 +254,14 @@ def test_every_function_is_arm64_al2023_with_dlq_and_log_retention(path):
         assert r.resolve(log["Properties"]["LogGroupName"]) == "/aws/lambda/" + r.resolve(p["FunctionName"])
 
 
-def test_all_four_functions_are_built_by_sam_with_cargo_lambda():
+def test_all_five_functions_are_built_by_sam_with_cargo_lambda():
     t = source(STACK)
     functions = resources(t, "AWS::Serverless::Function")
     binaries = {}
     for fid, fn in functions.items():
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda", fid
         binaries[fn["Metadata"]["BuildProperties"]["Binary"]] = fid
-    assert set(binaries) == {"pre-traffic-hook", "post-traffic-hook", "alarm-rollback", "dlq-redrive"}
+    assert set(binaries) == {"pre-traffic-hook", "post-traffic-hook", "alarm-rollback", "dlq-redrive", "rollout"}
     assert t["Globals"]["Function"]["CodeUri"] == ".."
     assert (STACK.parent / t["Globals"]["Function"]["CodeUri"] / "Cargo.toml").is_file()
     # every function crate of the workspace is deployed by the stack
@@ -291,6 +291,9 @@ ENV = {
                       "ROLLGATE_BAKE_MINUTES", "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_ROLLBACK_ALLOW",
                       "ROLLGATE_OWN_ROLES"},
     "DlqRedrive": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_REDRIVE_ALLOW", "ROLLGATE_METRICS_NAMESPACE"},
+    "Rollout": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_LEDGER_TABLE", "ROLLGATE_SCHEDULE_GROUP",
+                "ROLLGATE_SCHEDULER_ROLE_ARN", "ROLLGATE_ROLLOUT_ALLOW", "ROLLGATE_SELF_ARN",
+                "ROLLGATE_METRICS_NAMESPACE"},
 }
 
 
@@ -482,7 +485,7 @@ def test_each_role_grants_exactly_what_its_code_calls(role):
 def test_dead_letter_queues_outlive_the_stack():
     t = source(STACK)
     queues = resources(t, "AWS::SQS::Queue")
-    assert len(queues) == 6
+    assert len(queues) == 7
     for qid, q in queues.items():
         assert (q.get("DeletionPolicy"), q.get("UpdateReplacePolicy")) == ("Retain", "Retain"), qid
 

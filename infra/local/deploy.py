@@ -36,6 +36,10 @@ PLACEHOLDER_ZIP = "rollgate: this function is served by cargo lambda watch"
 # Types moto's CloudFormation creates, but not well enough: a Lambda::Version gets no
 # physical id (so nothing can refer to it), so versions are published through the API.
 API_ANYWAY = {"AWS::Lambda::Version"}
+# Types moto's CloudFormation skips that other resources name: created through the API
+# before the stack (their properties may use only parameters), their Ref and GetAtt Arn
+# written into the template moto sees.
+API_FIRST = {"AWS::Scheduler::ScheduleGroup"}
 
 
 def moto_cfn_types() -> set[str]:
@@ -124,6 +128,8 @@ class LocalDeploy:
             return arn.format("logs", f"log-group:{physical}:*")
         if type_ == "AWS::SNS::Topic" and attribute == "TopicName":
             return physical.rsplit(":", 1)[1]
+        if type_ == "AWS::Scheduler::ScheduleGroup" and attribute == "Arn":
+            return arn.format("scheduler", f"schedule-group/{physical}")
         if type_ == "AWS::Events::Rule" and attribute == "Arn":
             return arn.format("events", f"rule/{physical}")
         raise cfn.Unresolved(f"GetAtt {lid}.{attribute} ({type_})")
@@ -134,6 +140,10 @@ class LocalDeploy:
         resources = self.template["Resources"]
         active = {lid: res for lid, res in resources.items()
                   if "Condition" not in res or self.resolver.condition(res["Condition"])}
+        first = sorted(lid for lid, res in active.items() if res["Type"] in API_FIRST)
+        for lid in first:
+            self._create(lid, active[lid])
+        active = {lid: self._inline(res, first) for lid, res in active.items() if lid not in first}
         api_created = {lid for lid, res in active.items()
                        if res["Type"] not in supported or res["Type"] in API_ANYWAY}
         for lid in set(active) - api_created:
@@ -181,6 +191,25 @@ class LocalDeploy:
             if key not in result:
                 result[key] = self.resolver.resolve(out["Value"])
         return result
+
+    def _inline(self, value: Any, ids: list[str]) -> Any:
+        """`value` with `Ref`, `GetAtt .Arn` and `${...}` of the resources `ids` replaced
+        by what they resolved to."""
+        if isinstance(value, dict):
+            if set(value) == {"Ref"} and value["Ref"] in ids:
+                return self.physical[value["Ref"]]
+            if set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][0] in ids:
+                return self._getatt(*value["Fn::GetAtt"][:2])
+            if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+                text = value["Fn::Sub"]
+                for lid in ids:
+                    text = text.replace("${" + lid + ".Arn}", self._getatt(lid, "Arn"))
+                    text = text.replace("${" + lid + "}", self.physical[lid])
+                return {"Fn::Sub": text}
+            return {k: self._inline(v, ids) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._inline(v, ids) for v in value]
+        return value
 
     def _settle_list_conditions(self, value: Any) -> Any:
         """`!If [C, item, !Ref AWS::NoValue]` as a list item is decided here: moto's
@@ -288,6 +317,11 @@ class LocalDeploy:
         return self.aws.client("sns").subscribe(TopicArn=p["TopicArn"], Protocol=p["Protocol"],
                                                 Endpoint=p["Endpoint"], Attributes=attrs,
                                                 ReturnSubscriptionArn=True)["SubscriptionArn"]
+
+    def _create_Scheduler_ScheduleGroup(self, lid: str, p: dict) -> str:
+        name = p.get("Name") or self._name(lid, 64)
+        self.aws.client("scheduler").create_schedule_group(Name=name, Tags=p.get("Tags") or [])
+        return name
 
     def _create_SQS_QueuePolicy(self, lid: str, p: dict) -> str:
         sqs = self.aws.client("sqs")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Starts a function binary the way Lambda starts it: with temporary credentials of the
-function's own role in its environment.
+function's own role in its environment, and the function's configured variables that
+`cargo lambda watch`'s one shared environment leaves unset.
 
 `cargo lambda watch` runs each function as `cargo run --bin <name>`; the harness makes
 this script cargo's runner for the host target (CARGO_TARGET_<TRIPLE>_RUNNER), so cargo
@@ -35,6 +36,9 @@ def main(argv: list[str]) -> None:
             os.environ.update(AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
                               AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
                               AWS_SESSION_TOKEN=creds["Token"])
+            # The function's own environment where watch's shared one says nothing.
+            for name, value in (creds.get("Environment") or {}).items():
+                os.environ.setdefault(name, value)
         except (OSError, ValueError, KeyError) as err:
             print(f"function_runner: no credentials for {binary} from {endpoint}: {err}", file=sys.stderr)
     os.execv(argv[0], argv)

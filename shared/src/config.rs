@@ -315,6 +315,8 @@ pub struct RolloutConfig {
     pub scheduler_role: String,
     /// `ROLLGATE_ROLLOUT_ALLOW`, as written (unset: `*`, every function of its home).
     pub allow: String,
+    /// `ROLLGATE_SELF_ARN`: the ARN its schedules invoke (unset: the ARN it was invoked by).
+    pub self_arn: Option<String>,
 }
 
 impl RolloutConfig {
@@ -367,6 +369,7 @@ impl RolloutConfig {
             allow: r
                 .text("ROLLGATE_ROLLOUT_ALLOW")
                 .unwrap_or_else(|| "*".to_owned()),
+            self_arn: r.text("ROLLGATE_SELF_ARN"),
         })
     }
 }

@@ -35,7 +35,8 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/rollgate-test"
 STACK_NAME = "rollgate"
 # rollgate's functions, as the template names them in the stack STACK_NAME.
 STACK_FUNCTIONS = {"pre-traffic-hook": HOOK_FUNCTION, "post-traffic-hook": POST_HOOK_FUNCTION,
-                   "alarm-rollback": f"{STACK_NAME}-alarm-rollback", "dlq-redrive": f"{STACK_NAME}-dlq-redrive"}
+                   "alarm-rollback": f"{STACK_NAME}-alarm-rollback", "dlq-redrive": f"{STACK_NAME}-dlq-redrive",
+                   "rollout": f"{STACK_NAME}-rollout"}
 
 def bootstrap(s: LocalAws, parameters: dict | None = None):
     """rollgate as infra/template.yaml deploys it (infra/local/deploy.py): its functions

@@ -1,10 +1,8 @@
 //! Progressive rollouts and the steps Scheduler invokes (docs/rollout.md).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use rollgate::adapters::cloudwatch::CloudWatch;
-use rollgate::adapters::dynamodb::DynamoLedger;
-use rollgate::adapters::scheduler::Scheduler;
-use rollgate::adapters::{Lambda, SnsNotifier, SsmPolicies};
+use rollgate::adapters::{Lambda, SnsNotifier, SsmPolicies, cloudwatch::CloudWatch};
+use rollgate::adapters::{dynamodb::DynamoLedger, scheduler::Scheduler};
 use rollgate::clock::SystemClock;
 use rollgate::config::{ProcessEnv, RolloutConfig};
 use rollgate::failure::Failure;
@@ -23,7 +21,8 @@ struct Clients {
 
 async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let (payload, ctx) = event.into_parts();
-    let schedules = c.scheduler.targeting(&ctx.invoked_function_arn);
+    let settings = Settings::new(&c.config, &ctx.invoked_function_arn);
+    let schedules = c.scheduler.targeting(&settings.schedule_target);
     let deps = Deps {
         store: &c.ledger,
         aliases: &c.lambda,
@@ -33,7 +32,7 @@ async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Failure
         metrics: &c.metrics,
         ledger: &c.ledger,
         announcer: &c.announcer,
-        settings: Settings::new(&c.config, &ctx.invoked_function_arn),
+        settings,
         clock: &SystemClock,
     };
     deps.handle(&payload).await

@@ -4,7 +4,7 @@ Import this package, call :func:`apply_patches` once, then serve moto's WSGI
 application wrapped by :func:`control.wrap`.
 """
 
-from . import alarms, awslambda, codedeploy, composite, control, events, sns, sqs, state
+from . import alarms, awslambda, codedeploy, composite, control, events, scheduler, sns, sqs, state
 
 __all__ = ["apply_patches", "cloudwatch", "control", "state"]
 
@@ -16,5 +16,6 @@ def apply_patches(settings: "state.Settings") -> None:
     sqs.patch()
     sns.patch()
     events.patch()
+    scheduler.patch()
     alarms.patch()  # after awslambda: wraps its UpdateAlias
     composite.patch()  # after alarms: wraps its Alarm.update_state

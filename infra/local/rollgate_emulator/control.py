@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from . import codedeploy, faults, iam
+from . import codedeploy, faults, iam, scheduler
 from .state import records
 
 PREFIX = "/_rollgate/"
@@ -40,10 +40,13 @@ def handle(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, An
         if hooks is None:
             return "404 Not Found", {"message": f"no Lambda deployment {parts[1]}"}
         return "200 OK", hooks
+    if method == "GET" and route == "schedules":
+        return "200 OK", scheduler.fired()
     if route == "credentials" or route.startswith("iam/"):
         return iam.control(method, route, query)
     if method == "POST" and route == "reset":
         records.reset()
+        scheduler.reset()
         return "200 OK", {"status": "reset"}
     return "404 Not Found", {"message": f"unknown control endpoint {method} {path}"}
 
@@ -82,6 +85,7 @@ def wrap(app: Callable) -> Callable:
             return _json(start_response, status, body)
         if path.rstrip("/") == "/moto-api/reset" and method == "POST":
             records.reset()
+            scheduler.reset()
         if faults.active():
             length = int(environ.get("CONTENT_LENGTH") or 0)
             raw = environ["wsgi.input"].read(length) if length else b""

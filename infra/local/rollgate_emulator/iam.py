@@ -83,6 +83,7 @@ DENIAL = {
     "sns": ("AuthorizationError", 403),
     "cloudwatch": ("AccessDenied", 403),
     "lambda": ("AccessDeniedException", 403),
+    "scheduler": ("AccessDeniedException", 403),
 }
 DEFAULT_DENIAL = ("AccessDeniedException", 400)
 # A KMS denial inside a call (botocore's models: SNS KMSAccessDeniedException, code
@@ -211,6 +212,9 @@ def resources(service: str, operation: str, p: dict[str, Any]) -> list[str]:
         names = (given if isinstance(given, list) and given else
                  [p["AlarmNamePrefix"] + "*"] if isinstance(p.get("AlarmNamePrefix"), str) else ["*"])
         return [f"{_prefix('cloudwatch')}:alarm:{n}" for n in names]
+    if service == "scheduler":
+        group = p.get("GroupName") or "default"
+        return [f"{_prefix('scheduler')}:schedule/{group}/{p.get('Name', '')}"]
     if service == "codedeploy":
         if "deploymentId" in p:
             return [_deployment_group_arn(p["deploymentId"])]
@@ -248,6 +252,24 @@ def _key_arn(key_id: str | None) -> str | None:
         found = kms_backends[state.ACCOUNT_ID][state.REGION].get_key_id_from_alias(key_id.split(":")[-1])
         return f"{_prefix('kms')}:key/{found}" if found else f"{_prefix('kms')}:{key_id.split(':')[-1]}"
     return f"{_prefix('kms')}:key/{key_id}"
+
+
+# Passing a role to a service is asked of the caller besides the call itself (the Service
+# Authorization Reference lists iam:PassRole as CreateSchedule's dependent action; the
+# Scheduler user guide's execution-role page says the caller needs it).
+PASSES_ROLE = {("scheduler", "CreateSchedule"): ("scheduler.amazonaws.com", ("Target", "RoleArn")),
+               ("scheduler", "UpdateSchedule"): ("scheduler.amazonaws.com", ("Target", "RoleArn"))}
+
+
+def pass_role_asks(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """("iam:PassRole", role ARN) when the request hands a role to the service."""
+    passed = PASSES_ROLE.get((service, operation))
+    if not passed:
+        return []
+    value: Any = params
+    for key in passed[1]:
+        value = value.get(key) if isinstance(value, dict) else None
+    return [("iam:PassRole", value)] if isinstance(value, str) else []
 
 
 def key_asks(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -393,6 +415,21 @@ def roles_of(binary: str) -> list[str]:
     return sorted(roles)
 
 
+def environment_of(binary: str) -> dict[str, str]:
+    """The configured environment of the first function that runs `binary` (as Lambda
+    gives a function its own; `cargo lambda watch` gives every binary one shared set, and
+    the runner adds these only where that set says nothing)."""
+    from moto.awslambda.utils import get_backend
+
+    storage = get_backend(state.ACCOUNT_ID, state.REGION)._lambdas
+    for entry in list(storage._functions.values()):
+        fn = entry.get("latest")
+        handler = (getattr(fn, "handler", "") or "").strip()
+        if fn is not None and (handler if handler not in ("", "bootstrap") else fn.function_name) == binary:
+            return {k: str(v) for k, v in (fn.environment_vars or {}).items()}
+    return {}
+
+
 def _documents(role_arn: str) -> list[tuple[str, dict[str, Any]]]:
     from moto.iam.models import iam_backends
 
@@ -443,7 +480,8 @@ def authorise(key: str, service: str, operation: str, params: dict[str, Any]) ->
         return False, f"no Lambda function runs {binary}: it has no role"
     # What is asked is the same for every role: worked out once.
     asks = ([(action, r) for r in resources(service, operation, params)]
-            + key_asks(service, operation, params)) if priv else []
+            + key_asks(service, operation, params) + pass_role_asks(service, operation, params)) if priv else []
+    passed_to = PASSES_ROLE.get((service, operation), (None,))[0]
     for role in roles:
         principal = f"arn:aws:sts::{state.ACCOUNT_ID}:assumed-role/{_role_name(role)}/{SESSION}"
         if priv is None:
@@ -453,6 +491,8 @@ def authorise(key: str, service: str, operation: str, params: dict[str, Any]) ->
                    "aws:RequestedRegion": state.REGION, "aws:SecureTransport": True,
                    "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "aws:EpochTime": int(time.time())}
+        if passed_to:
+            context["iam:PassedToService"] = passed_to
         docs = _documents(role)
         for asked, resource in asks:
             decision = evaluate(docs, asked, resource, context)
@@ -477,7 +517,7 @@ def _record(role: str, action: str, resource: str, decision: Decision) -> None:
 def control(method: str, route: str, query: dict[str, list[str]]) -> tuple[str, Any]:
     one = {k: v[0] for k, v in query.items()}
     if route == "credentials" and one.get("binary"):
-        return "200 OK", issue(one["binary"])
+        return "200 OK", {**issue(one["binary"]), "Environment": environment_of(one["binary"])}
     if route == "iam/drop" and method == "POST":
         with _lock:
             _dropped.add((one["role"], one["sid"], one.get("action", "*")))

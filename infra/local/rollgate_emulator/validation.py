@@ -191,7 +191,7 @@ def params_of(environ: dict[str, Any], body: bytes) -> tuple[str, str, dict[str,
     if service == "s3":
         s3 = faults.s3_request(environ)
         return (service, s3[0], s3[1]) if s3 else None
-    if protocol == "rest-json" and service == "lambda":
+    if protocol == "rest-json" and service in ("lambda", "scheduler"):
         params = _rest_params(service, operation, environ, body)
         return (service, operation, params) if params is not None else None
     return None

@@ -109,6 +109,7 @@ impl World {
             settings: Settings {
                 home: Home::from_parts("", Some("123456789012"), Some("us-east-1")),
                 allow: AllowList::parse("*"),
+                schedule_target: "arn:aws:lambda:us-east-1:123456789012:function:rollout".into(),
             },
             clock: &self.clock,
         }

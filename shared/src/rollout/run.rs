@@ -35,6 +35,8 @@ pub struct Settings {
     pub home: Home,
     /// Function ARN patterns whose aliases it may move (`ROLLGATE_ROLLOUT_ALLOW`).
     pub allow: AllowList,
+    /// What its schedules invoke: `ROLLGATE_SELF_ARN`, else the ARN it was invoked by.
+    pub schedule_target: String,
 }
 
 impl Settings {
@@ -48,6 +50,10 @@ impl Settings {
                 common.region.as_deref(),
             ),
             allow: AllowList::parse(&config.allow),
+            schedule_target: config
+                .self_arn
+                .clone()
+                .unwrap_or_else(|| invoked_function_arn.to_owned()),
         }
     }
 }
