@@ -7,8 +7,11 @@
 3. Plays the story a platform team cares about, narrated as it happens:
    a good release passes both gates; a release that fails a smoke test is stopped
    before any traffic; a release that regresses after the full shift is rolled back by
-   its alarm inside the bake window; dead letters of two queues that share one DLQ are
-   redriven, each back to the queue it failed in.
+   its alarm inside the bake window; a rollgate rollout 5 -> 25 -> 50 -> 100 % whose 25 %
+   step catches a latency regression and restores the old version; a release made with
+   plain `update-alias` (no CodeDeploy), learnt from CloudTrail and rolled back by its
+   alarm; dead letters of two queues that share one DLQ are redriven, each back to the
+   queue it failed in.
 4. Prints a summary table and stops every process it started.
 
 Exits non-zero, saying which step, when an outcome is not the one the story expects.
@@ -17,6 +20,7 @@ Exits non-zero, saying which step, when an outcome is not the one the story expe
 from __future__ import annotations
 
 import json
+import random
 import sys
 import time
 import uuid
@@ -36,11 +40,13 @@ TOPIC = ARN.format("sns", f"{STACK}-decisions")
 PRE_HOOK = f"CodeDeployHook_{STACK}-pre-traffic"
 POST_HOOK = f"CodeDeployHook_{STACK}-post-traffic"
 REDRIVE = f"{STACK}-dlq-redrive"
+ROLLOUT = f"{STACK}-rollout"
 MINUTE_SECONDS = 1.0  # one deployment-config minute lasts this long here
 REDRIVE_ALLOW = ARN.format("sqs", "shop-*")
 
 # The stack's functions all run under one `cargo lambda watch`, whose environment is
-# what every function sees (the emulator does not forward per-function variables): the
+# what every function sees; the local AWS's runner adds each function's own configured
+# variables where this says nothing (the rollout's schedule group and role, say). The
 # values below are the ones infra/template.yaml gives them for this stack name.
 FUNCTION_ENV = {
     "ROLLGATE_TOPIC_ARN": TOPIC,
@@ -161,8 +167,13 @@ class Demo:
             "bake_minutes": 0.1, "poll_seconds": 1, "period_seconds": 1, "min_invocations": 20,
             # The local AWS has metrics at once and the demo's canary lasts seconds.
             "ingestion_delay_seconds": 0,
-            "canary": {"min_invocations": 20, "min_periods": 3, "warmup_seconds": 0},
+            "canary": {"min_invocations": 20, "min_periods": 3, "warmup_seconds": 0,
+                       "max_error_rate_increase": 0.05, "max_latency_increase_pct": 30},
             "bake": {"max_error_rate": 0.05, "max_p99_ms": 300}}
+        # A rollgate rollout's steps (a minute lasts MINUTE_SECONDS here).
+        policy["rollout"] = {"steps": [{"weight": 5, "hold": "10m"}, {"weight": 25, "hold": "10m"},
+                                       {"weight": 50, "hold": "10m"}, {"weight": 100}],
+                             "max_extensions": 1}
         ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
         say(f"policy {name}: smoke test 'health'; post-traffic bake {policy['post_traffic']['bake_minutes']} min, "
             "error rate <= 5%, p99 <= 300 ms, canary compared with the old version")
@@ -283,6 +294,97 @@ class Demo:
                              time.monotonic() - self.t0))
         del d
 
+    def publish(self, binary: str) -> str:
+        self.lam.update_function_configuration(FunctionName=self.fn, Handler=binary)
+        return self.lam.publish_version(FunctionName=self.fn)["Version"]
+
+    def rollout_story(self) -> None:
+        step("A rollgate rollout 5 -> 25 -> 50 -> 100 % catches a regression at 25 %")
+        self.t0 = time.monotonic()
+        current = self.alias()[0]
+        target = self.publish("example-app")
+
+        def latency() -> float:
+            # The new version's cache thrashes once it serves a quarter of the requests.
+            share = self.alias()[1].get(target, 0.0)
+            return float(random.randint(110, 220) if share >= 0.25 else random.randint(40, 90))
+
+        request = {"action": "start", "function": self.fn, "version": target, "requester": "release-pipeline"}
+        self.at(f"aws lambda invoke --function-name {ROLLOUT} --payload '{json.dumps(request)}'")
+        self.at("steps from the policy: 5 % for 10 min, 25 % for 10 min, 50 % for 10 min, then 100 % "
+                f"(a minute lasts {MINUTE_SECONDS}s here); each hold is an EventBridge Scheduler schedule")
+        with lambda_traffic(self.aws, self.fn, "live", {target: {"errors": 0.0, "latency": latency}},
+                            every=0.1, per_tick=40):
+            out = json.loads(self.lam.invoke(FunctionName=ROLLOUT, Payload=json.dumps(request))["Payload"].read())
+            rollout = out["rollout"]
+            self.at(f"rollout {rollout['id']}: pre-traffic gate passed; {rollout['reason']}")
+            last = None
+            while rollout["status"] in ("running", "paused"):
+                time.sleep(0.3)
+                rollout = json.loads(self.lam.invoke(FunctionName=ROLLOUT, Payload=json.dumps(
+                    {"action": "status", "function": self.fn}))["Payload"].read())["rollout"]
+                version, weights = self.alias()
+                where = f"alias on {version}" + "".join(f", {w:.0%} on {v}" for v, w in weights.items())
+                if where != last:
+                    self.at(f"{where}  (step {rollout['step'] + 1}, {rollout['status']})")
+                    last = where
+        expect(rollout["status"] == "failed", f"the rollout ended {rollout['status']}")
+        expect(self.alias() == (current, {}), f"the alias is {self.alias()}, not {current} alone")
+        env = wait_for(lambda: [e for e in self.messages(function=self.fn, component="rollout")
+                                if json.loads(e["Message"]).get("deployment_id") == rollout["id"]
+                                and "failed" in json.dumps(e.get("MessageAttributes", {}))], 30,
+                       "the rollout's failed decision")[0]
+        d = self.show_decision(env)
+        latency_check = next(c for c in d["checks"] if c["name"] == "canary.latency")
+        expect(latency_check["outcome"] == "fail", f"canary.latency {latency_check['outcome']}")
+        evidence = next(c for c in d["checks"] if c["name"] == "rollout.evidence")["actual"]
+        for side in ("old_version", "new_version"):
+            w = evidence[side]
+            per = {p: sorted(values) for p, values in w["percentiles"]}
+            med = {p: (v[len(v) // 2] if v else float("nan")) for p, v in per.items()}
+            say(f"         {side:<12} {w['invocations']:>5.0f} requests in the step; per-second p50 {med[50]:.0f} ms, "
+                f"p90 {med[90]:.0f} ms, p99 {med[99]:.0f} ms (medians)")
+        self.at(f"{rollout['reason']}")
+        self.rows.append(Row("rollout caught at 25 %", f"failed at step {rollout['step'] + 1}, live stays {current}",
+                             time.monotonic() - self.t0))
+
+    def update_alias_story(self) -> None:
+        step("A release made with plain update-alias is rolled back by its alarm")
+        self.t0 = time.monotonic()
+        previous = self.alias()[0]
+        target = self.publish("example-app")
+        self.point_alarm_at(target)
+        self.at(f"aws lambda update-alias --function-name {self.fn} --name live --function-version {target}"
+                "   (no CodeDeploy, no rollgate)")
+        self.lam.update_alias(FunctionName=self.fn, Name="live", FunctionVersion=target)
+        ddb = self.aws.client("dynamodb")
+
+        def recorded():
+            items = ddb.query(TableName=f"{STACK}-ledger", KeyConditionExpression="pk = :p AND begins_with(sk, :d)",
+                              ExpressionAttributeValues={":p": {"S": f"fn#{self.fn}#live"}, ":d": {"S": "dep#"}})
+            return [i for i in items["Items"] if i.get("origin", {}).get("S") == "api"
+                    and i["to_version"]["S"] == target]
+
+        item = {k: list(v.values())[0] for k, v in wait_for(recorded, 30, "the CloudTrail release")[0].items()}
+        self.at("CloudTrail recorded UpdateAlias20150331; EventBridge handed it to alarm-rollback, which recorded "
+                f"release {item['deployment_id']}: {item['from_version']} -> {item['to_version']} by {item['initiator']}")
+        cw = self.aws.client("cloudwatch")
+        errors = sum(put_version_metrics(cw, self.fn, "live", target, {"errors": 0.5, "latency": (40, 90)})
+                     for _ in range(3))
+        cw.set_alarm_state(AlarmName=self.alarm, StateValue="ALARM",
+                           StateReason=f"Threshold Crossed: {errors} errors >= 1 (set by the demo, "
+                                       "as CloudWatch would from these metrics)")
+        self.at(f"version {target} fails ({errors} errors); alarm {self.alarm} -> ALARM")
+        wait_for(lambda: self.alias()[0] == previous, 60, f"the alias back on {previous}")
+        env = wait_for(lambda: [e for e in self.messages(component="alarm-rollback", function=self.fn)
+                                if item["deployment_id"] in json.loads(e["Message"])["reason"]], 30,
+                       "the rollback message")[0]
+        d = self.show_decision(env)
+        expect("released by" in d["reason"], f"the decision does not name who released: {d['reason']}")
+        self.at(f"alias live back on {previous}; the decision names who made the release")
+        self.rows.append(Row("update-alias release", f"rolled back by alarm, live -> {previous}",
+                             time.monotonic() - self.t0))
+
     def redrive(self) -> None:
         step("Messages that failed in two queues share one DLQ; each goes back where it failed")
         self.t0 = time.monotonic()
@@ -350,6 +452,8 @@ def main() -> int:
             demo.good_release()
             demo.broken_release()
             demo.regression_after_release()
+            demo.rollout_story()
+            demo.update_alias_story()
             demo.redrive()
         except StoryError as e:
             say(f"\nDEMO FAILED: {e} (logs in {log_dir})")

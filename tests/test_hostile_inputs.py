@@ -54,13 +54,13 @@ POST_HOOK = helpers.POST_HOOK_FUNCTION
 ROLLBACK = "rollgate-alarm-rollback"
 REDRIVE = "rollgate-dlq-redrive"
 FUNCTIONS = {"pre-traffic-hook": HOOK, "post-traffic-hook": POST_HOOK, "alarm-rollback": ROLLBACK,
-             "dlq-redrive": REDRIVE}
+             "dlq-redrive": REDRIVE, "rollout": helpers.STACK_FUNCTIONS["rollout"]}
 MIN_CASES = 20
 # The errorType each function's refusal of a bad payload carries (shared/src/failure.rs): a
 # class a log or metric filter can match. A case may name another (`"error_type"`). A payload
 # that is not JSON at all never reaches the handler: Lambda's runtime refuses it with its own.
 ERROR_TYPES = {"pre-traffic-hook": "InvalidEvent", "post-traffic-hook": "InvalidEvent",
-               "alarm-rollback": "InvalidEvent", "dlq-redrive": "InvalidRequest"}
+               "alarm-rollback": "InvalidEvent", "dlq-redrive": "InvalidRequest", "rollout": "InvalidRequest"}
 RUNTIME_REFUSAL = "&lambda_runtime::deserializer::DeserializeError"
 # Markers that must never reach the functions' logs at the default level.
 SECRET = f"hostile-secret-{uuid.uuid4().hex}"
@@ -149,7 +149,7 @@ def _build(w: World) -> None:
     # The ledger, alarm-rollback and dlq-redrive are the stack's (helpers.bootstrap). Its
     # rules are disabled: each case feeds its event itself, and a deployment a case ends
     # must not invoke alarm-rollback behind the side-effect snapshot's back.
-    for rule in ("rollgate-alarm-state", "rollgate-deployment-state"):
+    for rule in ("rollgate-alarm-state", "rollgate-deployment-state", "rollgate-alias-changes"):
         w.client("events").disable_rule(Name=rule)
     # A hook that answers and never reports: deployments wait on it (the known executions).
     create_function(w.aws, "hostile-silent-hook", handler="example-app", env={})

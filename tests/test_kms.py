@@ -17,7 +17,7 @@ from harness import LocalAws
 from test_alarm_rollback import alarm_on, fire, released
 from test_post_traffic import policy
 
-QUEUES = ("pre-traffic", "post-traffic", "alarm-rollback", "dlq-redrive", "alarm-rule", "deployment-rule")
+QUEUES = ("pre-traffic", "post-traffic", "alarm-rollback", "dlq-redrive", "rollout", "alarm-rule", "deployment-rule")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_the_stacks_topic_queues_and_log_groups_use_the_key(world):
         assert attrs.get("KmsMasterKeyId") == key, (name, attrs)
     groups = world.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
     mine = [g for g in groups if "rollgate" in g["logGroupName"]]
-    assert len(mine) == 4 and all(g.get("kmsKeyId") == key for g in mine), mine
+    assert len(mine) == 5 and all(g.get("kmsKeyId") == key for g in mine), mine
 
 
 def test_both_hooks_announce_on_the_encrypted_topic(world):

@@ -468,6 +468,15 @@ CALLS = {
                        "sqs:ListMessageMoveTasks", "sqs:CancelMessageMoveTask", "lambda:InvokeFunction",
                        "sns:Publish", "events:PutEvents", "s3:ListBucket", "s3:GetObject",
                        "s3:DeleteObject"},
+    # The pre-traffic gate, the alias, the judge's metrics, its schedules (CreateSchedule
+    # asks iam:PassRole of the caller for the role Scheduler is given).
+    "RolloutRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+                    "ssm:GetParameter", "sns:Publish", "lambda:GetFunctionConfiguration",
+                    "lambda:InvokeFunction", "lambda:GetAlias", "lambda:UpdateAlias",
+                    "cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms", "scheduler:CreateSchedule",
+                    "scheduler:DeleteSchedule", "iam:PassRole"},
+    # Not a function's: what EventBridge Scheduler does with it.
+    "RolloutSchedulerRole": {"lambda:InvokeFunction"},
 }
 
 

@@ -157,6 +157,19 @@ mod tests {
     }
 
     #[test]
+    fn the_published_sample_is_a_start() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/rollout-start.json");
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let e = parse(&v).unwrap();
+        let Request::Start { steps, .. } = e.request else {
+            panic!("{e:?}")
+        };
+        let weights: Vec<f64> = steps.unwrap().iter().map(|s| s.weight).collect();
+        assert_eq!(weights, [5.0, 25.0, 50.0, 100.0]);
+    }
+
+    #[test]
     fn malformed_requests_say_what_is_wrong() {
         let cases = [
             (
