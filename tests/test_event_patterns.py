@@ -147,3 +147,15 @@ def test_alias_rule_takes_lambda_alias_calls_and_nothing_else():
     assert not matches(pattern, load("eventbridge-alarm-state-change.json"))
     assert not matches(rule_pattern(DEPLOYMENT_RULE), event)
     assert not matches(rule_pattern(ALARM_RULE), event)
+
+
+def test_the_shift_rule_takes_deployment_starts_only():
+    pattern = rule_pattern("RolloutShiftStarts")
+    event = load("eventbridge-codedeploy-state-change.json")
+    assert event["detail"]["state"] == "START" and matches(pattern, event)
+    for state in ("SUCCESS", "FAILURE", "STOP", "READY", "start"):
+        e = copy.deepcopy(event)
+        e["detail"]["state"] = state
+        assert not matches(pattern, e), state
+    for name, e in near_misses(event).items():
+        assert not matches(pattern, e), name

@@ -149,7 +149,8 @@ def _build(w: World) -> None:
     # The ledger, alarm-rollback and dlq-redrive are the stack's (helpers.bootstrap). Its
     # rules are disabled: each case feeds its event itself, and a deployment a case ends
     # must not invoke alarm-rollback behind the side-effect snapshot's back.
-    for rule in ("rollgate-alarm-state", "rollgate-deployment-state", "rollgate-alias-changes"):
+    for rule in ("rollgate-alarm-state", "rollgate-deployment-state", "rollgate-alias-changes",
+                 "rollgate-shift-starts"):
         w.client("events").disable_rule(Name=rule)
     # A hook that answers and never reports: deployments wait on it (the known executions).
     create_function(w.aws, "hostile-silent-hook", handler="example-app", env={})

@@ -87,3 +87,14 @@ def test_redrive_moves_dead_letters_between_encrypted_queues(world):
     got = sqs.receive_message(QueueUrl=out, MaxNumberOfMessages=10)["Messages"]
     assert sorted(json.loads(m["Body"])["n"] for m in got) == [0, 1, 2]
     assert announced(world, {"component": "dlq-redrive"})
+
+
+def test_a_rollout_announces_on_the_encrypted_topic(world):
+    app = make_app(world)
+    answer = world.client("lambda").invoke(FunctionName=helpers.STACK_FUNCTIONS["rollout"], Payload=json.dumps({
+        "action": "start", "function": app.name, "version": "2", "requester": "kms-test",
+        "steps": [{"weight": 10, "hold": "1d"}, {"weight": 100}]}).encode())
+    out = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, out
+    msg = announced(world, {"component": "rollout", "function": app.name})
+    assert msg["MessageAttributes"]["status"]["Value"] == "running"

@@ -29,7 +29,9 @@ def policy(**overrides) -> dict:
         "bake": {"max_error_rate": 0.05, "max_p99_ms": 300},
     }
     post.update(overrides)
-    return {"version": 1, "post_traffic": post}
+    # These tests are the hook's: the rollout function's judge during the shift would
+    # stop a regressing canary before the hook could fail it.
+    return {"version": 1, "post_traffic": post, "rollout": {"judge_shift": False}}
 
 
 def traffic(stack, app, behaviour: dict[str, dict]):

@@ -72,7 +72,17 @@ def rows(stack, app) -> list[dict]:
 
 
 def test_a_healthy_release_advances_through_every_step(stack, announced):
-    app = make_app(stack, policy=policy())
+    # The gate's smoke test and an alarm the judge reads at every step (OK: it passes).
+    alarm = f"rollout-guard-{uuid.uuid4().hex[:6]}"
+    cw = stack.client("cloudwatch")
+    cw.put_metric_alarm(AlarmName=alarm, Namespace="Shop", MetricName="Checkout", Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="quiet")
+    plan = policy()
+    plan["post_traffic"]["alarms"] = [alarm]
+    plan["pre_traffic"] = {"smoke_tests": [{"name": "health", "payload": {"path": "/health"},
+                                            "expect": {"function_error": "none"}}]}
+    app = make_app(stack, policy=plan)
     with lambda_traffic(stack, app.name, "live", {"1": HEALTHY, "2": HEALTHY}, every=0.1, per_tick=30):
         out = start(stack, app)
         assert out["rollout"]["status"] == "running", out
@@ -84,6 +94,7 @@ def test_a_healthy_release_advances_through_every_step(stack, announced):
     assert routing(stack, app) == ("2", {})
     assert [r["action"] for r in rows(stack, app)] == ["start", "step", "step"]
     assert [r["verdict"] for r in rows(stack, app)][1:] == ["pass", "pass"]
+    assert stack.control(f"invocations?function={app.name}"), "the smoke test ran"
     # The release is in the ledger, succeeded: alarm-rollback's bake window runs from now.
     ledger = stack.client("dynamodb").get_item(TableName="rollgate-ledger", Key={
         "pk": {"S": f"fn#{app.name}#live"},
@@ -177,3 +188,30 @@ def test_an_alarm_during_a_rollout_restores_the_old_version_and_the_rollout_stop
     assert final["status"] == "interrupted", final
     assert routing(stack, app) == ("1", {})
     assert alias_version(stack, app) == "1"
+
+
+def test_a_codedeploy_canary_is_stopped_during_its_shift_by_the_judge(stack):
+    """No alarm fires: the judge reads both versions' metrics while CodeDeploy's canary
+    splits traffic, and stops the deployment; CodeDeploy restores the old version."""
+    cd = stack.client("codedeploy")
+    config = f"long-canary-{uuid.uuid4().hex[:6]}"
+    # 20 % for 300 "minutes" (60 s at the tests' 0.2 s minute): the judge lands mid-canary.
+    cd.create_deployment_config(deploymentConfigName=config, computePlatform="Lambda", trafficRoutingConfig={
+        "type": "TimeBasedCanary", "timeBasedCanary": {"canaryPercentage": 20, "canaryInterval": 300}})
+    app = make_app(stack, config=config, policy=policy(judge_shift_every="30m"))
+    spec = json.dumps({"version": 0.0, "Resources": [{app.name: {"Type": "AWS::Lambda::Function", "Properties": {
+        "Name": app.name, "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"}}}]})
+    with lambda_traffic(stack, app.name, "live", {"1": HEALTHY, "2": SLOW}, every=0.1, per_tick=30):
+        dep = cd.create_deployment(applicationName=app.application, deploymentGroupName=app.group,
+                                   revision={"revisionType": "AppSpecContent",
+                                             "appSpecContent": {"content": spec}})["deploymentId"]
+        info = wait_for(lambda: (d := cd.get_deployment(deploymentId=dep)["deploymentInfo"])
+                        and d["status"] in ("Succeeded", "Failed", "Stopped") and d, 50,
+                        "the deployment to end", interval=0.5)
+    assert info["status"] == "Stopped", info
+    assert routing(stack, app) == ("1", {})
+    judged = [json.loads(i["event"]["S"]) for i in stack.client("dynamodb").query(
+        TableName="rollgate-ledger", KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": f"fn#{app.name}#live"},
+                                   ":p": {"S": f"judge#{dep}#0"}})["Items"]]
+    assert judged and judged[-1]["verdict"] == "fail" and judged[-1]["stop"] == "Requested", judged

@@ -325,7 +325,8 @@ def test_every_env_var_the_rust_code_reads_is_set_somewhere():
 def test_every_rule_has_retry_policy_and_dead_letter_queue():
     t = expanded(STACK)
     rules = resources(t, "AWS::Events::Rule")
-    assert set(rules) == {"AlarmRollbackAlarmState", "AlarmRollbackDeploymentState", "AlarmRollbackAliasChanges"}
+    assert set(rules) == {"AlarmRollbackAlarmState", "AlarmRollbackDeploymentState", "AlarmRollbackAliasChanges",
+                          "RolloutShiftStarts"}
     policy = props(t, "RuleDLQPolicy")
     for rid, rule in rules.items():
         for target in rule["Properties"]["Targets"]:
@@ -474,7 +475,8 @@ CALLS = {
                     "ssm:GetParameter", "sns:Publish", "lambda:GetFunctionConfiguration",
                     "lambda:InvokeFunction", "lambda:GetAlias", "lambda:UpdateAlias",
                     "cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms", "scheduler:CreateSchedule",
-                    "scheduler:DeleteSchedule", "iam:PassRole"},
+                    "scheduler:DeleteSchedule", "iam:PassRole", "codedeploy:GetDeployment",
+                    "codedeploy:GetApplicationRevision", "codedeploy:StopDeployment"},
     # Not a function's: what EventBridge Scheduler does with it.
     "RolloutSchedulerRole": {"lambda:InvokeFunction"},
 }

@@ -32,9 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cfn  # noqa: E402
 
-ROLES = ("PreTrafficRole", "PostTrafficRole", "AlarmRollbackRole", "DlqRedriveRole")
+ROLES = ("PreTrafficRole", "PostTrafficRole", "AlarmRollbackRole", "DlqRedriveRole", "RolloutRole")
 OWN_TESTS = {"PreTrafficRole": "tests/test_pre_traffic.py", "PostTrafficRole": "tests/test_post_traffic.py",
-             "AlarmRollbackRole": "tests/test_alarm_rollback.py", "DlqRedriveRole": "tests/test_dlq_redrive.py"}
+             "AlarmRollbackRole": "tests/test_alarm_rollback.py", "DlqRedriveRole": "tests/test_dlq_redrive.py",
+             "RolloutRole": "tests/test_rollout.py"}
 LAMBDA_ITSELF = ("Logs", "OwnDeadLetterQueue")
 OUT = ROOT / "docs" / "iam-mutation.json"
 DOC = ROOT / "docs" / "reliability.md"

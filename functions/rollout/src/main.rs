@@ -1,9 +1,7 @@
 //! Progressive rollouts and the steps Scheduler invokes (docs/rollout.md).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use rollgate::adapters::{Lambda, SnsNotifier, SsmPolicies, cloudwatch::CloudWatch};
-use rollgate::adapters::{dynamodb::DynamoLedger, scheduler::Scheduler};
-use rollgate::clock::SystemClock;
+use rollgate::adapters::{CloudWatch, CodeDeploy, DynamoLedger, Lambda, Scheduler, SnsNotifier};
 use rollgate::config::{ProcessEnv, RolloutConfig};
 use rollgate::failure::Failure;
 use rollgate::rollout::run::{Deps, Settings};
@@ -13,9 +11,10 @@ struct Clients {
     scheduler: Scheduler,
     ledger: DynamoLedger,
     lambda: Lambda,
-    policies: SsmPolicies,
+    policies: rollgate::adapters::SsmPolicies,
     metrics: CloudWatch,
     announcer: SnsNotifier,
+    codedeploy: CodeDeploy,
     config: RolloutConfig,
 }
 
@@ -32,8 +31,9 @@ async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Failure
         metrics: &c.metrics,
         ledger: &c.ledger,
         announcer: &c.announcer,
+        shifts: &c.codedeploy,
         settings,
-        clock: &SystemClock,
+        clock: &rollgate::clock::SystemClock,
     };
     deps.handle(&payload).await
 }
@@ -45,9 +45,10 @@ async fn main() -> Result<(), Error> {
     let clients = Clients {
         ledger: DynamoLedger::new(aws.dynamodb(), config.ledger_table.clone()),
         lambda: Lambda::new(aws.lambda()),
-        policies: SsmPolicies::new(aws.ssm(), config.policy_prefix.clone()),
+        policies: rollgate::adapters::SsmPolicies::new(aws.ssm(), config.policy_prefix.clone()),
         metrics: CloudWatch::new(aws.cloudwatch()),
         announcer: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone()),
+        codedeploy: CodeDeploy::new(aws.codedeploy()),
         scheduler: Scheduler::new(
             aws.scheduler(),
             config.schedule_group.clone(),

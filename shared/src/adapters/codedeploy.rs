@@ -261,3 +261,13 @@ impl Deployments for CodeDeploy {
         }
     }
 }
+
+impl crate::rollout::ports::Shifts for CodeDeploy {
+    async fn deployment(&self, deployment_id: &str) -> Result<crate::ports::DeploymentInfo> {
+        self.lambda_deployment(deployment_id).await
+    }
+
+    async fn stop(&self, deployment_id: &str) -> Result<StopOutcome> {
+        CodeDeploy::stop(self, deployment_id).await
+    }
+}

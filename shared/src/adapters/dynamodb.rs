@@ -464,6 +464,25 @@ impl crate::rollout::ports::RolloutStore for DynamoLedger {
             .map_err(|e| Error::InvalidEvent(format!("the stored rollout cannot be read: {e}")))
     }
 
+    async fn note(
+        &self,
+        function: &str,
+        alias: &str,
+        sort: &str,
+        row: &serde_json::Value,
+    ) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(ledger::partition(function, alias)))
+            .item("sk", s(sort))
+            .item("event", s(row.to_string()))
+            .send()
+            .await
+            .map_err(ddb("PutItem"))?;
+        Ok(())
+    }
+
     async fn save(
         &self,
         state: &crate::rollout::decide::RolloutState,

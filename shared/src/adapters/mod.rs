@@ -16,10 +16,13 @@ pub mod sqs;
 pub mod ssm;
 
 pub use aws::Aws;
+pub use cloudwatch::CloudWatch;
 pub use codedeploy::CodeDeploy;
+pub use dynamodb::DynamoLedger;
 pub use eventbridge::EventBridge;
 pub use lambda::Lambda;
 pub use s3::S3;
+pub use scheduler::Scheduler;
 pub use sns::SnsNotifier;
 pub use sqs::Sqs;
 pub use ssm::SsmPolicies;

@@ -53,6 +53,26 @@ pub struct RolloutPolicy {
     pub on_inconclusive: OnInconclusive,
     #[serde(default = "default_extensions")]
     pub max_extensions: u32,
+    /// During a CodeDeploy deployment's traffic shift, judge the new version against the
+    /// old one this often (seconds; `"5m"` by default) and stop the deployment when it
+    /// fails.
+    #[serde(
+        default = "default_shift_every",
+        deserialize_with = "hold",
+        serialize_with = "hold_text"
+    )]
+    pub judge_shift_every: Option<u64>,
+    /// `false`: leave CodeDeploy's shifts to the alarms and the post-traffic hook.
+    #[serde(default = "judged_by_default")]
+    pub judge_shift: bool,
+}
+
+fn default_shift_every() -> Option<u64> {
+    Some(300)
+}
+
+fn judged_by_default() -> bool {
+    true
 }
 
 impl Default for RolloutPolicy {
@@ -61,6 +81,8 @@ impl Default for RolloutPolicy {
             steps: default_steps(),
             on_inconclusive: OnInconclusive::default(),
             max_extensions: default_extensions(),
+            judge_shift_every: default_shift_every(),
+            judge_shift: true,
         }
     }
 }
@@ -180,6 +202,14 @@ pub fn validate_steps(path: &str, steps: &[Step]) -> Result<(), PolicyError> {
 impl RolloutPolicy {
     pub fn validate(&self) -> Result<(), PolicyError> {
         validate_steps("rollout.steps", &self.steps)?;
+        if let Some(every) = self.judge_shift_every
+            && !(MIN_HOLD_SECONDS..=3600).contains(&every)
+        {
+            return Err(PolicyError::invalid(
+                "rollout.judge_shift_every",
+                format!("from 1 minute to 1 hour, got {}", hold_words(every)),
+            ));
+        }
         if self.max_extensions > MAX_EXTENSIONS {
             return Err(PolicyError::invalid(
                 "rollout.max_extensions",

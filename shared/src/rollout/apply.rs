@@ -3,7 +3,7 @@
 //! acting twice (see [`super::run`]).
 
 use super::decide::{Move, RolloutState, Status, Transition};
-use super::ports::{Aliases, RolloutStore, Schedules};
+use super::ports::{Aliases, RolloutStore, Schedules, Shifts};
 use super::run::{COMPONENT, Deps, routing, to_record};
 use crate::decision::{CheckResult, Decision, Verdict};
 use crate::failure::{Class, Failure};
@@ -14,7 +14,7 @@ use crate::rollback::ledger::ReleaseContext;
 use crate::rollback::ports::{Announcer, Ledger, UpdateOutcome};
 use serde_json::{Value, json};
 
-impl<S, A, Sc, F, P, M, L, N> Deps<'_, S, A, Sc, F, P, M, L, N>
+impl<S, A, Sc, F, P, M, L, N, D> Deps<'_, S, A, Sc, F, P, M, L, N, D>
 where
     S: RolloutStore,
     A: Aliases,
@@ -24,6 +24,7 @@ where
     M: Metrics,
     L: Ledger,
     N: Announcer,
+    D: Shifts,
 {
     /// Carry out `t` on the rollout read as `before` (sequence 0: a rollout starting).
     pub(super) async fn apply(

@@ -34,6 +34,13 @@ impl MemRollouts {
 }
 
 impl RolloutStore for MemRollouts {
+    async fn note(&self, function: &str, alias: &str, sort: &str, row: &Value) -> Result<()> {
+        let mut row = row.clone();
+        row["sk"] = Value::from(format!("{function}:{alias}/{sort}"));
+        lock(&self.rows).push(row);
+        Ok(())
+    }
+
     async fn load(&self, function: &str, alias: &str) -> Result<Option<RolloutState>> {
         Ok(self.get(function, alias))
     }
@@ -134,6 +141,15 @@ impl FakeSchedules {
     }
 }
 
+impl FakeSchedules {
+    /// The only pending schedule, fired: gone, as `ActionAfterCompletion: DELETE` leaves it.
+    pub fn take(&self) -> Option<(i64, Value)> {
+        let next = self.next()?;
+        lock(&self.pending).retain(|_, v| *v != next);
+        Some(next)
+    }
+}
+
 impl Schedules for FakeSchedules {
     async fn at(&self, name: &str, when_ms: i64, payload: &Value) -> Result<()> {
         lock(&self.pending).insert(name.into(), (when_ms, payload.clone()));
@@ -145,5 +161,29 @@ impl Schedules for FakeSchedules {
         lock(&self.pending).remove(name);
         lock(&self.deleted).push(name.into());
         Ok(())
+    }
+}
+
+/// CodeDeploy's deployments by id, and the stops asked for.
+#[derive(Debug, Default)]
+pub struct FakeShifts {
+    pub deployments: Mutex<BTreeMap<String, crate::ports::DeploymentInfo>>,
+    pub stops: Mutex<Vec<String>>,
+}
+
+impl super::ports::Shifts for FakeShifts {
+    async fn deployment(&self, deployment_id: &str) -> Result<crate::ports::DeploymentInfo> {
+        lock(&self.deployments)
+            .get(deployment_id)
+            .cloned()
+            .ok_or_else(|| crate::error::Error::DeploymentNotFound(deployment_id.into()))
+    }
+
+    async fn stop(&self, deployment_id: &str) -> Result<crate::rollback::ports::StopOutcome> {
+        lock(&self.stops).push(deployment_id.into());
+        if let Some(d) = lock(&self.deployments).get_mut(deployment_id) {
+            d.status = "Stopped".into();
+        }
+        Ok(crate::rollback::ports::StopOutcome::Requested)
     }
 }

@@ -33,6 +33,14 @@ pub fn as_deployment(state: &RolloutState) -> DeploymentInfo {
     }
 }
 
+/// What is judged: the release (old and new version), from when, and what the evidence
+/// says about where the judgement stands (a rollout's step, a deployment's round).
+pub struct Split<'a> {
+    pub info: &'a DeploymentInfo,
+    pub since_ms: i64,
+    pub about: serde_json::Value,
+}
+
 /// Every check of one step's judgement, the evidence last. A read that fails is a Fail
 /// (closed): the step is not passed on data nobody saw.
 pub async fn judge<M: Metrics>(
@@ -41,7 +49,23 @@ pub async fn judge<M: Metrics>(
     policy: &PostTrafficPolicy,
     now_ms: i64,
 ) -> Vec<CheckResult> {
-    match read(metrics, state, policy, now_ms).await {
+    let info = as_deployment(state);
+    let split = Split {
+        info: &info,
+        since_ms: state.step_started_ms,
+        about: json!({"step": state.step + 1, "weight": state.weight()}),
+    };
+    judge_split(metrics, &split, policy, now_ms).await
+}
+
+/// [`judge`] of any split: the new version against the old since `since_ms`.
+pub async fn judge_split<M: Metrics>(
+    metrics: &M,
+    split: &Split<'_>,
+    policy: &PostTrafficPolicy,
+    now_ms: i64,
+) -> Vec<CheckResult> {
+    match read(metrics, split, policy, now_ms).await {
         Ok(checks) => checks,
         Err(e) => vec![
             CheckResult::fail("metrics", json!("GetMetricData answers"), json!(null))
@@ -52,22 +76,22 @@ pub async fn judge<M: Metrics>(
 
 async fn read<M: Metrics>(
     metrics: &M,
-    state: &RolloutState,
+    split: &Split<'_>,
     policy: &PostTrafficPolicy,
     now_ms: i64,
 ) -> Result<Vec<CheckResult>> {
-    let info = as_deployment(state);
+    let info = split.info;
     let period = policy.period_seconds;
     let p = i64::from(period);
-    let start_s = (state.step_started_ms / 1000).div_euclid(p) * p;
+    let start_s = (split.since_ms / 1000).div_euclid(p) * p;
     let end_s = (now_ms / 1000 + 1).max(start_s + 1);
     let span = Span {
-        starts_from_ms: state.step_started_ms + (policy.canary.warmup_seconds * 1000) as i64,
+        starts_from_ms: split.since_ms + (policy.canary.warmup_seconds * 1000) as i64,
         ends_after_ms: i64::MIN,
         ends_by_ms: now_ms - (policy.ingestion_delay_seconds * 1000) as i64,
     };
     let data = metrics
-        .metric_data(&round_queries(&info, policy), start_s, end_s)
+        .metric_data(&round_queries(info, policy), start_s, end_s)
         .await?;
     let old = version_window(&data, "old", span, period);
     let new = version_window(&data, "new", span, period);
@@ -75,7 +99,7 @@ async fn read<M: Metrics>(
     let mut bins: Option<LatencyBins> = None;
     if !edges.is_empty() {
         let counts = metrics
-            .metric_data(&bin_queries(&info, policy, &edges), start_s, end_s)
+            .metric_data(&bin_queries(info, policy, &edges), start_s, end_s)
             .await?;
         let (read, not_finite) = latency_bins(&counts, &edges, span, period);
         bins = (!not_finite).then_some(read);
@@ -89,7 +113,7 @@ async fn read<M: Metrics>(
     }
     checks.push(CheckResult::pass(
         "rollout.evidence",
-        json!({"step": state.step + 1, "weight": state.weight(), "period_seconds": period}),
+        json!({"judged": split.about, "period_seconds": period}),
         json!({"from_ms": span.starts_from_ms, "to_ms": span.ends_by_ms,
                "new_version": new, "old_version": old, "latency_bins": bins}),
     ));

@@ -16,6 +16,7 @@ pub mod judge;
 pub mod ports;
 pub mod request;
 pub mod run;
+pub mod shift;
 
 #[cfg(test)]
 mod orchestration_tests;

@@ -3,7 +3,7 @@
 //! every schedule is fired as Scheduler would, duplicates included.
 
 use super::decide::Status;
-use super::fakes::{FakeAliases, FakeSchedules, MemRollouts};
+use super::fakes::{FakeAliases, FakeSchedules, FakeShifts, MemRollouts};
 use super::run::{Deps, Settings};
 use crate::clock::{Clock, TokioClock};
 use crate::fakes::{Answer, FakeFunctions};
@@ -60,6 +60,7 @@ struct World {
     metrics: FakeMetrics,
     ledger: MemLedger,
     announced: Announced,
+    shifts: FakeShifts,
 }
 
 impl World {
@@ -81,6 +82,7 @@ impl World {
             metrics,
             ledger: MemLedger::default(),
             announced: Announced::default(),
+            shifts: FakeShifts::default(),
         }
     }
 
@@ -96,6 +98,7 @@ impl World {
         FakeMetrics,
         MemLedger,
         Announced,
+        FakeShifts,
     > {
         Deps {
             store: &self.store,
@@ -106,6 +109,7 @@ impl World {
             metrics: &self.metrics,
             ledger: &self.ledger,
             announcer: &self.announced,
+            shifts: &self.shifts,
             settings: Settings {
                 home: Home::from_parts("", Some("123456789012"), Some("us-east-1")),
                 allow: AllowList::parse("*"),
@@ -128,12 +132,30 @@ impl World {
 
     /// Wait for the pending schedule and fire it (twice: Scheduler delivers at least once).
     async fn fire(&self) -> Option<Value> {
-        let (when, payload) = self.schedules.next()?;
+        let (when, payload) = self.schedules.take()?;
         let wait = (when - self.clock.now_ms()).max(0) as u64;
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let out = self.call(payload.clone()).await;
         let again = self.call(payload).await;
         assert!(again["ignored"].is_string(), "a duplicate acted: {again}");
+        Some(out)
+    }
+
+    /// Fire a shift's pending judgement twice (Scheduler delivers at least once): the
+    /// duplicate may judge again, but stops nothing more and plans the same next round.
+    async fn fire_shift(&self) -> Option<Value> {
+        let (when, payload) = self.schedules.take()?;
+        let wait = (when - self.clock.now_ms()).max(0) as u64;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let out = self.call(payload.clone()).await;
+        let stops = self.shifts.stops.lock().unwrap().len();
+        let again = self.call(payload).await;
+        assert_eq!(again.get("next_round"), out.get("next_round"), "{again}");
+        assert_eq!(
+            self.shifts.stops.lock().unwrap().len(),
+            stops,
+            "a duplicate stopped again"
+        );
         Some(out)
     }
 
@@ -314,4 +336,105 @@ async fn a_failed_pre_traffic_gate_never_moves_the_alias_and_a_second_start_is_r
         .await
         .unwrap_err();
     assert!(err.message.contains("is running"), "{err}");
+}
+
+/// A CodeDeploy canary of orders:live, version 1 -> 2, 10 % on the new version, and its
+/// START state-change event (the published sample, state changed).
+fn canary(w: &World) -> Value {
+    w.aliases.set("orders", "live", "1", weights(&[("2", 0.1)]));
+    let info = crate::ports::DeploymentInfo {
+        deployment_id: "d-EXAMPLE01".into(),
+        application: "orders".into(),
+        deployment_group: "live".into(),
+        status: "InProgress".into(),
+        target: crate::appspec::LambdaTarget {
+            function_name: "orders".into(),
+            function_ref: "orders".into(),
+            alias: "live".into(),
+            current_version: "1".into(),
+            target_version: "2".into(),
+            hooks: Vec::new(),
+        },
+    };
+    w.shifts
+        .deployments
+        .lock()
+        .unwrap()
+        .insert(info.deployment_id.clone(), info);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events/alarm-rollback-codedeploy.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["detail"]["state"] = Value::from("START");
+    v
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_that_regresses_is_stopped_during_its_shift() {
+    let w = World::new(2.0, 1000.0);
+    let started = w.call(canary(&w)).await;
+    assert_eq!(started["watching"], "d-EXAMPLE01", "{started}");
+    let out = w.fire_shift().await.unwrap();
+    assert_eq!(out["verdict"], "Failed", "{out}");
+    assert!(
+        out["reason"]
+            .as_str()
+            .unwrap()
+            .contains("during the traffic shift"),
+        "{out}"
+    );
+    assert_eq!(*w.shifts.stops.lock().unwrap(), ["d-EXAMPLE01"]);
+    assert!(
+        w.schedules.next().is_none(),
+        "a stopped deployment is judged no more"
+    );
+    let rows = w.store.rows();
+    let judged: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["sk"].as_str().unwrap().ends_with("#001"))
+        .collect();
+    assert_eq!(judged.len(), 1, "{rows:?}");
+    assert_eq!(judged[0]["verdict"], "fail", "{rows:?}");
+    assert_eq!(w.announced.all().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_canary_is_judged_every_round_until_its_deployment_ends() {
+    let w = World::new(1.0, 1000.0);
+    w.call(canary(&w)).await;
+    // Five minutes of a healthy split: judged, and judged again.
+    let first = w.fire_shift().await.unwrap();
+    assert_eq!(first["next_round"], 2, "{first}");
+    w.shifts
+        .deployments
+        .lock()
+        .unwrap()
+        .get_mut("d-EXAMPLE01")
+        .unwrap()
+        .status = "Succeeded".into();
+    let last = w.fire_shift().await.unwrap();
+    assert_eq!(last["ended"], "d-EXAMPLE01", "{last}");
+    assert!(w.schedules.next().is_none());
+    assert!(w.shifts.stops.lock().unwrap().is_empty());
+    // Other states, and other platforms' deployments, plan nothing.
+    let mut success = canary(&w);
+    success["detail"]["state"] = Value::from("SUCCESS");
+    assert!(w.call(success).await["ignored"].is_string());
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_that_cannot_be_read_stop_no_shift() {
+    let w = World::new(2.0, 1000.0);
+    w.call(canary(&w)).await;
+    w.metrics
+        .unavailable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = w.fire_shift().await.unwrap();
+    assert_eq!(out["judged"]["verdict"], "unread", "{out}");
+    assert!(w.shifts.stops.lock().unwrap().is_empty());
+    // Readable again: the regression is caught at the next round.
+    w.metrics
+        .unavailable
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let out = w.fire_shift().await.unwrap();
+    assert_eq!(out["verdict"], "Failed", "{out}");
 }

@@ -26,6 +26,31 @@ pub trait RolloutStore: Send + Sync {
         expected: Option<u64>,
         event: &Value,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Keep `row` under `sort` in the alias's partition (a judgement of a CodeDeploy
+    /// shift); written again, it is replaced.
+    fn note(
+        &self,
+        function: &str,
+        alias: &str,
+        sort: &str,
+        row: &Value,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// CodeDeploy, for the judge during its traffic shifts.
+pub trait Shifts: Send + Sync {
+    /// `GetDeployment` + AppSpec: function, alias, versions and status.
+    fn deployment(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<crate::ports::DeploymentInfo>> + Send;
+
+    /// `StopDeployment` with automatic rollback.
+    fn stop(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<crate::rollback::ports::StopOutcome>> + Send;
 }
 
 pub trait Aliases: Send + Sync {

@@ -22,6 +22,18 @@ pub enum Request {
         seq: u64,
     },
     Status,
+    /// A scheduled judgement of a CodeDeploy deployment's traffic shift.
+    JudgeShift(ShiftRound),
+}
+
+/// Which judgement of a CodeDeploy shift a schedule asks for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShiftRound {
+    pub deployment_id: String,
+    /// 1 for the first judgement.
+    pub round: u32,
+    /// When rollgate learnt the deployment started (epoch ms): metrics are read from then.
+    pub since_ms: i64,
 }
 
 /// A request and whom it is about and from.
@@ -55,6 +67,8 @@ struct Raw {
     rollout_id: Option<String>,
     #[serde(default)]
     seq: Option<u64>,
+    #[serde(default)]
+    shift: Option<ShiftRound>,
 }
 
 fn invalid(e: impl std::fmt::Display) -> Error {
@@ -71,6 +85,18 @@ fn text(field: &str, v: Option<String>) -> Result<Option<String>, Error> {
         ))),
         other => Ok(other),
     }
+}
+
+/// A CodeDeploy deployment id as CodeDeploy writes them: `d-` and upper-case letters and
+/// digits (nine today; the codedeploy model gives `DeploymentId` no pattern, so up to 64
+/// are taken).
+pub fn is_deployment_id(id: &str) -> bool {
+    id.strip_prefix("d-").is_some_and(|rest| {
+        (1..=64).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    })
 }
 
 /// Parse and check a request; nothing is read or moved before it passes.
@@ -112,6 +138,13 @@ pub fn parse(payload: &Value) -> Result<Envelope, Error> {
         "promote" => Request::Act(Action::Promote),
         "abort" => Request::Act(Action::Abort),
         "status" => Request::Status,
+        "judge_shift" => Request::JudgeShift(
+            raw.shift
+                .filter(|s| is_deployment_id(&s.deployment_id))
+                .ok_or_else(|| {
+                    invalid("judge_shift needs `shift` with a CodeDeploy deployment id")
+                })?,
+        ),
         "step" => Request::Step {
             rollout_id: raw
                 .rollout_id

@@ -10,7 +10,7 @@
 
 use super::decide::{self, Move, RolloutState, Status, Transition};
 use super::judge;
-use super::ports::{Aliases, RolloutStore, Schedules};
+use super::ports::{Aliases, RolloutStore, Schedules, Shifts};
 use super::request::{self, Envelope, Request};
 use crate::clock::Clock;
 use crate::decision::{CheckResult, Verdict};
@@ -58,7 +58,7 @@ impl Settings {
     }
 }
 
-pub struct Deps<'a, S, A, Sc, F, P, M, L, N> {
+pub struct Deps<'a, S, A, Sc, F, P, M, L, N, D> {
     pub store: &'a S,
     pub aliases: &'a A,
     pub schedules: &'a Sc,
@@ -67,19 +67,21 @@ pub struct Deps<'a, S, A, Sc, F, P, M, L, N> {
     pub metrics: &'a M,
     pub ledger: &'a L,
     pub announcer: &'a N,
+    /// CodeDeploy, for the judge during its shifts.
+    pub shifts: &'a D,
     pub settings: Settings,
     pub clock: &'a dyn Clock,
 }
 
-fn refused(message: impl Into<String>) -> Failure {
+pub(super) fn refused(message: impl Into<String>) -> Failure {
     Failure::new(Class::InvalidRequest, message)
 }
 
-fn failed(e: Error) -> Failure {
+pub(super) fn failed(e: Error) -> Failure {
     Failure::from(e)
 }
 
-impl<S, A, Sc, F, P, M, L, N> Deps<'_, S, A, Sc, F, P, M, L, N>
+impl<S, A, Sc, F, P, M, L, N, D> Deps<'_, S, A, Sc, F, P, M, L, N, D>
 where
     S: RolloutStore,
     A: Aliases,
@@ -89,9 +91,13 @@ where
     M: Metrics,
     L: Ledger,
     N: Announcer,
+    D: Shifts,
 {
     /// One invocation: a request from a pipeline or an operator, or a scheduled step.
     pub async fn handle(&self, payload: &Value) -> std::result::Result<Value, Failure> {
+        if payload.get("detail-type").is_some() {
+            return self.shift_event(payload).await;
+        }
         let env = request::parse(payload).map_err(|e| refused(e.to_string()))?;
         let home = &self.settings.home;
         if let Some(arn) = &env.function_arn
@@ -111,6 +117,7 @@ where
             Request::Start { version, steps } => self.start(&env, &version, steps).await,
             Request::Act(action) => self.act(&env, action).await,
             Request::Step { rollout_id, seq } => self.step(&env, &rollout_id, seq).await,
+            Request::JudgeShift(round) => self.judge_shift(&env, &round).await,
             Request::Status => {
                 let state = self.store.load(&env.function, &env.alias).await;
                 Ok(json!({"rollout": state.map_err(failed)?}))
@@ -119,7 +126,7 @@ where
     }
 
     /// The function's policy (its defaults when it has none); an invalid one refuses.
-    async fn policy(&self, function: &str) -> std::result::Result<Policy, Failure> {
+    pub(super) async fn policy(&self, function: &str) -> std::result::Result<Policy, Failure> {
         match self.policies.policy(function).await.map_err(failed)? {
             None => Ok(Policy::default()),
             Some(doc) => Policy::parse(&doc.text).map_err(|e| {

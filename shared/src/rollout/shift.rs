@@ -1,0 +1,265 @@
+//! The judge during a CodeDeploy deployment's traffic shift. CodeDeploy's canary and
+//! linear configurations split traffic for minutes to hours, and only alarms watch them
+//! meanwhile: the post-traffic hook judges only once all traffic is on the new version.
+//! When a Lambda deployment starts (its state-change event), the rollout function judges
+//! the new version against the old one every `rollout.judge_shift_every` while the alias
+//! is split, and stops the deployment (CodeDeploy rolls back) as soon as the judge fails.
+//! Each judgement is a ledger row (`judge#<deployment>#<round>`); the schedules are named
+//! per round, so a duplicate delivery makes no second one.
+
+use super::decide::{Verdict, verdict};
+use super::judge::{Split, judge_split};
+use super::ports::{Aliases, RolloutStore, Schedules, Shifts};
+use super::request::{Envelope, ShiftRound};
+use super::run::{COMPONENT, Deps, failed, refused};
+use crate::decision::{CheckResult, Decision};
+use crate::error::Error;
+use crate::failure::Failure;
+use crate::ports::{DeploymentInfo, Functions, PolicyStore};
+use crate::post_traffic::Metrics;
+use crate::rollback::event::Inbound;
+use crate::rollback::ports::{Announcer, Ledger};
+use serde_json::{Value, json};
+
+/// At most this many judgements of one shift (a day of five-minute rounds).
+pub const MAX_ROUNDS: u32 = 288;
+const ENDED: [&str; 3] = ["Succeeded", "Failed", "Stopped"];
+
+pub fn judgement_sort(deployment_id: &str, round: u32) -> String {
+    format!("judge#{deployment_id}#{round:03}")
+}
+
+impl<S, A, Sc, F, P, M, L, N, D> Deps<'_, S, A, Sc, F, P, M, L, N, D>
+where
+    S: RolloutStore,
+    A: Aliases,
+    Sc: Schedules,
+    F: Functions,
+    P: PolicyStore,
+    M: Metrics,
+    L: Ledger,
+    N: Announcer,
+    D: Shifts,
+{
+    /// A CodeDeploy state-change event: on START of a Lambda deployment in scope, plan
+    /// the first judgement of its shift.
+    pub(super) async fn shift_event(&self, payload: &Value) -> std::result::Result<Value, Failure> {
+        let inbound = crate::rollback::event::parse_at_home(payload, &self.settings.home)?;
+        let Some(Inbound::Deployment(change)) = inbound.into_iter().next() else {
+            return Err(refused(
+                "only CodeDeploy deployment state changes are taken here",
+            ));
+        };
+        let ignored = |why: String| Ok(json!({"ignored": change.deployment_id, "reason": why}));
+        if change.state != "START" {
+            return ignored(format!(
+                "state {}: only a start plans a judgement",
+                change.state
+            ));
+        }
+        let info = match self.shifts.deployment(&change.deployment_id).await {
+            Ok(info) => info,
+            Err(Error::NotLambda { platform, .. }) => {
+                return ignored(format!("a {platform} deployment, not a Lambda one"));
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        let t = &info.target;
+        let arn = self.settings.home.function_arn(&t.function_name);
+        if !self.settings.allow.allows(&arn) {
+            return ignored(format!("{arn} is not in the rollout allow-list"));
+        }
+        let plan = match self.policy(&t.function_name).await {
+            Ok(p) => p.rollout.unwrap_or_default(),
+            Err(f) => return ignored(format!("the function's policy cannot be used: {f}")),
+        };
+        if !plan.judge_shift {
+            return ignored(
+                "the policy leaves shifts to the alarms (rollout.judge_shift: false)".into(),
+            );
+        }
+        let round = ShiftRound {
+            deployment_id: info.deployment_id.clone(),
+            round: 1,
+            since_ms: self.clock.now_ms(),
+        };
+        let every = plan.judge_shift_every.unwrap_or(300);
+        self.plan_round(&info, &round, every).await?;
+        Ok(
+            json!({"watching": info.deployment_id, "function": t.function_name, "alias": t.alias,
+                  "every_seconds": every}),
+        )
+    }
+
+    async fn plan_round(
+        &self,
+        info: &DeploymentInfo,
+        round: &ShiftRound,
+        every: u64,
+    ) -> std::result::Result<(), Failure> {
+        let t = &info.target;
+        let payload = json!({"action": "judge_shift", "function": t.function_name, "alias": t.alias,
+            "requester": "scheduler", "shift": round});
+        let name = format!("shift-{}-{}", round.deployment_id, round.round);
+        let when = self.clock.now_ms() + (every * 1000) as i64;
+        self.schedules
+            .at(&name, when, &payload)
+            .await
+            .map_err(|e| Failure::new(crate::failure::Class::ActionFailed, e.to_string()))
+    }
+
+    /// One judgement of a shift: while the alias is split, the new version against the
+    /// old one since the deployment started; a Fail stops the deployment.
+    pub(super) async fn judge_shift(
+        &self,
+        env: &Envelope,
+        round: &ShiftRound,
+    ) -> std::result::Result<Value, Failure> {
+        let info = self
+            .shifts
+            .deployment(&round.deployment_id)
+            .await
+            .map_err(failed)?;
+        let t = &info.target;
+        if (t.function_name.as_str(), t.alias.as_str())
+            != (env.function.as_str(), env.alias.as_str())
+        {
+            return Err(refused("the deployment moves another function or alias"));
+        }
+        let sort = judgement_sort(&round.deployment_id, round.round);
+        let note = |row: Value| async move {
+            self.store
+                .note(&t.function_name, &t.alias, &sort, &row)
+                .await
+                .map_err(failed)
+        };
+        let now = self.clock.now_ms();
+        if ENDED.contains(&info.status.as_str()) || round.round > MAX_ROUNDS {
+            // Its own row: a late duplicate of a judged round must not overwrite the verdict.
+            let end = format!("judge#{}#end", round.deployment_id);
+            let row = json!({"at_ms": now, "round": round.round, "status": info.status, "watching": false});
+            self.store
+                .note(&t.function_name, &t.alias, &end, &row)
+                .await
+                .map_err(failed)?;
+            return Ok(json!({"ended": info.deployment_id, "status": info.status}));
+        }
+        let alias = self
+            .aliases
+            .alias(&t.function_name, &t.alias)
+            .await
+            .map_err(failed)?;
+        let Some(weight) = alias.and_then(|a| {
+            (a.version == t.current_version)
+                .then(|| a.weights.get(&t.target_version).copied())
+                .flatten()
+        }) else {
+            // Not split (yet, or any more): the next round looks again.
+            return self
+                .next_round(&info, round, json!({"at_ms": now, "split": false}))
+                .await;
+        };
+        let policy = self.policy(&t.function_name).await?;
+        let split = Split {
+            info: &info,
+            since_ms: round.since_ms,
+            about: json!({"deployment": info.deployment_id, "round": round.round, "weight": weight}),
+        };
+        let post = policy.post_traffic.clone().unwrap_or_default();
+        let checks = judge_split(self.metrics, &split, &post, now).await;
+        // A read that failed stops nothing here (unlike a rollout's step, which never
+        // advances blind): CodeDeploy goes on, the alarms and the post-traffic hook still
+        // judge, and the next round reads again.
+        if let Some(unread) = checks.iter().find(|c| c.name == "metrics" && !c.passed()) {
+            let row = json!({"at_ms": now, "round": round.round, "weight": weight, "verdict": "unread",
+                             "detail": unread.detail});
+            return self.next_round(&info, round, row).await;
+        }
+        let v = verdict(&checks);
+        if v != Verdict::Fail {
+            let row = json!({"at_ms": now, "round": round.round, "weight": weight, "verdict": v});
+            return self.next_round(&info, round, row).await;
+        }
+        self.stop_shift(&info, round, weight, checks, note).await
+    }
+
+    async fn next_round(
+        &self,
+        info: &DeploymentInfo,
+        round: &ShiftRound,
+        row: Value,
+    ) -> std::result::Result<Value, Failure> {
+        let t = &info.target;
+        let sort = judgement_sort(&round.deployment_id, round.round);
+        self.store
+            .note(&t.function_name, &t.alias, &sort, &row)
+            .await
+            .map_err(failed)?;
+        let policy = self.policy(&t.function_name).await?;
+        let every = policy
+            .rollout
+            .unwrap_or_default()
+            .judge_shift_every
+            .unwrap_or(300);
+        let next = ShiftRound {
+            round: round.round + 1,
+            ..round.clone()
+        };
+        self.plan_round(info, &next, every).await?;
+        Ok(json!({"judged": row, "next_round": next.round}))
+    }
+
+    async fn stop_shift<Fut>(
+        &self,
+        info: &DeploymentInfo,
+        round: &ShiftRound,
+        weight: f64,
+        checks: Vec<CheckResult>,
+        note: impl FnOnce(Value) -> Fut,
+    ) -> std::result::Result<Value, Failure>
+    where
+        Fut: std::future::Future<Output = std::result::Result<(), Failure>>,
+    {
+        let t = &info.target;
+        let stopped = self.shifts.stop(&info.deployment_id).await;
+        let outcome = match &stopped {
+            Ok(o) => format!("{o:?}"),
+            Err(e) => format!("failed: {e}"),
+        };
+        note(
+            json!({"at_ms": self.clock.now_ms(), "round": round.round, "weight": weight,
+                    "verdict": Verdict::Fail, "stop": outcome}),
+        )
+        .await?;
+        let reason = format!(
+            "judged during the traffic shift of deployment {} ({:.0}% on version {}): the new version is worse than the old one; stopped with rollback to version {}",
+            info.deployment_id,
+            weight * 100.0,
+            t.target_version,
+            t.current_version
+        );
+        let decision = Decision {
+            component: COMPONENT.into(),
+            verdict: crate::decision::Verdict::Failed,
+            reason,
+            deployment_id: Some(info.deployment_id.clone()),
+            function_name: Some(t.function_name.clone()),
+            alias: Some(t.alias.clone()),
+            current_version: Some(t.current_version.clone()),
+            target_version: Some(t.target_version.clone()),
+            policy_source: None,
+            checks,
+            duration_ms: 0,
+        };
+        let attributes = [
+            ("action", "judge_shift".to_owned()),
+            ("status", "stopped".to_owned()),
+            ("alias", t.alias.clone()),
+        ];
+        if let Err(e) = self.announcer.announce(&decision, &attributes).await {
+            tracing::error!(error = %e, "the shift's decision could not be published");
+        }
+        stopped.map_err(|e| Failure::new(crate::failure::Class::ActionFailed, e.to_string()))?;
+        Ok(serde_json::to_value(&decision).unwrap_or(Value::Null))
+    }
+}
