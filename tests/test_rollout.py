@@ -64,6 +64,12 @@ def routing(stack, app) -> tuple[str, dict]:
     return a["FunctionVersion"], (a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
 
 
+def pending(stack, rollout_id: str) -> list[str]:
+    """The rollout's schedules that have not fired (nor been deleted)."""
+    found = stack.client("scheduler").list_schedules(GroupName="rollgate-rollouts")["Schedules"]
+    return [s["Name"] for s in found if s["Name"].startswith(rollout_id)]
+
+
 def rows(stack, app) -> list[dict]:
     items = stack.client("dynamodb").query(
         TableName="rollgate-ledger", KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
@@ -138,7 +144,10 @@ def test_pause_resume_promote_and_abort(stack):
     app = make_app(stack, policy=policy(steps=[{"weight": 10, "hold": "1d"}, {"weight": 100}]))
     started = start(stack, app)
     act = {"function": app.name, "requester": "alice", "reason": "watching the dashboard"}
+    rollout_id = started["rollout"]["id"]
+    assert pending(stack, rollout_id), "the step's schedule is there"
     assert call(stack, {"action": "pause", **act})["rollout"]["status"] == "paused"
+    assert not pending(stack, rollout_id), "a paused rollout keeps no schedule"
     assert refused(stack, {"action": "pause", **act})["errorType"] == "InvalidRequest"
     assert call(stack, {"action": "resume", **act})["rollout"]["status"] == "running"
     promoted = call(stack, {"action": "promote", **act})
@@ -146,7 +155,8 @@ def test_pause_resume_promote_and_abort(stack):
     assert "promoted" in promoted["rollout"]["reason"] and "alice" in promoted["rollout"]["reason"]
     assert routing(stack, app) == ("2", {})
     # Every schedule of the rollout is gone (deleted, not fired).
-    assert not [s for s in stack.control("schedules") if s["name"].startswith(started["rollout"]["id"])]
+    assert not pending(stack, rollout_id)
+    assert not [s for s in stack.control("schedules") if s["name"].startswith(rollout_id)]
     assert [r["action"] for r in rows(stack, app)] == ["start", "pause", "resume", "promote"]
 
     app = make_app(stack, policy=policy(steps=[{"weight": 10, "hold": "1d"}, {"weight": 100}]))

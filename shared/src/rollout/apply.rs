@@ -57,6 +57,13 @@ where
                 Ok(UpdateOutcome::Updated { revision_id }) => next.revision = revision_id,
                 other => {
                     self.cancel(schedule.as_deref()).await;
+                    if before.seq == 0 {
+                        // The release recorded as starting never started.
+                        next.status = Status::Failed;
+                        next.reason =
+                            "the alias could not be moved: the rollout never started".into();
+                        let _ = self.record(&next).await;
+                    }
                     return match other {
                         Err(e) => Err(Failure::new(Class::ActionFailed, e.to_string())),
                         _ => Ok(json!({"ignored": next.id, "reason":
