@@ -326,7 +326,9 @@ def released_ten_minutes_ago(s: LocalAws, app) -> None:
         "Name": app.name, "Alias": app.alias, "CurrentVersion": "1", "TargetVersion": "2"}}}]})
     dep = deploy(s, app, spec)
     assert wait_done(s, dep)["status"] == "Succeeded"
-    item = wait_for(lambda: next((i for i in ledger(s, app, "dep#") if i["status"]["S"] == "Succeeded"), None),
+    # The CodeDeploy release (the alias's creation is in the ledger too, from CloudTrail).
+    item = wait_for(lambda: next((i for i in ledger(s, app, "dep#") if i["status"]["S"] == "Succeeded"
+                                  and i.get("origin", {}).get("S", "codedeploy") == "codedeploy"), None),
                     40, "the release in the ledger", interval=0.2)
     s.client("dynamodb").update_item(
         TableName=LEDGER_TABLE, Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression="SET ended_ms = :e",

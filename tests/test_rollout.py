@@ -223,5 +223,5 @@ def test_a_codedeploy_canary_is_stopped_during_its_shift_by_the_judge(stack):
     judged = [json.loads(i["event"]["S"]) for i in stack.client("dynamodb").query(
         TableName="rollgate-ledger", KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
         ExpressionAttributeValues={":pk": {"S": f"fn#{app.name}#live"},
-                                   ":p": {"S": f"judge#{dep}#0"}})["Items"]]
+                                   ":p": {"S": f"shift#{dep}#0"}})["Items"]]
     assert judged and judged[-1]["verdict"] == "fail" and judged[-1]["stop"] == "Requested", judged

@@ -321,12 +321,14 @@ pub fn to_record(change: &AliasChange, history: &History) -> Option<DeploymentRe
             DeploymentKind::Release,
         ),
     };
-    // The change still stands, so it is the newest: it sorts after every row the ledger
-    // holds, even one of the same second (CloudTrail's times have whole seconds).
-    let created_ms = history
-        .deployments
-        .first()
-        .map_or(change.at_ms, |d| change.at_ms.max(d.created_ms + 1));
+    // CloudTrail's times have whole seconds: a change that still stands sorts after an
+    // earlier recorded call of the same second. Never after a CodeDeploy deployment or a
+    // rollout, though: one recorded while this call still stands began from the alias
+    // this call left (its event was merely handled later), so it is the newer release.
+    let created_ms = match history.deployments.first() {
+        Some(d) if d.origin == Origin::Api => change.at_ms.max(d.created_ms + 1),
+        _ => change.at_ms,
+    };
     Some(DeploymentRecord {
         deployment_id: format!("ct-{}", change.event_id),
         application: "cloudtrail".into(),
@@ -444,7 +446,12 @@ mod tests {
             ..History::default()
         };
         assert_eq!(history.serving().as_deref(), Some("2"));
-        // The same second as the row before: still after it.
+        // A CodeDeploy deployment recorded before this call's event was handled is newer.
+        let mut by_codedeploy = served("2");
+        by_codedeploy.deployments[0].created_ms = shift.at_ms + 400;
+        let late = to_record(&shift, &by_codedeploy).unwrap();
+        assert!(late.created_ms < by_codedeploy.deployments[0].created_ms);
+        // The same second as the call recorded before: still after it.
         assert_eq!(r.created_ms, shift.at_ms);
         assert_eq!(
             to_record(&shift, &history).unwrap().created_ms,

@@ -377,6 +377,10 @@ mod tests {
         )));
         assert!(!inside(&stop_sort("d-ABCDEFGHI")));
         assert!(!inside(ROLLOUT_SORT));
+        assert!(!inside(&crate::rollout::shift::judgement_sort(
+            "d-ABCDEFGHI",
+            288
+        )));
         assert!(!inside(&rollout_event_sort("rl-0123456789abcdef", 12)));
         // Descending, quarantines come before the newest deployment.
         assert!(quarantine_sort("1") > deployment_sort(i64::MAX, "d-Z"));

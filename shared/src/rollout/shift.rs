@@ -4,7 +4,7 @@
 //! When a Lambda deployment starts (its state-change event), the rollout function judges
 //! the new version against the old one every `rollout.judge_shift_every` while the alias
 //! is split, and stops the deployment (CodeDeploy rolls back) as soon as the judge fails.
-//! Each judgement is a ledger row (`judge#<deployment>#<round>`); the schedules are named
+//! Each judgement is a ledger row (`shift#<deployment>#<round>`); the schedules are named
 //! per round, so a duplicate delivery makes no second one.
 
 use super::decide::{Verdict, verdict};
@@ -25,8 +25,10 @@ use serde_json::{Value, json};
 pub const MAX_ROUNDS: u32 = 288;
 const ENDED: [&str; 3] = ["Succeeded", "Failed", "Stopped"];
 
+/// Outside the ledger's history range (`dep#`..`quarantine$`): an alarm's one read of a
+/// release's history never pages through a shift's rounds.
 pub fn judgement_sort(deployment_id: &str, round: u32) -> String {
-    format!("judge#{deployment_id}#{round:03}")
+    format!("shift#{deployment_id}#{round:03}")
 }
 
 impl<S, A, Sc, F, P, M, L, N, D> Deps<'_, S, A, Sc, F, P, M, L, N, D>
@@ -136,7 +138,7 @@ where
         let now = self.clock.now_ms();
         if ENDED.contains(&info.status.as_str()) || round.round > MAX_ROUNDS {
             // Its own row: a late duplicate of a judged round must not overwrite the verdict.
-            let end = format!("judge#{}#end", round.deployment_id);
+            let end = format!("shift#{}#end", round.deployment_id);
             let row = json!({"at_ms": now, "round": round.round, "status": info.status, "watching": false});
             self.store
                 .note(&t.function_name, &t.alias, &end, &row)
