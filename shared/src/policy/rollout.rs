@@ -58,17 +58,17 @@ pub struct RolloutPolicy {
     /// fails.
     #[serde(
         default = "default_shift_every",
-        deserialize_with = "hold",
-        serialize_with = "hold_text"
+        deserialize_with = "every",
+        serialize_with = "every_text"
     )]
-    pub judge_shift_every: Option<u64>,
+    pub judge_shift_every: u64,
     /// `false`: leave CodeDeploy's shifts to the alarms and the post-traffic hook.
     #[serde(default = "judged_by_default")]
     pub judge_shift: bool,
 }
 
-fn default_shift_every() -> Option<u64> {
-    Some(300)
+fn default_shift_every() -> u64 {
+    300
 }
 
 fn judged_by_default() -> bool {
@@ -138,15 +138,21 @@ pub fn hold_words(seconds: u64) -> String {
 }
 
 fn hold<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    every(d).map(Some)
+}
+
+fn every<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let text = String::deserialize(d)?;
-    parse_hold(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
+    parse_hold(&text).map_err(serde::de::Error::custom)
+}
+
+fn every_text<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hold_words(*v))
 }
 
 fn hold_text<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
     match v {
-        Some(n) => s.serialize_str(&hold_words(*n)),
+        Some(n) => every_text(n, s),
         None => s.serialize_none(),
     }
 }
@@ -202,12 +208,13 @@ pub fn validate_steps(path: &str, steps: &[Step]) -> Result<(), PolicyError> {
 impl RolloutPolicy {
     pub fn validate(&self) -> Result<(), PolicyError> {
         validate_steps("rollout.steps", &self.steps)?;
-        if let Some(every) = self.judge_shift_every
-            && !(MIN_HOLD_SECONDS..=3600).contains(&every)
-        {
+        if !(MIN_HOLD_SECONDS..=3600).contains(&self.judge_shift_every) {
             return Err(PolicyError::invalid(
                 "rollout.judge_shift_every",
-                format!("from 1 minute to 1 hour, got {}", hold_words(every)),
+                format!(
+                    "from 1 minute to 1 hour, got {}",
+                    hold_words(self.judge_shift_every)
+                ),
             ));
         }
         if self.max_extensions > MAX_EXTENSIONS {

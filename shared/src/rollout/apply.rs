@@ -4,8 +4,8 @@
 
 use super::decide::{Move, RolloutState, Status, Transition};
 use super::ports::{Aliases, RolloutStore, Schedules, Shifts};
-use super::run::{COMPONENT, Deps, routing, to_record};
-use crate::decision::{CheckResult, Decision, Verdict};
+use super::run::{COMPONENT, Deps, decision_for, routing, row, to_record};
+use crate::decision::CheckResult;
 use crate::failure::{Class, Failure};
 use crate::metrics::Emf;
 use crate::ports::{Functions, PolicyStore};
@@ -73,10 +73,7 @@ where
             }
         }
         let expected = (before.seq > 0).then_some(before.seq);
-        let row = json!({"at_ms": next.updated_ms, "seq": next.seq, "action": action, "by": by,
-            "status": next.status.as_str(), "step": next.step + 1, "weight": next.weight(),
-            "verdict": (!checks.is_empty()).then(|| super::decide::verdict(&checks)),
-            "reason": next.reason});
+        let row = row(&next, action, by, &checks);
         if !self
             .store
             .save(&next, expected, &row)
@@ -142,23 +139,8 @@ where
         checks: Vec<CheckResult>,
     ) -> Value {
         let ok = !matches!(state.status, Status::Failed | Status::Interrupted);
-        let decision = Decision {
-            component: COMPONENT.into(),
-            verdict: if ok {
-                Verdict::Succeeded
-            } else {
-                Verdict::Failed
-            },
-            reason: state.reason.clone(),
-            deployment_id: Some(state.id.clone()),
-            function_name: Some(state.function.clone()),
-            alias: Some(state.alias.clone()),
-            current_version: Some(state.from_version.clone()),
-            target_version: Some(state.to_version.clone()),
-            policy_source: None,
-            checks,
-            duration_ms: 0,
-        };
+        let info = super::judge::as_deployment(state);
+        let decision = decision_for(&info, ok, state.reason.clone(), checks);
         tracing::info!(decision = %serde_json::to_string(&decision).unwrap_or_default(),
             action, status = state.status.as_str(), "rollout decision");
         Emf::rollgate()

@@ -14,7 +14,7 @@ use super::ports::{Aliases, RolloutStore, Schedules, Shifts};
 use super::request::{self, Envelope, Request};
 use crate::clock::Clock;
 use crate::decision::{CheckResult, Verdict};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::failure::{Class, Failure};
 use crate::hook::{Budget, Evaluator};
 use crate::policy::Policy;
@@ -77,10 +77,6 @@ pub(super) fn refused(message: impl Into<String>) -> Failure {
     Failure::new(Class::InvalidRequest, message)
 }
 
-pub(super) fn failed(e: Error) -> Failure {
-    Failure::from(e)
-}
-
 impl<S, A, Sc, F, P, M, L, N, D> Deps<'_, S, A, Sc, F, P, M, L, N, D>
 where
     S: RolloutStore,
@@ -120,14 +116,19 @@ where
             Request::JudgeShift(round) => self.judge_shift(&env, &round).await,
             Request::Status => {
                 let state = self.store.load(&env.function, &env.alias).await;
-                Ok(json!({"rollout": state.map_err(failed)?}))
+                Ok(json!({"rollout": state.map_err(Failure::from)?}))
             }
         }
     }
 
     /// The function's policy (its defaults when it has none); an invalid one refuses.
     pub(super) async fn policy(&self, function: &str) -> std::result::Result<Policy, Failure> {
-        match self.policies.policy(function).await.map_err(failed)? {
+        match self
+            .policies
+            .policy(function)
+            .await
+            .map_err(Failure::from)?
+        {
             None => Ok(Policy::default()),
             Some(doc) => Policy::parse(&doc.text).map_err(|e| {
                 Failure::new(
@@ -145,7 +146,11 @@ where
         steps: Option<Vec<crate::policy::rollout::Step>>,
     ) -> std::result::Result<Value, Failure> {
         let (function, alias) = (&env.function, &env.alias);
-        if let Some(s) = self.store.load(function, alias).await.map_err(failed)?
+        if let Some(s) = self
+            .store
+            .load(function, alias)
+            .await
+            .map_err(Failure::from)?
             && !s.status.is_final()
         {
             return Err(refused(format!(
@@ -174,9 +179,9 @@ where
             state.reason = "the pre-traffic gate failed: the alias was not moved".into();
             let won = self
                 .store
-                .save(&state, None, &row(&state, "start", &env.requester))
+                .save(&state, None, &row(&state, "start", &env.requester, &gate))
                 .await;
-            if !won.map_err(failed)? {
+            if !won.map_err(Failure::from)? {
                 return Err(refused("another rollout started meanwhile"));
             }
             return Ok(self.announce(&state, "start", gate).await);
@@ -217,7 +222,7 @@ where
             self.aliases.alias(function, alias),
             self.ledger.history(function, alias)
         )
-        .map_err(failed)?;
+        .map_err(Failure::from)?;
         let current =
             current.ok_or_else(|| refused(format!("{function}:{alias} does not exist")))?;
         if !current.weights.is_empty() {
@@ -266,7 +271,7 @@ where
             .store
             .load(&env.function, &env.alias)
             .await
-            .map_err(failed)?
+            .map_err(Failure::from)?
         else {
             return Ok(
                 json!({"ignored": rollout_id, "reason": "no rollout is stored for the alias"}),
@@ -278,7 +283,7 @@ where
                 state.id, state.status.as_str(), state.seq)}));
         }
         let now = self.clock.now_ms();
-        if let Some(moved) = self.moved(&state).await.map_err(failed)? {
+        if let Some(moved) = self.moved(&state).await.map_err(Failure::from)? {
             let t = decide::on_interrupted(&state, &moved, now);
             return self.apply(&state, t, "step", "rollgate", Vec::new()).await;
         }
@@ -311,7 +316,7 @@ where
             .store
             .load(&env.function, &env.alias)
             .await
-            .map_err(failed)?
+            .map_err(Failure::from)?
             .ok_or_else(|| refused(format!("no rollout of {}:{}", env.function, env.alias)))?;
         let by = match &env.reason {
             Some(why) => format!("{} ({why})", env.requester),
@@ -319,7 +324,7 @@ where
         };
         let t = decide::on_action(&state, action, &by, self.clock.now_ms()).map_err(refused)?;
         if matches!(t.movement, Move::Promote | Move::Restore)
-            && let Some(moved) = self.moved(&state).await.map_err(failed)?
+            && let Some(moved) = self.moved(&state).await.map_err(Failure::from)?
         {
             let t = decide::on_interrupted(&state, &moved, self.clock.now_ms());
             return self
@@ -363,11 +368,39 @@ fn new_state(
     }
 }
 
-/// The ledger row of one change.
-fn row(state: &RolloutState, action: &str, by: &str) -> Value {
+/// The ledger row of one change, with the verdict of the checks it was decided on.
+pub(super) fn row(state: &RolloutState, action: &str, by: &str, checks: &[CheckResult]) -> Value {
     json!({"at_ms": state.updated_ms, "seq": state.seq, "action": action, "by": by,
            "status": state.status.as_str(), "step": state.step + 1, "weight": state.weight(),
+           "verdict": (!checks.is_empty()).then(|| decide::verdict(checks)),
            "reason": state.reason})
+}
+
+/// The decision announced about a release, a rollout's or a CodeDeploy shift's.
+pub fn decision_for(
+    info: &crate::ports::DeploymentInfo,
+    succeeded: bool,
+    reason: String,
+    checks: Vec<CheckResult>,
+) -> crate::decision::Decision {
+    let t = &info.target;
+    crate::decision::Decision {
+        component: COMPONENT.into(),
+        verdict: if succeeded {
+            Verdict::Succeeded
+        } else {
+            Verdict::Failed
+        },
+        reason,
+        deployment_id: Some(info.deployment_id.clone()),
+        function_name: Some(t.function_name.clone()),
+        alias: Some(t.alias.clone()),
+        current_version: Some(t.current_version.clone()),
+        target_version: Some(t.target_version.clone()),
+        policy_source: None,
+        checks,
+        duration_ms: 0,
+    }
 }
 
 /// The rollout as the deployment ledger records it (alarm-rollback reads it).

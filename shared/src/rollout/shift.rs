@@ -11,8 +11,8 @@ use super::decide::{Verdict, verdict};
 use super::judge::{Split, judge_split};
 use super::ports::{Aliases, RolloutStore, Schedules, Shifts};
 use super::request::{Envelope, ShiftRound};
-use super::run::{COMPONENT, Deps, failed, refused};
-use crate::decision::{CheckResult, Decision};
+use super::run::{Deps, decision_for, refused};
+use crate::decision::CheckResult;
 use crate::error::Error;
 use crate::failure::Failure;
 use crate::ports::{DeploymentInfo, Functions, PolicyStore};
@@ -64,7 +64,7 @@ where
             Err(Error::NotLambda { platform, .. }) => {
                 return ignored(format!("a {platform} deployment, not a Lambda one"));
             }
-            Err(e) => return Err(failed(e)),
+            Err(e) => return Err(Failure::from(e)),
         };
         let t = &info.target;
         let arn = self.settings.home.function_arn(&t.function_name);
@@ -85,7 +85,7 @@ where
             round: 1,
             since_ms: self.clock.now_ms(),
         };
-        let every = plan.judge_shift_every.unwrap_or(300);
+        let every = plan.judge_shift_every;
         self.plan_round(&info, &round, every).await?;
         Ok(
             json!({"watching": info.deployment_id, "function": t.function_name, "alias": t.alias,
@@ -121,53 +121,43 @@ where
             .shifts
             .deployment(&round.deployment_id)
             .await
-            .map_err(failed)?;
+            .map_err(Failure::from)?;
         let t = &info.target;
         if (t.function_name.as_str(), t.alias.as_str())
             != (env.function.as_str(), env.alias.as_str())
         {
             return Err(refused("the deployment moves another function or alias"));
         }
-        let sort = judgement_sort(&round.deployment_id, round.round);
-        let note = |row: Value| async move {
-            self.store
-                .note(&t.function_name, &t.alias, &sort, &row)
-                .await
-                .map_err(failed)
-        };
         let now = self.clock.now_ms();
         if ENDED.contains(&info.status.as_str()) || round.round > MAX_ROUNDS {
             // Its own row: a late duplicate of a judged round must not overwrite the verdict.
             let end = format!("shift#{}#end", round.deployment_id);
             let row = json!({"at_ms": now, "round": round.round, "status": info.status, "watching": false});
-            self.store
-                .note(&t.function_name, &t.alias, &end, &row)
-                .await
-                .map_err(failed)?;
+            self.note_round(&info, &end, &row).await?;
             return Ok(json!({"ended": info.deployment_id, "status": info.status}));
         }
+        let policy = self.policy(&t.function_name).await?;
+        let every = policy.rollout.clone().unwrap_or_default().judge_shift_every;
         let alias = self
             .aliases
             .alias(&t.function_name, &t.alias)
             .await
-            .map_err(failed)?;
+            .map_err(Failure::from)?;
         let Some(weight) = alias.and_then(|a| {
             (a.version == t.current_version)
                 .then(|| a.weights.get(&t.target_version).copied())
                 .flatten()
         }) else {
             // Not split (yet, or any more): the next round looks again.
-            return self
-                .next_round(&info, round, json!({"at_ms": now, "split": false}))
-                .await;
+            let row = json!({"at_ms": now, "split": false});
+            return self.next_round(&info, round, every, row).await;
         };
-        let policy = self.policy(&t.function_name).await?;
         let split = Split {
             info: &info,
             since_ms: round.since_ms,
             about: json!({"deployment": info.deployment_id, "round": round.round, "weight": weight}),
         };
-        let post = policy.post_traffic.clone().unwrap_or_default();
+        let post = policy.post_traffic.unwrap_or_default();
         let checks = judge_split(self.metrics, &split, &post, now).await;
         // A read that failed stops nothing here (unlike a rollout's step, which never
         // advances blind): CodeDeploy goes on, the alarms and the post-traffic hook still
@@ -175,34 +165,39 @@ where
         if let Some(unread) = checks.iter().find(|c| c.name == "metrics" && !c.passed()) {
             let row = json!({"at_ms": now, "round": round.round, "weight": weight, "verdict": "unread",
                              "detail": unread.detail});
-            return self.next_round(&info, round, row).await;
+            return self.next_round(&info, round, every, row).await;
         }
         let v = verdict(&checks);
         if v != Verdict::Fail {
             let row = json!({"at_ms": now, "round": round.round, "weight": weight, "verdict": v});
-            return self.next_round(&info, round, row).await;
+            return self.next_round(&info, round, every, row).await;
         }
-        self.stop_shift(&info, round, weight, checks, note).await
+        self.stop_shift(&info, round, weight, checks).await
+    }
+
+    /// Keep a row of this shift in its alias's partition.
+    async fn note_round(
+        &self,
+        info: &DeploymentInfo,
+        sort: &str,
+        row: &Value,
+    ) -> std::result::Result<(), Failure> {
+        let t = &info.target;
+        self.store
+            .note(&t.function_name, &t.alias, sort, row)
+            .await
+            .map_err(Failure::from)
     }
 
     async fn next_round(
         &self,
         info: &DeploymentInfo,
         round: &ShiftRound,
+        every: u64,
         row: Value,
     ) -> std::result::Result<Value, Failure> {
-        let t = &info.target;
         let sort = judgement_sort(&round.deployment_id, round.round);
-        self.store
-            .note(&t.function_name, &t.alias, &sort, &row)
-            .await
-            .map_err(failed)?;
-        let policy = self.policy(&t.function_name).await?;
-        let every = policy
-            .rollout
-            .unwrap_or_default()
-            .judge_shift_every
-            .unwrap_or(300);
+        self.note_round(info, &sort, &row).await?;
         let next = ShiftRound {
             round: round.round + 1,
             ..round.clone()
@@ -211,28 +206,23 @@ where
         Ok(json!({"judged": row, "next_round": next.round}))
     }
 
-    async fn stop_shift<Fut>(
+    async fn stop_shift(
         &self,
         info: &DeploymentInfo,
         round: &ShiftRound,
         weight: f64,
         checks: Vec<CheckResult>,
-        note: impl FnOnce(Value) -> Fut,
-    ) -> std::result::Result<Value, Failure>
-    where
-        Fut: std::future::Future<Output = std::result::Result<(), Failure>>,
-    {
+    ) -> std::result::Result<Value, Failure> {
         let t = &info.target;
         let stopped = self.shifts.stop(&info.deployment_id).await;
         let outcome = match &stopped {
             Ok(o) => format!("{o:?}"),
             Err(e) => format!("failed: {e}"),
         };
-        note(
-            json!({"at_ms": self.clock.now_ms(), "round": round.round, "weight": weight,
-                    "verdict": Verdict::Fail, "stop": outcome}),
-        )
-        .await?;
+        let row = json!({"at_ms": self.clock.now_ms(), "round": round.round, "weight": weight,
+                         "verdict": Verdict::Fail, "stop": outcome});
+        let sort = judgement_sort(&round.deployment_id, round.round);
+        self.note_round(info, &sort, &row).await?;
         let reason = format!(
             "judged during the traffic shift of deployment {} ({:.0}% on version {}): the new version is worse than the old one; stopped with rollback to version {}",
             info.deployment_id,
@@ -240,19 +230,7 @@ where
             t.target_version,
             t.current_version
         );
-        let decision = Decision {
-            component: COMPONENT.into(),
-            verdict: crate::decision::Verdict::Failed,
-            reason,
-            deployment_id: Some(info.deployment_id.clone()),
-            function_name: Some(t.function_name.clone()),
-            alias: Some(t.alias.clone()),
-            current_version: Some(t.current_version.clone()),
-            target_version: Some(t.target_version.clone()),
-            policy_source: None,
-            checks,
-            duration_ms: 0,
-        };
+        let decision = decision_for(info, false, reason, checks);
         let attributes = [
             ("action", "judge_shift".to_owned()),
             ("status", "stopped".to_owned()),
