@@ -401,33 +401,36 @@ def issue(binary: str) -> dict[str, str]:
                 "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 12 * 3600))}
 
 
-def roles_of(binary: str) -> list[str]:
-    """Role ARNs of the Lambda functions that run `binary`."""
+def functions_of(binary: str) -> list[Any]:
+    """The Lambda functions that run `binary` (their `Handler` names it), in creation order."""
     from moto.awslambda.utils import get_backend
 
     storage = get_backend(state.ACCOUNT_ID, state.REGION)._lambdas
-    roles = set()
+    found = []
     for entry in list(storage._functions.values()):
         fn = entry.get("latest")
         handler = (getattr(fn, "handler", "") or "").strip()
         if fn is not None and (handler if handler not in ("", "bootstrap") else fn.function_name) == binary:
-            roles.add(fn.role)
-    return sorted(roles)
+            found.append(fn)
+    return found
+
+
+def roles_of(binary: str) -> list[str]:
+    """Role ARNs of the Lambda functions that run `binary`."""
+    return sorted({fn.role for fn in functions_of(binary)})
 
 
 def environment_of(binary: str) -> dict[str, str]:
     """The configured environment of the first function that runs `binary` (as Lambda
     gives a function its own; `cargo lambda watch` gives every binary one shared set, and
     the runner adds these only where that set says nothing)."""
-    from moto.awslambda.utils import get_backend
+    first = next(iter(functions_of(binary)), None)
+    return {k: str(v) for k, v in (first.environment_vars or {}).items()} if first else {}
 
-    storage = get_backend(state.ACCOUNT_ID, state.REGION)._lambdas
-    for entry in list(storage._functions.values()):
-        fn = entry.get("latest")
-        handler = (getattr(fn, "handler", "") or "").strip()
-        if fn is not None and (handler if handler not in ("", "bootstrap") else fn.function_name) == binary:
-            return {k: str(v) for k, v in (fn.environment_vars or {}).items()}
-    return {}
+
+def assumed_role_arn(role: str) -> str:
+    """The principal a function's calls are made as: its role's session."""
+    return f"arn:aws:sts::{state.ACCOUNT_ID}:assumed-role/{_role_name(role)}/{SESSION}"
 
 
 def _documents(role_arn: str) -> list[tuple[str, dict[str, Any]]]:
@@ -483,7 +486,7 @@ def authorise(key: str, service: str, operation: str, params: dict[str, Any]) ->
             + key_asks(service, operation, params) + pass_role_asks(service, operation, params)) if priv else []
     passed_to = PASSES_ROLE.get((service, operation), (None,))[0]
     for role in roles:
-        principal = f"arn:aws:sts::{state.ACCOUNT_ID}:assumed-role/{_role_name(role)}/{SESSION}"
+        principal = assumed_role_arn(role)
         if priv is None:
             return False, (f"User: {principal} is not authorized to perform: {action} because the "
                            f"Service Authorization Reference has no such action")
