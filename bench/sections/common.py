@@ -12,6 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "target" / "bench"
 CLIENT_CALL = re.compile(r"\baws\.(\w+)\(\)")
+# A bundle of clients built from the shared config (`HookClients::new(&aws, ...)`).
+BUNDLE_CALL = re.compile(r"\b([A-Z]\w+)::new\(\s*&aws\b")
 
 
 def run_text(args: list[str], **kw) -> str:
@@ -40,12 +42,31 @@ def not_ready(name: str) -> str | None:
     return None
 
 
+def _bundle_source(bundle: str, root: Path) -> str:
+    """The `impl <bundle> { ... }` block of the adapters that builds the bundle."""
+    head = re.compile(rf"^impl {bundle} \{{$", re.M)
+    for path in sorted((root / "shared" / "src" / "adapters").rglob("*.rs")):
+        text = path.read_text()
+        m = head.search(text)
+        if m:
+            end = text.find("\n}\n", m.end())
+            return text[m.end():end if end >= 0 else None]
+    return ""
+
+
 def sdk_clients(name: str, root: Path = ROOT) -> list[str]:
-    """The SDK clients the function's main builds, in order (`aws.ssm()` -> `ssm`)."""
+    """The SDK clients the function's main builds, in order (`aws.ssm()` -> `ssm`),
+    including those of the adapters' bundles it builds from the shared config
+    (`HookClients::new(&aws, ...)`), so the other SDKs are asked for as many clients."""
+    src = main_rs(name, root)
+    calls = [(m.start(), [m.group(1)]) for m in CLIENT_CALL.finditer(src)]
+    calls += [(m.start(), CLIENT_CALL.findall(_bundle_source(m.group(1), root)))
+              for m in BUNDLE_CALL.finditer(src)]
     seen: list[str] = []
-    for c in CLIENT_CALL.findall(main_rs(name, root)):
-        if c not in seen:
-            seen.append(c)
+    for _, names in sorted(calls):
+        for c in names:
+            if c not in seen:
+                seen.append(c)
     return seen
 
 
