@@ -219,3 +219,20 @@ def test_http_probes_run_during_the_bake(stack, decisions, statuses, status):
     assert check["actual"]["sent"] == len(served)
     if status == "Failed":
         assert check["actual"]["wrong_status"] >= 1 and "status 503" in check["detail"]
+
+
+def test_the_hook_carries_the_judgements_made_during_the_traffic_shift(stack, decisions):
+    """The rollout function judges CodeDeploy's canary while traffic is split and keeps
+    each round in the ledger (shift#<deployment>#<round>); the hook reads them back into
+    its own decision (its role's dynamodb:Query)."""
+    p = policy()
+    p["rollout"] = {"judge_shift": True, "judge_shift_every": "5m"}  # 1 s at the tests' minute
+    app = make_app(stack, policy=p, config=CANARY)
+    dep, info = run_deployment(stack, app, {"1": HEALTHY, "2": HEALTHY})
+    assert info["status"] == "Succeeded", info
+    decision = body(decisions, dep)
+    shift = next((c for c in decision["checks"] if c["name"] == "shift.judgements"), None)
+    assert shift, decision["checks"]
+    judged = shift["actual"] or {}  # null: the ledger could not be read
+    assert shift["outcome"] in ("pass", "inconclusive") and judged.get("rounds", 0) >= 1, shift
+    assert judged["last"]["weight"] == pytest.approx(0.1), shift

@@ -286,7 +286,7 @@ ENV = {
     "PreTrafficHook": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_REPORT_MARGIN_MS",
                        "ROLLGATE_METRICS_NAMESPACE"},
     "PostTrafficHook": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_REPORT_MARGIN_MS",
-                        "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_BAKE_MINUTES"},
+                        "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_BAKE_MINUTES", "ROLLGATE_LEDGER_TABLE"},
     "AlarmRollback": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_LEDGER_TABLE", "ROLLGATE_DRY_RUN",
                       "ROLLGATE_BAKE_MINUTES", "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_ROLLBACK_ALLOW",
                       "ROLLGATE_OWN_ROLES"},
@@ -453,7 +453,7 @@ CALLS = {
     "PostTrafficRole": {"codedeploy:GetDeployment", "codedeploy:GetApplicationRevision",
                         "codedeploy:PutLifecycleEventHookExecutionStatus", "ssm:GetParameter",
                         "cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms",
-                        "lambda:InvokeFunction", "sns:Publish"},
+                        "lambda:InvokeFunction", "sns:Publish", "dynamodb:Query"},
     # GetFunction's tags need lambda:ListTags as well (AWS's GetFunction documentation).
     "AlarmRollbackRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                           "dynamodb:Query", "cloudwatch:ListTagsForResource", "lambda:GetAlias",

@@ -16,8 +16,10 @@ use rollgate::clock::{Instant, TokioClock};
 use rollgate::decision::{Decision, Outcome};
 use rollgate::fakes::{FakeDeployments, FakeNotifier, FakePolicies};
 use rollgate::hook::{self, Hook, HookEvent};
-use rollgate::post_traffic::fakes::{FakeContinuation, FakeHttp, FakeMetrics, Served, statistic};
-use rollgate::post_traffic::{PostTraffic, stats};
+use rollgate::post_traffic::fakes::{
+    FakeContinuation, FakeHttp, FakeMetrics, FakeShiftRecords, Served, statistic,
+};
+use rollgate::post_traffic::{Ports, PostTraffic, stats};
 use rollgate::report::ReportSlot;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -180,7 +182,14 @@ async fn rollgate(served: Arc<HashMap<(String, i64), Served>>) -> (Outcome, Outc
         FakeNotifier::default(),
     );
     let event = json!({"DeploymentId": "d-SIM", "LifecycleEventHookExecutionId": "x"});
-    let mut gate = PostTraffic::new(&metrics, &continuation, &http, event.clone(), None);
+    let shifts = FakeShiftRecords::default();
+    let ports = Ports {
+        metrics: &metrics,
+        continuation: &continuation,
+        http: &http,
+        shifts: &shifts,
+    };
+    let mut gate = PostTraffic::new(ports, event.clone(), None);
     gate.clock = &clock;
     let slot = ReportSlot::new();
     let frame = Hook::new(

@@ -16,7 +16,7 @@
 //! | `ROLLGATE_REPORT_MARGIN_MS` | hooks | 3000 |
 //! | `ROLLGATE_MAX_RUN_SECONDS` | post-traffic-hook | none: until Lambda's deadline |
 //! | `ROLLGATE_SELF_FUNCTION` | post-traffic-hook | the invoked ARN, else `AWS_LAMBDA_FUNCTION_NAME` |
-//! | `ROLLGATE_LEDGER_TABLE` | alarm-rollback | required |
+//! | `ROLLGATE_LEDGER_TABLE` | alarm-rollback, rollout; post-traffic-hook | required; post-traffic-hook: none, the traffic shift's judgements are not reused |
 //! | `ROLLGATE_BAKE_MINUTES` | alarm-rollback | 60 |
 //! | `ROLLGATE_DRY_RUN` | alarm-rollback | false |
 //! | `ROLLGATE_ROLLBACK_ALLOW` | alarm-rollback | `*`: every function of its account and region |
@@ -235,6 +235,9 @@ pub struct PostTrafficConfig {
     pub max_run: Option<Duration>,
     /// The function a long bake continues in (`ROLLGATE_SELF_FUNCTION`).
     pub self_function: Option<String>,
+    /// Where the judge's rounds during the traffic shift are read
+    /// (`ROLLGATE_LEDGER_TABLE`); without it the shift's judgements are not reused.
+    pub ledger_table: Option<String>,
 }
 
 impl PostTrafficConfig {
@@ -250,6 +253,7 @@ impl PostTrafficConfig {
                 })?
                 .map(Duration::from_secs_f64),
             self_function: r.text("ROLLGATE_SELF_FUNCTION"),
+            ledger_table: r.text("ROLLGATE_LEDGER_TABLE"),
         })
     }
 

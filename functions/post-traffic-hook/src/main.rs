@@ -3,10 +3,8 @@
 //! this same function, whose payload carries the state; only the run that decides reports.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use rollgate::adapters::cloudwatch::CloudWatch;
-use rollgate::adapters::continuation::SelfInvoke;
-use rollgate::adapters::http::Http;
-use rollgate::adapters::{HookClients, Lambda};
+use rollgate::adapters::HookClients;
+use rollgate::adapters::continuation::{BakeClients, SelfInvoke};
 use rollgate::config::{PostTrafficConfig, ProcessEnv};
 use rollgate::failure::Failure;
 use rollgate::hook::{self, HookEvent};
@@ -18,9 +16,7 @@ static SLOT: ReportSlot = ReportSlot::new();
 
 struct Deps {
     hook: HookClients,
-    metrics: CloudWatch,
-    http: Http,
-    lambda: Lambda,
+    bake: BakeClients,
     config: PostTrafficConfig,
 }
 
@@ -32,10 +28,10 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Failure
     let deadline = hook::run_deadline(ctx.deadline, margin, max_run);
     let continuation = SelfInvoke {
         deployments: &deps.hook.deployments,
-        lambda: &deps.lambda,
+        lambda: &deps.bake.lambda,
         function: deps.config.continue_in(&ctx.invoked_function_arn),
     };
-    let mut gate = PostTraffic::new(&deps.metrics, &continuation, &deps.http, event, resume);
+    let mut gate = PostTraffic::new(deps.bake.ports(&continuation), event, resume);
     gate.max_run = max_run;
     // An unreported decision fails the invocation so that Lambda's async retry reports.
     hook::run_gate(&deps.hook.frame(COMPONENT, &SLOT), &gate, parsed, deadline)
@@ -49,12 +45,7 @@ async fn main() -> Result<(), Error> {
     let aws = rollgate::init(&config.common).await;
     let hook = HookClients::new(&aws, &config.policy_prefix, config.common.topic_arn.clone());
     install_panic_reporter(&SLOT, hook.deployments.clone());
-    let deps = Deps {
-        hook,
-        metrics: CloudWatch::new(aws.cloudwatch()),
-        http: Http::new(),
-        lambda: Lambda::new(aws.lambda()),
-        config,
-    };
+    let bake = BakeClients::new(&aws, config.ledger_table.clone());
+    let deps = Deps { hook, bake, config };
     lambda_runtime::run(service_fn(|event| handle(&deps, event))).await
 }

@@ -530,6 +530,35 @@ impl crate::rollout::ports::RolloutStore for DynamoLedger {
     }
 }
 
+/// The judge's rounds during a CodeDeploy shift, for the post-traffic hook: one `Query`
+/// of the deployment's `shift#` rows (its `end` row judged nothing and is left out).
+impl crate::post_traffic::ShiftRecords for DynamoLedger {
+    async fn shift_judgements(
+        &self,
+        function: &str,
+        alias: &str,
+        deployment_id: &str,
+    ) -> Result<Vec<ledger::ShiftJudgement>> {
+        let items = self
+            .query_prefix(
+                &ledger::partition(function, alias),
+                &ledger::shift_prefix(deployment_id),
+            )
+            .await?;
+        let end = ledger::shift_end_sort(deployment_id);
+        items
+            .iter()
+            .filter(|i| get_s(i, "sk").is_some_and(|sk| sk != end))
+            .map(|i| {
+                let text = get_s(i, "event").unwrap_or_default();
+                serde_json::from_str(&text).map_err(|e| {
+                    Error::InvalidEvent(format!("a shift judgement cannot be read: {e}"))
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@
 use super::policy::{CustomMetric, OnNoData, PostTrafficPolicy};
 use super::stats::{self, ErrorMargin, Finding};
 use crate::decision::{CheckResult, Outcome};
+use crate::rollback::ledger::{ShiftJudgement, ShiftVerdict};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -398,6 +399,52 @@ pub fn traffic_check(
     }
 }
 
+/// What the judge found during the deployment's traffic shift (the rollout function's
+/// `shift#` rows), as one check of this gate: a failed round fails it (its stop did not
+/// end the deployment), rounds that only passed or could not decide are carried as
+/// evidence. `None` when the shift was never judged (no rounds, or the alias was never
+/// seen split).
+pub fn shift_check(rounds: &[ShiftJudgement]) -> Option<CheckResult> {
+    let judged: Vec<&ShiftJudgement> = rounds.iter().filter(|r| r.verdict.is_some()).collect();
+    let last = judged.last()?;
+    let count = |v: ShiftVerdict| judged.iter().filter(|r| r.verdict == Some(v)).count();
+    let expected = json!("no round of the judge during the traffic shift failed");
+    if let Some(failed) = judged
+        .iter()
+        .find(|r| r.verdict == Some(ShiftVerdict::Fail))
+    {
+        let detail = format!(
+            "the judge failed the new version at round {} of the traffic shift ({:.0}% of traffic; {}), and the deployment went on (stop: {})",
+            failed.round,
+            failed.weight.unwrap_or(0.0) * 100.0,
+            failed.failed.join(", "),
+            failed.stop.as_deref().unwrap_or("none")
+        );
+        return Some(CheckResult::fail(SHIFT_CHECK, expected, json!(failed)).with_detail(detail));
+    }
+    let (pass, undecided, unread) = (
+        count(ShiftVerdict::Pass),
+        count(ShiftVerdict::Inconclusive),
+        count(ShiftVerdict::Unread),
+    );
+    let outcome = if pass > 0 {
+        Outcome::Pass
+    } else {
+        Outcome::Inconclusive
+    };
+    let actual = json!({"rounds": judged.len(), "pass": pass, "inconclusive": undecided,
+                        "unread": unread, "last": last});
+    Some(
+        CheckResult::new(SHIFT_CHECK, outcome, expected, actual).with_detail(format!(
+            "judged {} time(s) during the traffic shift: {pass} passed, {undecided} undecided, {unread} unread",
+            judged.len()
+        )),
+    )
+}
+
+/// The check of this gate that carries the judgements of the traffic shift.
+pub const SHIFT_CHECK: &str = "shift.judgements";
+
 /// The judgements the data could not decide: the canary's and the bake's limits.
 pub fn undecided(checks: &[CheckResult]) -> Vec<String> {
     checks
@@ -424,6 +471,71 @@ pub fn fails_early(policy: &PostTrafficPolicy, checks: &[CheckResult]) -> bool {
 mod tests {
     use super::super::policy::{Comparison, CustomMetric, OnNoData, PostTrafficPolicy};
     use super::*;
+
+    fn round(n: u32, verdict: Option<ShiftVerdict>) -> ShiftJudgement {
+        ShiftJudgement {
+            verdict,
+            ..ShiftJudgement::new(1_000 * i64::from(n), n, verdict.map(|_| 0.1))
+        }
+    }
+
+    #[test]
+    fn a_shift_never_judged_adds_no_check() {
+        assert_eq!(shift_check(&[]), None);
+        // Rounds that found the alias not split judged nothing.
+        assert_eq!(shift_check(&[round(1, None), round(2, None)]), None);
+    }
+
+    #[test]
+    fn a_failed_round_of_the_shift_fails_the_gate_and_names_it() {
+        let mut failed = round(3, Some(ShiftVerdict::Fail));
+        failed.failed = vec!["canary.latency".into()];
+        failed.stop = Some("failed: AccessDenied".into());
+        let rounds = [
+            round(1, Some(ShiftVerdict::Pass)),
+            failed,
+            round(4, Some(ShiftVerdict::Pass)),
+        ];
+        let check = shift_check(&rounds).unwrap();
+        assert_eq!(
+            (check.name.as_str(), check.outcome),
+            (SHIFT_CHECK, Outcome::Fail)
+        );
+        let detail = check.detail.unwrap();
+        assert!(
+            detail.contains("round 3") && detail.contains("10%"),
+            "{detail}"
+        );
+        assert!(
+            detail.contains("canary.latency") && detail.contains("AccessDenied"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn rounds_that_passed_or_could_not_decide_are_evidence_only() {
+        let rounds = [
+            round(1, None),
+            round(2, Some(ShiftVerdict::Unread)),
+            round(3, Some(ShiftVerdict::Inconclusive)),
+            round(4, Some(ShiftVerdict::Pass)),
+        ];
+        let check = shift_check(&rounds).unwrap();
+        assert_eq!(check.outcome, Outcome::Pass);
+        assert_eq!(check.actual["rounds"], 3);
+        assert_eq!(check.actual["last"]["round"], 4);
+        assert_eq!(
+            (
+                check.actual["unread"].clone(),
+                check.actual["inconclusive"].clone()
+            ),
+            (json!(1), json!(1))
+        );
+        // Nothing passed: undecided, which fails nothing and extends no bake.
+        let check = shift_check(&rounds[..3]).unwrap();
+        assert_eq!(check.outcome, Outcome::Inconclusive);
+        assert!(undecided(std::slice::from_ref(&check)).is_empty());
+    }
 
     fn policy() -> PostTrafficPolicy {
         let mut p = PostTrafficPolicy::default();

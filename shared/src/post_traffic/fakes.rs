@@ -4,9 +4,10 @@
 
 use super::decide::AlarmState;
 use super::probe::{Answer, HttpClient};
-use super::{Continuation, MetricQuery, Metrics, Series};
+use super::{Continuation, MetricQuery, Metrics, Series, ShiftRecords};
 use crate::clock::{Clock, TokioClock};
 use crate::error::{Error, Result};
+use crate::rollback::ledger::ShiftJudgement;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -165,13 +166,12 @@ impl Metrics for FakeMetrics {
             .unwrap()
             .push((start_epoch_s, end_epoch_s));
         if self.unavailable.load(Ordering::SeqCst) {
-            return Err(Error::Aws {
-                service: "cloudwatch",
-                operation: "GetMetricData",
-                code: Some("InternalServiceError".into()),
-                message: "injected".into(),
-                retryable: true,
-            });
+            return Err(injected(
+                "cloudwatch",
+                "GetMetricData",
+                "InternalServiceError",
+                true,
+            ));
         }
         let now_s = self.clock.now_ms().div_euclid(1000);
         let mut out = BTreeMap::new();
@@ -237,16 +237,50 @@ impl Continuation for FakeContinuation {
 
     async fn continue_later(&self, payload: Value) -> Result<()> {
         if self.refuse.load(Ordering::SeqCst) {
-            return Err(Error::Aws {
-                service: "lambda",
-                operation: "Invoke",
-                code: Some("AccessDeniedException".into()),
-                message: "injected".into(),
-                retryable: false,
-            });
+            return Err(injected("lambda", "Invoke", "AccessDeniedException", false));
         }
         self.payloads.lock().unwrap().push(payload);
         Ok(())
+    }
+}
+
+/// The ledger's rounds of the judge during the shift: whatever the test wrote, for any
+/// deployment; unreadable while `broken` is set.
+#[derive(Default)]
+pub struct FakeShiftRecords {
+    pub rounds: Mutex<Vec<ShiftJudgement>>,
+    pub broken: AtomicBool,
+    pub reads: AtomicU32,
+}
+
+impl ShiftRecords for FakeShiftRecords {
+    async fn shift_judgements(
+        &self,
+        _function: &str,
+        _alias: &str,
+        _deployment_id: &str,
+    ) -> Result<Vec<ShiftJudgement>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(injected(
+                "dynamodb",
+                "Query",
+                "AccessDeniedException",
+                false,
+            ));
+        }
+        Ok(self.rounds.lock().unwrap().clone())
+    }
+}
+
+/// The error a fake port answers while told to fail.
+fn injected(service: &'static str, operation: &'static str, code: &str, retryable: bool) -> Error {
+    Error::Aws {
+        service,
+        operation,
+        code: Some(code.into()),
+        message: "injected".into(),
+        retryable,
     }
 }
 

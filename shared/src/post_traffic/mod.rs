@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::hook::{Budget, Evaluator};
 use crate::policy::Policy;
 use crate::ports::DeploymentInfo;
+use crate::rollback::ledger::ShiftJudgement;
 use decide::{AlarmState, LatencyBins, Traffic, VersionWindow};
 use policy::PostTrafficPolicy;
 use probe::HttpClient;
@@ -121,6 +122,37 @@ pub trait Continuation: Send + Sync {
     fn continue_later(&self, payload: Value) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// The ledger's rows of the judge during a deployment's traffic shift (written by the
+/// rollout function); the gate reuses them instead of judging the shift blind.
+pub trait ShiftRecords: Send + Sync {
+    /// The rounds of `deployment_id`'s shift of `function:alias`, oldest first.
+    fn shift_judgements(
+        &self,
+        function: &str,
+        alias: &str,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<Vec<ShiftJudgement>>> + Send;
+}
+
+/// No ledger configured: no shift was ever judged.
+impl<T: ShiftRecords> ShiftRecords for Option<T> {
+    async fn shift_judgements(
+        &self,
+        function: &str,
+        alias: &str,
+        deployment_id: &str,
+    ) -> Result<Vec<ShiftJudgement>> {
+        match self {
+            Some(records) => {
+                records
+                    .shift_judgements(function, alias, deployment_id)
+                    .await
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
 /// What one invocation hands the next: the windows and the evidence so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BakeState {
@@ -135,6 +167,9 @@ pub struct BakeState {
     /// The canary comparison, decided in the first round.
     #[serde(default)]
     pub canary: Vec<CheckResult>,
+    /// What the judge found during the traffic shift, read when the hook first ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<CheckResult>,
     /// Bake-window invocation counts of the new version seen at each round.
     #[serde(default)]
     pub invocations_seen: Vec<f64>,
@@ -145,6 +180,13 @@ pub struct BakeState {
     /// polling early.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_round_ms: Option<i64>,
+}
+
+impl BakeState {
+    /// The judgements carried from round to round: the shift's and the canary's.
+    fn judged(&self) -> Vec<CheckResult> {
+        self.shift.iter().chain(&self.canary).cloned().collect()
+    }
 }
 
 fn lambda_query(
@@ -383,11 +425,13 @@ pub fn latency_bins(
     (bins, not_finite)
 }
 
-pub struct PostTraffic<'a, M, C, H> {
+pub struct PostTraffic<'a, M, C, H, J> {
     pub metrics: &'a M,
     pub continuation: &'a C,
     /// Sends the policy's HTTP probes.
     pub http: &'a H,
+    /// The judge's rounds during the traffic shift.
+    pub shifts: &'a J,
     /// The state carried by a continuation payload; `None` for CodeDeploy's own invoke.
     pub resume: Option<BakeState>,
     /// The original event, re-sent with the state when continuing.
@@ -398,18 +442,21 @@ pub struct PostTraffic<'a, M, C, H> {
     pub clock: &'a dyn Clock,
 }
 
-impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
-    pub fn new(
-        metrics: &'a M,
-        continuation: &'a C,
-        http: &'a H,
-        event: Value,
-        resume: Option<BakeState>,
-    ) -> Self {
+/// The ports of the gate, all borrowed for one invocation.
+pub struct Ports<'a, M, C, H, J> {
+    pub metrics: &'a M,
+    pub continuation: &'a C,
+    pub http: &'a H,
+    pub shifts: &'a J,
+}
+
+impl<'a, M: Metrics, C: Continuation, H: HttpClient, J: ShiftRecords> PostTraffic<'a, M, C, H, J> {
+    pub fn new(ports: Ports<'a, M, C, H, J>, event: Value, resume: Option<BakeState>) -> Self {
         Self {
-            metrics,
-            continuation,
-            http,
+            metrics: ports.metrics,
+            continuation: ports.continuation,
+            http: ports.http,
+            shifts: ports.shifts,
             resume,
             event,
             max_run: None,
@@ -431,6 +478,26 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
             .continuation
             .deployment_started_ms(&info.deployment_id)
             .await?;
+        let t = &info.target;
+        let shift = match self
+            .shifts
+            .shift_judgements(&t.function_name, &t.alias, &info.deployment_id)
+            .await
+        {
+            Ok(rounds) => decide::shift_check(&rounds),
+            // The gate judges the whole canary window itself: an unread ledger fails nothing.
+            Err(e) => Some(
+                CheckResult::new(
+                    decide::SHIFT_CHECK,
+                    Outcome::Inconclusive,
+                    json!("the ledger's shift#<deployment> rows"),
+                    json!(null),
+                )
+                .with_detail(format!(
+                    "the judgements of the traffic shift could not be read: {e}"
+                )),
+            ),
+        };
         Ok(BakeState {
             deployment_start_ms: started.min(now),
             bake_start_ms: now,
@@ -438,6 +505,7 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
             hop: 1,
             rounds: 0,
             canary: Vec::new(),
+            shift,
             invocations_seen: Vec::new(),
             probes: Vec::new(),
             next_round_ms: None,
@@ -464,7 +532,9 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'a, M, C, H> {
     }
 }
 
-impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M, C, H> {
+impl<M: Metrics, C: Continuation, H: HttpClient, J: ShiftRecords> Evaluator
+    for PostTraffic<'_, M, C, H, J>
+{
     fn verdict(&self, checks: &[CheckResult]) -> Verdict {
         // Lack of data is decided once, by `bake.traffic` and `on_no_data`; an
         // inconclusive comparison (no canary window, too few periods) fails nothing.
@@ -511,6 +581,11 @@ impl<M: Metrics, C: Continuation, H: HttpClient> Evaluator for PostTraffic<'_, M
                 return None;
             }
         };
+        if let Some(failed) = state.shift.as_ref().filter(|c| c.outcome == Outcome::Fail) {
+            // The judge already failed this release while traffic was split.
+            out.push(failed.clone());
+            return None;
+        }
         let plan = BakePlan::new(info, &policy, &state);
         let mut fresh = true;
         let mut last: Option<(Vec<CheckResult>, CheckResult)> = None;
@@ -585,7 +660,7 @@ enum RoundEnd {
     },
 }
 
-impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
+impl<M: Metrics, C: Continuation, H: HttpClient, J: ShiftRecords> PostTraffic<'_, M, C, H, J> {
     /// Wait for the next round here, or hand the bake to a new invocation when the round
     /// does not fit in this one. `Some` when this invocation's part ends.
     async fn wait(
@@ -596,7 +671,7 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
         budget: Budget,
         last: &mut Option<(Vec<CheckResult>, CheckResult)>,
     ) -> Option<RunEnd> {
-        let mut checks: Vec<CheckResult> = state.canary.clone();
+        let mut checks: Vec<CheckResult> = state.judged();
         let wait = match step {
             Step::Round(wait) | Step::HandOff(wait) => wait,
             Step::TooShort => {
@@ -695,7 +770,7 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
                    "new_invocations_by_round": state.invocations_seen}),
         );
         if decide::fails_early(policy, &state.canary) || decide::fails_early(policy, &round) {
-            let mut checks = state.canary.clone();
+            let mut checks = state.judged();
             checks.extend(round);
             checks.push(evidence.with_detail("stopped early: a check failed"));
             return RoundEnd::Decided(checks);
@@ -703,7 +778,7 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
         if complete_by >= state.bake_end_ms && !state.canary.is_empty() {
             let extension_s = (complete_by - state.bake_end_ms) as f64 / 1000.0;
             let cap_reached = now >= plan.cap_ms || now >= plan.give_up_ms;
-            let mut judged = state.canary.clone();
+            let mut judged = state.judged();
             judged.extend(round.iter().cloned());
             let undecided = decide::undecided(&judged);
             if let Traffic::Decided(check) = decide::traffic_check(
@@ -797,7 +872,7 @@ impl<M: Metrics, C: Continuation, H: HttpClient> PostTraffic<'_, M, C, H> {
 
 /// The canary so far and a failed read, deciding the bake (closed).
 fn metrics_failed(state: &BakeState, what: &str, e: &crate::error::Error) -> Vec<CheckResult> {
-    let mut checks = state.canary.clone();
+    let mut checks = state.judged();
     checks.push(CheckResult::fail("metrics", json!(what), json!(null)).with_detail(e.to_string()));
     checks
 }

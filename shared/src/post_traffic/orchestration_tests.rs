@@ -2,13 +2,18 @@
 //! ports and tokio's paused clock: a bake of minutes runs in milliseconds, with every
 //! window and hand-off as on AWS.
 
-use super::fakes::{FakeContinuation, FakeHttp, FakeMetrics, Served, TrafficModel};
-use super::{BakeState, CONTINUATION_KEY, PostTraffic, decide::AlarmState, split_continuation};
+use super::fakes::{
+    FakeContinuation, FakeHttp, FakeMetrics, FakeShiftRecords, Served, TrafficModel,
+};
+use super::{
+    BakeState, CONTINUATION_KEY, Ports, PostTraffic, decide::AlarmState, split_continuation,
+};
 use crate::clock::{Clock, Instant, TokioClock};
 use crate::decision::{Decision, Outcome, Verdict};
 use crate::fakes::{FakeDeployments, FakeNotifier, FakePolicies};
 use crate::hook::{self, Hook, HookEvent, Ran};
 use crate::report::ReportSlot;
+use crate::rollback::ledger::{ShiftJudgement, ShiftVerdict};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -57,6 +62,7 @@ struct World {
     metrics: FakeMetrics,
     continuation: FakeContinuation,
     http: FakeHttp,
+    shifts: FakeShiftRecords,
     max_run: Option<Duration>,
 }
 
@@ -75,6 +81,7 @@ impl World {
             metrics: FakeMetrics::new(clock, traffic),
             continuation: FakeContinuation::started_at(HOOK_START_MS - CANARY_MS),
             http: FakeHttp::answering(200, Duration::from_millis(30)),
+            shifts: FakeShiftRecords::default(),
             max_run: None,
         }
     }
@@ -83,8 +90,13 @@ impl World {
     async fn invoke(&self, payload: Value) -> Ran {
         let parsed = HookEvent::from_value(&payload).expect("a hook event");
         let (event, resume) = split_continuation(payload).expect("a readable continuation");
-        let mut gate =
-            PostTraffic::new(&self.metrics, &self.continuation, &self.http, event, resume);
+        let ports = Ports {
+            metrics: &self.metrics,
+            continuation: &self.continuation,
+            http: &self.http,
+            shifts: &self.shifts,
+        };
+        let mut gate = PostTraffic::new(ports, event, resume);
         gate.clock = &self.clock;
         gate.max_run = self.max_run;
         let slot = ReportSlot::new();
@@ -336,4 +348,72 @@ async fn failing_probes_fail_the_bake() {
         2,
         "stopped at the first failed round"
     );
+}
+
+fn shift_round(round: u32, verdict: ShiftVerdict) -> ShiftJudgement {
+    ShiftJudgement {
+        verdict: Some(verdict),
+        ..ShiftJudgement::new(HOOK_START_MS - CANARY_MS / 2, round, Some(0.1))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shift_the_judge_failed_fails_at_once_without_a_metrics_read() {
+    let w = World::new(json!({"bake_minutes": 30}), healthy());
+    let mut failed = shift_round(2, ShiftVerdict::Fail);
+    failed.failed = vec!["canary.latency".into()];
+    failed.stop = Some("failed: throttled".into());
+    *w.shifts.rounds.lock().unwrap() = vec![shift_round(1, ShiftVerdict::Pass), failed];
+    let (decision, invocations) = w.run_to_decision().await;
+    assert_eq!(decision.verdict, Verdict::Failed);
+    let shift = check(&decision, "shift.judgements");
+    assert_eq!(shift.outcome, Outcome::Fail);
+    assert!(shift.detail.as_deref().unwrap().contains("canary.latency"));
+    assert_eq!((invocations, w.metrics.reads()), (1, 0));
+    assert_eq!(w.minutes_since_start(), 0.0, "no bake waited for");
+    assert_eq!(w.deployments.reports()[0].2, Verdict::Failed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shifts_judgements_are_read_once_and_carried_to_the_decision() {
+    let mut w = World::new(json!({"bake_minutes": 10, "poll_seconds": 60}), healthy());
+    w.max_run = Some(Duration::from_secs(150));
+    *w.shifts.rounds.lock().unwrap() = vec![
+        shift_round(1, ShiftVerdict::Inconclusive),
+        shift_round(2, ShiftVerdict::Pass),
+    ];
+    let (decision, invocations) = w.run_to_decision().await;
+    assert_eq!(decision.verdict, Verdict::Succeeded);
+    assert!(invocations > 1);
+    let shift = check(&decision, "shift.judgements");
+    assert_eq!(shift.outcome, Outcome::Pass);
+    assert_eq!(shift.actual["rounds"], 2);
+    assert_eq!(
+        w.shifts.reads.load(Ordering::SeqCst),
+        1,
+        "read by the first run only"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ledger_that_cannot_be_read_leaves_the_judgement_to_the_hook() {
+    let w = World::new(json!({"bake_minutes": 2}), healthy());
+    w.shifts.broken.store(true, Ordering::SeqCst);
+    let (decision, _) = w.run_to_decision().await;
+    assert_eq!(decision.verdict, Verdict::Succeeded);
+    let shift = check(&decision, "shift.judgements");
+    assert_eq!(shift.outcome, Outcome::Inconclusive);
+    assert!(
+        shift
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("could not be read")
+    );
+    assert_eq!(check(&decision, "canary.latency").outcome, Outcome::Pass);
+
+    // No rounds at all (a shift not judged): no check.
+    let w = World::new(json!({"bake_minutes": 2}), healthy());
+    let (decision, _) = w.run_to_decision().await;
+    assert!(!decision.checks.iter().any(|c| c.name == "shift.judgements"));
 }

@@ -12,6 +12,7 @@
 //! | `group#<group>` | `member#<function>#<alias>` | the functions of a `rollgate:group` |
 //! | `fn#<function>#<alias>` | `rollout` | the alias's rollgate rollout (running, or the last one): its state as JSON, its sequence, whether it ended |
 //! | `fn#<function>#<alias>` | `rollout#<id>#<seq, 6 digits>` | one change of a rollout: step, weight, verdict, who, why |
+//! | `fn#<function>#<alias>` | `shift#<deployment id>#<round, 3 digits>` | one judgement during a CodeDeploy deployment's traffic shift ([`ShiftJudgement`]); `shift#<deployment id>#end` once it ended |
 //!
 //! Deployment keys sort by creation time, and `dep#` < `quarantine#` with no other prefix
 //! between them: one descending `Query` over that range reads the quarantined versions
@@ -167,6 +168,71 @@ pub const ROLLOUT_SORT: &str = "rollout";
 
 pub fn rollout_event_sort(id: &str, seq: u64) -> String {
     format!("rollout#{id}#{seq:06}")
+}
+
+/// The sort-key prefix of a deployment's shift judgements (and its `end` row).
+pub fn shift_prefix(deployment_id: &str) -> String {
+    format!("shift#{deployment_id}#")
+}
+
+/// Outside the ledger's history range (`dep#`..`quarantine$`): an alarm's one read of a
+/// release's history never pages through a shift's rounds.
+pub fn shift_sort(deployment_id: &str, round: u32) -> String {
+    format!("{}{round:03}", shift_prefix(deployment_id))
+}
+
+/// The row written once the judge stops watching a shift.
+pub fn shift_end_sort(deployment_id: &str) -> String {
+    format!("{}end", shift_prefix(deployment_id))
+}
+
+/// What the judge found at one round of a traffic shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShiftVerdict {
+    Pass,
+    Fail,
+    Inconclusive,
+    /// The metrics could not be read: nothing was judged.
+    Unread,
+}
+
+/// One `shift#<deployment>#<round>` row: written by the rollout function's judge during
+/// a CodeDeploy shift, read by the post-traffic hook once all traffic has moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShiftJudgement {
+    pub at_ms: i64,
+    pub round: u32,
+    /// The new version's share of traffic when judged; absent when the alias was not
+    /// split (nothing judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<ShiftVerdict>,
+    /// The checks that failed (a failed round).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+    /// Why nothing was judged (an unread round).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// How `StopDeployment` went (a failed round).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+}
+
+impl ShiftJudgement {
+    /// A round with nothing judged yet (the caller sets what it found).
+    pub fn new(at_ms: i64, round: u32, weight: Option<f64>) -> Self {
+        ShiftJudgement {
+            at_ms,
+            round,
+            weight,
+            verdict: None,
+            failed: Vec::new(),
+            detail: None,
+            stop: None,
+        }
+    }
 }
 
 pub fn quarantine_sort(version: &str) -> String {
@@ -377,10 +443,8 @@ mod tests {
         )));
         assert!(!inside(&stop_sort("d-ABCDEFGHI")));
         assert!(!inside(ROLLOUT_SORT));
-        assert!(!inside(&crate::rollout::shift::judgement_sort(
-            "d-ABCDEFGHI",
-            288
-        )));
+        assert!(!inside(&shift_sort("d-ABCDEFGHI", 288)));
+        assert!(!inside(&shift_end_sort("d-ABCDEFGHI")));
         assert!(!inside(&rollout_event_sort("rl-0123456789abcdef", 12)));
         // Descending, quarantines come before the newest deployment.
         assert!(quarantine_sort("1") > deployment_sort(i64::MAX, "d-Z"));

@@ -394,6 +394,14 @@ async fn a_canary_that_regresses_is_stopped_during_its_shift() {
         .collect();
     assert_eq!(judged.len(), 1, "{rows:?}");
     assert_eq!(judged[0]["verdict"], "fail", "{rows:?}");
+    // The row the post-traffic hook reads back: what failed, and how the stop went.
+    let row: crate::rollback::ledger::ShiftJudgement =
+        serde_json::from_value(judged[0].clone()).unwrap();
+    assert!(
+        row.failed.iter().any(|c| c.starts_with("canary.")),
+        "{row:?}"
+    );
+    assert_eq!(row.stop.as_deref(), Some("Requested"));
     assert_eq!(w.announced.all().len(), 1);
 }
 

@@ -18,18 +18,13 @@ use crate::failure::Failure;
 use crate::ports::{DeploymentInfo, Functions, PolicyStore};
 use crate::post_traffic::Metrics;
 use crate::rollback::event::Inbound;
+use crate::rollback::ledger::{ShiftJudgement, ShiftVerdict, shift_end_sort, shift_sort};
 use crate::rollback::ports::{Announcer, Ledger};
 use serde_json::{Value, json};
 
 /// At most this many judgements of one shift (a day of five-minute rounds).
 pub const MAX_ROUNDS: u32 = 288;
 const ENDED: [&str; 3] = ["Succeeded", "Failed", "Stopped"];
-
-/// Outside the ledger's history range (`dep#`..`quarantine$`): an alarm's one read of a
-/// release's history never pages through a shift's rounds.
-pub fn judgement_sort(deployment_id: &str, round: u32) -> String {
-    format!("shift#{deployment_id}#{round:03}")
-}
 
 impl<S, A, Sc, F, P, M, L, N, D> Deps<'_, S, A, Sc, F, P, M, L, N, D>
 where
@@ -131,7 +126,7 @@ where
         let now = self.clock.now_ms();
         if ENDED.contains(&info.status.as_str()) || round.round > MAX_ROUNDS {
             // Its own row: a late duplicate of a judged round must not overwrite the verdict.
-            let end = format!("shift#{}#end", round.deployment_id);
+            let end = shift_end_sort(&round.deployment_id);
             let row = json!({"at_ms": now, "round": round.round, "status": info.status, "watching": false});
             self.note_round(&info, &end, &row).await?;
             return Ok(json!({"ended": info.deployment_id, "status": info.status}));
@@ -149,7 +144,7 @@ where
                 .flatten()
         }) else {
             // Not split (yet, or any more): the next round looks again.
-            let row = json!({"at_ms": now, "split": false});
+            let row = ShiftJudgement::new(now, round.round, None);
             return self.next_round(&info, round, every, row).await;
         };
         let split = Split {
@@ -163,13 +158,23 @@ where
         // advances blind): CodeDeploy goes on, the alarms and the post-traffic hook still
         // judge, and the next round reads again.
         if let Some(unread) = checks.iter().find(|c| c.name == "metrics" && !c.passed()) {
-            let row = json!({"at_ms": now, "round": round.round, "weight": weight, "verdict": "unread",
-                             "detail": unread.detail});
+            let row = ShiftJudgement {
+                verdict: Some(ShiftVerdict::Unread),
+                detail: unread.detail.clone(),
+                ..ShiftJudgement::new(now, round.round, Some(weight))
+            };
             return self.next_round(&info, round, every, row).await;
         }
         let v = verdict(&checks);
         if v != Verdict::Fail {
-            let row = json!({"at_ms": now, "round": round.round, "weight": weight, "verdict": v});
+            let row = ShiftJudgement {
+                verdict: Some(if v == Verdict::Pass {
+                    ShiftVerdict::Pass
+                } else {
+                    ShiftVerdict::Inconclusive
+                }),
+                ..ShiftJudgement::new(now, round.round, Some(weight))
+            };
             return self.next_round(&info, round, every, row).await;
         }
         self.stop_shift(&info, round, weight, checks).await
@@ -194,9 +199,10 @@ where
         info: &DeploymentInfo,
         round: &ShiftRound,
         every: u64,
-        row: Value,
+        row: ShiftJudgement,
     ) -> std::result::Result<Value, Failure> {
-        let sort = judgement_sort(&round.deployment_id, round.round);
+        let sort = shift_sort(&round.deployment_id, round.round);
+        let row = serde_json::to_value(&row).unwrap_or(Value::Null);
         self.note_round(info, &sort, &row).await?;
         let next = ShiftRound {
             round: round.round + 1,
@@ -219,9 +225,18 @@ where
             Ok(o) => format!("{o:?}"),
             Err(e) => format!("failed: {e}"),
         };
-        let row = json!({"at_ms": self.clock.now_ms(), "round": round.round, "weight": weight,
-                         "verdict": Verdict::Fail, "stop": outcome});
-        let sort = judgement_sort(&round.deployment_id, round.round);
+        let row = ShiftJudgement {
+            verdict: Some(ShiftVerdict::Fail),
+            failed: checks
+                .iter()
+                .filter(|c| c.outcome == crate::decision::Outcome::Fail)
+                .map(|c| c.name.clone())
+                .collect(),
+            stop: Some(outcome),
+            ..ShiftJudgement::new(self.clock.now_ms(), round.round, Some(weight))
+        };
+        let sort = shift_sort(&round.deployment_id, round.round);
+        let row = serde_json::to_value(&row).unwrap_or(Value::Null);
         self.note_round(info, &sort, &row).await?;
         let reason = format!(
             "judged during the traffic shift of deployment {} ({:.0}% on version {}): the new version is worse than the old one; stopped with rollback to version {}",
