@@ -4,7 +4,7 @@ Import this package, call :func:`apply_patches` once, then serve moto's WSGI
 application wrapped by :func:`control.wrap`.
 """
 
-from . import alarms, awslambda, codedeploy, composite, control, events, scheduler, sns, sqs, state
+from . import alarms, awslambda, codedeploy, composite, control, dynamodb, events, scheduler, sns, sqs, state
 
 __all__ = ["apply_patches", "cloudwatch", "control", "state"]
 
@@ -14,6 +14,7 @@ def apply_patches(settings: "state.Settings") -> None:
     awslambda.patch()
     codedeploy.patch()
     sqs.patch()
+    dynamodb.patch()
     sns.patch()
     events.patch()
     scheduler.patch()
