@@ -11,6 +11,7 @@ const PACKAGES = {
   eventbridge: ["@aws-sdk/client-eventbridge", "EventBridgeClient"],
   lambda: ["@aws-sdk/client-lambda", "LambdaClient"],
   s3: ["@aws-sdk/client-s3", "S3Client"],
+  scheduler: ["@aws-sdk/client-scheduler", "SchedulerClient"],
   sns: ["@aws-sdk/client-sns", "SNSClient"],
   sqs: ["@aws-sdk/client-sqs", "SQSClient"],
   ssm: ["@aws-sdk/client-ssm", "SSMClient"],

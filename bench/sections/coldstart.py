@@ -117,6 +117,8 @@ def lambda_env(function: str, api_port: int, home: str) -> dict:
         "ROLLGATE_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:rollgate-decisions",
         "ROLLGATE_LEDGER_TABLE": "rollgate-ledger",
         "ROLLGATE_POLICY_PREFIX": "/rollgate/policies/",
+        "ROLLGATE_SCHEDULE_GROUP": "rollgate-rollouts",
+        "ROLLGATE_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/rollgate-RolloutSchedulerRole-BENCH",
     }
 
 
