@@ -31,6 +31,10 @@ def _skip(lines: list[str], sec: dict | None, what: str) -> bool:
     return False
 
 
+DIAG_ONE_ROOT = "rust, one trusted root"
+DIAG_FLOOR = "floor: a Rust binary doing nothing"
+
+
 def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
     lines += ["## 1. Cold start: process start to the first Runtime API `/next`", ""]
     if _skip(lines, sec, "no function could be measured"):
@@ -40,20 +44,23 @@ def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
         "interleaved in rotating order. Each process gets the environment Lambda gives a function "
         "(region, dummy credentials, `AWS_LAMBDA_*`, an empty `HOME`) and an `AWS_ENDPOINT_URL` on a "
         "loopback port nothing listens on; the Runtime API is a local server that notes when `/next` "
-        "arrives, reads the process's `VmHWM` at that moment and holds the request.",
+        "arrives, reads the process's `VmHWM` (and where its resident pages are, from `smaps`) at that "
+        "moment and holds the request.",
         "",
         "- **rust**: the function's own release binary (`cargo build --release`, the workspace's "
         "size-tuned profile: `opt-level = \"z\"`, fat LTO, one codegen unit, `panic = \"abort\"`), built "
         "for **x86_64** on this machine. Lambda runs the arm64 build; the numbers here are for the "
         "same code on another instruction set.",
         "- **python**: `bench/init_boto3.py` — `boto3.client(...)` for each client the function's "
-        "`main` builds, then `GET /next` with `http.client`.",
+        "`main` builds (with those its client bundles build, such as the hooks' CodeDeploy, SSM and "
+        "SNS), then `GET /next` with `http.client`.",
         "- **node**: `bench/init_sdkv3.cjs` — the matching AWS SDK v3 `...Client` objects, then "
         "`GET /next` with `node:http`.",
-        "- **rust, CA bundle only** (diagnostic): the same binary started through `env` with "
-        "`SSL_CERT_DIR` set to an empty directory, so building the HTTPS client reads the CA bundle "
-        "but not every file of `/etc/ssl/certs`. It shows what that directory scan costs (the extra "
-        "`exec` of `env` counts against it).",
+        f"- **{DIAG_ONE_ROOT}** (diagnostic): the same binary with `SSL_CERT_FILE` naming a bundle of one "
+        "certificate instead of the system's (about 150): what reading the trusted roots costs.",
+        f"- **{DIAG_FLOOR}** (diagnostic): `bench/floor`, built with the same profile, asks for `/next` "
+        "and nothing else: spawn, `exec`, dynamic loading, libc and the Rust runtime, which every "
+        "function pays before its own work.",
         "",
         "| function | clients | impl | median ms | p90 ms | peak RSS MiB (median) | time vs rust | RSS vs rust |",
         "|---|---|---|---:|---:|---:|---:|---:|",
@@ -75,6 +82,7 @@ def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
             lines += ["", f"{row['function']}: {row['note']}."]
     if not sec.get("node"):
         lines += ["", "The Node side was not measured: `bench/node_modules` is missing (`npm ci` failed)."]
+    _memory(lines, sec)
     lines += ["", "Targets:", "", "| function | init <= 10 ms median | peak RSS <= 8 MiB | >= 40x faster than boto3 |",
               "|---|---|---|---|"]
     for row in sec["rows"]:
@@ -87,39 +95,64 @@ def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
         x_ok = ratio is not None and ratio >= 40
         lines.append(f"| {row['function']} | {_mark(t_ok)} ({_f(r['median_ms'])} ms) | {_mark(m_ok)} "
                      f"({_f(r['median_rss_mib'])} MiB) | {_mark(x_ok)} ({_f(ratio, 0)}x) |")
-        diag = row["impls"].get("rust, CA bundle only", {})
-        cert_ms = r["median_ms"] - diag["median_ms"] if "median_ms" in diag else None
-        if not t_ok:
-            why = (f"Of its {_f(r['median_ms'])} ms, about {_f(cert_ms)} ms go to loading trusted root "
-                   "certificates when the SDK clients are built: the HTTPS client reads the system CA "
-                   "bundle *and then every file of the certificate directory* (`strace` shows some 150 "
-                   "`openat` calls under `/etc/ssl/certs` before `/next`); told to read the bundle only "
-                   f"(`SSL_CERT_DIR` pointing at an empty directory) the same binary starts in "
-                   f"{_f(diag.get('median_ms'))} ms. ") if cert_ms is not None and cert_ms > 1 else ""
-            misses.append(
-                f"**{row['function']}: init {_f(r['median_ms'])} ms > 10 ms.** {why}"
-                + ("The rest is the " if why else "The functions read one CA bundle and build no thread "
-                   "pool at start (current-thread runtime); what is left is the ")
-                + "busy machine (see the load average), the size-tuned build (`opt-level = \"z\"`) and "
-                "the SDK clients' construction. Next levers, not measured yet: create the HTTPS "
-                "connector on the first call instead of at client construction, and build only the "
-                "clients an invocation needs; then confirm with the Init Duration Lambda reports for "
-                "the arm64 build.")
-        if not m_ok:
-            misses.append(
-                f"**{row['function']}: peak RSS {_f(r['median_rss_mib'])} MiB > 8 MiB.** The runtime is "
-                "current-thread and the certificate directory is not read, so what remains is the "
-                "process image: the pages of a binary of about 8 MiB (x86_64 here) touched at start-up, "
-                "the SDK clients' configuration and the CA bundle parsed into a root store. dlq-redrive, "
-                "with the fewest SDK crates, stays under. Levers, not measured yet: fewer SDK crates per "
-                "binary (the hooks link CodeDeploy, Lambda, SSM, SNS and CloudWatch), the root store "
-                "built on the first call, and the arm64 build Lambda runs, whose binary is smaller (see "
-                "the zip table).")
-        if not x_ok and ratio is not None:
-            misses.append(
-                f"**{row['function']}: {ratio:.0f}x faster than boto3, short of 40x.** The ratio divides two "
-                "numbers measured side by side, so load inflates both; a process spawn costs a few ms "
-                "that every implementation pays, which caps the ratio when the Rust side is that small.")
+        _cold_misses(row, t_ok, m_ok, x_ok, ratio, misses)
+
+
+def _memory(lines: list[str], sec: dict) -> None:
+    """Where the Rust start's resident pages are at `/next`, and the sections that put them there."""
+    rows = [r for r in sec["rows"] if r["impls"].get("rust", {}).get("rss_parts_mib")]
+    if not rows:
+        return
+    lines += ["", "Where each Rust start's resident memory is at `/next` (medians, MiB; `smaps`), and the "
+              "executable's sections that decide it (`.text`: code, of which the kernel maps each touched "
+              "page's neighbours too, 64 KiB around a fault; `.rela.dyn`: the relocations the dynamic loader "
+              "reads at start; `.data.rel.ro`: pointers it writes then, resident and private):", "",
+              "| function | executable's file pages | shared libraries | anonymous | `.text` MiB | `.rela.dyn` KiB | `.data.rel.ro` KiB |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    floor = None
+    for row in rows:
+        p, elf = row["impls"]["rust"]["rss_parts_mib"], row.get("elf", {})
+        lines.append(f"| {row['function']} | {_f(p['binary'])} | {_f(p['libraries'])} | {_f(p['anonymous'])} | "
+                     f"{_f(elf.get('.text', 0) / MIB)} | {elf.get('.rela.dyn', 0) / 1024:.0f} | "
+                     f"{elf.get('.data.rel.ro', 0) / 1024:.0f} |")
+        floor = floor or row["impls"].get(DIAG_FLOOR, {}).get("rss_parts_mib")
+    if floor:
+        lines += ["", f"The floor binary, for scale: {_f(floor['binary'])} MiB of its own pages, "
+                  f"{_f(floor['libraries'])} MiB of shared libraries, {_f(floor['anonymous'])} MiB anonymous."]
+
+
+def _cold_misses(row: dict, t_ok: bool, m_ok: bool, x_ok: bool, ratio, misses: list[str]) -> None:
+    r, py = row["impls"]["rust"], row["impls"].get("python", {})
+    floor = row["impls"].get(DIAG_FLOOR, {}).get("median_ms")
+    one_root = row["impls"].get(DIAG_ONE_ROOT, {}).get("median_ms")
+    roots_ms = r["median_ms"] - one_root if one_root is not None else None
+    split = (f"Of its {_f(r['median_ms'])} ms, {_f(floor)} ms is the floor any Rust binary pays here "
+             f"(`{DIAG_FLOOR}`) and {_f(roots_ms)} ms reading the system's trusted roots (the "
+             f"`{DIAG_ONE_ROOT}` row); the rest, {_f(r['median_ms'] - floor - (roots_ms or 0))} ms, builds "
+             f"the {len(row['clients'])} SDK clients ({', '.join(row['clients'])}), the Tokio runtime and "
+             "the logger. ") if floor is not None else ""
+    if not t_ok:
+        misses.append(f"**{row['function']}: init {_f(r['median_ms'])} ms > 10 ms.** {split}")
+    if not m_ok:
+        p, elf = r.get("rss_parts_mib", {}), row.get("elf", {})
+        relocs = (elf.get(".rela.dyn", 0) + elf.get(".data.rel.ro", 0)) / MIB
+        misses.append(
+            f"**{row['function']}: peak RSS {_f(r['median_rss_mib'])} MiB > 8 MiB.** Measured at `/next`: "
+            f"{_f(p.get('binary'))} MiB are the executable's own file pages (its `.text` is "
+            f"{_f(elf.get('.text', 0) / MIB)} MiB; the kernel maps 64 KiB around each page touched, so "
+            f"code spread over the binary is mostly resident), {_f(p.get('libraries'))} MiB shared "
+            f"libraries and {_f(p.get('anonymous'))} MiB anonymous memory (heap, stacks, the relocated "
+            "pointers). The lever not taken: the executable is position-independent, so the "
+            f"dynamic loader reads `.rela.dyn` and writes all of `.data.rel.ro` at start ({_f(relocs)} MiB "
+            "together, both resident); a `-no-pie` link needs neither but loses address-space "
+            "randomisation of the executable, and packed relative relocations (`-z pack-relative-relocs`) need glibc "
+            "2.36 where Lambda's provided.al2023 has 2.34.")
+    if not x_ok and ratio is not None:
+        need = py["median_ms"] / 40
+        misses.append(
+            f"**{row['function']}: {ratio:.0f}x faster than boto3, short of 40x.** 40x would take "
+            f"{_f(need)} ms against boto3's {_f(py['median_ms'])} ms. {split}"
+            + (f"Even the floor alone is {py['median_ms'] / floor:.0f}x faster than boto3 here." if floor else ""))
 
 
 def _zip(lines: list[str], sec: dict | None, misses: list[str]) -> None:

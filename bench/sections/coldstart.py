@@ -17,13 +17,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .common import ROOT, build_with_fallback, functions, median, not_ready, p90, sdk_clients
+from .common import OUT_DIR, ROOT, build_with_fallback, cargo, functions, median, not_ready, p90, sdk_clients
 
 NEXT = "/2018-06-01/runtime/invocation/next"
 WARMUP = 2
 TARGET_MS = 10.0
 TARGET_RSS_MIB = 8.0
-TARGET_RATIO_BOTO3 = 25.0
+TARGET_RATIO_BOTO3 = 40.0
+DIAG_ONE_ROOT = "rust, one trusted root"
+DIAG_FLOOR = "floor: a Rust binary doing nothing"
 
 
 class _Probe:
@@ -33,9 +35,58 @@ class _Probe:
         self.pid = pid
         self.arrived_ns: int | None = None
         self.hwm_kib: int | None = None
+        self.parts: dict | None = None
         self.init_error: str | None = None
         self.seen = threading.Event()
         self.release = threading.Event()
+
+
+def _rss_parts(pid: int) -> dict | None:
+    """Where the resident pages are at this moment (KiB): the executable's own file pages,
+    shared libraries' file pages, and anonymous memory (heap, stacks, relocated data)."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        text = Path(f"/proc/{pid}/smaps").read_text()
+    except OSError:
+        return None
+    parts = {"binary_kib": 0, "libraries_kib": 0, "anonymous_kib": 0}
+    path = ""
+    for line in text.splitlines():
+        head = line.split(None, 5)
+        if head and "-" in head[0] and not head[0].endswith(":"):
+            path = head[5].strip() if len(head) > 5 else ""
+        elif line.startswith("Anonymous:"):
+            parts["anonymous_kib"] += int(line.split()[1])
+        elif line.startswith("Rss:"):
+            kib = int(line.split()[1])
+            if path == exe:
+                parts["binary_kib"] += kib
+            elif ".so" in path:
+                parts["libraries_kib"] += kib
+    # The executable's pages written at start (relocations) count as anonymous there.
+    return parts
+
+
+def elf_sections(binary: str, names: tuple[str, ...] = (".text", ".rela.dyn", ".data.rel.ro")) -> dict:
+    """Sizes (bytes) of some sections of an ELF64 file."""
+    import struct
+    try:
+        data = Path(binary).read_bytes()
+    except OSError:
+        return {}
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        return {}
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    strtab = headers[shstrndx][4]
+    out = {}
+    for name_off, _, _, _, _, size in headers:
+        end = data.index(b"\0", strtab + name_off)
+        name = data[strtab + name_off:end].decode()
+        if name in names:
+            out[name] = size
+    return out
 
 
 def _vm_hwm_kib(pid: int) -> int | None:
@@ -66,6 +117,7 @@ class RuntimeApi:
                 if probe.arrived_ns is None:
                     probe.arrived_ns = now
                     probe.hwm_kib = _vm_hwm_kib(probe.pid)
+                    probe.parts = _rss_parts(probe.pid)
                     probe.seen.set()
                 # Hold the request: the process is killed before it gets an event.
                 probe.release.wait(30)
@@ -140,14 +192,41 @@ def _one(api: RuntimeApi, argv: list[str], env: dict) -> dict:
         err.seek(0)
         tail = err.read().decode(errors="replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
         return {"error": probe.init_error or tail[0][:300]}
-    return {"ms": (probe.arrived_ns - t0) / 1e6, "rss_mib": (probe.hwm_kib or 0) / 1024}
+    return {"ms": (probe.arrived_ns - t0) / 1e6, "rss_mib": (probe.hwm_kib or 0) / 1024,
+            "parts": probe.parts or {}}
+
+
+def _floor() -> str | None:
+    """bench/floor's release binary (no work before `/next`), or None if it does not build."""
+    target = ROOT / "target" / "bench-floor"
+    ok, _ = cargo(["build", "--release", "--manifest-path", str(ROOT / "bench" / "floor" / "Cargo.toml"),
+                   "--target-dir", str(target)], OUT_DIR / "logs" / "floor.log")
+    return str(target / "release" / "rollgate-bench-floor") if ok else None
+
+
+def _one_root(directory: str) -> str | None:
+    """A CA bundle holding only the first certificate of the system's bundle."""
+    for bundle in ("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", "/etc/pki/tls/certs/ca-bundle.crt",
+                   "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem"):
+        try:
+            text = Path(bundle).read_text()
+        except OSError:
+            continue
+        end = text.find("-----END CERTIFICATE-----")
+        start = text.rfind("-----BEGIN CERTIFICATE-----", 0, end)
+        if start >= 0:
+            path = Path(directory) / "one-root.pem"
+            path.write_text(text[start:end] + "-----END CERTIFICATE-----\n")
+            return str(path)
+    return None
 
 
 def run(runs: int = 25) -> dict:
     rows, skipped = [], []
     node_ok = (ROOT / "bench" / "node_modules" / "@aws-sdk" / "client-lambda").exists()
     python = str(ROOT / ".venv" / "bin" / "python")
-    empty_dir = tempfile.mkdtemp(prefix="rollgate-bench-no-certs-")
+    floor = _floor()
+    one_root = _one_root(tempfile.mkdtemp(prefix="rollgate-bench-one-root-"))
     for name in functions():
         why = not_ready(name)
         if why:
@@ -160,13 +239,19 @@ def run(runs: int = 25) -> dict:
         clients = sdk_clients(name, src)
         binary = str(ROOT / "target" / "release" / name)
         impls = {"rust": [binary],
-                 # Diagnostic: the same binary told to read only the CA bundle, not every
-                 # file of the certificate directory (what client construction does now).
-                 "rust, CA bundle only": ["env", f"SSL_CERT_DIR={empty_dir}", binary],
                  "python": [python, str(ROOT / "bench" / "init_boto3.py"), *clients]}
+        # Diagnostics: what the start costs without the system's ~150 trusted roots (the
+        # same binary given a bundle of one), and with no work at all (bench/floor).
+        extra_env = {}
+        if one_root:
+            impls[DIAG_ONE_ROOT] = [binary]
+            extra_env[DIAG_ONE_ROOT] = {"SSL_CERT_FILE": one_root}
+        if floor:
+            impls[DIAG_FLOOR] = [floor]
         if node_ok:
             impls["node"] = ["node", str(ROOT / "bench" / "init_sdkv3.cjs"), *clients]
-        rows.append({"function": name, "clients": clients, "impls": impls, "note": note})
+        rows.append({"function": name, "clients": clients, "impls": impls, "env": extra_env, "note": note,
+                     "elf": elf_sections(binary)})
 
     if not rows:
         return {"status": "skipped", "reason": "no function binary could be built", "skipped": skipped}
@@ -185,7 +270,7 @@ def run(runs: int = 25) -> dict:
                     key = (r["function"], impl)
                     if key in errors:
                         continue
-                    res = _one(api, r["impls"][impl], env)
+                    res = _one(api, r["impls"][impl], {**env, **r["env"].get(impl, {})})
                     if "error" in res:
                         errors[key] = res["error"]
                     elif rnd >= WARMUP:
@@ -195,7 +280,8 @@ def run(runs: int = 25) -> dict:
 
     out = []
     for r in rows:
-        entry = {"function": r["function"], "clients": r["clients"], "impls": {}, "note": r["note"]}
+        entry = {"function": r["function"], "clients": r["clients"], "impls": {}, "note": r["note"],
+                 "elf": r["elf"]}
         for impl in r["impls"]:
             key = (r["function"], impl)
             if key in errors:
@@ -203,11 +289,14 @@ def run(runs: int = 25) -> dict:
                 continue
             ms = [s["ms"] for s in samples[key]]
             rss = [s["rss_mib"] for s in samples[key]]
+            parts = {k: median([s["parts"].get(k, 0) for s in samples[key]]) / 1024
+                     for k in ("binary_kib", "libraries_kib", "anonymous_kib")}
             entry["impls"][impl] = {"n": len(ms), "median_ms": median(ms), "p90_ms": p90(ms),
-                                    "median_rss_mib": median(rss), "max_rss_mib": max(rss)}
+                                    "median_rss_mib": median(rss), "max_rss_mib": max(rss),
+                                    "rss_parts_mib": {k.replace("_kib", ""): v for k, v in parts.items()}}
         rust = entry["impls"].get("rust", {})
         if "median_ms" in rust:
-            for impl in ("rust, CA bundle only", "python", "node"):
+            for impl in (DIAG_ONE_ROOT, DIAG_FLOOR, "python", "node"):
                 other = entry["impls"].get(impl, {})
                 if "median_ms" in other:
                     other["ratio_time"] = other["median_ms"] / rust["median_ms"]
