@@ -31,8 +31,10 @@ DIAG_FLOOR = "floor: a Rust binary doing nothing"
 class _Probe:
     """What the Runtime API saw of the one process currently running."""
 
-    def __init__(self, pid: int):
-        self.pid = pid
+    def __init__(self):
+        # Set once the process is spawned; a fast process may ask for /next before.
+        self.pid: int | None = None
+        self.spawned = threading.Event()
         self.arrived_ns: int | None = None
         self.hwm_kib: int | None = None
         self.parts: dict | None = None
@@ -116,6 +118,7 @@ class RuntimeApi:
                     return
                 if probe.arrived_ns is None:
                     probe.arrived_ns = now
+                    probe.spawned.wait(5)
                     probe.hwm_kib = _vm_hwm_kib(probe.pid)
                     probe.parts = _rss_parts(probe.pid)
                     probe.seen.set()
@@ -176,10 +179,14 @@ def lambda_env(function: str, api_port: int, home: str) -> dict:
 
 def _one(api: RuntimeApi, argv: list[str], env: dict) -> dict:
     err = tempfile.TemporaryFile()
+    # The probe is in place before the process exists: a start of a few ms can reach
+    # /next before Popen returns.
+    probe = api.probe = _Probe()
     t0 = time.monotonic_ns()
     proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=err, cwd=ROOT)
-    probe = api.probe = _Probe(proc.pid)
+    probe.pid = proc.pid
+    probe.spawned.set()
     deadline = time.monotonic() + 30
     while not probe.seen.wait(0.005):
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -348,13 +348,7 @@ fn parse_eventbridge(
             )));
         }
     };
-    let source = obj.get("source").and_then(Value::as_str);
-    if source != Some(want) {
-        return Err(Error::InvalidEvent(format!(
-            "source {} is not {want:?}: a {kind:?} event comes only from {want}",
-            source.map_or_else(|| "(missing)".to_owned(), |s| format!("{s:?}"))
-        )));
-    }
+    check_source(obj, kind, want)?;
     if kind == ALARM_DETAIL_TYPE {
         let ev: EventBridgeEvent<AlarmDetail> = serde_path_to_error::deserialize(payload)
             .map_err(|e| invalid("CloudWatch Alarm State Change event", e))?;
@@ -372,16 +366,48 @@ fn parse_eventbridge(
         let change = cloudtrail::parse_detail(&ev.detail, time_ms)?;
         return Ok(vec![Inbound::AliasChange(change)]);
     }
+    Ok(vec![Inbound::Deployment(deployment_change(payload)?)])
+}
+
+/// `source` must be the one AWS service that emits events of `kind`.
+fn check_source(obj: &serde_json::Map<String, Value>, kind: &str, want: &str) -> Result<(), Error> {
+    let source = obj.get("source").and_then(Value::as_str);
+    if source != Some(want) {
+        return Err(Error::InvalidEvent(format!(
+            "source {} is not {want:?}: a {kind:?} event comes only from {want}",
+            source.map_or_else(|| "(missing)".to_owned(), |s| format!("{s:?}"))
+        )));
+    }
+    Ok(())
+}
+
+fn deployment_change(payload: &Value) -> Result<DeploymentChange, Error> {
     let ev: EventBridgeEvent<DeploymentDetail> = serde_path_to_error::deserialize(payload)
         .map_err(|e| invalid("CodeDeploy state-change event", e))?;
-    Ok(vec![Inbound::Deployment(DeploymentChange {
+    Ok(DeploymentChange {
         event_id: ev.id,
         application: ev.detail.application,
         deployment_group: ev.detail.deployment_group,
         deployment_id: ev.detail.deployment_id,
         state: ev.detail.state,
         time: ev.time.map(|t| t.to_rfc3339()),
-    })])
+    })
+}
+
+/// A CodeDeploy deployment state-change event from `home`, checked as [`parse_at_home`]
+/// checks one, without the alarm and CloudTrail parsers (the rollout function takes only
+/// these, and its package stays under 3 MiB without them). `None`: another kind.
+pub fn deployment_at_home(payload: &Value, home: &Home) -> Result<Option<DeploymentChange>, Error> {
+    let obj = payload
+        .as_object()
+        .ok_or_else(|| Error::InvalidEvent("expected a JSON object".into()))?;
+    if obj.get("detail-type").and_then(Value::as_str) != Some(DEPLOYMENT_DETAIL_TYPE) {
+        return Ok(None);
+    }
+    check_source(obj, DEPLOYMENT_DETAIL_TYPE, "aws.codedeploy")?;
+    let change = deployment_change(payload)?;
+    home.admit(&origin(payload))?;
+    Ok(Some(change))
 }
 
 /// An SNS delivery: each record's message is one alarm notification.
@@ -566,6 +592,27 @@ mod tests {
             None,
             None,
         )
+    }
+
+    #[test]
+    fn the_rollouts_reader_takes_deployment_changes_from_home_only() {
+        let v = sample("alarm-rollback-codedeploy.json");
+        let change = deployment_at_home(&v, &home()).unwrap().unwrap();
+        let Inbound::Deployment(parsed) = parse(&v).unwrap().pop().unwrap() else {
+            panic!("a deployment change");
+        };
+        assert_eq!(change, parsed);
+        // Another kind is not this reader's: no alarm is parsed here.
+        assert_eq!(
+            deployment_at_home(&sample("alarm-rollback-eventbridge.json"), &home()).unwrap(),
+            None
+        );
+        let mut forged = v.clone();
+        forged["source"] = Value::from("my.app");
+        assert!(deployment_at_home(&forged, &home()).is_err());
+        let mut elsewhere = v;
+        elsewhere["account"] = Value::from("210987654321");
+        assert!(deployment_at_home(&elsewhere, &home()).is_err());
     }
 
     #[test]

@@ -17,7 +17,6 @@ use crate::error::Error;
 use crate::failure::Failure;
 use crate::ports::{DeploymentInfo, Functions, PolicyStore};
 use crate::post_traffic::Metrics;
-use crate::rollback::event::Inbound;
 use crate::rollback::ledger::{ShiftJudgement, ShiftVerdict, shift_end_sort, shift_sort};
 use crate::rollback::ports::{Announcer, Ledger};
 use serde_json::{Value, json};
@@ -41,8 +40,8 @@ where
     /// A CodeDeploy state-change event: on START of a Lambda deployment in scope, plan
     /// the first judgement of its shift.
     pub(super) async fn shift_event(&self, payload: &Value) -> std::result::Result<Value, Failure> {
-        let inbound = crate::rollback::event::parse_at_home(payload, &self.settings.home)?;
-        let Some(Inbound::Deployment(change)) = inbound.into_iter().next() else {
+        let change = crate::rollback::event::deployment_at_home(payload, &self.settings.home)?;
+        let Some(change) = change else {
             return Err(refused(
                 "only CodeDeploy deployment state changes are taken here",
             ));
