@@ -62,6 +62,15 @@ def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
         "and nothing else: spawn, `exec`, dynamic loading, libc and the Rust runtime, which every "
         "function pays before its own work.",
         "",
+        "Trusted roots: the functions read one CA bundle, the first of `SSL_CERT_FILE`, "
+        "`/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem`, `/etc/pki/tls/certs/ca-bundle.crt`, "
+        "`/etc/ssl/certs/ca-certificates.crt`, `/etc/ssl/cert.pem` that exists, and parse it once at "
+        "start (the SDK parses it again when the first AWS call builds the one shared connector). "
+        "Lambda's `provided.al2023` is Amazon Linux 2023, whose `ca-certificates` package keeps "
+        "Fedora's layout: the first of those paths (and the second, a link to it). That was not read off "
+        "the image itself here (this machine reaches no container registry); this machine's bundle is "
+        "Debian's.",
+        "",
         "| function | clients | impl | median ms | p90 ms | peak RSS MiB (median) | time vs rust | RSS vs rust |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
