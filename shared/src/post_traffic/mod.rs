@@ -474,16 +474,15 @@ impl<'a, M: Metrics, C: Continuation, H: HttpClient, J: ShiftRecords> PostTraffi
             return Ok(s);
         }
         let now = self.clock.now_ms();
-        let started = self
-            .continuation
-            .deployment_started_ms(&info.deployment_id)
-            .await?;
         let t = &info.target;
-        let shift = match self
-            .shifts
-            .shift_judgements(&t.function_name, &t.alias, &info.deployment_id)
-            .await
-        {
+        // Independent reads: one round trip for both.
+        let (started, rounds) = tokio::join!(
+            self.continuation.deployment_started_ms(&info.deployment_id),
+            self.shifts
+                .shift_judgements(&t.function_name, &t.alias, &info.deployment_id)
+        );
+        let started = started?;
+        let shift = match rounds {
             Ok(rounds) => decide::shift_check(&rounds),
             // The gate judges the whole canary window itself: an unread ledger fails nothing.
             Err(e) => Some(

@@ -21,6 +21,8 @@ use crate::scope::Home;
 
 pub const ALARM_DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
 pub const DEPLOYMENT_DETAIL_TYPE: &str = "CodeDeploy Deployment State-change Notification";
+/// The only source of [`DEPLOYMENT_DETAIL_TYPE`] events.
+const DEPLOYMENT_SOURCE: &str = "aws.codedeploy";
 
 /// The envelope an alarm arrived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -339,7 +341,7 @@ fn parse_eventbridge(
     // kinds from another source is forged and changes nothing.
     let want = match kind {
         ALARM_DETAIL_TYPE => "aws.cloudwatch",
-        DEPLOYMENT_DETAIL_TYPE => "aws.codedeploy",
+        DEPLOYMENT_DETAIL_TYPE => DEPLOYMENT_SOURCE,
         cloudtrail::DETAIL_TYPE => cloudtrail::SOURCE,
         other => {
             return Err(Error::InvalidEvent(format!(
@@ -404,7 +406,7 @@ pub fn deployment_at_home(payload: &Value, home: &Home) -> Result<Option<Deploym
     if obj.get("detail-type").and_then(Value::as_str) != Some(DEPLOYMENT_DETAIL_TYPE) {
         return Ok(None);
     }
-    check_source(obj, DEPLOYMENT_DETAIL_TYPE, "aws.codedeploy")?;
+    check_source(obj, DEPLOYMENT_DETAIL_TYPE, DEPLOYMENT_SOURCE)?;
     let change = deployment_change(payload)?;
     home.admit(&origin(payload))?;
     Ok(Some(change))

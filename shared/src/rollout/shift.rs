@@ -193,6 +193,20 @@ where
             .map_err(Failure::from)
     }
 
+    /// Keep the round's judgement as its `shift#<deployment>#<round>` row; the row as
+    /// written.
+    async fn note_judgement(
+        &self,
+        info: &DeploymentInfo,
+        round: &ShiftRound,
+        judgement: &ShiftJudgement,
+    ) -> std::result::Result<Value, Failure> {
+        let sort = shift_sort(&round.deployment_id, round.round);
+        let row = serde_json::to_value(judgement).unwrap_or(Value::Null);
+        self.note_round(info, &sort, &row).await?;
+        Ok(row)
+    }
+
     async fn next_round(
         &self,
         info: &DeploymentInfo,
@@ -200,9 +214,7 @@ where
         every: u64,
         row: ShiftJudgement,
     ) -> std::result::Result<Value, Failure> {
-        let sort = shift_sort(&round.deployment_id, round.round);
-        let row = serde_json::to_value(&row).unwrap_or(Value::Null);
-        self.note_round(info, &sort, &row).await?;
+        let row = self.note_judgement(info, round, &row).await?;
         let next = ShiftRound {
             round: round.round + 1,
             ..round.clone()
@@ -234,9 +246,7 @@ where
             stop: Some(outcome),
             ..ShiftJudgement::new(self.clock.now_ms(), round.round, Some(weight))
         };
-        let sort = shift_sort(&round.deployment_id, round.round);
-        let row = serde_json::to_value(&row).unwrap_or(Value::Null);
-        self.note_round(info, &sort, &row).await?;
+        self.note_judgement(info, round, &row).await?;
         let reason = format!(
             "judged during the traffic shift of deployment {} ({:.0}% on version {}): the new version is worse than the old one; stopped with rollback to version {}",
             info.deployment_id,
