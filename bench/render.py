@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sections.coldstart import DIAG_FLOOR, DIAG_ONE_ROOT, TARGET_MS, TARGET_RATIO_BOTO3, TARGET_RSS_MIB
+
 MIB = 1024 * 1024
 
 
@@ -29,10 +31,6 @@ def _skip(lines: list[str], sec: dict | None, what: str) -> bool:
         lines += [f"Skipped: {sec.get('reason') or what}.", ""]
         return True
     return False
-
-
-DIAG_ONE_ROOT = "rust, one trusted root"
-DIAG_FLOOR = "floor: a Rust binary doing nothing"
 
 
 def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
@@ -92,16 +90,17 @@ def _cold(lines: list[str], sec: dict | None, misses: list[str]) -> None:
     if not sec.get("node"):
         lines += ["", "The Node side was not measured: `bench/node_modules` is missing (`npm ci` failed)."]
     _memory(lines, sec)
-    lines += ["", "Targets:", "", "| function | init <= 10 ms median | peak RSS <= 8 MiB | >= 40x faster than boto3 |",
+    lines += ["", "Targets:", "", f"| function | init <= {TARGET_MS:g} ms median | peak RSS <= {TARGET_RSS_MIB:g} MiB | "
+              f">= {TARGET_RATIO_BOTO3:g}x faster than boto3 |",
               "|---|---|---|---|"]
     for row in sec["rows"]:
         r = row["impls"].get("rust", {})
         if "median_ms" not in r:
             continue
         py = row["impls"].get("python", {})
-        t_ok, m_ok = r["median_ms"] <= 10, r["median_rss_mib"] <= 8
+        t_ok, m_ok = r["median_ms"] <= TARGET_MS, r["median_rss_mib"] <= TARGET_RSS_MIB
         ratio = py.get("ratio_time")
-        x_ok = ratio is not None and ratio >= 40
+        x_ok = ratio is not None and ratio >= TARGET_RATIO_BOTO3
         lines.append(f"| {row['function']} | {_mark(t_ok)} ({_f(r['median_ms'])} ms) | {_mark(m_ok)} "
                      f"({_f(r['median_rss_mib'])} MiB) | {_mark(x_ok)} ({_f(ratio, 0)}x) |")
         _cold_misses(row, t_ok, m_ok, x_ok, ratio, misses)
@@ -157,10 +156,10 @@ def _cold_misses(row: dict, t_ok: bool, m_ok: bool, x_ok: bool, ratio, misses: l
             "randomisation of the executable, and packed relative relocations (`-z pack-relative-relocs`) need glibc "
             "2.36 where Lambda's provided.al2023 has 2.34.")
     if not x_ok and ratio is not None:
-        need = py["median_ms"] / 40
+        need = py["median_ms"] / TARGET_RATIO_BOTO3
         misses.append(
-            f"**{row['function']}: {ratio:.0f}x faster than boto3, short of 40x.** 40x would take "
-            f"{_f(need)} ms against boto3's {_f(py['median_ms'])} ms. {split}"
+            f"**{row['function']}: {ratio:.0f}x faster than boto3, short of {TARGET_RATIO_BOTO3:g}x.** "
+            f"{TARGET_RATIO_BOTO3:g}x would take {_f(need)} ms against boto3's {_f(py['median_ms'])} ms. {split}"
             + (f"Even the floor alone is {py['median_ms'] / floor:.0f}x faster than boto3 here." if floor else ""))
 
 
@@ -408,10 +407,13 @@ def _summary(sections: dict) -> list[str]:
         r, py = row["impls"].get("rust", {}), row["impls"].get("python", {})
         if "median_ms" in r:
             f = row["function"]
-            rows.append((f"{f}: init <= 10 ms median", f"{_f(r['median_ms'])} ms", r["median_ms"] <= 10))
-            rows.append((f"{f}: peak RSS <= 8 MiB", f"{_f(r['median_rss_mib'])} MiB", r["median_rss_mib"] <= 8))
+            rows.append((f"{f}: init <= {TARGET_MS:g} ms median", f"{_f(r['median_ms'])} ms",
+                         r["median_ms"] <= TARGET_MS))
+            rows.append((f"{f}: peak RSS <= {TARGET_RSS_MIB:g} MiB", f"{_f(r['median_rss_mib'])} MiB",
+                         r["median_rss_mib"] <= TARGET_RSS_MIB))
             if "ratio_time" in py:
-                rows.append((f"{f}: init >= 40x faster than boto3", _x(py["ratio_time"]), py["ratio_time"] >= 40))
+                rows.append((f"{f}: init >= {TARGET_RATIO_BOTO3:g}x faster than boto3", _x(py["ratio_time"]),
+                             py["ratio_time"] >= TARGET_RATIO_BOTO3))
     zips = sections.get("zip") or {}
     for r in zips.get("rows", []) if zips.get("status") == "ran" else []:
         if "zip_bytes" in r:
