@@ -31,6 +31,28 @@ pub fn epoch_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// `ms` since the epoch as UTC, `2026-12-04T09:30:00Z` (to the second), the way the
+/// announcements and the CLI write times. Days to a civil date by H. Hinnant's algorithm.
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 /// A wall clock that moves with tokio's: from `base_ms` when made, forward as tokio's
 /// time advances. With tokio's time paused, sleeps advance it at once, so a test can run
 /// a bake of many rounds in milliseconds and still see windows move as on AWS.
@@ -69,6 +91,20 @@ pub fn backoff(attempt: u32, first: Duration, cap: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inverse of the ledger's timestamp reader, at the edges of the calendar.
+    #[test]
+    fn utc_writes_dates_as_aws_does() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_570_035_880_985), "2019-10-02T17:04:40Z");
+        assert_eq!(utc(1_709_164_800_000), "2024-02-29T00:00:00Z");
+        assert_eq!(utc(951_868_799_000), "2000-02-29T23:59:59Z");
+        assert_eq!(utc(-1_000), "1969-12-31T23:59:59Z");
+        for ms in [0, 1_709_164_800_000, 4_102_444_800_000, 1_234_567_890_123] {
+            let back = crate::rollback::run::timestamp_ms(&utc(ms)).unwrap();
+            assert_eq!(back, ms - ms.rem_euclid(1000), "{ms}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_from_the_first_wait_up_to_the_cap_with_jitter_in_the_upper_half() {

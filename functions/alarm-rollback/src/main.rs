@@ -1,5 +1,6 @@
 //! EventBridge alarm state changes (and CloudWatch Lambda actions, SNS alarm
-//! notifications) → stop or roll back the release; CodeDeploy state changes → ledger.
+//! notifications) → stop or roll back the release; CodeDeploy state changes → ledger;
+//! an operator's requests (rollback now, freeze, unfreeze) → the same claims.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rollgate::adapters::cloudwatch_alarms::CloudWatchAlarms;
@@ -27,7 +28,8 @@ async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Failure
         releases: &c.releases,
         policies: &c.policies,
         announcer: &c.announcer,
-        settings: Settings::new(&c.config, &ctx.invoked_function_arn),
+        settings: Settings::new(&c.config, &ctx.invoked_function_arn)
+            .with_request_id(ctx.request_id.clone()),
     };
     run::handle_payload(&deps, &payload).await
 }

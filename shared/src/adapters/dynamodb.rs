@@ -2,14 +2,16 @@
 
 use crate::error::{Error, Result};
 use crate::rollback::ledger::{
-    self, Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, DeploymentStatus, History, Origin,
-    QUARANTINE_PREFIX, ReleaseContext, RollbackSettings,
+    self, Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, DeploymentStatus, Freeze, History,
+    Origin, QUARANTINE_PREFIX, ReleaseContext, RequestRow, RollbackSettings,
 };
 use crate::rollback::ports::Ledger;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::ReturnValue;
 use std::collections::HashMap;
 
 /// Newest deployments read per decision: enough to skip CodeDeploy's own rollbacks.
@@ -86,6 +88,19 @@ fn to_deployment(item: &Item) -> Option<DeploymentRecord> {
     })
 }
 
+/// An alias's `freeze` row.
+pub(crate) fn to_freeze(item: &Item) -> Option<Freeze> {
+    Some(Freeze {
+        until_ms: get_n(item, "until_ms")?,
+        by: get_s(item, "by").unwrap_or_default(),
+        reason: get_s(item, "reason").unwrap_or_default(),
+        at_ms: get_n(item, "at_ms").unwrap_or_default(),
+        request_id: get_s(item, "request_id").unwrap_or_default(),
+        lifted_by: get_s(item, "lifted_by"),
+        lifted_ms: get_n(item, "lifted_ms"),
+    })
+}
+
 /// The group and rollback settings written beside a deployment (none on rows written
 /// before rollgate recorded them).
 fn to_context(item: &Item) -> ReleaseContext {
@@ -116,18 +131,24 @@ where
 }
 
 impl DynamoLedger {
-    /// Every row of `pk` whose sort key starts with `prefix`, in key order.
+    /// Every row of `pk` whose sort key starts with `prefix` (every row: ""), in key order.
     async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            // DynamoDB refuses an empty key value: no prefix, no sort-key condition.
+            let mut q = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":p", s(prefix))
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk));
+            if !prefix.is_empty() {
+                q = q
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                    .expression_attribute_values(":p", s(prefix));
+            }
+            let out = q
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -171,6 +192,68 @@ impl DynamoLedger {
             Err(e) => Err(Error::aws("dynamodb", "PutItem", e)),
         }
     }
+}
+
+/// What an operator reads (the `rollgate` CLI): whole partitions as plain JSON.
+impl DynamoLedger {
+    /// Every row of a partition, newest sort key first, each as a JSON object (strings,
+    /// numbers, booleans; other attribute types as null).
+    pub async fn partition_rows(&self, pk: &str) -> Result<Vec<serde_json::Value>> {
+        let mut items = self.query_prefix(pk, "").await?;
+        items.reverse();
+        Ok(items.iter().map(item_json).collect())
+    }
+
+    /// `(function, alias)` of every alias the ledger has recorded a release of (one
+    /// `Scan` of the alias index rows).
+    pub async fn tracked(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(sk, :a) AND begins_with(pk, :f)")
+                .expression_attribute_values(":a", s("alias#"))
+                .expression_attribute_values(":f", s("fn#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb("Scan"))?;
+            for item in page.items() {
+                if let (Some(f), Some(a)) = (get_s(item, "function"), get_s(item, "alias")) {
+                    out.push((f, a));
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// A ledger item as JSON: `S` as a string, `N` as a number, `BOOL` as a boolean.
+pub fn item_json(item: &Item) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in item {
+        let j = match v {
+            AttributeValue::S(s) => serde_json::Value::from(s.as_str()),
+            AttributeValue::N(n) => n
+                .parse::<i64>()
+                .map(serde_json::Value::from)
+                .or_else(|_| n.parse::<f64>().map(serde_json::Value::from))
+                .unwrap_or(serde_json::Value::Null),
+            AttributeValue::Bool(b) => serde_json::Value::from(*b),
+            _ => serde_json::Value::Null,
+        };
+        m.insert(k.clone(), j);
+    }
+    serde_json::Value::Object(m)
 }
 
 /// The writes of [`Ledger::record_deployment`].
@@ -326,6 +409,8 @@ impl Ledger for DynamoLedger {
                     get_s(item, "sk").is_some_and(|k| k.starts_with(QUARANTINE_PREFIX));
                 if quarantine {
                     h.quarantined.extend(get_s(item, "version"));
+                } else if get_s(item, "sk").as_deref() == Some(ledger::FREEZE_SORT) {
+                    h.freeze = to_freeze(item);
                 } else if h.deployments.len() < HISTORY_DEPTH
                     && let Some(d) = to_deployment(item)
                 {
@@ -387,6 +472,9 @@ impl Ledger for DynamoLedger {
         if let Some(g) = &c.good_version {
             item.insert("good_version".into(), s(g));
         }
+        if let Some(t) = c.since_ms {
+            item.insert("since_ms".into(), n(t));
+        }
         let failed = HashMap::from([(":failed".to_owned(), s(FAILED_OUTCOME))]);
         if self.put_if(item, CLAIM_CONDITION, Some(failed)).await? {
             return Ok(ClaimOutcome::Won);
@@ -415,8 +503,9 @@ impl Ledger for DynamoLedger {
             .table_name(&self.table)
             .key("pk", s(ledger::partition(&c.function, &c.alias)))
             .key("sk", s(&c.sort))
-            .update_expression("SET outcome = :o")
+            .update_expression("SET outcome = :o, settled_ms = :t")
             .expression_attribute_values(":o", s(outcome))
+            .expression_attribute_values(":t", n(crate::clock::epoch_ms()))
             .send()
             .await
             .map_err(ddb("UpdateItem"))?;
@@ -435,6 +524,80 @@ impl Ledger for DynamoLedger {
         ]);
         // The first quarantine of a version is the one kept.
         self.put_if_absent(item).await.map(|_| ())
+    }
+
+    async fn freeze(&self, function: &str, alias: &str, f: &Freeze) -> Result<bool> {
+        let item: Item = HashMap::from([
+            ("pk".to_owned(), s(ledger::partition(function, alias))),
+            ("sk".to_owned(), s(ledger::FREEZE_SORT)),
+            ("until_ms".to_owned(), n(f.until_ms)),
+            ("by".to_owned(), s(&f.by)),
+            ("reason".to_owned(), s(&f.reason)),
+            ("at_ms".to_owned(), n(f.at_ms)),
+            ("request_id".to_owned(), s(&f.request_id)),
+        ]);
+        let same = HashMap::from([(":id".to_owned(), s(&f.request_id))]);
+        self.put_if(
+            item,
+            "attribute_not_exists(pk) OR request_id <> :id",
+            Some(same),
+        )
+        .await
+    }
+
+    async fn unfreeze(
+        &self,
+        function: &str,
+        alias: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Option<Freeze>> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(ledger::partition(function, alias)))
+            .key("sk", s(ledger::FREEZE_SORT))
+            .condition_expression("attribute_exists(pk) AND until_ms > :now")
+            .update_expression("SET until_ms = :now, lifted_by = :by, lifted_ms = :now")
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":by", s(by))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(o.attributes().and_then(to_freeze)),
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::aws("dynamodb", "UpdateItem", e)),
+        }
+    }
+
+    async fn note_request(&self, r: &RequestRow) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(ledger::partition(&r.function, &r.alias)))
+            .item("sk", s(r.sort_key()))
+            .item("function", s(&r.function))
+            .item("alias", s(&r.alias))
+            .item("request_id", s(&r.request_id))
+            .item("action", s(&r.action))
+            .item("requester", s(&r.requester))
+            .item("reason", s(&r.reason))
+            .item("at_ms", n(r.at_ms))
+            .item("outcome", s(&r.outcome))
+            .item("acted", AttributeValue::Bool(r.acted))
+            .send()
+            .await
+            .map_err(ddb("PutItem"))?;
+        Ok(())
     }
 }
 
@@ -578,6 +741,7 @@ mod tests {
             bad_version: "2".into(),
             good_version: Some("1".into()),
             at_ms: 1,
+            since_ms: None,
         }
     }
 

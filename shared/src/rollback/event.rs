@@ -31,6 +31,9 @@ pub enum Envelope {
     EventBridge,
     LambdaAction,
     Sns,
+    /// Not an alarm: an operator's rollback request ([`super::manual`]), decided and
+    /// carried out as an alarm would be.
+    Manual,
 }
 
 /// One metric an alarm watches, with its dimensions.
@@ -64,6 +67,9 @@ impl AlarmSignal {
     /// Identifies the state change itself, not its delivery: the same transition
     /// delivered twice, or once per envelope, has the same key.
     pub fn event_key(&self) -> String {
+        if self.envelope == Envelope::Manual {
+            return format!("manual:{}", self.delivery_id.as_deref().unwrap_or("-"));
+        }
         match &self.state_timestamp {
             Some(ts) => format!("alarm:{}:{}@{}", self.alarm_name, self.state, ts),
             None => format!(
@@ -77,6 +83,20 @@ impl AlarmSignal {
 
     pub fn is_alarm(&self) -> bool {
         self.state == "ALARM"
+    }
+
+    pub fn is_manual(&self) -> bool {
+        self.envelope == Envelope::Manual
+    }
+
+    /// What asked for the action, as the announcements say it: `alarm X fired`, or
+    /// `manual rollback by alice (reason: ...)`.
+    pub fn cause(&self) -> String {
+        match (self.envelope, &self.reason) {
+            (Envelope::Manual, Some(r)) => format!("{} (reason: {r})", self.alarm_name),
+            (Envelope::Manual, None) => self.alarm_name.clone(),
+            _ => format!("alarm {} fired", self.alarm_name),
+        }
     }
 }
 
@@ -98,6 +118,8 @@ pub enum Inbound {
     Deployment(DeploymentChange),
     /// A Lambda alias moved by any caller, as CloudTrail recorded it.
     AliasChange(super::cloudtrail::AliasChange),
+    /// An operator's request: roll back now, freeze, unfreeze.
+    Manual(super::manual::ManualRequest),
 }
 
 // --- EventBridge / Lambda action (camelCase) -------------------------------------
@@ -323,8 +345,11 @@ pub fn parse(payload: &Value) -> Result<Vec<Inbound>, Error> {
     if let Some(records) = obj.get("Records").and_then(Value::as_array) {
         return parse_sns_records(records);
     }
+    if obj.contains_key("action") {
+        return Ok(vec![Inbound::Manual(super::manual::parse(payload)?)]);
+    }
     Err(Error::InvalidEvent(
-        "not an alarm state change (EventBridge, Lambda action or SNS) nor a CodeDeploy state-change event"
+        "not an alarm state change (EventBridge, Lambda action or SNS), a CodeDeploy state-change event nor a manual request (`action`: rollback, freeze or unfreeze)"
             .into(),
     ))
 }

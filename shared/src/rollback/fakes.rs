@@ -5,7 +5,9 @@
 //! since its `RevisionId` was read.
 
 use super::decide::AliasState;
-use super::ledger::{Claim, ClaimOutcome, DeploymentRecord, History, ReleaseContext};
+use super::ledger::{
+    Claim, ClaimOutcome, DeploymentRecord, Freeze, History, ReleaseContext, RequestRow,
+};
 use super::ports::{
     AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutcome, UpdateOutcome,
 };
@@ -55,6 +57,10 @@ pub struct LedgerRows {
     pub claims: BTreeMap<(String, String, String), (String, Option<String>)>,
     /// `(function, alias)` → versions taken out of service.
     pub quarantined: BTreeMap<(String, String), BTreeSet<String>>,
+    /// `(function, alias)` → its latest freeze.
+    pub freezes: BTreeMap<(String, String), Freeze>,
+    /// Manual requests, in the order noted.
+    pub requests: Vec<RequestRow>,
 }
 
 /// The deployment ledger in memory.
@@ -95,8 +101,10 @@ impl Ledger for MemLedger {
             .get(&(function.to_owned(), alias.to_owned()))
             .cloned()
             .unwrap_or_default();
+        let key = (function.to_owned(), alias.to_owned());
         Ok(History {
             deployments: mine.iter().map(|(d, _)| d.clone()).collect(),
+            freeze: rows.freezes.get(&key).cloned(),
             quarantined,
             contexts: mine
                 .iter()
@@ -207,6 +215,47 @@ impl Ledger for MemLedger {
             .entry((claim.function.clone(), claim.alias.clone()))
             .or_default()
             .insert(claim.bad_version.clone());
+        Ok(())
+    }
+
+    async fn freeze(&self, function: &str, alias: &str, freeze: &Freeze) -> Result<bool> {
+        self.journal.note("PutItem");
+        let key = (function.to_owned(), alias.to_owned());
+        let mut rows = self.rows();
+        if rows
+            .freezes
+            .get(&key)
+            .is_some_and(|f| f.request_id == freeze.request_id)
+        {
+            return Ok(false);
+        }
+        rows.freezes.insert(key, freeze.clone());
+        Ok(true)
+    }
+
+    async fn unfreeze(
+        &self,
+        function: &str,
+        alias: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Option<Freeze>> {
+        self.journal.note("UpdateItem");
+        let key = (function.to_owned(), alias.to_owned());
+        let mut rows = self.rows();
+        let Some(f) = rows.freezes.get_mut(&key).filter(|f| f.holds(now_ms)) else {
+            return Ok(None);
+        };
+        let before = f.clone();
+        f.until_ms = now_ms;
+        f.lifted_by = Some(by.to_owned());
+        f.lifted_ms = Some(now_ms);
+        Ok(Some(before))
+    }
+
+    async fn note_request(&self, row: &RequestRow) -> Result<()> {
+        self.journal.note("PutItem");
+        self.rows().requests.push(row.clone());
         Ok(())
     }
 }

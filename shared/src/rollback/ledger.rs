@@ -13,10 +13,13 @@
 //! | `fn#<function>#<alias>` | `rollout` | the alias's rollgate rollout (running, or the last one): its state as JSON, its sequence, whether it ended |
 //! | `fn#<function>#<alias>` | `rollout#<id>#<seq, 6 digits>` | one change of a rollout: step, weight, verdict, who, why |
 //! | `fn#<function>#<alias>` | `shift#<deployment id>#<round, 3 digits>` | one judgement during a CodeDeploy deployment's traffic shift ([`ShiftJudgement`]); `shift#<deployment id>#end` once it ended |
+//! | `fn#<function>#<alias>` | `freeze` | the alias's latest freeze ([`Freeze`]): automatic rollbacks held until a time; lifted early by an unfreeze |
+//! | `fn#<function>#<alias>` | `req#<ms, 13 digits>#<request id>` | one manual request (rollback, freeze, unfreeze): who, why, what came of it ([`RequestRow`]) |
 //!
 //! Deployment keys sort by creation time, and `dep#` < `quarantine#` with no other prefix
 //! between them: one descending `Query` over that range reads the quarantined versions
-//! and then the newest deployments ([`HISTORY_RANGE`]). Claims are keyed by the alias revision an action is based on: two
+//! and then the newest deployments ([`HISTORY_RANGE`]). The `freeze` row sorts between
+//! them on purpose: the same read tells whether automatic rollbacks are held. Claims are keyed by the alias revision an action is based on: two
 //! alarms (or two deliveries of one) that saw the same revision compete for one item,
 //! and only the winner acts.
 
@@ -235,6 +238,64 @@ impl ShiftJudgement {
     }
 }
 
+/// The sort key of an alias's freeze: inside [`HISTORY_RANGE`] (`dep#` < `freeze` <
+/// `quarantine#`), so the alarm's one history read carries it.
+pub const FREEZE_SORT: &str = "freeze";
+
+/// The sort-key prefix of manual requests (outside [`HISTORY_RANGE`]).
+pub const REQUEST_PREFIX: &str = "req#";
+
+pub fn request_sort(at_ms: i64, request_id: &str) -> String {
+    format!("{REQUEST_PREFIX}{:013}#{request_id}", at_ms.max(0))
+}
+
+/// Automatic rollbacks of one alias held until `until_ms`: its alarms are still decided
+/// and announced, as what would have been done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub until_ms: i64,
+    pub by: String,
+    pub reason: String,
+    pub at_ms: i64,
+    /// The request that froze it: a second delivery of the same request changes nothing.
+    pub request_id: String,
+    /// Who lifted it before its time, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifted_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifted_ms: Option<i64>,
+}
+
+impl Freeze {
+    /// Whether automatic rollbacks are held at `now_ms`.
+    pub fn holds(&self, now_ms: i64) -> bool {
+        now_ms < self.until_ms
+    }
+}
+
+/// One manual request as the ledger keeps it, per alias it was about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRow {
+    pub function: String,
+    pub alias: String,
+    pub request_id: String,
+    /// `rollback`, `freeze` or `unfreeze`.
+    pub action: String,
+    pub requester: String,
+    pub reason: String,
+    pub at_ms: i64,
+    /// What came of it, as announced.
+    pub outcome: String,
+    /// Whether something was changed (an alias moved, a deployment stopped, a freeze set or lifted).
+    pub acted: bool,
+}
+
+impl RequestRow {
+    pub fn sort_key(&self) -> String {
+        request_sort(self.at_ms, &self.request_id)
+    }
+}
+
 pub fn quarantine_sort(version: &str) -> String {
     format!("{QUARANTINE_PREFIX}{version}")
 }
@@ -302,6 +363,8 @@ pub struct History {
     pub quarantined: BTreeSet<String>,
     /// What was recorded beside each deployment, by deployment id.
     pub contexts: BTreeMap<String, ReleaseContext>,
+    /// The alias's latest freeze, in force or not.
+    pub freeze: Option<Freeze>,
 }
 
 impl History {
@@ -349,6 +412,9 @@ pub struct Claim {
     pub bad_version: String,
     pub good_version: Option<String>,
     pub at_ms: i64,
+    /// When what asked for the action happened (the alarm's transition, the manual
+    /// request): with the time the claim settles, the time to restore.
+    pub since_ms: Option<i64>,
 }
 
 /// The result of a conditional claim.
@@ -423,6 +489,7 @@ mod tests {
             ],
             quarantined: BTreeSet::new(),
             contexts: BTreeMap::from([("d-1".into(), ReleaseContext::default())]),
+            freeze: None,
         };
         assert_eq!(h.latest_release().unwrap().deployment_id, "d-1");
         assert_eq!(h.latest_context(), Some(&ReleaseContext::default()));
@@ -446,6 +513,13 @@ mod tests {
         assert!(!inside(&shift_sort("d-ABCDEFGHI", 288)));
         assert!(!inside(&shift_end_sort("d-ABCDEFGHI")));
         assert!(!inside(&rollout_event_sort("rl-0123456789abcdef", 12)));
+        assert!(!inside(&request_sort(i64::MAX, "r-1")));
+        assert!(!inside(&request_sort(0, "")));
+        // The freeze is read with the history, after the quarantines and before the
+        // newest deployment.
+        assert!(inside(FREEZE_SORT));
+        assert!(FREEZE_SORT > deployment_sort(i64::MAX, "d-ZZZZZZZZZ").as_str());
+        assert!(FREEZE_SORT < quarantine_sort("").as_str());
         // Descending, quarantines come before the newest deployment.
         assert!(quarantine_sort("1") > deployment_sort(i64::MAX, "d-Z"));
     }

@@ -4,7 +4,7 @@
 //!
 //! Pure parts: [`event`] (the three alarm envelopes and CodeDeploy events),
 //! [`targets`] (alarm → guarded functions), [`ledger`] (what is stored, and its keys),
-//! [`decide`] (the decision table). [`ports`] are the AWS seams (in-memory `fakes` for tests, with the `fakes` feature);
+//! [`decide`] (the decision table), [`manual`] (an operator's rollback, freeze, unfreeze). [`ports`] are the AWS seams (in-memory `fakes` for tests, with the `fakes` feature);
 //! [`run`] wires them.
 
 pub mod cloudtrail;
@@ -13,6 +13,7 @@ pub mod event;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod ledger;
+pub mod manual;
 pub mod ports;
 pub mod run;
 pub mod targets;

@@ -47,6 +47,7 @@ impl World {
                 home: Home::from_parts("", Some("123456789012"), Some("us-east-1")),
                 allow: AllowList::parse("*"),
                 own_roles: AllowList::default(),
+                request_id: "inv-1".into(),
             },
         }
     }
@@ -569,4 +570,317 @@ async fn a_weighted_shift_by_another_tool_is_undone_on_the_alias_and_own_calls_a
         "{skipped}"
     );
     assert_eq!(w.ledger.rows().deployments.len(), before);
+}
+
+// --- An operator's requests ---------------------------------------------------------
+
+impl World {
+    /// A manual request as the CLI sends it, through the whole handler.
+    async fn request(&self, payload: Value) -> std::result::Result<Value, crate::failure::Failure> {
+        run::handle_payload(&self.deps(), &payload).await
+    }
+}
+
+fn manual(action: &str, extra: Value) -> Value {
+    let mut v = serde_json::json!({"action": action, "function": "orders", "alias": "live",
+        "requester": "alice", "reason": "incident 42"});
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+fn outcomes(v: &Value) -> Vec<Value> {
+    v["results"][0]["outcomes"].as_array().unwrap().clone()
+}
+
+/// "Now": a release that ended three hours ago (outside the 60-minute window), with the
+/// policy's switch off, is rolled back once; a second delivery, and an alarm after it,
+/// find it done. The ledger keeps the request; the announcement says who and why.
+#[tokio::test]
+async fn a_manual_rollback_ignores_the_window_and_the_switch_and_acts_once() {
+    let mut w = World::new();
+    w.policies.documents.insert(
+        "orders".into(),
+        r#"{"rollback": {"enabled": false}}"#.into(),
+    );
+    w.released(DeploymentStatus::Succeeded, Some(180), "2")
+        .await;
+    assert!(
+        !one(w.alarm(None).await).acted,
+        "the alarm alone does nothing here"
+    );
+    let before = w.announced.all().len();
+    let req = manual("rollback", serde_json::json!({"request_id": "r-1"}));
+    let out = w.request(req.clone()).await.unwrap();
+    let o = &outcomes(&out)[0];
+    assert_eq!(
+        (o["action"].as_str(), o["acted"].as_bool()),
+        (Some("rollback"), Some(true)),
+        "{o}"
+    );
+    let reason = o["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("manual rollback by alice (reason: incident 42) after deployment d-1"),
+        "{reason}"
+    );
+    assert_eq!(w.alias_version(), "1");
+    assert!(w.ledger.rows().quarantined[&("orders".into(), "live".into())].contains("2"));
+    let again = w.request(req).await.unwrap();
+    assert_eq!(outcomes(&again)[0]["acted"], false);
+    assert!(one(w.alarm(None).await).acted.eq(&false));
+    assert_eq!(
+        w.releases.world().updates.len(),
+        1,
+        "one UpdateAlias in all"
+    );
+    let rows = w.ledger.rows();
+    let claim = rows.claims.values().next().unwrap();
+    assert_eq!(claim.0, "manual:r-1");
+    assert_eq!(rows.requests.len(), 2);
+    assert!(rows.requests[0].acted && rows.requests[0].requester == "alice");
+    drop(rows);
+    let announced = w.announced.all();
+    assert_eq!(announced[before].1["action"], "rollback");
+    assert_eq!(announced[before].1["alarm"], "manual rollback by alice");
+}
+
+/// During a CodeDeploy deployment, "now" stops it (CodeDeploy rolls back); the request
+/// id defaults to the invocation's.
+#[tokio::test]
+async fn a_manual_rollback_during_a_deployment_stops_it() {
+    let w = World::new();
+    w.released(DeploymentStatus::InProgress, None, "1").await;
+    let out = w
+        .request(manual("rollback", serde_json::json!({})))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&out)[0]["action"], "stop_deployment");
+    assert_eq!(w.releases.world().stops, vec!["d-1".to_owned()]);
+    assert_eq!(
+        w.ledger.rows().claims.values().next().unwrap().0,
+        "manual:inv-1"
+    );
+}
+
+/// A frozen alias's alarm is decided and announced as what would be done, and nothing
+/// moves; after the unfreeze the next alarm acts. The freeze is read with the history:
+/// no call is added before `UpdateAlias`.
+#[tokio::test]
+async fn a_freeze_holds_alarms_back_until_it_is_lifted() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    let out = w
+        .request(manual(
+            "freeze",
+            serde_json::json!({"minutes": 120, "request_id": "f-1"}),
+        ))
+        .await
+        .unwrap();
+    let o = &outcomes(&out)[0];
+    assert_eq!(
+        (o["action"].as_str(), o["acted"].as_bool()),
+        (Some("freeze"), Some(true)),
+        "{o}"
+    );
+    assert!(
+        o["reason"].as_str().unwrap().contains("frozen until 20"),
+        "{o}"
+    );
+    let held = one(w.alarm(None).await);
+    assert_eq!(
+        (held.action, held.acted, held.error),
+        ("rollback", false, false),
+        "{held:?}"
+    );
+    assert!(
+        held.reason.starts_with("would roll back (frozen until "),
+        "{}",
+        held.reason
+    );
+    assert!(held.reason.contains("by alice: incident 42): point orders:live back from version 2 to 1, because alarm orders-errors fired"), "{}", held.reason);
+    assert_eq!(w.releases.world().updates, vec![]);
+    assert!(
+        w.ledger.rows().claims.is_empty(),
+        "nothing claimed while frozen"
+    );
+    let last = w.announced.all().pop().unwrap();
+    assert!(last.0.reason.starts_with("would roll back"));
+    // The same freeze delivered again says nothing more.
+    let n = w.announced.all().len();
+    w.request(manual(
+        "freeze",
+        serde_json::json!({"minutes": 120, "request_id": "f-1"}),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(w.announced.all().len(), n);
+    let out = w
+        .request(manual("unfreeze", serde_json::json!({})))
+        .await
+        .unwrap();
+    let o = &outcomes(&out)[0];
+    assert_eq!(o["acted"], true, "{o}");
+    assert!(
+        o["reason"].as_str().unwrap().contains("lifted by alice"),
+        "{o}"
+    );
+    w.journal.clear();
+    let acted = one(w.alarm(Some("2099-01-01T00:00:00.000+0000")).await);
+    assert!(acted.acted, "{acted:?}");
+    assert_eq!(
+        w.journal.before_update_alias().len(),
+        3,
+        "{:?}",
+        w.journal.calls()
+    );
+    let again = w
+        .request(manual("unfreeze", serde_json::json!({})))
+        .await
+        .unwrap();
+    assert!(
+        outcomes(&again)[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("was not frozen")
+    );
+}
+
+/// A freeze past its time holds nothing; a manual rollback is never held by one.
+#[tokio::test]
+async fn an_expired_freeze_holds_nothing_and_a_manual_rollback_is_never_held() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    let past = super::ledger::Freeze {
+        until_ms: run::now_ms() - 1,
+        by: "bob".into(),
+        reason: "old".into(),
+        at_ms: 0,
+        request_id: "f-0".into(),
+        lifted_by: None,
+        lifted_ms: None,
+    };
+    w.ledger
+        .rows()
+        .freezes
+        .insert(("orders".into(), "live".into()), past.clone());
+    assert!(one(w.alarm(None).await).acted);
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    let mut current = past;
+    current.until_ms = run::now_ms() + 60 * MIN;
+    w.ledger
+        .rows()
+        .freezes
+        .insert(("orders".into(), "live".into()), current);
+    let out = w
+        .request(manual("rollback", serde_json::json!({})))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&out)[0]["acted"], true);
+}
+
+/// Outside the allow-list or home, nothing is read or written for the function; the
+/// refusal is announced. A freeze of an alias that does not exist is refused.
+#[tokio::test]
+async fn requests_keep_to_the_allow_list_and_existing_aliases() {
+    let mut w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    w.settings.allow =
+        AllowList::parse("arn:aws:lambda:us-east-1:123456789012:function:payments-*");
+    w.journal.clear();
+    let requests = [
+        ("rollback", serde_json::json!({})),
+        ("freeze", serde_json::json!({"minutes": 5})),
+        ("unfreeze", serde_json::json!({})),
+    ];
+    for (action, extra) in requests {
+        let out = w.request(manual(action, extra)).await.unwrap();
+        let o = &outcomes(&out)[0];
+        assert_eq!(o["acted"], false, "{o}");
+        assert!(
+            o["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not in the rollback allow-list"),
+            "{o}"
+        );
+    }
+    assert_eq!(
+        w.journal.calls(),
+        Vec::<&str>::new(),
+        "no call for a refused function"
+    );
+    let foreign = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
+    let out = w
+        .request(manual("rollback", serde_json::json!({"function": foreign})))
+        .await
+        .unwrap();
+    assert!(
+        outcomes(&out)[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another account, region")
+    );
+    assert_eq!(w.announced.all().len(), 4, "every refusal announced");
+    assert!(w.ledger.rows().freezes.is_empty() && w.ledger.rows().requests.is_empty());
+    w.settings.allow = AllowList::parse("*");
+    let out = w
+        .request(manual(
+            "freeze",
+            serde_json::json!({"alias": "liev", "minutes": 5}),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        outcomes(&out)[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("alias does not exist")
+    );
+    assert!(w.ledger.rows().freezes.is_empty());
+}
+
+/// Without an alias, a freeze covers every alias the ledger recorded for the function;
+/// a function with none is told to name one.
+#[tokio::test]
+async fn a_freeze_without_an_alias_covers_every_recorded_alias() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    let mut req = manual("freeze", serde_json::json!({"minutes": 30}));
+    req.as_object_mut().unwrap().remove("alias");
+    let out = w.request(req.clone()).await.unwrap();
+    assert_eq!(outcomes(&out).len(), 1);
+    assert!(
+        w.ledger
+            .rows()
+            .freezes
+            .contains_key(&("orders".into(), "live".into()))
+    );
+    req["function"] = Value::from("payments");
+    let out = w.request(req).await.unwrap();
+    assert!(
+        outcomes(&out)[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("name the alias")
+    );
+}
+
+/// A malformed request is refused before anything is read or written.
+#[tokio::test]
+async fn a_bad_request_changes_nothing() {
+    let w = World::new();
+    w.journal.clear();
+    let err = w
+        .request(manual("freeze", serde_json::json!({"minutes": 100_000})))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a freeze lasts 1 to 10080 minutes"),
+        "{err}"
+    );
+    assert_eq!(w.journal.calls(), Vec::<&str>::new());
+    assert!(w.announced.all().is_empty());
 }

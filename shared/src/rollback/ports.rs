@@ -3,7 +3,8 @@
 
 use super::decide::AliasState;
 use super::ledger::{
-    Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, History, ReleaseContext,
+    Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, Freeze, History, ReleaseContext,
+    RequestRow,
 };
 use crate::decision::Decision;
 use crate::error::Result;
@@ -42,6 +43,27 @@ pub trait Ledger: Send + Sync {
 
     /// Take a version out of service for good.
     fn quarantine(&self, claim: &Claim, reason: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Hold the alias's automatic rollbacks as `freeze` says (replacing an earlier
+    /// freeze). `false`: the same request froze it already, nothing was written.
+    fn freeze(
+        &self,
+        function: &str,
+        alias: &str,
+        freeze: &Freeze,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// End the alias's freeze now, if one holds at `now_ms`: the freeze lifted, or `None`.
+    fn unfreeze(
+        &self,
+        function: &str,
+        alias: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<Freeze>>> + Send;
+
+    /// Keep a manual request and what came of it.
+    fn note_request(&self, row: &RequestRow) -> impl Future<Output = Result<()>> + Send;
 }
 
 pub trait AlarmTags: Send + Sync {

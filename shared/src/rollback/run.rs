@@ -5,7 +5,7 @@ use super::cloudtrail::AliasChange;
 use super::decide::{Action, AliasState, Facts, NoAction, decide};
 use super::event::{AlarmSignal, DeploymentChange, Inbound};
 use super::ledger::{Claim, ClaimOutcome, DeploymentRecord, DeploymentStatus};
-use super::ledger::{History, Origin, ReleaseContext, RollbackSettings};
+use super::ledger::{Freeze, History, Origin, ReleaseContext, RollbackSettings};
 use super::ledger::{rollback_sort, stop_sort};
 use super::ports::UpdateOutcome;
 use super::ports::{AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutcome};
@@ -35,6 +35,9 @@ pub struct Settings {
     /// rollgate's own roles (patterns): the alias changes they make are recorded where
     /// they act.
     pub own_roles: AllowList,
+    /// The invocation's request id: a manual request that brings none of its own is
+    /// keyed by it (Lambda's retries of an invocation keep it).
+    pub request_id: String,
 }
 
 impl Settings {
@@ -51,6 +54,14 @@ impl Settings {
             ),
             allow: AllowList::parse(&config.allow),
             own_roles: AllowList::parse(&config.own_roles.join(",")),
+            request_id: String::new(),
+        }
+    }
+
+    pub fn with_request_id(self, request_id: impl Into<String>) -> Self {
+        Settings {
+            request_id: request_id.into(),
+            ..self
         }
     }
 }
@@ -178,6 +189,11 @@ where
             Inbound::Alarm(alarm) => {
                 let outcomes = handle_alarm(deps, &alarm).await;
                 results.push(json!({"alarm": alarm.alarm_name, "outcomes": outcomes}));
+                outcomes_all.extend(outcomes);
+            }
+            Inbound::Manual(request) => {
+                let outcomes = super::manual::handle(deps, &request).await;
+                results.push(json!({"request": request.action.name(), "outcomes": outcomes}));
                 outcomes_all.extend(outcomes);
             }
         }
@@ -515,7 +531,7 @@ async fn group_members<L: Ledger, T, R, P, A>(
 }
 
 /// A target left alone, and why.
-fn no_action(reason: NoAction, dry_run: bool) -> TargetOutcome {
+pub(super) fn no_action(reason: NoAction, dry_run: bool) -> TargetOutcome {
     TargetOutcome {
         function: None,
         alias: None,
@@ -645,7 +661,11 @@ pub fn scope_targets(
 }
 
 /// Whether the allow-list covers `name`, a function of home.
-fn allowed(home: &Home, allow: &AllowList, name: &str) -> std::result::Result<(), NoAction> {
+pub(super) fn allowed(
+    home: &Home,
+    allow: &AllowList,
+    name: &str,
+) -> std::result::Result<(), NoAction> {
     let arn = home.function_arn(name);
     if allow.allows(&arn) {
         Ok(())
@@ -663,7 +683,7 @@ fn refuse_once(refused: &mut Vec<(String, NoAction)>, function: String, why: NoA
 
 /// Decide and act for one function and alias; with the outcome, the group its newest
 /// release was recorded in.
-async fn one_target<L, T, R, P, A>(
+pub(super) async fn one_target<L, T, R, P, A>(
     deps: &Deps<'_, L, T, R, P, A>,
     alarm: &AlarmSignal,
     function: &str,
@@ -691,15 +711,17 @@ where
             Ok(read) => read,
             Err(e) => return (failed(o, &e.to_string()), group),
         };
-        group = read.group;
+        group = read.group.clone();
+        o.action = read.action.name();
+        if let Some(held) = held_back(alarm, function, alias, &read, &o) {
+            return (held, group);
+        }
         let target = TargetRef {
             alarm,
             function,
             alias,
-            bake_minutes: read.bake_minutes,
             when: read.when,
         };
-        o.action = read.action.name();
         let step = match read.action {
             Action::Nothing(n) => {
                 o.reason = n.to_string();
@@ -734,15 +756,62 @@ where
     }
 }
 
-/// What one read of a target gave: the action decided, the bake window it was decided
-/// with, and the group of the newest release.
+/// What one read of a target gave: the action decided, the group of the newest release
+/// and the alias's freeze.
 struct Read {
     action: Action,
-    bake_minutes: u64,
     group: Option<String>,
     /// How the newest release is named in a rollback's reason: when it is being undone
     /// (in its bake window, or during its shift) and who made it, when known.
     when: String,
+    freeze: Option<Freeze>,
+}
+
+/// An action an alarm asked for that the alias's freeze holds back: decided and
+/// announced as what would have been done, not done. A manual rollback is never held.
+fn held_back(
+    alarm: &AlarmSignal,
+    function: &str,
+    alias: &str,
+    read: &Read,
+    o: &TargetOutcome,
+) -> Option<TargetOutcome> {
+    let f = read.freeze.as_ref().filter(|f| f.holds(now_ms()))?;
+    if alarm.is_manual() {
+        return None;
+    }
+    let mut held = o.clone();
+    let what = match &read.action {
+        Action::Nothing(_) => return None,
+        Action::StopDeployment {
+            deployment_id,
+            bad_version,
+        } => {
+            held.deployment_id = Some(deployment_id.clone());
+            held.bad_version = Some(bad_version.clone());
+            format!("stop deployment {deployment_id}, CodeDeploy rolling back")
+        }
+        Action::RollBack {
+            deployment_id,
+            bad_version,
+            good_version,
+            ..
+        } => {
+            held.deployment_id = Some(deployment_id.clone());
+            held.bad_version = Some(bad_version.clone());
+            held.good_version = Some(good_version.clone());
+            format!("point {function}:{alias} back from version {bad_version} to {good_version}")
+        }
+    };
+    held.reason = format!(
+        "would roll back (frozen until {} by {}: {}): {what}, because {} {}",
+        crate::clock::utc(f.until_ms),
+        f.by,
+        f.reason,
+        alarm.cause(),
+        read.when
+    );
+    Some(held)
 }
 
 /// Read the ledger and the alias together (the rollback settings come with the ledger's
@@ -764,18 +833,37 @@ where
         deps.ledger.history(function, alias),
         deps.releases.alias(function, alias)
     )?;
-    let settings = target_settings(
-        deps.policies,
-        function,
-        &history,
-        deps.settings.bake_minutes,
-    )
-    .await;
+    let manual = alarm.is_manual();
+    let settings = if manual {
+        // An operator's rollback: neither the policy's switch nor its bake window apply.
+        RollbackSettings {
+            enabled: true,
+            bake_minutes: u64::MAX,
+            source: "a manual request (the policy's switch and bake window do not apply)".into(),
+        }
+    } else {
+        target_settings(
+            deps.policies,
+            function,
+            &history,
+            deps.settings.bake_minutes,
+        )
+        .await
+    };
     evidence.push(CheckResult::pass(
         "policy.rollback",
         json!({"source": settings.source}),
-        json!({"enabled": settings.enabled, "bake_minutes": settings.bake_minutes}),
+        json!({"enabled": settings.enabled,
+            "bake_minutes": (!manual).then_some(settings.bake_minutes)}),
     ));
+    if let Some(f) = history.freeze.as_ref().filter(|f| f.holds(now_ms())) {
+        evidence.push(CheckResult::pass(
+            "freeze",
+            json!(null),
+            json!({"until": crate::clock::utc(f.until_ms), "by": f.by, "reason": f.reason,
+                "applies": !manual}),
+        ));
+    }
     evidence.push(CheckResult::pass(
         "ledger.latest_release",
         json!(null),
@@ -795,28 +883,34 @@ where
         alarm_version: version,
         transition_ms: alarm.state_timestamp.as_deref().and_then(timestamp_ms),
     });
+    let bake = (!manual).then_some(settings.bake_minutes);
     Ok(Read {
         action,
-        bake_minutes: settings.bake_minutes,
         group: history.latest_context().and_then(|c| c.group.clone()),
-        when: release_words(history.latest_release(), settings.bake_minutes),
+        when: release_words(history.latest_release(), bake),
+        freeze: history.freeze,
     })
 }
 
 /// "within the 60-minute bake window of deployment d-1", "during the traffic shift of
-/// deployment ct-..." and who released it, when the ledger knows.
-fn release_words(release: Option<&DeploymentRecord>, bake_minutes: u64) -> String {
+/// deployment ct-..." ("after deployment d-1" with no window: a manual rollback) and who
+/// released it, when the ledger knows.
+fn release_words(release: Option<&DeploymentRecord>, bake_minutes: Option<u64>) -> String {
+    let window = |of: &str| match bake_minutes {
+        Some(m) => format!("within the {m}-minute bake window of {of}"),
+        None => format!("after {of}"),
+    };
     let Some(r) = release else {
-        return format!("within the {bake_minutes}-minute bake window of the release");
+        return window("the release");
     };
     let when = if r.status == DeploymentStatus::InProgress {
-        "during the traffic shift of".to_owned()
+        "during the traffic shift of deployment".to_owned()
     } else {
-        format!("within the {bake_minutes}-minute bake window of")
+        window("deployment")
     };
     match &r.initiator {
-        Some(who) => format!("{when} deployment {} (released by {who})", r.deployment_id),
-        None => format!("{when} deployment {}", r.deployment_id),
+        Some(who) => format!("{when} {} (released by {who})", r.deployment_id),
+        None => format!("{when} {}", r.deployment_id),
     }
 }
 
@@ -825,7 +919,6 @@ struct TargetRef<'a> {
     alarm: &'a AlarmSignal,
     function: &'a str,
     alias: &'a str,
-    bake_minutes: u64,
     /// See [`Read::when`].
     when: String,
 }
@@ -876,12 +969,12 @@ where
     L: Ledger,
     R: Releases,
 {
-    let alarm = &t.alarm.alarm_name;
+    let cause = t.alarm.cause();
     o.deployment_id = Some(deployment_id.clone());
     o.bad_version = Some(bad_version.clone());
     if deps.settings.dry_run {
         o.reason = format!(
-            "dry run: would stop deployment {deployment_id} (rolling back to the current version) because alarm {alarm} is in ALARM"
+            "dry run: would stop deployment {deployment_id} (rolling back to the current version) because {cause}"
         );
         return Step::Done(o);
     }
@@ -901,12 +994,12 @@ where
     };
     match deps.releases.stop(&deployment_id).await {
         Ok(StopOutcome::Requested) => {
-            let why = format!("alarm {alarm} during deployment {deployment_id}");
+            let why = format!("{cause} during deployment {deployment_id}");
             settle_acted(deps.ledger, &claim_row, "stopped", &why).await;
             Step::Done(TargetOutcome {
                 acted: true,
                 reason: format!(
-                    "alarm {alarm} fired during deployment {deployment_id}: stopped it with automatic rollback; version {bad_version} quarantined"
+                    "{why}: stopped it with automatic rollback; version {bad_version} quarantined"
                 ),
                 ..o
             })
@@ -970,7 +1063,7 @@ where
     L: Ledger,
     R: Releases,
 {
-    let (alarm, function, alias, bake) = (&t.alarm.alarm_name, t.function, t.alias, t.bake_minutes);
+    let (cause, function, alias, when) = (t.alarm.cause(), t.function, t.alias, &t.when);
     let Release {
         deployment_id,
         bad_version,
@@ -982,7 +1075,7 @@ where
     o.good_version = Some(good_version.clone());
     if deps.settings.dry_run {
         o.reason = format!(
-            "dry run: would point {function}:{alias} back from version {bad_version} to {good_version} because alarm {alarm} fired within the {bake}-minute bake window of deployment {deployment_id}"
+            "dry run: would point {function}:{alias} back from version {bad_version} to {good_version} because {cause} {when}"
         );
         return o;
     }
@@ -1007,13 +1100,12 @@ where
     match update {
         Ok(UpdateOutcome::Updated { revision_id }) => {
             let settled = format!("rolled_back (alias revision {revision_id})");
-            let when = &t.when;
-            let why = format!("alarm {alarm} {when}");
+            let why = format!("{cause} {when}");
             settle_acted(deps.ledger, &claim_row, &settled, &why).await;
             TargetOutcome {
                 acted: true,
                 reason: format!(
-                    "alarm {alarm} fired {when}: {function}:{alias} points back at version {good_version}; version {bad_version} quarantined"
+                    "{why}: {function}:{alias} points back at version {good_version}; version {bad_version} quarantined"
                 ),
                 ..o
             }
@@ -1056,7 +1148,7 @@ pub fn retry_needed(outcomes: &[TargetOutcome]) -> Option<String> {
     })
 }
 
-fn failed(mut o: TargetOutcome, message: &str) -> TargetOutcome {
+pub(super) fn failed(mut o: TargetOutcome, message: &str) -> TargetOutcome {
     o.error = true;
     o.acted = false;
     o.reason = format!("{} failed: {message}", o.action);
@@ -1082,6 +1174,11 @@ fn claim_for(
         bad_version: bad.to_owned(),
         good_version: good.map(str::to_owned),
         at_ms: now_ms(),
+        since_ms: alarm
+            .state_timestamp
+            .as_deref()
+            .and_then(timestamp_ms)
+            .or_else(|| alarm.is_manual().then(now_ms)),
     }
 }
 
@@ -1131,7 +1228,7 @@ pub fn to_decision(
     }
 }
 
-async fn announce<L, T, R, P, A: Announcer>(
+pub(super) async fn announce<L, T, R, P, A: Announcer>(
     deps: &Deps<'_, L, T, R, P, A>,
     alarm: &AlarmSignal,
     o: &TargetOutcome,

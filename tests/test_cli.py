@@ -1,0 +1,165 @@
+"""The `rollgate` CLI against the local AWS: every command, `--json` read back against
+what the services say, manual rollback and freeze going through alarm-rollback (exactly
+once, announced), a redrive that needs several runs, and the errors and exit codes a
+script relies on (0 done, 1 failed, 2 bad usage, 3 handled but nothing changed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+from harness import wait_for
+from support.helpers import (LEDGER_TABLE, REGION, ROOT, STACK_NAME, alias_version, make_app,
+                             topic_inbox)
+from test_alarm_rollback import alarm_on, fire, ledger_items, released
+from test_dlq_redrive import depth, drain, fill, queue_pair
+from test_rollout import policy as rollout_policy
+
+CLI = ROOT / "target" / "debug" / "rollgate"
+
+
+@pytest.fixture(scope="module")
+def rollgate(stack):
+    """Run the CLI as an operator would, against the local AWS: endpoint, region and
+    credentials from the environment, the stack by name."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=stack.endpoint, AWS_REGION=REGION, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", ROLLGATE_STACK=STACK_NAME, ROLLGATE_REQUESTER="ci-operator")
+
+    def run(*args: str, code: int | None = 0, timeout: float = 300) -> subprocess.CompletedProcess:
+        p = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=timeout)
+        if code is not None:
+            assert p.returncode == code, f"rollgate {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
+        return p
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def announced(stack):
+    return topic_inbox(stack, "rollgate-cli-decisions", {"component": ["alarm-rollback"]})
+
+
+def as_json(p: subprocess.CompletedProcess):
+    return json.loads(p.stdout)
+
+
+def test_status_and_history_say_what_the_services_and_the_ledger_hold(stack, rollgate):
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=5)
+    text = rollgate("status", app.name).stdout
+    assert app.name in text and "live" in text and " 2 " in text, text
+    assert "version 1 -> 2 Succeeded" in text, text
+    # --json: the same facts, read back against Lambda and the ledger.
+    [s] = as_json(rollgate("status", f"{app.name}:live", "--json"))
+    assert s["version"] == alias_version(stack, app) == "2" and s["weights"] == {}
+    dep = [i for i in ledger_items(stack, app, "dep#")][0]
+    assert dep["deployment_id"]["S"] in s["latest_release"]["summary"]
+    assert s["frozen"] is None
+    # The account-wide status lists this alias among the others.
+    every = as_json(rollgate("status", "--json"))
+    assert any(e["function"] == app.name and e["alias"] == "live" for e in every)
+    history = as_json(rollgate("history", app.name, "--json"))
+    assert [h["kind"] for h in history] == ["release"] and history[0]["alias"] == "live"
+
+
+def test_a_manual_rollback_outside_the_window_acts_once_and_is_announced(stack, rollgate, announced):
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=24 * 60)
+    p = rollgate("rollback", f"{app.name}:live", "--reason", "customers report errors", "--json")
+    out = as_json(p)
+    [o] = out["outcomes"]
+    assert o["action"] == "rollback" and o["acted"] is True, o
+    assert alias_version(stack, app) == "1"
+    assert "manual rollback by ci-operator (reason: customers report errors)" in o["reason"]
+    msg = announced({"function": app.name, "action": "rollback"})
+    assert json.loads(msg["Message"])["reason"] == o["reason"]
+    # Again: the alias is already back; nothing is done, and the exit code says so.
+    again = rollgate("rollback", f"{app.name}:live", "--reason", "again", code=3)
+    assert "already rolled back" in again.stdout and "nothing was changed" in again.stderr
+    claims = ledger_items(stack, app, "rb#")
+    assert len(claims) == 1 and claims[0]["event"]["S"].startswith("manual:cli-")
+    requests = ledger_items(stack, app, "req#")
+    assert sorted(r["acted"]["BOOL"] for r in requests) == [False, True]
+    kinds = [h["kind"] for h in as_json(rollgate("history", app.name, "--json"))]
+    assert kinds[:1] == ["request"] and {"rollback", "quarantine", "release"} <= set(kinds), kinds
+
+
+def test_a_freeze_holds_an_alarm_back_and_the_unfreeze_lets_the_next_one_act(stack, rollgate, announced):
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=5)
+    out = as_json(rollgate("freeze", app.name, "--for", "2h", "--reason", "incident 7", "--json"))
+    [o] = out["outcomes"]
+    assert o["acted"] is True and "frozen until" in o["reason"], o
+    [s] = as_json(rollgate("status", f"{app.name}:live", "--json"))
+    assert s["frozen"].startswith("until ") and "ci-operator" in s["frozen"]
+    name = alarm_on(stack, app)
+    fire(stack, name)
+    held = announced({"function": app.name, "action": "rollback"})
+    reason = json.loads(held["Message"])["reason"]
+    assert reason.startswith("would roll back (frozen until ") and "incident 7" in reason, reason
+    assert alias_version(stack, app) == "2" and not ledger_items(stack, app, "rb#")
+    rollgate("unfreeze", app.name, "--reason", "incident over")
+    cw = stack.client("cloudwatch")
+    cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="recovered")
+    time.sleep(1.1)  # a new transition, a new state timestamp
+    fire(stack, name)
+    wait_for(lambda: alias_version(stack, app) == "1", 40, "the alarm after the unfreeze to roll back")
+    again = rollgate("unfreeze", app.name, "--reason", "twice", code=3)
+    assert "was not frozen" in again.stdout
+
+
+def test_a_redrive_runs_its_continuations_to_the_end_with_progress(stack, rollgate):
+    src, dlq = queue_pair(stack)
+    fill(stack, dlq, 150)
+    p = rollgate("redrive", dlq, "--rate", "100", "--max-run-seconds", "1", "--json")
+    runs = [line for line in p.stderr.splitlines() if "moved" in line and "remaining" in line]
+    assert len(runs) >= 2, p.stderr
+    assert runs[-1].startswith("[" + "#" * 30 + "] moved 150 / remaining 0"), runs
+    out = as_json(p)
+    assert out["runs"] == len(runs) and out["report"]["totals"]["moved"] == 150
+    assert depth(stack, dlq) == 0
+    assert len({json.loads(m["Body"])["n"] for m in drain(stack, src)}) == 150
+    text = rollgate("redrive", dlq, "--dry-run").stdout
+    assert "would_move" in text and "runs" in text
+
+
+def test_rollout_commands_drive_the_rollout_function(stack, rollgate):
+    app = make_app(stack, policy=rollout_policy(steps=[{"weight": 10, "hold": "1d"}, {"weight": 100}]))
+    started = rollgate("rollout", "start", app.name, "--version", "2", "--reason", "canary").stdout
+    assert "version 1 -> 2, running at step 1 of 2" in started, started
+    st = as_json(rollgate("rollout", "status", app.name, "--json"))["rollout"]
+    assert st["status"] == "running" and st["requester"] == "ci-operator"
+    assert rollgate("rollout", "pause", app.name).stdout.count("paused") >= 1
+    assert "running" in rollgate("rollout", "resume", app.name).stdout
+    aborted = as_json(rollgate("rollout", "abort", app.name, "--reason", "enough", "--json"))["rollout"]
+    assert aborted["status"] == "aborted" and alias_version(stack, app) == "1"
+    failed = rollgate("rollout", "promote", app.name, code=1)
+    assert "InvalidRequest" in failed.stderr, failed.stderr
+    [s] = as_json(rollgate("status", f"{app.name}:live", "--json"))
+    assert "aborted" in s["rollout"]["summary"]
+
+
+def test_errors_name_the_problem_and_exit_as_documented(stack, rollgate):
+    bad = rollgate("freeze", "orders:live", "--for", "2 hours", "--reason", "x", code=2)
+    assert "duration" in bad.stderr
+    assert "FUNCTION or FUNCTION:ALIAS" in rollgate("rollback", "a:b:c", "--reason", "x", code=2).stderr
+    missing = f"nosuch-{uuid.uuid4().hex[:6]}"
+    # A function rollgate never recorded: alarm-rollback says so; nothing changes.
+    nothing = rollgate("rollback", missing, "--reason", "x", code=3)
+    assert "no alias of" in nothing.stdout
+    # A freeze of an alias that does not exist is refused, not recorded.
+    assert "alias does not exist" in rollgate("freeze", f"{missing}:live", "--for", "1h", "--reason", "x",
+                                              code=3).stdout
+    # alarm-rollback refuses a malformed request as bad input (errorType), exit 1.
+    toolong = rollgate("rollback", "orders:live", "--reason", "r" * 300, code=1)
+    assert "InvalidEvent" in toolong.stderr and "`reason` must be 1 to 256" in toolong.stderr
+    # Another stack: its function does not exist, and the error says which.
+    other = rollgate("--stack", "nosuch", "rollback", "orders:live", "--reason", "x", code=1)
+    assert "nosuch-alarm-rollback" in other.stderr
+    assert rollgate("--stack", "nosuch", "status", code=1).stderr.startswith("rollgate: ")
+    assert rollgate("bogus", code=2).returncode == 2
