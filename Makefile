@@ -41,7 +41,16 @@ test-unit:
 test-emulator: setup
 	$(PY) -m pytest -q infra/local/tests
 
-test-integration: setup build
+# Headless Chromium from Debian's packages, for the report page's browser test
+# (tests/test_report_page.py): installed once, skipped when it is there (~1 min cold).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+test-integration: setup build $(CHROMIUM)
 	$(PY) -m pytest -q tests
 
 # Records a fresh run first (delete target/iam/record.jsonl to record again).

@@ -25,6 +25,7 @@ pub mod post_traffic;
 pub mod pre_traffic;
 pub mod redrive;
 pub mod report;
+pub mod report_page;
 pub mod rollback;
 pub mod rollout;
 pub mod scope;
