@@ -49,7 +49,8 @@ def props(template: dict, logical_id: str) -> dict:
 
 
 def resolver(template: dict, **params: str) -> cfn.Resolver:
-    names = {"DecisionTopic": "arn:aws:sns:us-east-1:123456789012:rollgate-decisions"}
+    names = {"DecisionTopic": "arn:aws:sns:us-east-1:123456789012:rollgate-decisions",
+             "ChatTopic": "arn:aws:sns:us-east-1:123456789012:rollgate-chat"}
 
     def ref(name: str) -> str:
         return names.get(name, f"<{name}>")
@@ -320,6 +321,57 @@ def test_every_env_var_the_rust_code_reads_is_set_somewhere():
     assert read - local_only <= set_somewhere, read - local_only - set_somewhere
 
 
+FUNCTION_ROLES = {"PreTrafficHook": "PreTrafficRole", "PostTrafficHook": "PostTrafficRole",
+                  "AlarmRollback": "AlarmRollbackRole", "DlqRedrive": "DlqRedriveRole", "Rollout": "RolloutRole"}
+
+
+def test_chat_notifications_are_an_opt_in_parameter():
+    t = source(STACK)
+    p = t["Parameters"]["ChatNotifications"]
+    assert (p["Type"], p["Default"], p["AllowedValues"]) == ("String", "false", ["true", "false"])
+    assert t["Conditions"]["ChatNotificationsEnabled"] == {"Fn::Equals": [{"Ref": "ChatNotifications"}, "true"]}
+    out = expanded(STACK)
+    assert cfn.Resolver(out, {}).condition("ChatNotificationsEnabled") is False
+    assert cfn.Resolver(out, {"ChatNotifications": "true"}).condition("ChatNotificationsEnabled") is True
+    assert out["Resources"]["ChatTopic"]["Condition"] == "ChatNotificationsEnabled"
+    assert resolver(out).resolve(props(out, "ChatTopic")["TopicName"]) == "rollgate-chat"
+    output = t["Outputs"]["ChatTopicArn"]
+    assert output["Condition"] == "ChatNotificationsEnabled" and output["Value"] == {"Ref": "ChatTopic"}
+    assert "Export" not in output
+
+
+@pytest.mark.parametrize("fid", sorted(FUNCTION_ROLES))
+def test_the_chat_topic_reaches_each_function_only_when_opted_in(fid):
+    for on in ("false", "true"):
+        t = expanded(STACK, (("ChatNotifications", on),))
+        env = resolver(t, ChatNotifications=on).resolve(props(t, fid)["Environment"]["Variables"])
+        if on == "true":
+            assert env["ROLLGATE_CHAT_TOPIC_ARN"] == "arn:aws:sns:us-east-1:123456789012:rollgate-chat"
+            assert set(env) == ENV[fid] | {"ROLLGATE_CHAT_TOPIC_ARN"}
+        else:
+            assert "ROLLGATE_CHAT_TOPIC_ARN" not in env and set(env) == ENV[fid]
+
+
+@pytest.mark.parametrize("role", sorted(FUNCTION_ROLES.values()))
+def test_each_role_may_publish_on_the_chat_topic_only_when_opted_in(role):
+    """One statement, under the condition, sns:Publish on the chat topic and nothing else;
+    no other statement names the chat topic."""
+    sts = props(source(STACK), role)["Policies"][0]["PolicyDocument"]["Statement"]
+    chat = [st for st in sts if "Fn::If" in st and st["Fn::If"][0] == "ChatNotificationsEnabled"]
+    assert len(chat) == 1
+    _, st, otherwise = chat[0]["Fn::If"]
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert (st["Sid"], st["Effect"], st["Action"], st["Resource"]) == (
+        "PublishChatCards", "Allow", "sns:Publish", {"Ref": "ChatTopic"})
+    others = [x for x in sts if x is not chat[0]]
+    assert "ChatTopic" not in json.dumps(others)
+    for on, present in (("false", False), ("true", True)):
+        t = expanded(STACK, (("ChatNotifications", on),))
+        resolved = resolver(t, ChatNotifications=on).resolve(props(t, role)["Policies"][0]["PolicyDocument"])
+        sids = [x.get("Sid") for x in resolved["Statement"]]
+        assert ("PublishChatCards" in sids) is present, (on, sids)
+
+
 # ---------------------------------------------------------------- rules, topic, table
 
 def test_every_rule_has_retry_policy_and_dead_letter_queue():
@@ -350,8 +402,12 @@ def test_rule_dlq_policy_admits_only_this_stacks_rules():
 
 def test_topic_is_kms_encrypted_and_email_is_optional():
     t = expanded(STACK)
-    (topic,) = resources(t, "AWS::SNS::Topic").values()
-    assert topic["Properties"]["KmsMasterKeyId"]
+    topics = resources(t, "AWS::SNS::Topic")
+    # The decision topic, and the chat topic only with ChatNotifications.
+    assert {k: v.get("Condition") for k, v in topics.items()} == {
+        "DecisionTopic": None, "ChatTopic": "ChatNotificationsEnabled"}
+    for topic in topics.values():
+        assert topic["Properties"]["KmsMasterKeyId"]
     subs = resources(t, "AWS::SNS::Subscription")
     sub = subs["DecisionEmailSubscription"]
     assert sub["Condition"] == "HasNotificationEmail"
@@ -591,6 +647,7 @@ def test_a_customer_managed_key_encrypts_the_topic_queues_and_log_groups():
     t = source(STACK)
     key = {"Ref": "KmsKeyArn"}
     assert props(t, "DecisionTopic")["KmsMasterKeyId"]["Fn::If"][:2] == ["HasKmsKey", key]
+    assert props(t, "ChatTopic")["KmsMasterKeyId"] == props(t, "DecisionTopic")["KmsMasterKeyId"]
     for qid in resources(t, "AWS::SQS::Queue"):
         p = props(t, qid)
         assert p["KmsMasterKeyId"]["Fn::If"][:2] == ["HasKmsKey", key], qid

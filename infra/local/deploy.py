@@ -122,6 +122,8 @@ class LocalDeploy:
         if type_ == "AWS::SQS::Queue" and attribute == "Arn":
             return self.aws.client("sqs").get_queue_attributes(
                 QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        if type_ == "AWS::SQS::Queue" and attribute == "QueueName":  # its physical id is the URL
+            return physical.rsplit("/", 1)[1]
         if type_ == "AWS::DynamoDB::Table" and attribute == "Arn":
             return arn.format("dynamodb", f"table/{physical}")
         if type_ == "AWS::Logs::LogGroup" and attribute == "Arn":
@@ -165,8 +167,12 @@ class LocalDeploy:
             if res["Type"] == "AWS::Lambda::Function":
                 self._localise_function(lid, res["Properties"])
             stack_template["Resources"][lid] = self._settle_list_conditions(res)
-        outputs = self.template.get("Outputs", {})
-        stack_template["Outputs"] = {k: v for k, v in outputs.items() if not (_refs(v) & api_created)}
+        # An output under a condition that does not hold is not there, as on AWS (its value
+        # may name a resource that was not created).
+        outputs = {k: v for k, v in self.template.get("Outputs", {}).items()
+                   if "Condition" not in v or self.resolver.condition(v["Condition"])}
+        stack_template["Outputs"] = {k: {kk: vv for kk, vv in v.items() if kk != "Condition"}
+                                     for k, v in outputs.items() if not (_refs(v) & api_created)}
 
         cf = self.aws.client("cloudformation")
         declared = self.template.get("Parameters", {})
@@ -214,7 +220,9 @@ class LocalDeploy:
     def _settle_list_conditions(self, value: Any) -> Any:
         """`!If [C, item, !Ref AWS::NoValue]` as a list item is decided here: moto's
         CloudFormation leaves a null in the list (an IAM statement of None), where AWS
-        drops the item."""
+        drops the item. So is a property or map entry whose `!If` comes to
+        `AWS::NoValue` (an environment variable set only under a condition): AWS leaves the
+        key out, moto would keep it with a null value."""
         if isinstance(value, list):
             out = []
             for item in value:
@@ -226,7 +234,14 @@ class LocalDeploy:
                 out.append(self._settle_list_conditions(item))
             return out
         if isinstance(value, dict):
-            return {k: self._settle_list_conditions(v) for k, v in value.items()}
+            out = {}
+            for k, v in value.items():
+                if isinstance(v, dict) and set(v) == {"Fn::If"}:
+                    cond, yes, no = v["Fn::If"]
+                    if (yes if self.resolver.condition(cond) else no) == {"Ref": "AWS::NoValue"}:
+                        continue
+                out[k] = self._settle_list_conditions(v)
+            return out
         return value
 
     def _localise_function(self, lid: str, props: dict) -> None:

@@ -8,6 +8,7 @@
 //! | variable | functions | default |
 //! |---|---|---|
 //! | `ROLLGATE_TOPIC_ARN` | all | none: decisions are only logged |
+//! | `ROLLGATE_CHAT_TOPIC_ARN` | all | none: no chat cards (`shared/src/chat.rs`) |
 //! | `ROLLGATE_METRICS_NAMESPACE` | all | `Rollgate` |
 //! | `ROLLGATE_AWS_MAX_ATTEMPTS` | all | 3 (1 to 10) |
 //! | `ROLLGATE_LOG_FORMAT` | all | `json` under Lambda, else `text` |
@@ -136,6 +137,10 @@ pub struct LogConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Common {
     pub topic_arn: Option<String>,
+    /// `ROLLGATE_CHAT_TOPIC_ARN`: where each decision is also published as a chat card
+    /// (the stack's `ChatNotifications` parameter); an SNS topic other than the decision
+    /// topic, whose subscribers expect the decision's JSON.
+    pub chat_topic_arn: Option<String>,
     pub metrics_namespace: String,
     pub aws_max_attempts: u32,
     pub log: LogConfig,
@@ -165,6 +170,7 @@ impl Common {
             }
         };
         Ok(Common {
+            chat_topic_arn: chat_topic(r)?,
             topic_arn: r.text("ROLLGATE_TOPIC_ARN"),
             metrics_namespace: r
                 .text("ROLLGATE_METRICS_NAMESPACE")
@@ -189,6 +195,28 @@ impl Common {
             ca_bundle: r.text("SSL_CERT_FILE"),
         })
     }
+}
+
+/// `ROLLGATE_CHAT_TOPIC_ARN`: an SNS topic ARN, not the decision topic.
+fn chat_topic<S: Source>(r: &Reader<'_, S>) -> Result<Option<String>, ConfigError> {
+    let Some(arn) = r.text("ROLLGATE_CHAT_TOPIC_ARN") else {
+        return Ok(None);
+    };
+    let error = |message: &str| ConfigError {
+        variable: "ROLLGATE_CHAT_TOPIC_ARN",
+        value: arn.clone(),
+        message: message.to_owned(),
+    };
+    let topic = crate::names::Arn::parse(&arn).filter(|a| a.service == "sns");
+    if !topic.is_some_and(|a| !a.resource.is_empty() && !a.resource.contains(':')) {
+        return Err(error("not an SNS topic ARN"));
+    }
+    if r.text("ROLLGATE_TOPIC_ARN").as_deref() == Some(arn.as_str()) {
+        return Err(error(
+            "the same topic as ROLLGATE_TOPIC_ARN: chat cards need a topic of their own",
+        ));
+    }
+    Ok(Some(arn))
 }
 
 fn policy_prefix<S: Source>(r: &Reader<'_, S>) -> String {
@@ -472,6 +500,34 @@ mod tests {
         }
         let err = RollbackConfig::read(&[("ROLLGATE_DRY_RUN", "true")]).unwrap_err();
         assert_eq!(err.variable, "ROLLGATE_LEDGER_TABLE");
+    }
+
+    #[test]
+    fn the_chat_topic_is_optional_and_must_be_a_topic_of_its_own() {
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(
+            PreTrafficConfig::read(&none).unwrap().common.chat_topic_arn,
+            None
+        );
+        let chat = "arn:aws:sns:eu-west-1:123456789012:rollgate-chat";
+        let env = [("ROLLGATE_CHAT_TOPIC_ARN", chat)];
+        let cfg = RedriveConfig::read(&env).unwrap();
+        assert_eq!(cfg.common.chat_topic_arn.as_deref(), Some(chat));
+        for bad in [
+            "rollgate-chat",
+            "arn:aws:sqs:eu-west-1:123456789012:rollgate-chat",
+            "arn:aws:sns:eu-west-1:123456789012:rollgate-chat:sub-id",
+        ] {
+            let err = PreTrafficConfig::read(&[("ROLLGATE_CHAT_TOPIC_ARN", bad)]).unwrap_err();
+            assert_eq!(err.variable, "ROLLGATE_CHAT_TOPIC_ARN");
+            assert!(err.to_string().contains("ROLLGATE_CHAT_TOPIC_ARN"), "{err}");
+        }
+        let same = [
+            ("ROLLGATE_CHAT_TOPIC_ARN", chat),
+            ("ROLLGATE_TOPIC_ARN", chat),
+        ];
+        let err = PostTrafficConfig::read(&same).unwrap_err();
+        assert!(err.message.contains("ROLLGATE_TOPIC_ARN"), "{err}");
     }
 
     #[test]

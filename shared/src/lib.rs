@@ -7,9 +7,11 @@
 
 pub mod adapters;
 pub mod appspec;
+pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod decision;
+pub mod dora;
 pub mod error;
 pub mod failure;
 #[cfg(any(test, feature = "fakes"))]

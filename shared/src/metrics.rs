@@ -58,6 +58,15 @@ impl Emf {
         self
     }
 
+    /// A metric only when there is a value: a figure that is not defined (a rate of no
+    /// releases, a time to restore without a restore) is left out rather than sent as 0.
+    pub fn metric_opt(self, name: &str, value: Option<f64>, unit: &'static str) -> Self {
+        match value {
+            Some(value) => self.metric(name, value, unit),
+            None => self,
+        }
+    }
+
     /// A property is searchable in the log but is not a dimension (no cardinality cost).
     /// Text is cut to [`DIMENSION_VALUE_MAX_CHARS`](crate::limits::DIMENSION_VALUE_MAX_CHARS) too: a property holds ids and names, and
     /// one from an event (a forged deployment id) must not make the line too long for one

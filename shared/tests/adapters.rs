@@ -1286,6 +1286,87 @@ mod sns {
         ));
     }
 
+    const CHAT: &str = "arn:aws:sns:us-east-1:123456789012:rollgate-chat";
+
+    /// With a chat topic, one decision makes two messages: the decision's JSON on its
+    /// topic as without one, and a card on the chat topic with the same attributes.
+    #[tokio::test]
+    async fn a_chat_topic_gets_a_card_and_the_decision_topic_keeps_the_decision() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (decisions, cards) = (seen.clone(), seen.clone());
+        let rule = mock!(Client::publish).then_compute_output(move |req| {
+            decisions.lock().unwrap().push(req.clone());
+            PublishOutput::builder().message_id("m-1").build()
+        });
+        let sns = SnsNotifier::new(client(&[&rule]), Some(TOPIC.into()))
+            .with_chat_topic(Some(CHAT.into()));
+        let d = decision();
+
+        sns.announce(&d).await.expect("announce");
+
+        let reqs = cards.lock().unwrap();
+        assert_eq!(reqs.len(), 2);
+        let on = |topic: &str| {
+            reqs.iter()
+                .find(|r| r.topic_arn() == Some(topic))
+                .expect(topic)
+        };
+        let body: Decision = serde_json::from_str(on(TOPIC).message().unwrap()).expect("JSON");
+        assert_eq!(body, d);
+        let card: serde_json::Value = serde_json::from_str(on(CHAT).message().unwrap()).unwrap();
+        assert_eq!(
+            (card["version"].as_str(), card["source"].as_str()),
+            (Some("1.0"), Some("custom"))
+        );
+        assert!(
+            card["content"]["title"]
+                .as_str()
+                .unwrap()
+                .contains("orders:live"),
+            "{card}"
+        );
+        assert_eq!(
+            card["metadata"]["relatedResources"][0],
+            "arn:aws:lambda:us-east-1:123456789012:function:orders:live"
+        );
+        assert_eq!(string_attr(on(CHAT), "verdict"), Some("Failed"));
+        assert_eq!(string_attr(on(CHAT), "deployment"), Some("d-ABCDEF123"));
+        assert_eq!(on(CHAT).subject(), None);
+    }
+
+    /// A card SNS refuses is logged; the announcement is the decision's, and it stands.
+    #[tokio::test]
+    async fn a_refused_card_does_not_fail_the_announcement() {
+        let decisions = mock!(Client::publish)
+            .match_requests(|req| req.topic_arn() == Some(TOPIC))
+            .then_output(|| PublishOutput::builder().message_id("m-1").build());
+        let cards = mock!(Client::publish)
+            .match_requests(|req| req.topic_arn() == Some(CHAT))
+            .then_http_response(|| {
+                http_error(
+                    403,
+                    &[("content-type", "text/xml")],
+                    "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">\
+                     <Error><Type>Sender</Type><Code>AuthorizationError</Code>\
+                     <Message>not authorized</Message></Error>\
+                     <RequestId>r-1</RequestId></ErrorResponse>",
+                )
+            });
+        let sns = SnsNotifier::new(client(&[&decisions, &cards]), Some(TOPIC.into()))
+            .with_chat_topic(Some(CHAT.into()));
+
+        sns.announce(&decision())
+            .await
+            .expect("the decision was published");
+
+        assert_eq!((decisions.num_calls(), cards.num_calls()), (1, 1));
+        // Without a chat topic, no card is tried.
+        let only = mock!(Client::publish).then_output(|| PublishOutput::builder().build());
+        let sns = SnsNotifier::new(client(&[&only]), Some(TOPIC.into())).with_chat_topic(None);
+        sns.announce(&decision()).await.expect("announce");
+        assert_eq!(only.num_calls(), 1);
+    }
+
     #[tokio::test]
     async fn publish_failure_is_an_aws_error() {
         let rule = mock!(Client::publish).then_http_response(|| {

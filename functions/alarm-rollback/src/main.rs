@@ -43,7 +43,8 @@ async fn main() -> Result<(), Error> {
         tags: CloudWatchAlarms::new(aws.cloudwatch()),
         releases: AwsReleases::new(CodeDeploy::new(aws.codedeploy()), Lambda::new(aws.lambda())),
         policies: SsmPolicies::new(aws.ssm(), config.policy_prefix.clone()),
-        announcer: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone()),
+        announcer: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone())
+            .with_chat_topic(config.common.chat_topic_arn.clone()),
         config,
     };
     lambda_runtime::run(service_fn(|event| handle(&clients, event))).await

@@ -45,7 +45,8 @@ async fn main() -> Result<(), Error> {
     let deps = Deps {
         queues: Sqs::new(aws.sqs()),
         lambda: Lambda::new(aws.lambda()),
-        notifier: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone()),
+        notifier: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone())
+            .with_chat_topic(config.common.chat_topic_arn.clone()),
         republisher: Republisher {
             sns: SnsNotifier::new(aws.sns(), None),
             events: EventBridge::new(aws.eventbridge()),

@@ -42,18 +42,16 @@ async fn handle(c: &Clients, event: LambdaEvent<Value>) -> Result<Value, Failure
 async fn main() -> Result<(), Error> {
     let config = RolloutConfig::read(&ProcessEnv)?;
     let aws = rollgate::init(&config.common).await;
+    let (group, role) = (config.schedule_group.clone(), config.scheduler_role.clone());
     let clients = Clients {
         ledger: DynamoLedger::new(aws.dynamodb(), config.ledger_table.clone()),
         lambda: Lambda::new(aws.lambda()),
         policies: rollgate::adapters::SsmPolicies::new(aws.ssm(), config.policy_prefix.clone()),
         metrics: CloudWatch::new(aws.cloudwatch()),
-        announcer: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone()),
+        announcer: SnsNotifier::new(aws.sns(), config.common.topic_arn.clone())
+            .with_chat_topic(config.common.chat_topic_arn.clone()),
         codedeploy: CodeDeploy::new(aws.codedeploy()),
-        scheduler: Scheduler::new(
-            aws.scheduler(),
-            config.schedule_group.clone(),
-            config.scheduler_role.clone(),
-        ),
+        scheduler: Scheduler::new(aws.scheduler(), group, role),
         config,
     };
     lambda_runtime::run(service_fn(|event| handle(&clients, event))).await

@@ -4,7 +4,7 @@ Import this package, call :func:`apply_patches` once, then serve moto's WSGI
 application wrapped by :func:`control.wrap`.
 """
 
-from . import alarms, awslambda, codedeploy, composite, control, dynamodb, events, scheduler, sns, sqs, state
+from . import alarms, awslambda, codedeploy, composite, control, dashboards, dynamodb, events, scheduler, sns, sqs, state
 
 __all__ = ["apply_patches", "cloudwatch", "control", "state"]
 
@@ -20,3 +20,4 @@ def apply_patches(settings: "state.Settings") -> None:
     scheduler.patch()
     alarms.patch()  # after awslambda: wraps its UpdateAlias
     composite.patch()  # after alarms: wraps its Alarm.update_state
+    dashboards.patch()

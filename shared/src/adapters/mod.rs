@@ -43,6 +43,12 @@ impl HookClients {
         }
     }
 
+    /// Also publish each decision as a chat card on `chat_topic_arn` (`None`: no cards).
+    pub fn with_chat_topic(mut self, chat_topic_arn: Option<String>) -> Self {
+        self.notifier = self.notifier.with_chat_topic(chat_topic_arn);
+        self
+    }
+
     /// The hook frame of `component` over these clients, reporting through `slot`.
     pub fn frame<'a>(
         &'a self,

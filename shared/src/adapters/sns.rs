@@ -1,10 +1,13 @@
-//! SNS: announce every decision, with message attributes subscribers can filter on.
+//! SNS: announce every decision, with message attributes subscribers can filter on; with
+//! a chat topic, each decision also as a chat card (`crate::chat`) on that topic.
 
+use crate::chat::Card;
 use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::limits::{SNS_ATTRIBUTE_MAX_CHARS, SNS_MESSAGE_MAX_BYTES, cut, fit_json};
 use crate::ports::Notifier;
 use crate::rollback::ports::Announcer;
+use crate::scope::{Arn, Home};
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 
@@ -19,12 +22,43 @@ pub const MAX_BODY_BYTES: usize = SNS_MESSAGE_MAX_BYTES - ATTRIBUTES_ROOM;
 pub struct SnsNotifier {
     client: Client,
     topic_arn: Option<String>,
+    chat: Option<ChatTopic>,
+}
+
+/// Where chat cards go (`ROLLGATE_CHAT_TOPIC_ARN`), and the home the ARNs a card names are
+/// written in: the topic's own partition, region and account, which are the stack's.
+#[derive(Clone, Debug)]
+struct ChatTopic {
+    arn: String,
+    home: Home,
 }
 
 impl SnsNotifier {
     /// With no topic the notifier only logs that it has nowhere to publish.
     pub fn new(client: Client, topic_arn: Option<String>) -> Self {
-        Self { client, topic_arn }
+        Self {
+            client,
+            topic_arn,
+            chat: None,
+        }
+    }
+
+    /// Also publish every decision as a chat card on `chat_topic_arn` (`None`: no cards).
+    /// The decision topic keeps its messages as they are: the card is a message of its
+    /// own, on a topic of its own, because the chat service drops what is not a card.
+    pub fn with_chat_topic(mut self, chat_topic_arn: Option<String>) -> Self {
+        self.chat = chat_topic_arn.map(|arn| {
+            let home = match Arn::parse(&arn) {
+                Some(a) => Home {
+                    partition: Some(a.partition.to_owned()).filter(|x| !x.is_empty()),
+                    region: Some(a.region.to_owned()).filter(|x| !x.is_empty()),
+                    account: Some(a.account.to_owned()).filter(|x| !x.is_empty()),
+                },
+                None => Home::default(),
+            };
+            ChatTopic { arn, home }
+        });
+        self
     }
 }
 
@@ -78,14 +112,49 @@ pub fn attribute(value: &str) -> MessageAttributeValue {
         .expect("data_type is set")
 }
 
+/// The attributes every decision carries (component, verdict, function and deployment
+/// when known) and `extra` ones; empty values are left out.
+fn decision_attributes<'a>(
+    decision: &Decision,
+    extra: &[(&'a str, String)],
+) -> Vec<(&'a str, String)> {
+    let mut out = vec![
+        ("component", decision.component.clone()),
+        ("verdict", decision.verdict.as_str().to_owned()),
+    ];
+    if let Some(f) = decision.function_name.as_deref() {
+        out.push(("function", f.to_owned()));
+    }
+    if let Some(d) = decision.deployment_id.as_deref() {
+        out.push(("deployment", d.to_owned()));
+    }
+    out.extend(extra.iter().cloned());
+    out.retain(|(_, v)| !v.is_empty());
+    out
+}
+
 impl SnsNotifier {
-    /// Publish one decision under `subject`, with the attributes every decision carries
-    /// (component, verdict, function and deployment when known) and `extra` ones.
+    /// Publish one decision under `subject` with its attributes, and at the same time its
+    /// chat card when there is a chat topic.
     async fn publish_decision(
         &self,
         decision: &Decision,
         subject: String,
         extra: &[(&str, String)],
+    ) -> Result<()> {
+        let attributes = decision_attributes(decision, extra);
+        let (published, ()) = tokio::join!(
+            self.publish_json(decision, subject, &attributes),
+            self.publish_card(|home| crate::chat::card(decision, extra, home), &attributes),
+        );
+        published
+    }
+
+    async fn publish_json(
+        &self,
+        decision: &Decision,
+        subject: String,
+        attributes: &[(&str, String)],
     ) -> Result<()> {
         let Some(topic) = &self.topic_arn else {
             tracing::warn!("ROLLGATE_TOPIC_ARN is not set: decision not published on SNS");
@@ -96,22 +165,47 @@ impl SnsNotifier {
             .publish()
             .topic_arn(topic)
             .subject(subject)
-            .message(body(decision))
-            .message_attributes("component", attribute(&decision.component))
-            .message_attributes("verdict", attribute(decision.verdict.as_str()));
-        if let Some(f) = decision.function_name.as_deref().filter(|f| !f.is_empty()) {
-            req = req.message_attributes("function", attribute(f));
-        }
-        if let Some(d) = decision.deployment_id.as_deref().filter(|d| !d.is_empty()) {
-            req = req.message_attributes("deployment", attribute(d));
-        }
-        for (k, v) in extra.iter().filter(|(_, v)| !v.is_empty()) {
+            .message(body(decision));
+        for (k, v) in attributes {
             req = req.message_attributes(*k, attribute(v));
         }
         req.send()
             .await
             .map_err(|e| Error::aws("sns", "Publish", e))?;
         Ok(())
+    }
+
+    /// Publish a chat card, with the same attributes as the message it stands for (so that
+    /// a subscription filter on the chat topic can, say, send only failures to a channel).
+    ///
+    /// A card that could not be published is logged, naming the variable, and changes
+    /// nothing else. That is the policy of the announcement it stands for: every caller
+    /// logs a failed decision publish and goes on (`hook::explain`, `rollback::run`,
+    /// `rollout::apply`, `redrive::engine::announce`): the verdict is reported, the alias
+    /// moved or left, the ledger written whether SNS took the message or not, and Lambda's
+    /// retry of a failed invocation would redo work for a message. The card is a second
+    /// view of that announcement, so it gets no more weight than the announcement itself;
+    /// nor is its failure returned as the announcement's, which did reach its own topic.
+    async fn publish_card(&self, card: impl FnOnce(&Home) -> Card, attributes: &[(&str, String)]) {
+        let Some(chat) = &self.chat else {
+            return;
+        };
+        let mut req = self
+            .client
+            .publish()
+            .topic_arn(&chat.arn)
+            .message(card(&chat.home).to_json());
+        for (k, v) in attributes {
+            req = req.message_attributes(*k, attribute(v));
+        }
+        if let Err(e) = req.send().await {
+            let error = Error::aws("sns", "Publish", e);
+            tracing::error!(
+                error = %error,
+                topic = %chat.arn,
+                "ROLLGATE_CHAT_TOPIC_ARN: the chat card was not published; the decision stands and was announced as usual"
+            );
+        }
     }
 }
 
@@ -123,7 +217,32 @@ impl Notifier for SnsNotifier {
 }
 
 impl crate::redrive::ports::SummarySink for SnsNotifier {
+    /// The report, and at the same time its chat card when there is a chat topic.
     async fn summary(&self, subject: &str, body: &str, attributes: &[(&str, &str)]) -> Result<()> {
+        let owned: Vec<(&str, String)> = attributes
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (*k, (*v).to_owned()))
+            .collect();
+        let report: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let (published, ()) = tokio::join!(
+            self.publish_summary(subject, body, attributes),
+            self.publish_card(
+                |home| crate::chat::redrive_card(&report, &owned, home),
+                &owned
+            ),
+        );
+        published
+    }
+}
+
+impl SnsNotifier {
+    async fn publish_summary(
+        &self,
+        subject: &str,
+        body: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<()> {
         let Some(topic) = &self.topic_arn else {
             tracing::warn!("ROLLGATE_TOPIC_ARN is not set: summary not published on SNS");
             return Ok(());
