@@ -11,7 +11,10 @@
    step catches a latency regression and restores the old version; a release made with
    plain `update-alias` (no CodeDeploy), learnt from CloudTrail and rolled back by its
    alarm; dead letters of two queues that share one DLQ are redriven, each back to the
-   queue it failed in.
+   queue it failed in. After each story the operator's `rollgate status` shows where the
+   function stands; the redrive runs through `rollgate redrive` (its continuations, with
+   a progress bar), and `rollgate report` ends it: the delivery metrics, and the report
+   page of the release the alarm rolled back (target/demo/rolled-back-release.html).
 4. Prints a summary table and stops every process it started.
 
 Exits non-zero, saying which step, when an outcome is not the one the story expects.
@@ -20,7 +23,9 @@ Exits non-zero, saying which step, when an outcome is not the one the story expe
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -43,6 +48,7 @@ REDRIVE = f"{STACK}-dlq-redrive"
 ROLLOUT = f"{STACK}-rollout"
 MINUTE_SECONDS = 1.0  # one deployment-config minute lasts this long here
 REDRIVE_ALLOW = ARN.format("sqs", "shop-*")
+CLI = ROOT / "target" / "debug" / "rollgate"
 
 # The stack's functions all run under one `cargo lambda watch`, whose environment is
 # what every function sees; the local AWS's runner adds each function's own configured
@@ -93,6 +99,7 @@ class Demo:
         self.seen: list[dict] = []
         self.t0 = time.monotonic()
         self.fn = self.app = self.group = self.alarm = ""
+        self.rolled_back = ""
 
     # --- narration helpers ---------------------------------------------------------
 
@@ -126,6 +133,22 @@ class Demo:
             detail = f" — {c['detail']}" if c.get("detail") else ""
             say(f"         {mark} {c['name']:<26}{detail[:100]}")
         return d
+
+    def cli(self, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+        """The operator's `rollgate` command, shown as typed and as it answers (its
+        progress lines on stderr too), against the local AWS."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_ENDPOINT_URL=self.aws.endpoint, AWS_REGION=REGION, AWS_ACCESS_KEY_ID="testing",
+                   AWS_SECRET_ACCESS_KEY="testing", ROLLGATE_STACK=STACK, ROLLGATE_REQUESTER="platform-oncall")
+        say(f"         $ rollgate {' '.join(args)}")
+        p = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=600)
+        for line in (p.stderr + p.stdout).splitlines():
+            say(f"           {line}")
+        expect(p.returncode in ok, f"rollgate {' '.join(args)} exited {p.returncode}: {p.stderr.strip()}")
+        return p
+
+    def status(self) -> None:
+        self.cli("status", f"{self.fn}:live")
 
     def alias(self) -> tuple[str, dict]:
         got = self.lam.get_alias(FunctionName=self.fn, Name="live")
@@ -243,6 +266,7 @@ class Demo:
                     for e in self.messages(deployment=dep)}
         expect(verdicts == {"pre-traffic-hook": "Succeeded", "post-traffic-hook": "Succeeded"},
                f"gate verdicts {verdicts}")
+        self.status()
         self.rows.append(Row("good release", f"Succeeded, live -> {target}", time.monotonic() - self.t0))
 
     def broken_release(self) -> None:
@@ -256,6 +280,7 @@ class Demo:
         expect(d["verdict"] == "Failed" and failed, f"pre-traffic decision {d['verdict']}")
         self.at(f"rolled back: {info.get('rollbackInfo', {}).get('rollbackMessage', '')}")
         self.at(f"no traffic reached version {target}; alias still on {current}")
+        self.status()
         self.rows.append(Row("broken release", f"Failed at the smoke test, live stays {current}",
                              time.monotonic() - self.t0))
 
@@ -290,6 +315,8 @@ class Demo:
                     f"{k}={flat[k]}" for k in ("status", "from_version", "to_version", "outcome", "version")
                     if k in flat))
         expect(self.alias()[0] == previous, "the alias moved again")
+        self.rolled_back = dep
+        self.status()
         self.rows.append(Row("regression after release", f"rolled back by alarm, live -> {previous}",
                              time.monotonic() - self.t0))
         del d
@@ -345,6 +372,7 @@ class Demo:
             say(f"         {side:<12} {w['invocations']:>5.0f} requests in the step; per-second p50 {med[50]:.0f} ms, "
                 f"p90 {med[90]:.0f} ms, p99 {med[99]:.0f} ms (medians)")
         self.at(f"{rollout['reason']}")
+        self.status()
         self.rows.append(Row("rollout caught at 25 %", f"failed at step {rollout['step'] + 1}, live stays {current}",
                              time.monotonic() - self.t0))
 
@@ -382,6 +410,7 @@ class Demo:
         d = self.show_decision(env)
         expect("released by" in d["reason"], f"the decision does not name who released: {d['reason']}")
         self.at(f"alias live back on {previous}; the decision names who made the release")
+        self.status()
         self.rows.append(Row("update-alias release", f"rolled back by alarm, live -> {previous}",
                              time.monotonic() - self.t0))
 
@@ -407,15 +436,11 @@ class Demo:
                 pass
         self.at(f"{counts['shop-orders']} orders and {counts['shop-payments']} payments failed 3 times; "
                 "all sit in shop-failed-dlq, which both queues' RedrivePolicy names")
-        request = {"source": dlq_arn}
-        self.at(f"aws lambda invoke --function-name {REDRIVE} --payload '{json.dumps(request)}'")
-        out = self.lam.invoke(FunctionName=REDRIVE, Payload=json.dumps(request))
-        report = json.loads(out["Payload"].read())
-        expect("FunctionError" not in out, f"dlq-redrive failed: {report}")
-        self.at("report: " + ", ".join(f"{k}={report.get(k)}" for k in
-                                       ("moved", "remaining", "failed", "duplicates", "stopped")))
-        for arn, moved in sorted(report.get("destinations", {}).items()):
-            self.at(f"  back to {arn.rsplit(':', 1)[1]}: {moved}")
+        # The operator's CLI runs the redrive to its end: a run stops at its deadline
+        # (one second here) and returns a continuation, which the CLI invokes in turn.
+        self.cli("redrive", dlq_arn, "--rate", "100", "--max-run-seconds", "1")
+        left = int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"])
         back = {}
         for q, url in sources.items():
             got = []
@@ -424,11 +449,23 @@ class Demo:
             back[q] = got
         self.at("each queue holds its own messages again: " + ", ".join(
             f"{q} {len(v)} (all from {q}: {'yes' if set(v) == {q} else 'no'})" for q, v in back.items()))
-        expect(report.get("moved") == sum(counts.values()) and report.get("remaining") == 0
-               and all(len(back[q]) == n and set(back[q]) == {q} for q, n in counts.items()),
-               f"redrive report {report}, queues {({q: len(v) for q, v in back.items()})}")
-        self.rows.append(Row("shared DLQ redrive", f"{report['moved']} moved to 2 sources, 0 lost",
+        moved = sum(len(v) for v in back.values())
+        expect(left == 0 and all(len(back[q]) == n and set(back[q]) == {q} for q, n in counts.items()),
+               f"after the redrive: {left} left in the DLQ, queues {({q: len(v) for q, v in back.items()})}")
+        self.rows.append(Row("shared DLQ redrive", f"{moved} moved to 2 sources, 0 lost",
                              time.monotonic() - self.t0))
+
+    def report(self) -> None:
+        step("Delivery metrics from the ledger, and the report page of the rolled-back release")
+        self.t0 = time.monotonic()
+        self.cli("report")
+        page = ROOT / "target" / "demo" / "rolled-back-release.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        self.cli("report", self.rolled_back, "--html", str(page))
+        html = page.read_text()
+        expect(self.rolled_back in html and "<script" not in html, f"the report page {page}")
+        self.at(f"open {page.relative_to(ROOT)} in a browser: one self-contained file")
+        self.rows.append(Row("report", "delivery metrics, and the page of the rollback", time.monotonic() - self.t0))
 
     def summary(self, total: float) -> None:
         step("Summary")
@@ -455,6 +492,7 @@ def main() -> int:
             demo.rollout_story()
             demo.update_alias_story()
             demo.redrive()
+            demo.report()
         except StoryError as e:
             say(f"\nDEMO FAILED: {e} (logs in {log_dir})")
             return 1

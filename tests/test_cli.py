@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timedelta, timezone
 import subprocess
 import time
 import uuid
@@ -18,6 +19,7 @@ from support.helpers import (LEDGER_TABLE, REGION, ROOT, STACK_NAME, alias_versi
 from test_alarm_rollback import alarm_on, fire, ledger_items, released
 from test_dlq_redrive import depth, drain, fill, queue_pair
 from test_rollout import policy as rollout_policy
+from traffic import version_dimensions
 
 CLI = ROOT / "target" / "debug" / "rollgate"
 
@@ -57,14 +59,16 @@ def test_status_and_history_say_what_the_services_and_the_ledger_hold(stack, rol
     # --json: the same facts, read back against Lambda and the ledger.
     [s] = as_json(rollgate("status", f"{app.name}:live", "--json"))
     assert s["version"] == alias_version(stack, app) == "2" and s["weights"] == {}
-    dep = [i for i in ledger_items(stack, app, "dep#")][0]
+    # (The alias's creation may be in the ledger too, from CloudTrail: an older release.)
+    dep = next(i for i in ledger_items(stack, app, "dep#") if i["origin"]["S"] == "codedeploy")
     assert dep["deployment_id"]["S"] in s["latest_release"]["summary"]
     assert s["frozen"] is None
     # The account-wide status lists this alias among the others.
     every = as_json(rollgate("status", "--json"))
     assert any(e["function"] == app.name and e["alias"] == "live" for e in every)
     history = as_json(rollgate("history", app.name, "--json"))
-    assert [h["kind"] for h in history] == ["release"] and history[0]["alias"] == "live"
+    assert {h["kind"] for h in history} == {"release"} and history[0]["alias"] == "live"
+    assert dep["deployment_id"]["S"] in history[0]["summary"], "newest first"
 
 
 def test_a_manual_rollback_outside_the_window_acts_once_and_is_announced(stack, rollgate, announced):
@@ -87,6 +91,59 @@ def test_a_manual_rollback_outside_the_window_acts_once_and_is_announced(stack, 
     assert sorted(r["acted"]["BOOL"] for r in requests) == [False, True]
     kinds = [h["kind"] for h in as_json(rollgate("history", app.name, "--json"))]
     assert kinds[:1] == ["request"] and {"rollback", "quarantine", "release"} <= set(kinds), kinds
+
+
+def test_report_gives_delivery_metrics_and_a_deployment_page_a_browser_shows(stack, rollgate):
+    from support.browser import open_page
+
+    good, bad = make_app(stack), make_app(stack)
+    released(stack, good, ended_minutes_ago=5)
+    item = released(stack, bad, ended_minutes_ago=5)
+    dep = item["deployment_id"]["S"]
+    # Five minutes of both versions' traffic before the rollback: the new one fails a third.
+    cw, now = stack.client("cloudwatch"), datetime.now(timezone.utc)
+    for minute in range(5, 0, -1):
+        at = now - timedelta(minutes=minute)
+        for version, errors, latency in (("1", 0, 50.0), ("2", 10, 120.0)):
+            dims = version_dimensions(bad.name, "live", version)
+            cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+                {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": at, "Value": 30},
+                {"MetricName": "Errors", "Dimensions": dims, "Timestamp": at, "Value": errors},
+                {"MetricName": "Duration", "Dimensions": dims, "Timestamp": at, "Unit": "Milliseconds",
+                 "Values": [latency] * 30}])
+    rollgate("rollback", f"{bad.name}:live", "--reason", "errors in checkout")
+    # Delivery metrics: the rolled-back release is a change failure and a rollback, with
+    # one time-to-restore sample; the good function has neither.
+    # (Creating the alias is a release too, when CloudTrail's record of it has arrived.)
+    for app, failed in ((good, 0), (bad, 1)):
+        f = as_json(rollgate("report", "--function", app.name, "--json"))["account"]
+        releases = len([i for i in ledger_items(stack, app, "dep#") if i["kind"]["S"] == "release"])
+        assert f["counts"]["releases"] == releases >= 1, (f, releases)
+        assert f["change_failure_rate"]["count"] == f["rollback_rate"]["count"] == failed, f
+        assert f["time_to_restore"]["samples"] == failed, f["time_to_restore"]
+    text = rollgate("report").stdout
+    assert "(account)" in text and "change failure rate:" in text, text
+    # The page of the rolled-back deployment, as a browser renders it.
+    out = ROOT / "target" / "report-page"
+    out.mkdir(parents=True, exist_ok=True)
+    html = out / f"cli-{bad.name}.html"
+    data = as_json(rollgate("report", dep, "--html", str(html), "--json"))
+    assert data["deployment_id"] == dep and data["decision"]["action"] == "rollback"
+    view = open_page(html, out / f"cli-{bad.name}.png").summary
+    assert view["deploymentId"] == dep
+    assert "alias back on version 1" in view["decision"]["reason"], view["decision"]
+    titles = [e["title"] for e in view["timeline"]]
+    asked = titles.index("manual rollback by ci-operator: requested")
+    assert titles.index("alias back on version 1") > asked > titles.index("deployment created (release, codedeploy)"), titles
+    charts = {c["metric"]: c for c in view["charts"]}
+    for metric in ("error rate", "p99 latency"):
+        chart = charts[metric]
+        assert len(chart["series"]) == 2 and all(p["length"] > 0 and p["points"] >= 4 for p in chart["series"]), chart
+    errors = {p[1] for p in data["series"][0]["new"]}
+    assert errors == {100 * 10 / 30}, data["series"][0]
+    assert not view["injected"] and view["elements"]["script"] == 0
+    missing = rollgate("report", "d-NOSUCH1", "--html", str(out / "none.html"), code=3)
+    assert "no deployment d-NOSUCH1" in missing.stderr
 
 
 def test_a_freeze_holds_an_alarm_back_and_the_unfreeze_lets_the_next_one_act(stack, rollgate, announced):

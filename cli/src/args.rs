@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "rollgate",
     version,
-    about = "Operate rollgate: status, history, rollback, freeze, rollouts, redrive"
+    about = "Operate rollgate: status, history, rollback, freeze, rollouts, redrive, reports"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -48,6 +48,8 @@ pub enum Command {
     Rollout(RolloutArgs),
     /// Move dead letters back, running continuations until done.
     Redrive(RedriveArgs),
+    /// Delivery metrics; with a deployment id, that deployment's report page.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -128,4 +130,19 @@ pub struct RedriveArgs {
     /// Stop each run after this many seconds (the function's deadline otherwise).
     #[arg(long)]
     pub max_run_seconds: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A deployment id (CodeDeploy's, a rollout's, an alias call's): its report page.
+    pub deployment: Option<String>,
+    /// Write the deployment's page to this file (one self-contained HTML file).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
+    /// Delivery metrics of one function only.
+    #[arg(long)]
+    pub function: Option<String>,
+    /// The window of the delivery metrics, in days.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
 }

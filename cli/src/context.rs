@@ -3,7 +3,7 @@
 
 use crate::args::Global;
 use crate::error::{CliError, Result};
-use rollgate::adapters::{Aws, DynamoLedger, Lambda};
+use rollgate::adapters::{Aws, CloudWatch, DynamoLedger, Lambda};
 use rollgate::ports::Functions;
 use serde_json::Value;
 use std::time::Duration;
@@ -13,6 +13,7 @@ pub struct Context {
     pub json: bool,
     pub ledger: DynamoLedger,
     pub lambda: Lambda,
+    pub cloudwatch: CloudWatch,
 }
 
 /// SDK attempts per call: the standard retry of the AWS CLI.
@@ -26,6 +27,7 @@ impl Context {
             json: global.json,
             ledger: DynamoLedger::new(aws.dynamodb(), format!("{}-ledger", global.stack)),
             lambda: Lambda::new(aws.lambda()),
+            cloudwatch: CloudWatch::new(aws.cloudwatch()),
         }
     }
 

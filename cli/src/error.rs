@@ -19,6 +19,8 @@ pub enum CliError {
     /// nothing to roll back, already done): the reason is printed with the outcome.
     #[error("{0}")]
     NothingDone(String),
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
 }
 
 impl CliError {

@@ -9,6 +9,7 @@ mod history;
 mod manual;
 mod out;
 mod redrive;
+mod report;
 mod rollout;
 mod status;
 mod view;
@@ -28,6 +29,7 @@ async fn main() {
         Command::Unfreeze(a) => manual::unfreeze(&ctx, a).await,
         Command::Rollout(a) => rollout::run(&ctx, a).await,
         Command::Redrive(a) => redrive::run(&ctx, a).await,
+        Command::Report(a) => report::run(&ctx, a).await,
     };
     if let Err(e) = result {
         eprintln!("rollgate: {e}");

@@ -123,7 +123,9 @@ fn progress(report: &Value, elapsed: Duration, tty: bool) {
 }
 
 fn summary(r: &Value, runs: u32) -> String {
-    let rows: Vec<Vec<String>> = [
+    // A continued job's counts are its last run's; `totals` carries the whole job's.
+    let total = |k: &str| r.pointer(&format!("/totals/{k}")).and_then(Value::as_u64);
+    let mut rows: Vec<Vec<String>> = [
         "moved",
         "copied",
         "would_move",
@@ -134,15 +136,22 @@ fn summary(r: &Value, runs: u32) -> String {
     ]
     .iter()
     .filter(|k| r.get(**k).is_some())
-    .map(|k| vec![(*k).to_owned(), count(r, k).to_string()])
-    .chain([
-        vec!["runs".into(), runs.to_string()],
-        vec![
-            "stopped".into(),
-            r["stopped"].as_str().unwrap_or("-").to_owned(),
-        ],
-    ])
+    .map(|k| {
+        let n = total(k).unwrap_or_else(|| count(r, k));
+        vec![(*k).to_owned(), n.to_string()]
+    })
     .collect();
+    rows.push(vec!["runs".into(), runs.to_string()]);
+    rows.push(vec![
+        "stopped".into(),
+        r["stopped"].as_str().unwrap_or("-").into(),
+    ]);
+    if let Some(d) = r.get("destinations").and_then(Value::as_object) {
+        for (arn, n) in d {
+            let name = arn.rsplit(':').next().unwrap_or(arn);
+            rows.push(vec![format!("  to {name}"), n.to_string()]);
+        }
+    }
     let mut text = out::table(&["", ""], &rows).trim_start().to_owned();
     if let Some(fails) = r.get("failures").and_then(Value::as_array) {
         for f in fails.iter().take(10) {

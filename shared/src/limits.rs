@@ -46,11 +46,6 @@ pub const DIMENSION_VALUE_MAX_CHARS: usize = 1024;
 /// one event; a record rollgate logs is kept well under it.
 pub const LOG_EVENT_MAX_BYTES: usize = 262_144 - 26;
 
-/// A requester or a reason given to rollgate by a person (manual requests, rollouts):
-/// at most this many characters, so that it fits every message, attribute and key it
-/// goes into.
-pub const MANUAL_TEXT_MAX_CHARS: usize = 256;
-
 /// What one structured log record of a decision may take (a quarter of an event).
 pub const LOG_RECORD_MAX_BYTES: usize = 64 * 1024;
 

@@ -579,6 +579,17 @@ impl Ledger for DynamoLedger {
         }
     }
 
+    async fn releases(&self, function: &str) -> Result<Vec<crate::dora::Release>> {
+        let mut out = Vec::new();
+        for alias in self.aliases(function).await? {
+            let rows = self
+                .partition_rows(&ledger::partition(function, &alias))
+                .await?;
+            out.extend(crate::rollback::delivery::releases(&rows));
+        }
+        Ok(out)
+    }
+
     async fn note_request(&self, r: &RequestRow) -> Result<()> {
         self.client
             .put_item()

@@ -189,7 +189,8 @@ impl BakeState {
     }
 }
 
-fn lambda_query(
+/// A query of one `AWS/Lambda` metric of one version behind an alias (`ExecutedVersion`).
+pub fn lambda_query(
     id: String,
     function: &str,
     alias: &str,

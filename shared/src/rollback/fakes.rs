@@ -61,7 +61,15 @@ pub struct LedgerRows {
     pub freezes: BTreeMap<(String, String), Freeze>,
     /// Manual requests, in the order noted.
     pub requests: Vec<RequestRow>,
+    /// Every claim as written, by key, with its outcome and when it settled.
+    pub claim_rows: BTreeMap<ClaimKey, (Claim, Option<Settled>)>,
 }
+
+/// `(function, alias, sort)` of a claim.
+pub type ClaimKey = (String, String, String);
+
+/// A claim's outcome and when it was written (epoch ms).
+pub type Settled = (String, i64);
 
 /// The deployment ledger in memory.
 #[derive(Debug, Default)]
@@ -189,7 +197,9 @@ impl Ledger for MemLedger {
                 })
             }
             _ => {
-                rows.claims.insert(key, (claim.event_key.clone(), None));
+                rows.claims
+                    .insert(key.clone(), (claim.event_key.clone(), None));
+                rows.claim_rows.insert(key, (claim.clone(), None));
                 Ok(ClaimOutcome::Won)
             }
         }
@@ -202,8 +212,12 @@ impl Ledger for MemLedger {
             claim.alias.clone(),
             claim.sort.clone(),
         );
-        if let Some(row) = self.rows().claims.get_mut(&key) {
+        let mut rows = self.rows();
+        if let Some(row) = rows.claims.get_mut(&key) {
             row.1 = Some(outcome.to_owned());
+        }
+        if let Some(row) = rows.claim_rows.get_mut(&key) {
+            row.1 = Some((outcome.to_owned(), crate::clock::epoch_ms()));
         }
         Ok(())
     }
@@ -257,6 +271,39 @@ impl Ledger for MemLedger {
         self.journal.note("PutItem");
         self.rows().requests.push(row.clone());
         Ok(())
+    }
+
+    /// The rows the table would hold, as the adapter reads them, through the same mapping.
+    async fn releases(&self, function: &str) -> Result<Vec<crate::dora::Release>> {
+        self.journal.note("Query");
+        let rows = self.rows();
+        let mut json_rows = Vec::new();
+        for (d, _) in rows
+            .deployments
+            .iter()
+            .filter(|(d, _)| d.function == function)
+        {
+            let mut row = serde_json::to_value(d).unwrap_or_default();
+            row["sk"] = d.sort_key().into();
+            row["status"] = d.status.as_str().into();
+            row["kind"] = match d.kind {
+                super::ledger::DeploymentKind::Release => "release",
+                super::ledger::DeploymentKind::Rollback => "rollback",
+            }
+            .into();
+            json_rows.push(row);
+        }
+        for ((f, _, sort), (c, settled)) in &rows.claim_rows {
+            if f != function {
+                continue;
+            }
+            let (outcome, settled_ms) = settled.clone().unzip();
+            json_rows.push(
+                serde_json::json!({"sk": sort, "deployment_id": c.deployment_id,
+                "outcome": outcome, "since_ms": c.since_ms, "settled_ms": settled_ms}),
+            );
+        }
+        Ok(super::delivery::releases(&json_rows))
     }
 }
 

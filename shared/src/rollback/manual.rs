@@ -22,11 +22,15 @@ use super::run::{Deps, TargetOutcome, allowed, announce, failed, no_action, now_
 use crate::clock::{Instant, utc};
 use crate::decision::CheckResult;
 use crate::error::Error;
-use crate::limits::MANUAL_TEXT_MAX_CHARS;
 use crate::names::FunctionRef;
 use crate::ports::PolicyStore;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// A requester or a reason given by a person (manual requests, rollouts): at most this
+/// many characters, so that it fits every message, attribute and key it goes into.
+/// rollgate's own bound, not an AWS limit.
+pub const MANUAL_TEXT_MAX_CHARS: usize = 256;
 
 /// The longest freeze: a forgotten one must not hold rollbacks back for long.
 pub const MAX_FREEZE_MINUTES: u64 = 7 * 24 * 60;

@@ -9,6 +9,7 @@
 
 pub mod cloudtrail;
 pub mod decide;
+pub mod delivery;
 pub mod event;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;

@@ -462,12 +462,21 @@ async fn a_group_rolls_back_after_the_function_its_alarm_names() {
         ]
     );
     // The named function moved before the group was looked up.
-    let calls = w.journal.calls();
-    assert!(
-        !w.journal.before_update_alias().contains(&"GetFunction")
-            && calls.iter().filter(|c| **c == "Query").count() == 3,
-        "{calls:?}"
-    );
+    // Each rollback: history and alias, claim, UpdateAlias, settle, quarantine, then the
+    // function's releases for its delivery metrics; the group's members in between.
+    let one_rollback = [
+        "Query",
+        "GetAlias",
+        "PutItem",
+        "UpdateAlias",
+        "UpdateItem",
+        "PutItem",
+    ];
+    let mut expected: Vec<&str> = one_rollback.to_vec();
+    expected.extend(["Query", "Query"]);
+    expected.extend(one_rollback);
+    expected.push("Query");
+    assert_eq!(w.journal.calls(), expected);
     assert_eq!(evidence(&w, "group")[0]["expected"], "checkout");
 }
 
@@ -883,4 +892,25 @@ async fn a_bad_request_changes_nothing() {
     );
     assert_eq!(w.journal.calls(), Vec::<&str>::new());
     assert!(w.announced.all().is_empty());
+}
+
+/// What the function tells CloudWatch about a function's delivery after a rollback: the
+/// release rolled back is a change failure and a rollback, with its time to restore.
+#[tokio::test]
+async fn the_delivery_metrics_count_the_rolled_back_release() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(10), "2").await;
+    let before = run::emit_delivery(&w.ledger, "orders").await.unwrap();
+    assert_eq!(before.account.counts.releases, 1);
+    assert_eq!(before.account.change_failure_rate.count, 0);
+    let transition = crate::clock::utc(run::now_ms() - 1_000);
+    assert!(one(w.alarm(Some(&transition)).await).acted);
+    let after = run::emit_delivery(&w.ledger, "orders").await.unwrap();
+    let f = &after.functions[0].figures;
+    assert_eq!(
+        (f.change_failure_rate.count, f.change_failure_rate.of),
+        (1, 1)
+    );
+    assert_eq!(f.rollback_rate.count, 1);
+    assert_eq!(f.time_to_restore.samples, 1, "{:?}", f.time_to_restore);
 }

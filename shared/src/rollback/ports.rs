@@ -64,6 +64,13 @@ pub trait Ledger: Send + Sync {
 
     /// Keep a manual request and what came of it.
     fn note_request(&self, row: &RequestRow) -> impl Future<Output = Result<()>> + Send;
+
+    /// Every release of the function's aliases, with how it ended (for the delivery
+    /// metrics; [`super::delivery::releases`]).
+    fn releases(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Vec<crate::dora::Release>>> + Send;
 }
 
 pub trait AlarmTags: Send + Sync {

@@ -12,6 +12,7 @@ use super::ports::{AlarmTags, Announcer, Ledger, ReleaseMeta, Releases, StopOutc
 use super::targets::{self, Target};
 use crate::clock::Instant;
 use crate::decision::{CheckResult, Decision, Outcome, Verdict};
+use crate::dora;
 use crate::error::{Error, Result};
 use crate::failure::{Class, Failure};
 use crate::metrics::Emf;
@@ -315,6 +316,9 @@ where
         rollback,
     };
     deps.ledger.record_deployment(rec, &context).await?;
+    if rec.status.is_final() {
+        emit_delivery(deps.ledger, &rec.function).await;
+    }
     tracing::info!(
         deployment = %rec.deployment_id, function = %rec.function, alias = %rec.alias,
         status = rec.status.as_str(), kind = ?rec.kind, origin = rec.origin.as_str(),
@@ -1043,11 +1047,28 @@ async fn settle_failed<L: Ledger>(
     failed(o, &e.to_string())
 }
 
-/// A won claim whose action went through: settled, and the bad version quarantined.
+/// A won claim whose action went through: settled, the bad version quarantined, and
+/// the function's delivery metrics told again.
 async fn settle_acted<L: Ledger>(ledger: &L, claim: &Claim, settled: &str, why: &str) {
     let _ = ledger.settle(claim, settled).await;
     if let Err(e) = ledger.quarantine(claim, why).await {
         tracing::warn!(error = %e, "could not quarantine version {}", claim.bad_version);
+    }
+    emit_delivery(ledger, &claim.function).await;
+}
+
+/// The function's delivery metrics over the last 30 days as EMF (its own documents: the
+/// account's figures are `rollgate report`'s), after a release ends and after each
+/// rollback or stop; never on the way to `UpdateAlias` or `StopDeployment`. The summary is
+/// returned for tests; a ledger that cannot be read is logged, and nothing is emitted.
+pub async fn emit_delivery<L: Ledger>(ledger: &L, function: &str) -> Option<dora::Summary> {
+    let window = dora::Window::trailing_days(now_ms(), dora::DEFAULT_WINDOW_DAYS).ok()?;
+    match ledger.releases(function).await {
+        Ok(releases) => Some(dora::emit(&releases, window, dora::Scope::Functions)),
+        Err(e) => {
+            tracing::warn!(error = %e, function, "could not read the releases for the delivery metrics");
+            None
+        }
     }
 }
 

@@ -76,7 +76,7 @@ fn invalid(e: impl std::fmt::Display) -> Error {
 }
 
 /// At most this many characters of a requester or a reason are kept.
-pub use crate::limits::MANUAL_TEXT_MAX_CHARS as MAX_TEXT;
+pub use crate::rollback::manual::MANUAL_TEXT_MAX_CHARS as MAX_TEXT;
 
 fn text(field: &str, v: Option<String>) -> Result<Option<String>, Error> {
     match v {

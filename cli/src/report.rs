@@ -1,0 +1,258 @@
+//! `report`: the delivery metrics of the account and of each function, from the ledger;
+//! `report DEPLOYMENT --html FILE`: that deployment's page (`rollgate::report_page`), from
+//! its ledger rows and its versions' metrics in CloudWatch.
+
+use crate::args::ReportArgs;
+use crate::context::Context;
+use crate::error::{CliError, Result};
+use crate::out;
+use rollgate::clock::{epoch_ms, utc};
+use rollgate::dora::{self, Window};
+use rollgate::post_traffic::{Metrics, lambda_query};
+use rollgate::report_page::{
+    self, ReportData, ReportDecision, Series, TimelineEntry, TimelineKind,
+};
+use rollgate::rollback::delivery;
+use rollgate::rollback::ledger::{ShiftJudgement, partition};
+use serde_json::Value;
+
+pub async fn run(ctx: &Context, a: &ReportArgs) -> Result<()> {
+    match &a.deployment {
+        Some(id) => page(ctx, id, a.html.as_deref()).await,
+        None if a.html.is_some() => Err(CliError::Usage(
+            "--html needs a deployment: rollgate report DEPLOYMENT --html FILE".into(),
+        )),
+        None => metrics(ctx, a).await,
+    }
+}
+
+/// Every alias's rows: `(alias, rows)` of the function asked about, or of the account.
+async fn all_rows(ctx: &Context, function: Option<&str>) -> Result<Vec<(String, Vec<Value>)>> {
+    let mut out = Vec::new();
+    for (f, alias) in crate::status::targets(ctx, function).await? {
+        out.push((
+            alias.clone(),
+            ctx.ledger.partition_rows(&partition(&f, &alias)).await?,
+        ));
+    }
+    Ok(out)
+}
+
+async fn metrics(ctx: &Context, a: &ReportArgs) -> Result<()> {
+    let window = Window::trailing_days(epoch_ms(), a.days.max(1))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let releases: Vec<dora::Release> = all_rows(ctx, a.function.as_deref())
+        .await?
+        .iter()
+        .flat_map(|(_, rows)| delivery::releases(rows))
+        .collect();
+    let summary = dora::summarize(&releases, window);
+    if ctx.json {
+        out::json(&summary);
+        return Ok(());
+    }
+    let rate = |r: &dora::Rate| r.percent.map_or("-".into(), |p| format!("{p:.1}%"));
+    let row = |name: &str, f: &dora::Figures| {
+        vec![
+            name.to_owned(),
+            f.counts.releases.to_string(),
+            format!("{:.2}", f.deployment_frequency.per_day),
+            rate(&f.change_failure_rate),
+            rate(&f.rollback_rate),
+            f.time_to_restore
+                .median_ms
+                .map_or("-".into(), dora::human_ms),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = summary
+        .functions
+        .iter()
+        .map(|f| row(&f.function, &f.figures))
+        .collect();
+    rows.push(row("(account)", &summary.account));
+    println!(
+        "delivery over the {} days to {}",
+        a.days,
+        utc(window.end_ms())
+    );
+    let headers = [
+        "FUNCTION",
+        "RELEASES",
+        "PER DAY",
+        "CHANGE FAILURE",
+        "ROLLBACK",
+        "RESTORE (MEDIAN)",
+    ];
+    println!("{}", out::table(&headers, &rows));
+    for line in summary.account.explain() {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+async fn page(ctx: &Context, deployment: &str, html: Option<&str>) -> Result<()> {
+    let data = gather(ctx, deployment).await?;
+    if let Some(path) = html {
+        std::fs::write(path, report_page::render(&data)).map_err(|e| CliError::Io {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    }
+    if ctx.json {
+        out::json(&data);
+    } else if let Some(path) = html {
+        println!(
+            "wrote {path}: {} timeline entries, {} checks, {} charts; {}",
+            data.timeline.len(),
+            data.checks.len(),
+            data.series.len(),
+            data.decision
+                .as_ref()
+                .map_or("no decision", |d| d.reason.as_str())
+        );
+    }
+    Ok(())
+}
+
+/// The page's data: the deployment's row, what rollgate did about it, its shift rounds,
+/// and its versions' error rate and p99 latency over its time.
+async fn gather(ctx: &Context, deployment: &str) -> Result<ReportData> {
+    for (_, rows) in all_rows(ctx, None).await? {
+        let Some(record) = rows
+            .iter()
+            .filter_map(delivery::record)
+            .find(|r| r.deployment_id == deployment)
+        else {
+            continue;
+        };
+        let mut data = ReportData::from_record(&record, epoch_ms());
+        add_actions(&mut data, &rows, deployment);
+        add_shift(&mut data, &rows, deployment);
+        data.series = series(ctx, &data).await?;
+        return Ok(data);
+    }
+    Err(CliError::NothingDone(format!(
+        "the ledger holds no deployment {deployment}"
+    )))
+}
+
+/// The alarms (or requests) and the actions rollgate took on the deployment, and the
+/// decision they came to.
+fn add_actions(data: &mut ReportData, rows: &[Value], deployment: &str) {
+    let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    for c in delivery::acted_claims(rows, deployment) {
+        let stop = text(c, "sk").starts_with("stop#");
+        let by = text(c, "alarm");
+        if let Some(at) = c.get("since_ms").and_then(Value::as_i64) {
+            let (kind, title) = if by.starts_with("manual ") {
+                (TimelineKind::Note, format!("{by}: requested"))
+            } else {
+                (TimelineKind::Alarm, format!("alarm {by} went to ALARM"))
+            };
+            data.timeline.push(TimelineEntry::new(at, kind, title));
+        }
+        let at = c
+            .get("settled_ms")
+            .or(c.get("at_ms"))
+            .and_then(Value::as_i64);
+        let (kind, action, what) = if stop {
+            (
+                TimelineKind::Stop,
+                "stop_deployment",
+                "deployment stopped, CodeDeploy rolled back".to_owned(),
+            )
+        } else {
+            let what = format!("alias back on version {}", text(c, "good_version"));
+            (TimelineKind::Rollback, "rollback", what)
+        };
+        data.timeline.push(
+            TimelineEntry::new(at.unwrap_or(0), kind, what.clone()).with_detail(text(c, "outcome")),
+        );
+        data.decision = Some(ReportDecision {
+            action: action.into(),
+            outcome: rollgate::decision::Outcome::Fail,
+            reason: format!(
+                "{by}: {what}; version {} quarantined",
+                text(c, "bad_version")
+            ),
+            component: Some("alarm-rollback".into()),
+            at_ms: at,
+        });
+    }
+}
+
+/// The rollout function's judgements during the deployment's traffic shift.
+fn add_shift(data: &mut ReportData, rows: &[Value], deployment: &str) {
+    let prefix = rollgate::rollback::ledger::shift_prefix(deployment);
+    for r in rows {
+        let sk = r.get("sk").and_then(Value::as_str).unwrap_or("");
+        if !sk.starts_with(&prefix) || sk.ends_with("#end") {
+            continue;
+        }
+        let Ok(j) = serde_json::from_str::<ShiftJudgement>(r["event"].as_str().unwrap_or(""))
+        else {
+            continue;
+        };
+        for name in &j.failed {
+            let check =
+                rollgate::decision::CheckResult::fail(name.clone(), Value::Null, Value::Null)
+                    .with_detail(format!(
+                        "failed at shift round {} (weight {:?})",
+                        j.round, j.weight
+                    ));
+            data.checks.push(report_page::ReportCheck {
+                component: "rollout (shift judge)".into(),
+                check,
+            });
+        }
+        data.timeline.push(TimelineEntry::from_shift(&j));
+    }
+}
+
+/// Error rate (%) and p99 latency (ms) of the old and the new version, a point a minute,
+/// from 10 minutes before the deployment to 30 after its last moment (or now).
+async fn series(ctx: &Context, data: &ReportData) -> Result<Vec<Series>> {
+    let first = data.timeline.iter().map(|e| e.at_ms).min().unwrap_or(0);
+    let last = data.timeline.iter().map(|e| e.at_ms).max().unwrap_or(first);
+    let start = (first - 10 * 60_000) / 1000;
+    let end = ((last + 30 * 60_000).min(epoch_ms())) / 1000;
+    let q = |id: &str, v: &str, metric: &str, stat: &str| {
+        lambda_query(id.into(), &data.function, &data.alias, v, metric, stat, 60)
+    };
+    let (old, new) = (&data.from_version, &data.to_version);
+    let queries = vec![
+        q("oi", old, "Invocations", "Sum"),
+        q("oe", old, "Errors", "Sum"),
+        q("op", old, "Duration", "p99"),
+        q("ni", new, "Invocations", "Sum"),
+        q("ne", new, "Errors", "Sum"),
+        q("np", new, "Duration", "p99"),
+    ];
+    let got = ctx
+        .cloudwatch
+        .metric_data(&queries, start, end.max(start + 60))
+        .await?;
+    let ms = |s: &[(i64, f64)]| s.iter().map(|(t, v)| (t * 1000, *v)).collect::<Vec<_>>();
+    let rate = |inv: &str, err: &str| {
+        let errors: std::collections::BTreeMap<i64, f64> = got[err].iter().copied().collect();
+        got[inv]
+            .iter()
+            .filter(|(_, n)| *n > 0.0)
+            .map(|(t, n)| (t * 1000, 100.0 * errors.get(t).copied().unwrap_or(0.0) / n))
+            .collect::<Vec<_>>()
+    };
+    Ok(vec![
+        Series {
+            metric: "error rate".into(),
+            unit: "%".into(),
+            old: rate("oi", "oe"),
+            new: rate("ni", "ne"),
+        },
+        Series {
+            metric: "p99 latency".into(),
+            unit: "ms".into(),
+            old: ms(&got["op"]),
+            new: ms(&got["np"]),
+        },
+    ])
+}
