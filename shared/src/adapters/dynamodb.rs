@@ -2,8 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::rollback::ledger::{
-    self, Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, DeploymentStatus, Freeze, History,
-    Origin, QUARANTINE_PREFIX, ReleaseContext, RequestRow, RollbackSettings,
+    self, Claim, ClaimOutcome, DeploymentKind, DeploymentRecord, Freeze, History,
+    QUARANTINE_PREFIX, ReleaseContext, RequestRow, RollbackSettings,
 };
 use crate::rollback::ports::Ledger;
 use aws_sdk_dynamodb::Client;
@@ -66,30 +66,14 @@ fn get_n(item: &Item, k: &str) -> Option<i64> {
         .and_then(|n| n.parse().ok())
 }
 
+/// A `dep#` row as its record: the same reading as an operator's ([`item_json`], then
+/// [`crate::rollback::delivery::record`]).
 fn to_deployment(item: &Item) -> Option<DeploymentRecord> {
-    Some(DeploymentRecord {
-        deployment_id: get_s(item, "deployment_id")?,
-        application: get_s(item, "application").unwrap_or_default(),
-        deployment_group: get_s(item, "deployment_group").unwrap_or_default(),
-        function: get_s(item, "function")?,
-        alias: get_s(item, "alias")?,
-        from_version: get_s(item, "from_version").unwrap_or_default(),
-        to_version: get_s(item, "to_version").unwrap_or_default(),
-        status: DeploymentStatus::parse(&get_s(item, "status")?)?,
-        kind: match get_s(item, "kind").as_deref() {
-            Some("rollback") => DeploymentKind::Rollback,
-            _ => DeploymentKind::Release,
-        },
-        created_ms: get_n(item, "created_ms").unwrap_or_default(),
-        started_ms: get_n(item, "started_ms"),
-        ended_ms: get_n(item, "ended_ms"),
-        origin: Origin::parse(get_s(item, "origin").as_deref()),
-        initiator: get_s(item, "initiator"),
-    })
+    crate::rollback::delivery::record(&item_json(item))
 }
 
 /// An alias's `freeze` row.
-pub(crate) fn to_freeze(item: &Item) -> Option<Freeze> {
+fn to_freeze(item: &Item) -> Option<Freeze> {
     Some(Freeze {
         until_ms: get_n(item, "until_ms")?,
         by: get_s(item, "by").unwrap_or_default(),
