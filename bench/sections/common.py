@@ -112,10 +112,33 @@ def head_source() -> tuple[Path | None, str]:
     return _head["dir"], _head["commit"]
 
 
+# Written when a build fell back to the last commit. That build shares the target dir,
+# so it overwrites the binaries the working tree's build put there; a later build of an
+# unchanged-looking working tree then finds its units fresh and keeps the last commit's
+# binaries (seen: a zip measured from the last commit's rollout an hour later). The next
+# working-tree build first forgets the workspace's own units (see `forget_fallback`).
+FALLBACK_MARK = OUT_DIR / "fallback-built"
+
+
+def forget_fallback() -> None:
+    """After a fallback build: delete the fingerprints of the workspace's own packages in
+    every profile directory of the target dir, so that cargo builds and uplifts them again
+    from the working tree (dependencies stay built)."""
+    if not FALLBACK_MARK.exists():
+        return
+    own = ["rollgate"] + functions() + ["example-app", "rollgate-cli", "rollgate-bench-floor"]
+    for fingerprints in (ROOT / "target").glob("**/.fingerprint"):
+        for unit in fingerprints.iterdir():
+            if unit.name.rsplit("-", 1)[0] in own:
+                subprocess.run(["rm", "-rf", str(unit)], check=False)
+    FALLBACK_MARK.unlink()
+
+
 def build_with_fallback(name: str, args: list[str], log_name: str) -> tuple[Path | None, str]:
     """Build `name` with `cargo <args>` from the working tree; if that fails and the last
     commit has the function, from the last commit. Returns (source dir, note) or
     (None, why not)."""
+    forget_fallback()
     ok, err = cargo(args, OUT_DIR / "logs" / f"{log_name}.log")
     if ok:
         return ROOT, ""
@@ -123,6 +146,8 @@ def build_with_fallback(name: str, args: list[str], log_name: str) -> tuple[Path
     if src is None or not (src / "functions" / name / "Cargo.toml").exists():
         return None, f"does not build in the working tree ({err}) and is not in the last commit"
     ok2, err2 = cargo(args, OUT_DIR / "logs" / f"{log_name}-head.log", cwd=src)
+    FALLBACK_MARK.parent.mkdir(parents=True, exist_ok=True)
+    FALLBACK_MARK.write_text(commit)
     if not ok2:
         return None, f"does not build in the working tree ({err}) nor at {commit} ({err2})"
     return src, f"built from the last commit {commit}: the working tree did not compile ({err})"

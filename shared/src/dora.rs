@@ -30,7 +30,7 @@
 //! | elite | on demand | 5% | less than one hour |
 //! | high | between once per day and once per week | 10% | less than one day |
 //! | medium | between once per week and once per month | 15% | between one day and one week |
-//! | low | between once per week and once per month | 64% | between one month and six months |
+//! | low | between once per month and once every six months | 64% | between one month and six months |
 //!
 //! rollgate reads them as thresholds ([`Band`]): a frequency above once a day is elite, at
 //! least once a week high, at least once in 30 days medium, less low; a change failure rate
