@@ -8,6 +8,7 @@ use crate::out;
 use crate::view::{self, Entry};
 use rollgate::clock::{epoch_ms, utc};
 use rollgate::rollback::ledger::partition;
+use rollgate::rollback::ports::Ledger;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -57,14 +58,13 @@ pub async fn targets(ctx: &Context, function: Option<&str>) -> Result<Vec<(Strin
     if let Some(alias) = alias {
         return Ok(vec![(function, alias)]);
     }
-    let rows = ctx
+    // The alias index the ledger keeps per function (`fn#<function>` / `alias#<alias>`).
+    let mut aliases: Vec<(String, String)> = ctx
         .ledger
-        .partition_rows(&rollgate::rollback::ledger::function_partition(&function))
-        .await?;
-    let mut aliases: Vec<(String, String)> = rows
-        .iter()
-        .filter_map(|r| r.get("alias").and_then(Value::as_str))
-        .map(|a| (function.clone(), a.to_owned()))
+        .aliases(&function)
+        .await?
+        .into_iter()
+        .map(|a| (function.clone(), a))
         .collect();
     aliases.sort();
     aliases.dedup();

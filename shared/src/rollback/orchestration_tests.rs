@@ -603,6 +603,11 @@ fn outcomes(v: &Value) -> Vec<Value> {
     v["results"][0]["outcomes"].as_array().unwrap().clone()
 }
 
+/// The reason of the first outcome of a handled request.
+fn first_reason(v: &Value) -> String {
+    outcomes(v)[0]["reason"].as_str().unwrap().to_owned()
+}
+
 /// "Now": a release that ended three hours ago (outside the 60-minute window), with the
 /// policy's switch off, is rolled back once; a second delivery, and an alarm after it,
 /// find it done. The ledger keeps the request; the announcement says who and why.
@@ -747,12 +752,7 @@ async fn a_freeze_holds_alarms_back_until_it_is_lifted() {
         .request(manual("unfreeze", serde_json::json!({})))
         .await
         .unwrap();
-    assert!(
-        outcomes(&again)[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("was not frozen")
-    );
+    assert!(first_reason(&again).contains("was not frozen"));
 }
 
 /// A freeze past its time holds nothing; a manual rollback is never held by one.
@@ -825,12 +825,7 @@ async fn requests_keep_to_the_allow_list_and_existing_aliases() {
         .request(manual("rollback", serde_json::json!({"function": foreign})))
         .await
         .unwrap();
-    assert!(
-        outcomes(&out)[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("another account, region")
-    );
+    assert!(first_reason(&out).contains("another account, region"));
     assert_eq!(w.announced.all().len(), 4, "every refusal announced");
     assert!(w.ledger.rows().freezes.is_empty() && w.ledger.rows().requests.is_empty());
     w.settings.allow = AllowList::parse("*");
@@ -841,12 +836,7 @@ async fn requests_keep_to_the_allow_list_and_existing_aliases() {
         ))
         .await
         .unwrap();
-    assert!(
-        outcomes(&out)[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("alias does not exist")
-    );
+    assert!(first_reason(&out).contains("alias does not exist"));
     assert!(w.ledger.rows().freezes.is_empty());
 }
 
@@ -868,12 +858,7 @@ async fn a_freeze_without_an_alias_covers_every_recorded_alias() {
     );
     req["function"] = Value::from("payments");
     let out = w.request(req).await.unwrap();
-    assert!(
-        outcomes(&out)[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("name the alias")
-    );
+    assert!(first_reason(&out).contains("name the alias"));
 }
 
 /// A malformed request is refused before anything is read or written.
