@@ -285,7 +285,7 @@ def test_hooks_are_named_for_the_codedeploy_role():
 
 ENV = {
     "PreTrafficHook": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_REPORT_MARGIN_MS",
-                       "ROLLGATE_METRICS_NAMESPACE"},
+                       "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_LEDGER_TABLE"},
     "PostTrafficHook": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_REPORT_MARGIN_MS",
                         "ROLLGATE_METRICS_NAMESPACE", "ROLLGATE_BAKE_MINUTES", "ROLLGATE_LEDGER_TABLE"},
     "AlarmRollback": {"ROLLGATE_TOPIC_ARN", "ROLLGATE_POLICY_PREFIX", "ROLLGATE_LEDGER_TABLE", "ROLLGATE_DRY_RUN",
@@ -505,11 +505,13 @@ def test_example_app_gate_policy_is_a_valid_policy_in_the_right_parameter():
 CALLS = {
     "PreTrafficRole": {"codedeploy:GetDeployment", "codedeploy:GetApplicationRevision",
                        "codedeploy:PutLifecycleEventHookExecutionStatus", "ssm:GetParameter",
-                       "lambda:GetFunctionConfiguration", "lambda:InvokeFunction", "sns:Publish"},
+                       "lambda:GetFunctionConfiguration", "lambda:InvokeFunction", "sns:Publish",
+                       "dynamodb:PutItem"},
     "PostTrafficRole": {"codedeploy:GetDeployment", "codedeploy:GetApplicationRevision",
                         "codedeploy:PutLifecycleEventHookExecutionStatus", "ssm:GetParameter",
                         "cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms",
-                        "lambda:InvokeFunction", "sns:Publish", "dynamodb:Query"},
+                        "lambda:InvokeFunction", "sns:Publish", "dynamodb:Query",
+                        "dynamodb:PutItem"},
     # GetFunction's tags need lambda:ListTags as well (AWS's GetFunction documentation).
     "AlarmRollbackRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                           "dynamodb:Query", "cloudwatch:ListTagsForResource", "lambda:GetAlias",
@@ -546,6 +548,17 @@ def test_each_role_grants_exactly_what_its_code_calls(role):
         if st["Effect"] == "Allow" and st["Sid"] not in ("Logs", "OwnDeadLetterQueue", "UseCustomerKey"):
             granted |= set(as_list(st["Action"]))
     assert granted == CALLS[role], (sorted(granted - CALLS[role]), sorted(CALLS[role] - granted))
+
+
+@pytest.mark.parametrize("role", ["PreTrafficRole", "PostTrafficRole"])
+def test_the_hooks_write_only_the_gate_partitions_of_the_ledger(role):
+    """A hook invokes whatever function is being deployed: its one ledger write, keeping
+    its decision, is held to partition keys `gate#...` (dynamodb:LeadingKeys, which IAM
+    evaluates with ForAllValues), so it can forge no release, claim or freeze."""
+    writes = [st for st in role_statements(source(STACK), role) if st["Effect"] == "Allow"
+              and any(a.startswith("dynamodb:") and a != "dynamodb:Query" for a in as_list(st["Action"]))]
+    assert [(st["Sid"], st["Action"], st["Condition"]) for st in writes] == [
+        ("KeepDecisions", "dynamodb:PutItem", {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": "gate#*"}})]
 
 
 

@@ -8,15 +8,11 @@ use crate::out;
 use crate::status::targets;
 use crate::view;
 use rollgate::clock::utc;
-use rollgate::rollback::ledger::partition;
 
 pub async fn run(ctx: &Context, a: &HistoryArgs) -> Result<()> {
     let mut entries = Vec::new();
     for (function, alias) in targets(ctx, Some(&a.function)).await? {
-        let rows = ctx
-            .ledger
-            .partition_rows(&partition(&function, &alias))
-            .await?;
+        let rows = ctx.ledger.alias_rows(&function, &alias).await?;
         entries.extend(rows.iter().filter_map(|r| view::entry(&alias, r)));
     }
     let mut entries = view::newest_first(entries);

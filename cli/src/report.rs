@@ -7,13 +7,14 @@ use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::out;
 use rollgate::clock::{epoch_ms, utc};
+use rollgate::decision::{Decision, Outcome, Verdict};
 use rollgate::dora::{self, Window};
 use rollgate::post_traffic::{Metrics, lambda_query};
 use rollgate::report_page::{
     self, ReportData, ReportDecision, Series, TimelineEntry, TimelineKind,
 };
 use rollgate::rollback::delivery;
-use rollgate::rollback::ledger::{ShiftJudgement, partition};
+use rollgate::rollback::ledger::ShiftJudgement;
 use serde_json::Value;
 
 pub async fn run(ctx: &Context, a: &ReportArgs) -> Result<()> {
@@ -30,10 +31,7 @@ pub async fn run(ctx: &Context, a: &ReportArgs) -> Result<()> {
 async fn all_rows(ctx: &Context, function: Option<&str>) -> Result<Vec<(String, Vec<Value>)>> {
     let mut out = Vec::new();
     for (f, alias) in crate::status::targets(ctx, function).await? {
-        out.push((
-            alias.clone(),
-            ctx.ledger.partition_rows(&partition(&f, &alias)).await?,
-        ));
+        out.push((alias.clone(), ctx.ledger.alias_rows(&f, &alias).await?));
     }
     Ok(out)
 }
@@ -126,6 +124,7 @@ async fn gather(ctx: &Context, deployment: &str) -> Result<ReportData> {
             continue;
         };
         let mut data = ReportData::from_record(&record, epoch_ms());
+        add_gates(&mut data, &rows, deployment);
         add_actions(&mut data, &rows, deployment);
         add_shift(&mut data, &rows, deployment);
         data.series = series(ctx, &data).await?;
@@ -134,6 +133,43 @@ async fn gather(ctx: &Context, deployment: &str) -> Result<ReportData> {
     Err(CliError::NothingDone(format!(
         "the ledger holds no deployment {deployment}"
     )))
+}
+
+/// The gates' decisions (`decision#` rows): each check with its expected and actual
+/// values, a timeline entry each, and what the last one came to (an alarm's action,
+/// added after, overrides it).
+fn add_gates(data: &mut ReportData, rows: &[Value], deployment: &str) {
+    let prefix = rollgate::rollback::ledger::decision_prefix(deployment);
+    let mut last: Option<(i64, Decision)> = None;
+    for r in rows {
+        let sk = r.get("sk").and_then(Value::as_str).unwrap_or("");
+        let text = r.get("decision").and_then(Value::as_str).unwrap_or("");
+        if !sk.starts_with(&prefix) {
+            continue;
+        }
+        let Ok(d) = serde_json::from_str::<Decision>(text) else {
+            continue;
+        };
+        let at = r.get("at_ms").and_then(Value::as_i64).unwrap_or(0);
+        data.add_decision_checks(&d);
+        data.timeline.push(TimelineEntry::from_decision(at, &d));
+        if last.as_ref().is_none_or(|(t, _)| at >= *t) {
+            last = Some((at, d));
+        }
+    }
+    let Some((at, d)) = last else { return };
+    let (action, outcome) = match (d.verdict, data.status.as_str()) {
+        (Verdict::Failed, _) => ("stopped", Outcome::Fail),
+        (Verdict::Succeeded, "Succeeded") => ("released", Outcome::Pass),
+        (Verdict::Succeeded, _) => ("none", Outcome::Inconclusive),
+    };
+    data.decision = Some(ReportDecision {
+        action: action.into(),
+        outcome,
+        reason: format!("{} {}: {}", d.component, d.verdict.as_str(), d.reason),
+        component: Some(d.component.clone()),
+        at_ms: Some(at),
+    });
 }
 
 /// The alarms (or requests) and the actions rollgate took on the deployment, and the
@@ -170,7 +206,7 @@ fn add_actions(data: &mut ReportData, rows: &[Value], deployment: &str) {
         );
         data.decision = Some(ReportDecision {
             action: action.into(),
-            outcome: rollgate::decision::Outcome::Fail,
+            outcome: Outcome::Fail,
             reason: format!(
                 "{by}: {what}; version {} quarantined",
                 text(c, "bad_version")

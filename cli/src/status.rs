@@ -7,7 +7,6 @@ use crate::error::Result;
 use crate::out;
 use crate::view::{self, Entry};
 use rollgate::clock::{epoch_ms, utc};
-use rollgate::rollback::ledger::partition;
 use rollgate::rollback::ports::Ledger;
 use serde::Serialize;
 use serde_json::Value;
@@ -72,10 +71,9 @@ pub async fn targets(ctx: &Context, function: Option<&str>) -> Result<Vec<(Strin
 }
 
 async fn one(ctx: &Context, function: String, alias: String) -> Result<AliasStatus> {
-    let pk = partition(&function, &alias);
     let (state, rows) = tokio::join!(
         ctx.lambda.alias_state(&function, &alias),
-        ctx.ledger.partition_rows(&pk)
+        ctx.ledger.alias_rows(&function, &alias)
     );
     let (state, rows) = (state?, rows?);
     let entries = view::newest_first(rows.iter().filter_map(|r| view::entry(&alias, r)).collect());
@@ -103,7 +101,7 @@ async fn one(ctx: &Context, function: String, alias: String) -> Result<AliasStat
         .filter(|e| {
             matches!(
                 e.kind,
-                "rollback" | "stop" | "request" | "shift" | "rollout-step"
+                "rollback" | "stop" | "request" | "shift" | "rollout-step" | "gate"
             )
         })
         .take(LAST)

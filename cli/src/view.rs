@@ -12,7 +12,7 @@ pub struct Entry {
     pub at_ms: i64,
     pub alias: String,
     /// `release`, `rollback`, `stop`, `quarantine`, `freeze`, `request`, `rollout`,
-    /// `rollout-step`, `shift`.
+    /// `rollout-step`, `shift`, `gate`.
     pub kind: &'static str,
     pub summary: String,
     /// The row itself.
@@ -65,6 +65,8 @@ pub fn entry(alias: &str, row: &Value) -> Option<Entry> {
         rollout_step(&inner(row, "event"))
     } else if sk.starts_with("shift#") {
         shift(sk, &inner(row, "event"))
+    } else if sk.starts_with("decision#") {
+        gate(row)
     } else {
         return None;
     };
@@ -212,6 +214,26 @@ fn shift(sk: &str, ev: &Value) -> (&'static str, Option<i64>, String) {
     ("shift", n(ev, "at_ms"), text)
 }
 
+/// A gate's decision: who, the verdict on which versions, why, and how many checks.
+fn gate(row: &Value) -> (&'static str, Option<i64>, String) {
+    let d = inner(row, "decision");
+    let checks = d.get("checks").and_then(Value::as_array);
+    let failed = checks.map_or(0, |c| {
+        c.iter().filter(|c| s(c, "outcome") != "pass").count()
+    });
+    let text = format!(
+        "{} {} {} (version {} -> {}): {} [{} checks, {failed} not passed]",
+        s(row, "component"),
+        s(row, "verdict"),
+        s(row, "deployment_id"),
+        s(&d, "current_version"),
+        s(&d, "target_version"),
+        s(row, "reason"),
+        checks.map_or(0, Vec::len)
+    );
+    ("gate", n(row, "at_ms"), text)
+}
+
 /// Entries of several partitions, newest first (ties: by alias, then kind).
 pub fn newest_first(mut entries: Vec<Entry>) -> Vec<Entry> {
     entries.sort_by(|a, b| {
@@ -246,9 +268,16 @@ mod tests {
                 "reason": "over", "outcome": "resumed", "at_ms": 9000}),
             json!({"sk": "shift#d-3#002", "event": "{\"at_ms\": 10, \"round\": 2, \"weight\": 0.1, \"verdict\": \"fail\", \"failed\": [\"errors.rate\"]}"}),
             json!({"sk": "alias#live"}),
+            json!({"sk": "decision#d-1#0000000000500#pre-traffic-hook", "component": "pre-traffic-hook",
+                "verdict": "Failed", "deployment_id": "d-1", "reason": "1 of 2 checks failed",
+                "at_ms": 500, "decision": "{\"current_version\": \"1\", \"target_version\": \"2\", \"checks\": [{\"outcome\": \"pass\"}, {\"outcome\": \"inconclusive\"}]}"}),
         ];
         let got: Vec<Entry> = rows.iter().filter_map(|r| entry("live", r)).collect();
-        assert_eq!(got.len(), 7, "the index row is not history");
+        assert_eq!(got.len(), 8, "the index row is not history");
+        assert_eq!(
+            got[7].summary,
+            "pre-traffic-hook Failed d-1 (version 1 -> 2): 1 of 2 checks failed [2 checks, 1 not passed]"
+        );
         let text: Vec<&str> = got.iter().map(|e| e.summary.as_str()).collect();
         assert_eq!(
             text[0],
@@ -279,6 +308,7 @@ mod tests {
                 "quarantine",
                 "rollback",
                 "release",
+                "gate",
                 "shift"
             ]
         );

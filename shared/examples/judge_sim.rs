@@ -197,6 +197,7 @@ async fn rollgate(served: Arc<HashMap<(String, i64), Served>>) -> (Outcome, Outc
         &deployments,
         &policies,
         &notifier,
+        &None::<rollgate::fakes::FakeDecisionLog>,
         &slot,
     );
     let decision: Decision = hook::run_gate(

@@ -17,7 +17,7 @@
 //! | `ROLLGATE_REPORT_MARGIN_MS` | hooks | 3000 |
 //! | `ROLLGATE_MAX_RUN_SECONDS` | post-traffic-hook | none: until Lambda's deadline |
 //! | `ROLLGATE_SELF_FUNCTION` | post-traffic-hook | the invoked ARN, else `AWS_LAMBDA_FUNCTION_NAME` |
-//! | `ROLLGATE_LEDGER_TABLE` | alarm-rollback, rollout; post-traffic-hook | required; post-traffic-hook: none, the traffic shift's judgements are not reused |
+//! | `ROLLGATE_LEDGER_TABLE` | alarm-rollback, rollout; hooks | required; hooks: none, decisions are not kept and the traffic shift's judgements are not reused |
 //! | `ROLLGATE_BAKE_MINUTES` | alarm-rollback | 60 |
 //! | `ROLLGATE_DRY_RUN` | alarm-rollback | false |
 //! | `ROLLGATE_ROLLBACK_ALLOW` | alarm-rollback | `*`: every function of its account and region |
@@ -240,6 +240,9 @@ pub struct PreTrafficConfig {
     pub common: Common,
     pub policy_prefix: String,
     pub report_margin: Duration,
+    /// Where the decisions are kept (`ROLLGATE_LEDGER_TABLE`); without it they are
+    /// logged and announced only.
+    pub ledger_table: Option<String>,
 }
 
 impl PreTrafficConfig {
@@ -249,6 +252,7 @@ impl PreTrafficConfig {
             common: Common::read(&r)?,
             policy_prefix: policy_prefix(&r),
             report_margin: report_margin(&r)?,
+            ledger_table: r.text("ROLLGATE_LEDGER_TABLE"),
         })
     }
 }
@@ -263,8 +267,9 @@ pub struct PostTrafficConfig {
     pub max_run: Option<Duration>,
     /// The function a long bake continues in (`ROLLGATE_SELF_FUNCTION`).
     pub self_function: Option<String>,
-    /// Where the judge's rounds during the traffic shift are read
-    /// (`ROLLGATE_LEDGER_TABLE`); without it the shift's judgements are not reused.
+    /// Where the judge's rounds during the traffic shift are read and the decisions kept
+    /// (`ROLLGATE_LEDGER_TABLE`); without it the shift's judgements are not reused and
+    /// the decisions are logged and announced only.
     pub ledger_table: Option<String>,
 }
 

@@ -6,7 +6,7 @@ use crate::appspec::{LambdaTarget, LifecycleHook as Hook};
 use crate::decision::{Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::ports::{
-    DeploymentInfo, Deployments, FunctionSnapshot, Functions, InvokeOutcome, Notifier,
+    DecisionLog, DeploymentInfo, Deployments, FunctionSnapshot, Functions, InvokeOutcome, Notifier,
     PolicyDocument, PolicyStore, ReportOutcome,
 };
 use std::collections::VecDeque;
@@ -217,5 +217,37 @@ impl Notifier for FakeNotifier {
     async fn announce(&self, decision: &Decision) -> Result<()> {
         self.0.lock().unwrap().push(decision.clone());
         Ok(())
+    }
+}
+
+/// The decisions kept, with when; or every write refused (`denied`), as IAM would.
+#[derive(Clone, Default)]
+pub struct FakeDecisionLog {
+    pub kept: Arc<Mutex<Vec<(Decision, i64)>>>,
+    pub denied: bool,
+}
+
+impl FakeDecisionLog {
+    pub fn kept(&self) -> Vec<(Decision, i64)> {
+        self.kept.lock().unwrap().clone()
+    }
+}
+
+impl DecisionLog for FakeDecisionLog {
+    async fn keep(&self, decision: &Decision, at_ms: i64) -> Result<bool> {
+        if self.denied {
+            return Err(Error::Aws {
+                service: "dynamodb",
+                operation: "PutItem",
+                code: Some("AccessDeniedException".into()),
+                message: "not authorized to perform: dynamodb:PutItem".into(),
+                retryable: false,
+            });
+        }
+        if decision.function_name.is_none() || decision.alias.is_none() {
+            return Ok(false);
+        }
+        self.kept.lock().unwrap().push((decision.clone(), at_ms));
+        Ok(true)
     }
 }

@@ -9,7 +9,9 @@ use crate::error::Error;
 use crate::failure::{Class, Failure};
 use crate::metrics::Emf;
 use crate::policy::Policy;
-use crate::ports::{DeploymentInfo, Deployments, Notifier, PolicyStore, ReportOutcome};
+use crate::ports::{
+    DecisionLog, DeploymentInfo, Deployments, Notifier, PolicyStore, ReportOutcome,
+};
 use crate::report::{HookExecution, ReportSlot};
 use serde_json::{Value, json};
 use std::future::Future;
@@ -157,20 +159,23 @@ pub enum Ran {
 }
 
 /// Everything the frame talks to.
-pub struct Hook<'a, D, P, N> {
+pub struct Hook<'a, D, P, N, K> {
     pub component: &'static str,
     pub deployments: &'a D,
     pub policies: &'a P,
     pub notifier: &'a N,
+    /// Where the decision is kept for the people on call (the ledger).
+    pub decisions: &'a K,
     pub slot: &'a ReportSlot,
 }
 
-impl<'a, D, P, N> Hook<'a, D, P, N> {
+impl<'a, D, P, N, K> Hook<'a, D, P, N, K> {
     pub fn new(
         component: &'static str,
         deployments: &'a D,
         policies: &'a P,
         notifier: &'a N,
+        decisions: &'a K,
         slot: &'a ReportSlot,
     ) -> Self {
         Hook {
@@ -178,6 +183,7 @@ impl<'a, D, P, N> Hook<'a, D, P, N> {
             deployments,
             policies,
             notifier,
+            decisions,
             slot,
         }
     }
@@ -187,8 +193,8 @@ impl<'a, D, P, N> Hook<'a, D, P, N> {
 /// decision with its reason, reported to CodeDeploy once. A gate may hand its work to a
 /// later invocation: then nothing is reported (the later invocation reports, exactly
 /// once) and the hand-off is logged.
-pub async fn run_gate<D, P, N, E>(
-    hook: &Hook<'_, D, P, N>,
+pub async fn run_gate<D, P, N, K, E>(
+    hook: &Hook<'_, D, P, N, K>,
     gate: &E,
     event: HookEvent,
     hard_deadline: Instant,
@@ -197,6 +203,7 @@ where
     D: Deployments,
     P: PolicyStore,
     N: Notifier,
+    K: DecisionLog,
     E: Evaluator,
 {
     let started = Instant::now();
@@ -327,8 +334,8 @@ impl Ran {
     }
 }
 
-async fn evaluate<D, P, N, E>(
-    hook: &Hook<'_, D, P, N>,
+async fn evaluate<D, P, N, K, E>(
+    hook: &Hook<'_, D, P, N, K>,
     gate: &E,
     event: &HookEvent,
     hard_deadline: Instant,
@@ -454,8 +461,8 @@ pub enum Reported {
 }
 
 /// Report the verdict once, retrying transient errors until the hard deadline.
-async fn report<D, P, N>(
-    hook: &Hook<'_, D, P, N>,
+async fn report<D, P, N, K>(
+    hook: &Hook<'_, D, P, N, K>,
     hard_deadline: Instant,
     verdict: Verdict,
 ) -> Reported
@@ -545,9 +552,10 @@ pub fn log_record(decision: &Decision) -> String {
 }
 
 /// One structured log record, one SNS message, one EMF document.
-async fn explain<D, P, N>(hook: &Hook<'_, D, P, N>, decision: &Decision, reported: &Reported)
+async fn explain<D, P, N, K>(hook: &Hook<'_, D, P, N, K>, decision: &Decision, reported: &Reported)
 where
     N: Notifier,
+    K: DecisionLog,
 {
     tracing::debug!(
         decision = %crate::limits::fit_json(
@@ -576,6 +584,7 @@ where
     if let Err(e) = hook.notifier.announce(decision).await {
         tracing::error!(error = %e, "could not announce the decision on SNS");
     }
+    keep(hook.decisions, decision).await;
     Emf::rollgate()
         .dimension("Component", hook.component)
         .dimension("Verdict", decision.verdict.as_str())
@@ -607,6 +616,17 @@ where
             ),
         )
         .emit();
+}
+
+/// Keep the decision for the people on call, as it is logged (a smoke test's response
+/// stays in the SNS decision only: the ledger is read by more people than the topic). A
+/// failure is logged and changes nothing: CodeDeploy has had the verdict already.
+async fn keep<K: DecisionLog>(log: &K, decision: &Decision) {
+    match log.keep(&log_view(decision), epoch_ms()).await {
+        Ok(true) => {}
+        Ok(false) => tracing::debug!("the decision was not kept: no ledger, or no target"),
+        Err(e) => tracing::error!(error = %e, "could not keep the decision in the ledger"),
+    }
 }
 
 #[cfg(test)]

@@ -109,3 +109,22 @@ pub trait PolicyStore: Send + Sync {
 pub trait Notifier: Send + Sync {
     fn announce(&self, decision: &Decision) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// Where the gates' decisions are kept for the people on call (`rollgate status`,
+/// `history`, the report page of a deployment): the ledger, beside the releases.
+pub trait DecisionLog: Send + Sync {
+    /// Keep `decision`, made at `at_ms` (epoch milliseconds). `Ok(false)` when nothing
+    /// was kept: no log is configured, or the decision names no function and alias (the
+    /// deployment could not be read).
+    fn keep(&self, decision: &Decision, at_ms: i64) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// `None`: decisions are not kept (no ledger table configured).
+impl<T: DecisionLog> DecisionLog for Option<T> {
+    async fn keep(&self, decision: &Decision, at_ms: i64) -> Result<bool> {
+        match self {
+            Some(log) => log.keep(decision, at_ms).await,
+            None => Ok(false),
+        }
+    }
+}

@@ -22,6 +22,7 @@ struct World {
     functions: FakeFunctions,
     policies: FakePolicies,
     notifier: FakeNotifier,
+    decisions: FakeDecisionLog,
     slot: ReportSlot,
 }
 
@@ -32,16 +33,18 @@ impl World {
             functions,
             policies: FakePolicies(policy.map(|p| p.to_string())),
             notifier: FakeNotifier::default(),
+            decisions: FakeDecisionLog::default(),
             slot: ReportSlot::new(),
         }
     }
 
-    fn frame(&self) -> Hook<'_, FakeDeployments, FakePolicies, FakeNotifier> {
+    fn frame(&self) -> Hook<'_, FakeDeployments, FakePolicies, FakeNotifier, FakeDecisionLog> {
         Hook {
             component: "pre-traffic-hook",
             deployments: &self.deployments,
             policies: &self.policies,
             notifier: &self.notifier,
+            decisions: &self.decisions,
             slot: &self.slot,
         }
     }
@@ -127,6 +130,52 @@ async fn healthy_release_succeeds_reports_once_and_explains() {
         );
     }
     assert!(d.reason.starts_with("all "), "{}", d.reason);
+}
+
+#[tokio::test]
+async fn the_decision_is_kept_once_as_logged_after_the_report() {
+    let w = World::new(
+        FakeFunctions::answering(vec![Answer::Ok(r#"{"status":"down","token":"sk-1"}"#)]),
+        Some(smoke_policy(1)),
+    );
+    let d = w.run().await;
+    let kept = w.decisions.kept();
+    assert_eq!(kept.len(), 1, "{kept:#?}");
+    let (stored, at_ms) = &kept[0];
+    assert!(*at_ms > 1_700_000_000_000, "{at_ms}");
+    assert_eq!(stored.verdict, Verdict::Failed);
+    assert_eq!(stored.checks.len(), d.checks.len());
+    assert_eq!(stored.checks[0].expected, d.checks[0].expected);
+    // The smoke test's response stays in the SNS decision: the ledger keeps the log's view.
+    let text = serde_json::to_string(stored).unwrap();
+    assert!(!text.contains("sk-1"), "{text}");
+    assert!(serde_json::to_string(&d).unwrap().contains("sk-1"));
+    assert_eq!(*stored, hook::log_view(&d));
+}
+
+#[tokio::test]
+async fn a_ledger_that_refuses_the_decision_changes_neither_verdict_nor_report() {
+    let mut w = World::new(
+        FakeFunctions::answering(vec![Answer::Ok(r#"{"status":"ok"}"#)]),
+        Some(smoke_policy(2)),
+    );
+    w.decisions.denied = true;
+    let ran = w.run_gate().await;
+    assert!(matches!(ran, hook::Ran::Decided(_)), "{ran:?}");
+    assert_eq!(ran.decision().verdict, Verdict::Succeeded);
+    assert_eq!(w.reported(), vec![Verdict::Succeeded]);
+    assert_eq!(w.announced().len(), 1);
+    assert!(w.decisions.kept().is_empty());
+}
+
+#[tokio::test]
+async fn a_deployment_that_cannot_be_read_is_reported_but_has_no_partition_to_keep() {
+    let mut w = World::new(FakeFunctions::answering(vec![]), None);
+    w.deployments.missing = true;
+    let d = w.run().await;
+    assert_eq!(d.verdict, Verdict::Failed);
+    assert_eq!(w.reported(), vec![Verdict::Failed]);
+    assert!(w.decisions.kept().is_empty());
 }
 
 #[tokio::test]

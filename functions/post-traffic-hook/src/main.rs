@@ -44,7 +44,8 @@ async fn main() -> Result<(), Error> {
     let config = PostTrafficConfig::read(&ProcessEnv)?;
     let aws = rollgate::init(&config.common).await;
     let hook = HookClients::new(&aws, &config.policy_prefix, config.common.topic_arn.clone())
-        .with_chat_topic(config.common.chat_topic_arn.clone());
+        .with_chat_topic(config.common.chat_topic_arn.clone())
+        .with_ledger(&aws, config.ledger_table.clone());
     install_panic_reporter(&SLOT, hook.deployments.clone());
     let bake = BakeClients::new(&aws, config.ledger_table.clone());
     let deps = Deps { hook, bake, config };

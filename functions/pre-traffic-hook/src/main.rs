@@ -37,7 +37,8 @@ async fn main() -> Result<(), Error> {
     let config = PreTrafficConfig::read(&ProcessEnv)?;
     let aws = rollgate::init(&config.common).await;
     let hook = HookClients::new(&aws, &config.policy_prefix, config.common.topic_arn.clone())
-        .with_chat_topic(config.common.chat_topic_arn.clone());
+        .with_chat_topic(config.common.chat_topic_arn.clone())
+        .with_ledger(&aws, config.ledger_table.clone());
     install_panic_reporter(&SLOT, hook.deployments.clone());
     let deps = Deps {
         hook,

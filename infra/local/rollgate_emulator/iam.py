@@ -32,8 +32,9 @@ and Resource (or NotResource) match, with `*` and `?` wildcards (actions ignore 
 resources do not), and every condition holds. Condition operators: the String, Arn,
 Numeric, Bool and Null families, with `IfExists` and the `ForAnyValue:`/`ForAllValues:`
 set prefixes; request keys: aws:PrincipalArn, aws:PrincipalAccount, aws:RequestedRegion,
-aws:SecureTransport (true), aws:CurrentTime/EpochTime. A key that is absent fails every
-operator but `Null` and `...IfExists`.
+aws:SecureTransport (true), aws:CurrentTime/EpochTime; service keys: dynamodb:LeadingKeys
+(`service_keys`). A key that is absent fails every operator but `Null` and `...IfExists`
+(and holds for `ForAllValues:`, as in IAM).
 
 A denied request gets the service's answer: `AccessDeniedException` (CodeDeploy, Lambda,
 SSM, DynamoDB, SQS), `AuthorizationError` (SNS), `AccessDenied` (CloudWatch), with AWS's
@@ -292,6 +293,38 @@ def key_asks(service: str, operation: str, params: dict[str, Any]) -> list[tuple
     return [(f"kms:{a}", arn) for a in actions] if arn else []
 
 
+# DynamoDB's item operations name one item by its key; Query names one partition.
+_ITEM_OPERATIONS = {"PutItem": "Item", "GetItem": "Key", "UpdateItem": "Key", "DeleteItem": "Key"}
+_PARTITION_EQUALS = re.compile(r"(#?[A-Za-z0-9_.-]+)\s*=\s*(:[A-Za-z0-9_]+)")
+
+
+def service_keys(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The service-specific condition keys a request carries, as the service sets them.
+    Modelled: `dynamodb:LeadingKeys`, the partition-key value(s) of the items an item
+    operation or a Query touches (the Service Authorization Reference lists it for them;
+    DynamoDB's guide asks for `ForAllValues` with it). Other service keys are absent, so a
+    policy conditioned on one is refused here unless it uses `...IfExists` or `Null`."""
+    if service != "dynamodb":
+        return {}
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        table = dynamodb_backends[state.ACCOUNT_ID][state.REGION].get_table(params.get("TableName", ""))
+    except Exception:  # noqa: BLE001 - no such table: DynamoDB answers that, not IAM
+        return {}
+    hash_key = table.hash_key_attr
+    if operation in _ITEM_OPERATIONS:
+        value = (params.get(_ITEM_OPERATIONS[operation]) or {}).get(hash_key)
+        return {"dynamodb:LeadingKeys": [next(iter(value.values()))]} if isinstance(value, dict) and value else {}
+    if operation == "Query":
+        names = params.get("ExpressionAttributeNames") or {}
+        values = params.get("ExpressionAttributeValues") or {}
+        for name, placeholder in _PARTITION_EQUALS.findall(params.get("KeyConditionExpression") or ""):
+            if names.get(name, name) == hash_key and isinstance(values.get(placeholder), dict):
+                return {"dynamodb:LeadingKeys": [next(iter(values[placeholder].values()))]}
+    return {}
+
+
 # ------------------------------------------------------------------ evaluation
 def _glob(pattern: str, value: str, ignore_case: bool) -> bool:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
@@ -496,6 +529,7 @@ def authorise(key: str, service: str, operation: str, params: dict[str, Any]) ->
                    "aws:EpochTime": int(time.time())}
         if passed_to:
             context["iam:PassedToService"] = passed_to
+        context.update(service_keys(service, operation, params))
         docs = _documents(role)
         for asked, resource in asks:
             decision = evaluate(docs, asked, resource, context)

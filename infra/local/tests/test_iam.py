@@ -359,3 +359,40 @@ def test_get_function_returns_tags_only_with_list_tags(emulator, aws):
     grant("lambda:GetFunction", "lambda:ListTags")
     out = lam.get_function(FunctionName="tags-probe")
     assert out["Tags"] == {"rollgate:group": "checkout"} and "TagsError" not in out
+
+
+def test_dynamodb_leading_keys_hold_a_writer_to_its_partitions(emulator, aws):
+    """`dynamodb:LeadingKeys` is the partition-key value of the item a PutItem writes (and
+    of the partition a Query reads): the hooks' KeepDecisions grant lets them write `gate#`
+    partitions only, never a release, a claim or a freeze of the ledger."""
+    aws.dynamodb.create_table(TableName="keys-probe", BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                         {"AttributeName": "sk", "KeyType": "RANGE"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                    {"AttributeName": "sk", "AttributeType": "S"}])
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/keys-probe"
+    role = aws.iam.create_role(RoleName="keys-probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    aws.iam.put_role_policy(RoleName="keys-probe", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Sid": "KeepDecisions", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": table,
+             "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": "gate#*"}}},
+            {"Sid": "ReadOwn", "Effect": "Allow", "Action": "dynamodb:Query", "Resource": table,
+             "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": "fn#orders#live"}}}]}))
+    aws.lam.create_function(FunctionName="keys-probe", Runtime="provided.al2023", Role=role,
+                            Handler="keys-probe", Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+    with urllib.request.urlopen(f"{emulator}/_rollgate/credentials?binary=keys-probe") as r:
+        ddb = _function_client(emulator, "dynamodb", json.load(r))
+    ddb.put_item(TableName="keys-probe", Item={"pk": {"S": "gate#orders#live"}, "sk": {"S": "decision#d-1#1"}})
+    for forged in ("fn#orders#live", "group#checkout", "xgate#orders#live"):
+        with pytest.raises(ClientError) as e:
+            ddb.put_item(TableName="keys-probe", Item={"pk": {"S": forged}, "sk": {"S": "freeze"}})
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException", forged
+        assert "dynamodb:PutItem on resource: " + table in e.value.response["Error"]["Message"]
+    assert aws.dynamodb.scan(TableName="keys-probe")["Count"] == 1
+    ddb.query(TableName="keys-probe", KeyConditionExpression="#p = :pk AND begins_with(sk, :s)",
+              ExpressionAttributeNames={"#p": "pk"},
+              ExpressionAttributeValues={":pk": {"S": "fn#orders#live"}, ":s": {"S": "dep#"}})
+    with pytest.raises(ClientError) as e:
+        ddb.query(TableName="keys-probe", KeyConditionExpression="pk = :pk",
+                  ExpressionAttributeValues={":pk": {"S": "fn#payments#live"}})
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"

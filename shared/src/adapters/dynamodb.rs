@@ -188,6 +188,19 @@ impl DynamoLedger {
         Ok(items.iter().map(item_json).collect())
     }
 
+    /// Every row about one alias, newest sort key first: its partition, then its gates'
+    /// decisions (their own partition, [`ledger::decision_partition`]). Two `Query`s.
+    pub async fn alias_rows(&self, function: &str, alias: &str) -> Result<Vec<serde_json::Value>> {
+        let (own, gate) = (
+            ledger::partition(function, alias),
+            ledger::decision_partition(function, alias),
+        );
+        let (rows, gates) = tokio::join!(self.partition_rows(&own), self.partition_rows(&gate));
+        let mut rows = rows?;
+        rows.extend(gates?);
+        Ok(rows)
+    }
+
     /// `(function, alias)` of every alias the ledger has recorded a release of (one
     /// `Scan` of the alias index rows).
     pub async fn tracked(&self) -> Result<Vec<(String, String)>> {
@@ -717,6 +730,44 @@ impl crate::post_traffic::ShiftRecords for DynamoLedger {
     }
 }
 
+/// The gates' decisions, one row each in the alias's decision partition
+/// ([`ledger::decision_partition`], [`ledger::decision_sort`]): who decided, the verdict, the reason, and the whole
+/// decision as logged (JSON, at most [`LOG_RECORD_MAX_BYTES`](crate::limits::LOG_RECORD_MAX_BYTES):
+/// far under DynamoDB's 400 KB item).
+impl crate::ports::DecisionLog for DynamoLedger {
+    async fn keep(&self, d: &crate::decision::Decision, at_ms: i64) -> Result<bool> {
+        let (Some(function), Some(alias)) = (&d.function_name, &d.alias) else {
+            return Ok(false);
+        };
+        let deployment = d.deployment_id.clone().unwrap_or_default();
+        let text = crate::limits::fit_json(
+            &serde_json::to_value(d).unwrap_or_default(),
+            crate::limits::LOG_RECORD_MAX_BYTES,
+            false,
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(ledger::decision_partition(function, alias)))
+            .item(
+                "sk",
+                s(ledger::decision_sort(&deployment, at_ms, &d.component)),
+            )
+            .item("function", s(function))
+            .item("alias", s(alias))
+            .item("deployment_id", s(&deployment))
+            .item("component", s(&d.component))
+            .item("verdict", s(d.verdict.as_str()))
+            .item("reason", s(crate::limits::cut(&d.reason, 4096)))
+            .item("at_ms", n(at_ms))
+            .item("decision", s(text))
+            .send()
+            .await
+            .map_err(ddb("PutItem"))?;
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -781,5 +832,52 @@ mod tests {
                 by_event: "alarm:errors:ALARM@t1".into()
             }
         );
+    }
+
+    fn gate_decision(function: Option<&str>) -> crate::decision::Decision {
+        crate::decision::Decision {
+            component: "pre-traffic-hook".into(),
+            verdict: crate::decision::Verdict::Failed,
+            reason: "1 of 1 checks failed on orders:2: config.state".into(),
+            deployment_id: Some("d-ABCDEFGHI".into()),
+            function_name: function.map(str::to_owned),
+            alias: Some("live".into()),
+            current_version: Some("1".into()),
+            target_version: Some("2".into()),
+            policy_source: None,
+            checks: vec![crate::decision::CheckResult::fail(
+                "config.state",
+                serde_json::json!("Active"),
+                serde_json::json!("Failed"),
+            )],
+            duration_ms: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_decision_is_kept_in_the_aliass_decision_partition_with_its_checks() {
+        use crate::ports::DecisionLog;
+        let put = mock!(Client::put_item)
+            .match_requests(|r| {
+                let item = r.item().unwrap();
+                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                let kept: serde_json::Value =
+                    serde_json::from_str(&text("decision").unwrap_or_default()).unwrap();
+                text("pk").as_deref() == Some("gate#orders#live")
+                    && text("sk").as_deref()
+                        == Some("decision#d-ABCDEFGHI#1700000000000#pre-traffic-hook")
+                    && text("verdict").as_deref() == Some("Failed")
+                    && kept["checks"][0]["actual"] == "Failed"
+                    && r.condition_expression().is_none()
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, [&put]);
+        let ledger = DynamoLedger::new(client, "ledger");
+        let decision = gate_decision(Some("orders"));
+        assert!(ledger.keep(&decision, 1_700_000_000_000).await.unwrap());
+        assert_eq!(put.num_calls(), 1);
+        // Without a function (the deployment could not be read) there is no partition.
+        assert!(!ledger.keep(&gate_decision(None), 1).await.unwrap());
+        assert_eq!(put.num_calls(), 1);
     }
 }

@@ -27,11 +27,14 @@ pub use sns::SnsNotifier;
 pub use sqs::Sqs;
 pub use ssm::SsmPolicies;
 
-/// What both hooks talk to: CodeDeploy, the policy store and the decision topic.
+/// What both hooks talk to: CodeDeploy, the policy store, the decision topic and the
+/// ledger that keeps their decisions.
 pub struct HookClients {
     pub deployments: CodeDeploy,
     pub policies: SsmPolicies,
     pub notifier: SnsNotifier,
+    /// `None`: decisions are not kept (no `ROLLGATE_LEDGER_TABLE`).
+    pub decisions: Option<DynamoLedger>,
 }
 
 impl HookClients {
@@ -40,7 +43,14 @@ impl HookClients {
             deployments: CodeDeploy::new(aws.codedeploy()),
             policies: SsmPolicies::new(aws.ssm(), policy_prefix.to_owned()),
             notifier: SnsNotifier::new(aws.sns(), topic_arn),
+            decisions: None,
         }
+    }
+
+    /// Keep each decision in the ledger `table` (`None`: keep none).
+    pub fn with_ledger(mut self, aws: &Aws, table: Option<String>) -> Self {
+        self.decisions = table.map(|t| DynamoLedger::new(aws.dynamodb(), t));
+        self
     }
 
     /// Also publish each decision as a chat card on `chat_topic_arn` (`None`: no cards).
@@ -54,12 +64,13 @@ impl HookClients {
         &'a self,
         component: &'static str,
         slot: &'a crate::report::ReportSlot,
-    ) -> crate::hook::Hook<'a, CodeDeploy, SsmPolicies, SnsNotifier> {
+    ) -> crate::hook::Hook<'a, CodeDeploy, SsmPolicies, SnsNotifier, Option<DynamoLedger>> {
         crate::hook::Hook::new(
             component,
             &self.deployments,
             &self.policies,
             &self.notifier,
+            &self.decisions,
             slot,
         )
     }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::clock::{Clock, Instant, TokioClock};
 use crate::decision::{Decision, Outcome, Verdict};
-use crate::fakes::{FakeDeployments, FakeNotifier, FakePolicies};
+use crate::fakes::{FakeDecisionLog, FakeDeployments, FakeNotifier, FakePolicies};
 use crate::hook::{self, Hook, HookEvent, Ran};
 use crate::report::ReportSlot;
 use crate::rollback::ledger::{ShiftJudgement, ShiftVerdict};
@@ -59,6 +59,7 @@ struct World {
     deployments: FakeDeployments,
     policies: FakePolicies,
     notifier: FakeNotifier,
+    decisions: FakeDecisionLog,
     metrics: FakeMetrics,
     continuation: FakeContinuation,
     http: FakeHttp,
@@ -78,6 +79,7 @@ impl World {
             deployments: FakeDeployments::default(),
             policies: FakePolicies(Some(json!({ "post_traffic": policy }).to_string())),
             notifier: FakeNotifier::default(),
+            decisions: FakeDecisionLog::default(),
             metrics: FakeMetrics::new(clock, traffic),
             continuation: FakeContinuation::started_at(HOOK_START_MS - CANARY_MS),
             http: FakeHttp::answering(200, Duration::from_millis(30)),
@@ -105,6 +107,7 @@ impl World {
             &self.deployments,
             &self.policies,
             &self.notifier,
+            &self.decisions,
             &slot,
         );
         let deadline = Instant::now() + Duration::from_secs(900);
@@ -246,6 +249,10 @@ async fn a_bake_longer_than_one_invocation_continues_itself_and_only_the_last_re
         "only the deciding run reports"
     );
     assert_eq!(w.notifier.0.lock().unwrap().len(), 1);
+    // And only it keeps the decision, with every round's evidence.
+    let kept = w.decisions.kept();
+    assert_eq!(kept.len(), 1, "hand-offs keep nothing");
+    assert_eq!(rounds(&kept[0].0), 11);
     // Each hand-off carries the original event and the state so far.
     let handed = w.continuation.handed_off();
     assert_eq!(handed.len() as u32, invocations - 1);

@@ -238,6 +238,32 @@ impl ShiftJudgement {
     }
 }
 
+/// The partition of an alias's gate decisions, apart from the alias's ledger: the hooks'
+/// roles may write only partitions starting `gate#` (IAM's `dynamodb:LeadingKeys`), so a
+/// hook, which runs whatever function is being deployed, can neither forge nor overwrite a
+/// release, a claim or a freeze.
+pub fn decision_partition(function: &str, alias: &str) -> String {
+    format!("{DECISION_PARTITION_PREFIX}{function}#{alias}")
+}
+
+/// What every decision partition starts with (the hooks' IAM condition names it).
+pub const DECISION_PARTITION_PREFIX: &str = "gate#";
+
+/// The sort-key prefix of the gates' decisions about one deployment.
+pub fn decision_prefix(deployment_id: &str) -> String {
+    format!("decision#{deployment_id}#")
+}
+
+/// One gate's decision about a deployment, in [`decision_partition`]; a deployment's
+/// decisions sort by time.
+pub fn decision_sort(deployment_id: &str, at_ms: i64, component: &str) -> String {
+    format!(
+        "{}{:013}#{component}",
+        decision_prefix(deployment_id),
+        at_ms.max(0)
+    )
+}
+
 /// The sort key of an alias's freeze: inside [`HISTORY_RANGE`] (`dep#` < `freeze` <
 /// `quarantine#`), so the alarm's one history read carries it.
 pub const FREEZE_SORT: &str = "freeze";
