@@ -109,6 +109,9 @@ def test_a_release_whose_gates_pass_reads_released(stack, rollgate):
     rows = kept(stack, app, dep)
     assert {c: r["verdict"]["S"] for c, r in rows.items()} == \
         {"pre-traffic-hook": "Succeeded", "post-traffic-hook": "Succeeded"}
-    data = as_json(rollgate("report", dep, "--json"))
+    data = as_json(rollgate("report", dep, "--function", app.name, "--json"))
     assert data["decision"]["action"] == "released" and data["decision"]["outcome"] == "pass", data["decision"]
     assert {c["component"] for c in data["checks"]} == {"pre-traffic-hook", "post-traffic-hook"}
+    # Looked for in another function's aliases only: not there.
+    other = rollgate("report", dep, "--function", "no-such-function", code=3)
+    assert f"no deployment {dep}" in other.stderr

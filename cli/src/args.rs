@@ -139,7 +139,8 @@ pub struct ReportArgs {
     /// Write the deployment's page to this file (one self-contained HTML file).
     #[arg(long, value_name = "FILE")]
     pub html: Option<String>,
-    /// Delivery metrics of one function only.
+    /// Delivery metrics of one function only; with a deployment, look for it in this
+    /// function's aliases only (faster on a large ledger).
     #[arg(long)]
     pub function: Option<String>,
     /// The window of the delivery metrics, in days.

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 pub async fn run(ctx: &Context, a: &ReportArgs) -> Result<()> {
     match &a.deployment {
-        Some(id) => page(ctx, id, a.html.as_deref()).await,
+        Some(id) => page(ctx, id, a).await,
         None if a.html.is_some() => Err(CliError::Usage(
             "--html needs a deployment: rollgate report DEPLOYMENT --html FILE".into(),
         )),
@@ -88,8 +88,9 @@ async fn metrics(ctx: &Context, a: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-async fn page(ctx: &Context, deployment: &str, html: Option<&str>) -> Result<()> {
-    let data = gather(ctx, deployment).await?;
+async fn page(ctx: &Context, deployment: &str, a: &ReportArgs) -> Result<()> {
+    let html = a.html.as_deref();
+    let data = gather(ctx, deployment, a.function.as_deref()).await?;
     if let Some(path) = html {
         std::fs::write(path, report_page::render(&data)).map_err(|e| CliError::Io {
             path: path.to_owned(),
@@ -112,10 +113,11 @@ async fn page(ctx: &Context, deployment: &str, html: Option<&str>) -> Result<()>
     Ok(())
 }
 
-/// The page's data: the deployment's row, what rollgate did about it, its shift rounds,
-/// and its versions' error rate and p99 latency over its time.
-async fn gather(ctx: &Context, deployment: &str) -> Result<ReportData> {
-    for (_, rows) in all_rows(ctx, None).await? {
+/// The page's data: the deployment's row, what rollgate did about it, its gates' and
+/// shift's judgements, and its versions' error rate and p99 latency over its time. The
+/// deployment is looked for in every alias of the ledger, or of `function`.
+async fn gather(ctx: &Context, deployment: &str, function: Option<&str>) -> Result<ReportData> {
+    for (_, rows) in all_rows(ctx, function).await? {
         let Some(record) = rows
             .iter()
             .filter_map(delivery::record)
