@@ -520,10 +520,24 @@ where
 pub const NOT_LOGGED: &str =
     "(response evidence not logged at this level: see the SNS decision, or RUST_LOG=debug)";
 
+/// What stands in the ledger (and so on the report page) for a smoke test's response.
+pub const NOT_KEPT: &str =
+    "(response evidence not kept in the ledger: see the decision on the SNS topic)";
+
 /// The decision as logged at the default level: a smoke test's response (what a
 /// version answered, which may hold data or secrets) is evidence for the SNS decision
 /// and the debug log only. Names, outcomes, expectations and durations stay.
 pub fn log_view(decision: &Decision) -> Decision {
+    without_responses(decision, NOT_LOGGED)
+}
+
+/// The decision as the ledger keeps it: [`log_view`]'s, saying where the responses are.
+pub fn kept_view(decision: &Decision) -> Decision {
+    without_responses(decision, NOT_KEPT)
+}
+
+/// `decision` with each smoke test's response evidence replaced by `note`.
+fn without_responses(decision: &Decision, note: &str) -> Decision {
     let mut view = decision.clone();
     for check in &mut view.checks {
         let response = check.name.starts_with("smoke[")
@@ -531,9 +545,9 @@ pub fn log_view(decision: &Decision) -> Decision {
                 || check.name.ends_with(".body_regex")
                 || check.name.contains(".json_pointer"));
         if response {
-            check.actual = json!(NOT_LOGGED);
+            check.actual = json!(note);
             if check.detail.is_some() {
-                check.detail = Some(NOT_LOGGED.to_owned());
+                check.detail = Some(note.to_owned());
             }
         }
     }
@@ -618,11 +632,11 @@ where
         .emit();
 }
 
-/// Keep the decision for the people on call, as it is logged (a smoke test's response
+/// Keep the decision for the people on call, without a smoke test's response (that
 /// stays in the SNS decision only: the ledger is read by more people than the topic). A
 /// failure is logged and changes nothing: CodeDeploy has had the verdict already.
 async fn keep<K: DecisionLog>(log: &K, decision: &Decision) {
-    match log.keep(&log_view(decision), epoch_ms()).await {
+    match log.keep(&kept_view(decision), epoch_ms()).await {
         Ok(true) => {}
         Ok(false) => tracing::debug!("the decision was not kept: no ledger, or no target"),
         Err(e) => tracing::error!(error = %e, "could not keep the decision in the ledger"),

@@ -146,11 +146,16 @@ async fn the_decision_is_kept_once_as_logged_after_the_report() {
     assert_eq!(stored.verdict, Verdict::Failed);
     assert_eq!(stored.checks.len(), d.checks.len());
     assert_eq!(stored.checks[0].expected, d.checks[0].expected);
-    // The smoke test's response stays in the SNS decision: the ledger keeps the log's view.
+    // The smoke test's response stays in the SNS decision, and the ledger says so.
     let text = serde_json::to_string(stored).unwrap();
     assert!(!text.contains("sk-1"), "{text}");
     assert!(serde_json::to_string(&d).unwrap().contains("sk-1"));
-    assert_eq!(*stored, hook::log_view(&d));
+    assert_eq!(*stored, hook::kept_view(&d));
+    let subset = stored
+        .checks
+        .iter()
+        .find(|c| c.name.ends_with(".json_subset"));
+    assert_eq!(subset.unwrap().actual, json!(hook::NOT_KEPT));
 }
 
 #[tokio::test]
