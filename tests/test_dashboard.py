@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import sys
 import uuid
@@ -329,3 +330,48 @@ def test_what_the_functions_write_is_what_the_sources_say(stack):
     unknown = sorted((ns, metric, sorted(dims)) for ns, metric, dims in seen
                      if ns != "Rollgate" or dims not in emitted().get(metric, set()))
     assert not unknown, f"written by the functions, not found in the sources: {unknown}"
+
+
+def test_the_hourly_schedule_emits_the_account_figures_the_cli_computes(stack):
+    """The stack's schedule rule targets alarm-rollback; the event it sends (the published
+    shape, tests/fixtures/samples) makes it read every release of the ledger in one
+    paginated Scan (IAM deciding it) and emit the account's document, which the dashboard's
+    "Delivery, whole account" widget graphs: the same figures `rollgate report` gives."""
+    import subprocess
+
+    from support.helpers import REGION, STACK_FUNCTIONS, STACK_NAME, make_app
+    from test_alarm_rollback import released
+
+    events = stack.client("events")
+    rule = events.describe_rule(Name=f"{STACK_NAME}-delivery-summary")
+    assert rule["ScheduleExpression"] == "rate(1 hour)" and rule["State"] == "ENABLED", rule
+    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    function = STACK_FUNCTIONS["alarm-rollback"]
+    assert target["Arn"].endswith(f":function:{function}"), target
+
+    released(stack, make_app(stack), ended_minutes_ago=5)
+    event = json.loads((ROOT / "tests/fixtures/samples/eventbridge-scheduled-event.json").read_text())
+    event["resources"] = [rule["Arn"]]
+    out = stack.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    body = json.loads(out["Payload"].read())
+    assert not out.get("FunctionError"), body
+    (result,) = body["results"]
+    assert result["schedule"] == rule["Arn"]
+    summary = result["delivery"]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=stack.endpoint, AWS_REGION=REGION, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", ROLLGATE_STACK=STACK_NAME)
+    cli = subprocess.run([str(ROOT / "target/debug/rollgate"), "report", "--json"], env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(cli.stdout)
+    assert summary["account"]["counts"]["releases"] >= 1
+    assert summary["account"]["counts"] == report["account"]["counts"], (summary["account"], report["account"])
+    assert sorted(f["function"] for f in summary["functions"]) == sorted(f["function"] for f in report["functions"])
+
+    releases = summary["account"]["counts"]["releases"]
+    account_docs = [doc for doc in emf_lines(stack.log_dir / "watch.log")
+                    for cw in doc["_aws"]["CloudWatchMetrics"]
+                    if cw["Dimensions"] in ([], [[]]) and any(m["Name"] == "DeploymentFrequency" for m in cw["Metrics"])]
+    assert account_docs, "no account document was written"
+    assert account_docs[-1]["Releases"] == releases, account_docs[-1]

@@ -120,6 +120,9 @@ def test_an_anomaly_detection_alarm_on_a_released_function_rolls_it_back(stack, 
     (REDRIVE, "codedeploy-lifecycle-event.json", "InvalidRequest", "DeploymentId"),
     (REDRIVE, "codedeploy-deployment-state-change.json", "InvalidRequest", "unknown field"),
     (REDRIVE, "cloudwatch-alarm-sns-metric-math.json", "InvalidRequest", "Records"),
+    (HOOK_FUNCTION, "eventbridge-scheduled-event.json", "InvalidEvent", "DeploymentId is missing"),
+    (POST_HOOK_FUNCTION, "eventbridge-scheduled-event.json", "InvalidEvent", "DeploymentId is missing"),
+    (REDRIVE, "eventbridge-scheduled-event.json", "InvalidRequest", "unknown field"),
 ])
 def test_every_other_function_refuses_the_sample(stack, functions, function, sample, error_type, text):
     """...before any AWS call: the local AWS counts every request a binary's processes make."""

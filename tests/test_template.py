@@ -378,7 +378,7 @@ def test_every_rule_has_retry_policy_and_dead_letter_queue():
     t = expanded(STACK)
     rules = resources(t, "AWS::Events::Rule")
     assert set(rules) == {"AlarmRollbackAlarmState", "AlarmRollbackDeploymentState", "AlarmRollbackAliasChanges",
-                          "RolloutShiftStarts"}
+                          "AlarmRollbackDeliverySummary", "RolloutShiftStarts"}
     policy = props(t, "RuleDLQPolicy")
     for rid, rule in rules.items():
         for target in rule["Properties"]["Targets"]:
@@ -514,7 +514,7 @@ CALLS = {
                         "dynamodb:PutItem"},
     # GetFunction's tags need lambda:ListTags as well (AWS's GetFunction documentation).
     "AlarmRollbackRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                          "dynamodb:Query", "cloudwatch:ListTagsForResource", "lambda:GetAlias",
+                          "dynamodb:Query", "dynamodb:Scan", "cloudwatch:ListTagsForResource", "lambda:GetAlias",
                           "lambda:GetFunction", "lambda:ListTags", "lambda:UpdateAlias",
                           "codedeploy:StopDeployment", "codedeploy:GetDeployment",
                           "codedeploy:GetApplicationRevision", "ssm:GetParameter", "sns:Publish"},

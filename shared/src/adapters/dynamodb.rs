@@ -587,6 +587,48 @@ impl Ledger for DynamoLedger {
         Ok(out)
     }
 
+    /// One paginated `Scan` (1 MB a page, as DynamoDB pages) of the rows a release's
+    /// figures are made of (`dep#`, `rb#`, `stop#` rows of the alias partitions), grouped
+    /// by partition, through the same mapping as [`Ledger::releases`].
+    async fn account_releases(&self) -> Result<Vec<crate::dora::Release>> {
+        let mut partitions: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(
+                    "begins_with(pk, :fn) AND (begins_with(sk, :dep) OR begins_with(sk, :rb) OR begins_with(sk, :stop))",
+                )
+                .expression_attribute_values(":fn", s("fn#"))
+                .expression_attribute_values(":dep", s(ledger::DEPLOYMENT_PREFIX))
+                .expression_attribute_values(":rb", s("rb#"))
+                .expression_attribute_values(":stop", s("stop#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb("Scan"))?;
+            for item in page.items() {
+                let pk = get_s(item, "pk").unwrap_or_default();
+                partitions.entry(pk).or_default().push(item_json(item));
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        // In the order a partition's Query gives them (newest sort key first).
+        let key = |r: &serde_json::Value| r["sk"].as_str().unwrap_or("").to_owned();
+        Ok(partitions
+            .into_values()
+            .flat_map(|mut rows| {
+                rows.sort_by_key(|r| std::cmp::Reverse(key(r)));
+                crate::rollback::delivery::releases(&rows)
+            })
+            .collect())
+    }
+
     async fn note_request(&self, r: &RequestRow) -> Result<()> {
         self.client
             .put_item()

@@ -23,6 +23,10 @@ pub const ALARM_DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
 pub const DEPLOYMENT_DETAIL_TYPE: &str = "CodeDeploy Deployment State-change Notification";
 /// The only source of [`DEPLOYMENT_DETAIL_TYPE`] events.
 const DEPLOYMENT_SOURCE: &str = "aws.codedeploy";
+/// What an EventBridge schedule rule sends its target (`source` `aws.events`): the
+/// account's delivery summary is due.
+pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
+const SCHEDULED_SOURCE: &str = "aws.events";
 
 /// The envelope an alarm arrived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -120,6 +124,10 @@ pub enum Inbound {
     AliasChange(super::cloudtrail::AliasChange),
     /// An operator's request: roll back now, freeze, unfreeze.
     Manual(super::manual::ManualRequest),
+    /// The stack's schedule: emit the whole account's delivery metrics. The rule's ARN.
+    Schedule {
+        rule: Option<String>,
+    },
 }
 
 // --- EventBridge / Lambda action (camelCase) -------------------------------------
@@ -368,14 +376,21 @@ fn parse_eventbridge(
         ALARM_DETAIL_TYPE => "aws.cloudwatch",
         DEPLOYMENT_DETAIL_TYPE => DEPLOYMENT_SOURCE,
         cloudtrail::DETAIL_TYPE => cloudtrail::SOURCE,
+        SCHEDULED_DETAIL_TYPE => SCHEDULED_SOURCE,
         other => {
             return Err(Error::InvalidEvent(format!(
-                "detail-type {other:?} is not handled (expected {ALARM_DETAIL_TYPE:?}, {DEPLOYMENT_DETAIL_TYPE:?} or {:?})",
+                "detail-type {other:?} is not handled (expected {ALARM_DETAIL_TYPE:?}, {DEPLOYMENT_DETAIL_TYPE:?}, {:?} or {SCHEDULED_DETAIL_TYPE:?})",
                 cloudtrail::DETAIL_TYPE
             )));
         }
     };
     check_source(obj, kind, want)?;
+    if kind == SCHEDULED_DETAIL_TYPE {
+        let ev: EventBridgeEvent<Value> = serde_path_to_error::deserialize(payload)
+            .map_err(|e| invalid("EventBridge Scheduled Event", e))?;
+        let rule = ev.resources.and_then(|r| r.into_iter().next());
+        return Ok(vec![Inbound::Schedule { rule }]);
+    }
     if kind == ALARM_DETAIL_TYPE {
         let ev: EventBridgeEvent<AlarmDetail> = serde_path_to_error::deserialize(payload)
             .map_err(|e| invalid("CloudWatch Alarm State Change event", e))?;

@@ -77,6 +77,8 @@ pub struct MemLedger {
     rows: Mutex<LedgerRows>,
     /// Errors the next `claim` calls answer, in order.
     pub claim_errors: Mutex<VecDeque<Error>>,
+    /// An error the next whole-table read answers (IAM refusing `Scan`, say).
+    pub scan_error: Mutex<Option<Error>>,
     pub journal: Journal,
 }
 
@@ -276,6 +278,27 @@ impl Ledger for MemLedger {
     /// The rows the table would hold, as the adapter reads them, through the same mapping.
     async fn releases(&self, function: &str) -> Result<Vec<crate::dora::Release>> {
         self.journal.note("Query");
+        Ok(self.releases_of(function))
+    }
+
+    async fn account_releases(&self) -> Result<Vec<crate::dora::Release>> {
+        self.journal.note("Scan");
+        if let Some(e) = lock(&self.scan_error).take() {
+            return Err(e);
+        }
+        let functions: BTreeSet<String> = self
+            .rows()
+            .deployments
+            .iter()
+            .map(|(d, _)| d.function.clone())
+            .collect();
+        Ok(functions.iter().flat_map(|f| self.releases_of(f)).collect())
+    }
+}
+
+impl MemLedger {
+    /// One function's releases, through the adapter's mapping ([`super::delivery::releases`]).
+    fn releases_of(&self, function: &str) -> Vec<crate::dora::Release> {
         let rows = self.rows();
         let mut json_rows = Vec::new();
         for (d, _) in rows
@@ -303,7 +326,7 @@ impl Ledger for MemLedger {
                 "outcome": outcome, "since_ms": c.since_ms, "settled_ms": settled_ms}),
             );
         }
-        Ok(super::delivery::releases(&json_rows))
+        super::delivery::releases(&json_rows)
     }
 }
 

@@ -899,3 +899,72 @@ async fn the_delivery_metrics_count_the_rolled_back_release() {
     assert_eq!(f.rollback_rate.count, 1);
     assert_eq!(f.time_to_restore.samples, 1, "{:?}", f.time_to_restore);
 }
+
+// --- The stack's schedule: the account's delivery metrics ---------------------------
+
+/// The event an EventBridge schedule rule sends (tests/fixtures/samples, whose source
+/// SOURCES.md names).
+fn scheduled_event() -> Value {
+    serde_json::from_str(include_str!(
+        "../../../tests/fixtures/samples/eventbridge-scheduled-event.json"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_schedule_summarises_every_release_of_the_account_in_one_read() {
+    let w = World::new();
+    w.deployed("orders", "d-1", DeploymentStatus::Succeeded, Some(90), "2")
+        .await;
+    w.deployed("payments", "d-2", DeploymentStatus::Failed, Some(30), "2")
+        .await;
+    w.deployed("search", "d-3", DeploymentStatus::Succeeded, Some(10), "2")
+        .await;
+    w.journal.clear();
+    let out = w.request(scheduled_event()).await.unwrap();
+    let result = &out["results"][0];
+    assert_eq!(
+        result["schedule"],
+        "arn:aws:events:us-east-1:123456789012:rule/rollgate-delivery-summary"
+    );
+    let account = &result["delivery"]["account"];
+    assert_eq!(account["counts"]["releases"], 3, "{out:#}");
+    assert_eq!(account["change_failure_rate"]["count"], 1, "{account:#}");
+    assert_eq!(result["delivery"]["functions"].as_array().unwrap().len(), 3);
+    // One read of the table; nothing written, moved or announced.
+    assert_eq!(w.journal.calls(), vec!["Scan"]);
+}
+
+#[tokio::test]
+async fn a_summary_that_cannot_read_the_ledger_fails_for_a_retry_and_touches_nothing() {
+    let w = World::new();
+    w.released(DeploymentStatus::Succeeded, Some(90), "2").await;
+    *w.ledger.scan_error.lock().unwrap() = Some(Error::Aws {
+        service: "dynamodb",
+        operation: "Scan",
+        code: Some("AccessDeniedException".into()),
+        message: "not authorized to perform: dynamodb:Scan".into(),
+        retryable: false,
+    });
+    w.journal.clear();
+    let failure = w.request(scheduled_event()).await.unwrap_err();
+    assert_eq!(failure.class.as_str(), "AwsCallFailed", "{failure:?}");
+    assert!(failure.message.contains("dynamodb:Scan"), "{failure:?}");
+    assert_eq!(w.journal.calls(), vec!["Scan"]);
+}
+
+#[tokio::test]
+async fn a_scheduled_event_from_anybody_but_eventbridge_or_another_account_is_refused() {
+    let w = World::new();
+    let mut forged = scheduled_event();
+    forged["source"] = "my.app".into();
+    let failure = w.request(forged).await.unwrap_err();
+    assert!(failure.message.contains("aws.events"), "{failure:?}");
+    let mut elsewhere = scheduled_event();
+    elsewhere["account"] = "999999999999".into();
+    assert_eq!(
+        w.request(elsewhere).await.unwrap_err().class.as_str(),
+        "InvalidEvent"
+    );
+    assert!(w.journal.calls().is_empty());
+}

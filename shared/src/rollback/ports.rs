@@ -71,6 +71,10 @@ pub trait Ledger: Send + Sync {
         &self,
         function: &str,
     ) -> impl Future<Output = Result<Vec<crate::dora::Release>>> + Send;
+
+    /// Every release of every function and alias of the ledger (the account's delivery
+    /// metrics: one paginated read of the whole table).
+    fn account_releases(&self) -> impl Future<Output = Result<Vec<crate::dora::Release>>> + Send;
 }
 
 pub trait AlarmTags: Send + Sync {

@@ -197,6 +197,10 @@ where
                 results.push(json!({"request": request.action.name(), "outcomes": outcomes}));
                 outcomes_all.extend(outcomes);
             }
+            Inbound::Schedule { rule } => {
+                let summary = delivery_summary(deps.ledger).await?;
+                results.push(json!({"schedule": rule, "delivery": summary}));
+            }
         }
     }
     if let Some(why) = retry_needed(&outcomes_all) {
@@ -1070,6 +1074,22 @@ pub async fn emit_delivery<L: Ledger>(ledger: &L, function: &str) -> Option<dora
             None
         }
     }
+}
+
+/// The stack's schedule: the delivery metrics of the whole account (every function's
+/// and the account's documents) from every release in the ledger. A failed read fails
+/// the invocation (Lambda retries a scheduled event); nothing else is touched.
+pub async fn delivery_summary<L: Ledger>(ledger: &L) -> Result<dora::Summary> {
+    let window = dora::Window::trailing_days(now_ms(), dora::DEFAULT_WINDOW_DAYS)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let releases = ledger.account_releases().await?;
+    let summary = dora::emit(&releases, window, dora::Scope::Account);
+    tracing::info!(
+        releases = summary.account.counts.releases,
+        functions = summary.functions.len(),
+        "emitted the account's delivery metrics"
+    );
+    Ok(summary)
 }
 
 /// Point the alias back at the version before the release, once, only if nobody moved it
