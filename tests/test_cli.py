@@ -24,13 +24,29 @@ from traffic import version_dimensions
 CLI = ROOT / "target" / "debug" / "rollgate"
 
 
-@pytest.fixture(scope="module")
-def rollgate(stack):
+def operator_session(stack, policies: tuple[str, ...]) -> dict:
+    """A session of a role that holds the stack's operators' managed policies (outputs
+    `<Policy>Arn`) and nothing else, as a person on call would have. The role is named
+    after its policies: the IAM mutation run finds and drops their statements so."""
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in
+               stack.client("cloudformation").describe_stacks(StackName=STACK_NAME)["Stacks"][0]["Outputs"]}
+    iam = stack.client("iam")
+    name = f"{STACK_NAME}-{'-'.join(policies)}-{uuid.uuid4().hex[:6]}"
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}))
+    for policy in policies:
+        iam.attach_role_policy(RoleName=name, PolicyArn=outputs[f"{policy}Arn"])
+    return stack.control(f"credentials?role={name}")
+
+
+def cli_as(stack, key: dict):
     """Run the CLI as an operator would, against the local AWS: endpoint, region and
-    credentials from the environment, the stack by name."""
+    credentials from the environment (a role session's key), the stack by name."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=stack.endpoint, AWS_REGION=REGION, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", ROLLGATE_STACK=STACK_NAME, ROLLGATE_REQUESTER="ci-operator")
+    env.update(AWS_ENDPOINT_URL=stack.endpoint, AWS_REGION=REGION, AWS_ACCESS_KEY_ID=key["AccessKeyId"],
+               AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"], AWS_SESSION_TOKEN=key["Token"],
+               ROLLGATE_STACK=STACK_NAME, ROLLGATE_REQUESTER="ci-operator")
 
     def run(*args: str, code: int | None = 0, timeout: float = 300) -> subprocess.CompletedProcess:
         p = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=timeout)
@@ -39,6 +55,12 @@ def rollgate(stack):
         return p
 
     return run
+
+
+@pytest.fixture(scope="module")
+def rollgate(stack):
+    """The CLI of a person on call: both operators' policies, nothing more."""
+    return cli_as(stack, operator_session(stack, ("OperatorsReadPolicy", "OperatorsActPolicy")))
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +242,19 @@ def test_errors_name_the_problem_and_exit_as_documented(stack, rollgate):
     assert "nosuch-alarm-rollback" in other.stderr
     assert rollgate("--stack", "nosuch", "status", code=1).stderr.startswith("rollgate: ")
     assert rollgate("bogus", code=2).returncode == 2
+
+
+def test_a_reader_may_look_but_not_act_and_is_told_which_permission_is_missing(stack):
+    """The read policy alone: status and history work; a rollback is refused by IAM
+    before rollgate is asked (the alias does not move), and the CLI names the action."""
+    reader = cli_as(stack, operator_session(stack, ("OperatorsReadPolicy",)))
+    app = make_app(stack)
+    released(stack, app, ended_minutes_ago=24 * 60)
+    [s] = as_json(reader("status", f"{app.name}:live", "--json"))
+    assert s["version"] == "2"
+    refused = reader("rollback", f"{app.name}:live", "--reason", "looking only", code=1)
+    assert "AccessDeniedException" in refused.stderr, refused.stderr
+    assert f"lambda:InvokeFunction on resource: arn:aws:lambda:{REGION}:123456789012:function:" \
+           f"{STACK_NAME}-alarm-rollback:$LATEST" in refused.stderr, refused.stderr
+    assert alias_version(stack, app) == "2"
+    assert not ledger_items(stack, app, "req#")

@@ -42,18 +42,28 @@ DOC = ROOT / "docs" / "reliability.md"
 START, END = "<!-- iam-mutation:start -->", "<!-- iam-mutation:end -->"
 
 
+# The operators' managed policies: the CLI's tests run as a role that holds both, named
+# after them (`<stack>-OperatorsReadPolicy-OperatorsActPolicy-...`, tests/test_cli.py), so
+# that a statement is dropped and found by the policy's logical id as a role's is.
+MANAGED = ("OperatorsReadPolicy", "OperatorsActPolicy")
+OWN_TESTS.update({p: "tests/test_cli.py" for p in MANAGED})
+
+
 def grants() -> list[tuple[str, str, str]]:
-    """(role logical id, Sid, action) of every Allow the code is responsible for."""
+    """(role or managed policy logical id, Sid, action) of every Allow the code is
+    responsible for."""
     template = cfn.load(ROOT / "infra" / "template.yaml")
     out = []
-    for role in ROLES:
-        for policy in template["Resources"][role]["Properties"]["Policies"]:
-            for st in policy["PolicyDocument"]["Statement"]:
-                st = st["Fn::If"][1] if "Fn::If" in st else st  # as if its condition held
-                if st["Effect"] != "Allow" or st["Sid"] in LAMBDA_ITSELF:
-                    continue
-                for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
-                    out.append((role, st["Sid"], action))
+    documents = [(role, policy["PolicyDocument"]) for role in ROLES
+                 for policy in template["Resources"][role]["Properties"]["Policies"]]
+    documents += [(p, template["Resources"][p]["Properties"]["PolicyDocument"]) for p in MANAGED]
+    for role, document in documents:
+        for st in document["Statement"]:
+            st = st["Fn::If"][1] if "Fn::If" in st else st  # as if its condition held
+            if st["Effect"] != "Allow" or st["Sid"] in LAMBDA_ITSELF:
+                continue
+            for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
+                out.append((role, st["Sid"], action))
     return out
 
 

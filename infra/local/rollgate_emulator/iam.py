@@ -8,7 +8,9 @@ binary; the binary's role is the `Role` of the Lambda functions whose `Handler` 
 binary (infra/local/deploy.py deploys them from infra/template.yaml with the template's
 roles). When several functions with different roles share a binary, a request must be
 allowed by every one of those roles: a test can then never pass on a grant that only
-some of them have. Keys that were not issued here are the tests' own (administrator),
+some of them have. A key can also be issued for a role (`/_rollgate/credentials?role=<name>`:
+a person's session, as the CLI's tests use one under the stack's operators' policies).
+Keys that were not issued here are the tests' own (administrator),
 except the placeholder a function process has before the runner replaced it, which is
 refused.
 
@@ -448,9 +450,25 @@ def functions_of(binary: str) -> list[Any]:
     return found
 
 
+# A key issued for a role rather than a binary (a person's session: the CLI's tests).
+ROLE_KEY = "role:"
+
+
 def roles_of(binary: str) -> list[str]:
-    """Role ARNs of the Lambda functions that run `binary`."""
+    """Role ARNs of the Lambda functions that run `binary`; a role key's own role."""
+    if binary.startswith(ROLE_KEY):
+        return [binary[len(ROLE_KEY):]]
     return sorted({fn.role for fn in functions_of(binary)})
+
+
+def issue_for_role(name: str) -> dict[str, str]:
+    """Temporary credentials of a session of role `name` (as `sts:AssumeRole` gives a
+    person): its calls are authorised against the role's inline and attached managed
+    policies, like a function's."""
+    from moto.iam.models import iam_backends
+
+    role = iam_backends[state.ACCOUNT_ID]["global"].get_role(name)
+    return issue(ROLE_KEY + role.arn)
 
 
 def environment_of(binary: str) -> dict[str, str]:
@@ -555,6 +573,11 @@ def control(method: str, route: str, query: dict[str, list[str]]) -> tuple[str, 
     one = {k: v[0] for k, v in query.items()}
     if route == "credentials" and one.get("binary"):
         return "200 OK", {**issue(one["binary"]), "Environment": environment_of(one["binary"])}
+    if route == "credentials" and one.get("role"):
+        try:
+            return "200 OK", issue_for_role(one["role"])
+        except Exception as e:  # noqa: BLE001 - no such role
+            return "404 Not Found", {"message": f"no role {one['role']}: {e}"}
     if route == "iam/drop" and method == "POST":
         with _lock:
             _dropped.add((one["role"], one["sid"], one.get("action", "*")))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -396,3 +397,26 @@ def test_dynamodb_leading_keys_hold_a_writer_to_its_partitions(emulator, aws):
         ddb.query(TableName="keys-probe", KeyConditionExpression="pk = :pk",
                   ExpressionAttributeValues={":pk": {"S": "fn#payments#live"}})
     assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_a_roles_session_gets_what_its_attached_managed_policies_allow(emulator, aws):
+    """A person's session (`credentials?role=`): authorised against the managed policies
+    attached to the role, like a function's role; an unknown role gets no key."""
+    aws.iam.create_role(RoleName="operator-probe", AssumeRolePolicyDocument="{}")
+    arn = aws.iam.create_policy(PolicyName="operator-read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Sid": "Read", "Effect": "Allow", "Action": "ssm:GetParameter",
+             "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/ops/*"}]}))["Policy"]["Arn"]
+    aws.iam.attach_role_policy(RoleName="operator-probe", PolicyArn=arn)
+    aws.ssm.put_parameter(Name="/ops/a", Value="v", Type="String")
+    aws.ssm.put_parameter(Name="/other/a", Value="v", Type="String")
+    with urllib.request.urlopen(f"{emulator}/_rollgate/credentials?role=operator-probe") as r:
+        ssm = _function_client(emulator, "ssm", json.load(r))
+    assert ssm.get_parameter(Name="/ops/a")["Parameter"]["Value"] == "v"
+    with pytest.raises(ClientError) as e:
+        ssm.get_parameter(Name="/other/a")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "assumed-role/operator-probe/" in e.value.response["Error"]["Message"]
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{emulator}/_rollgate/credentials?role=nobody")
+    assert missing.value.code == 404
