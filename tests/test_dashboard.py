@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import sys
 import uuid
@@ -337,10 +336,9 @@ def test_the_hourly_schedule_emits_the_account_figures_the_cli_computes(stack):
     shape, tests/fixtures/samples) makes it read every release of the ledger in one
     paginated Scan (IAM deciding it) and emit the account's document, which the dashboard's
     "Delivery, whole account" widget graphs: the same figures `rollgate report` gives."""
-    import subprocess
-
-    from support.helpers import REGION, STACK_FUNCTIONS, STACK_NAME, make_app
+    from support.helpers import STACK_FUNCTIONS, STACK_NAME, make_app
     from test_alarm_rollback import released
+    from test_cli import cli_as, operator_session
 
     events = stack.client("events")
     rule = events.describe_rule(Name=f"{STACK_NAME}-delivery-summary")
@@ -359,12 +357,9 @@ def test_the_hourly_schedule_emits_the_account_figures_the_cli_computes(stack):
     assert result["schedule"] == rule["Arn"]
     summary = result["delivery"]
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=stack.endpoint, AWS_REGION=REGION, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", ROLLGATE_STACK=STACK_NAME)
-    cli = subprocess.run([str(ROOT / "target/debug/rollgate"), "report", "--json"], env=env,
-                         capture_output=True, text=True, timeout=120, check=True)
-    report = json.loads(cli.stdout)
+    # The same figures through the CLI's read path, as a reader (the read policy only).
+    reader = cli_as(stack, operator_session(stack, ("OperatorsReadPolicy",)))
+    report = json.loads(reader("report", "--json").stdout)
     assert summary["account"]["counts"]["releases"] >= 1
     assert summary["account"]["counts"] == report["account"]["counts"], (summary["account"], report["account"])
     assert sorted(f["function"] for f in summary["functions"]) == sorted(f["function"] for f in report["functions"])
