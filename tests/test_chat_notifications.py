@@ -2,8 +2,8 @@
 every function is given it (ROLLGATE_CHAT_TOPIC_ARN, from the template) and may publish on
 it (its role's PublishChatCards statement, which the local AWS enforces), and real
 decisions (gates, a rollback, a rollout step, a redrive) arrive on a queue subscribed to
-it as cards that schema/chat-notification.schema.json, transcribed from AWS's page on the
-format, accepts. The chat service drops a message that is not in the format without an
+it as cards that schema/chat-notification.schema.json, AWS's format (its $comment says
+what was read on AWS's page and what on copies of it), accepts. The chat service drops a message that is not in the format without an
 error: the schema check is what would notice.
 
 Also: the decision topic's messages are the decision's JSON as before; a card that cannot

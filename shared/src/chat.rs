@@ -3,13 +3,14 @@
 //! subscribed to the chat topic shows a readable card: what was decided about which
 //! release and why, with the numbers, what to do next, and keywords.
 //!
-//! The format and its documented limits are `schema/chat-notification.schema.json`
-//! (transcribed from AWS's "Custom notifications" page). The service drops a message that
-//! is not in the format without an error, so every limit is kept here whatever the
-//! decision holds: text too long for its field is cut and marked
-//! ([`crate::limits::cut`]), lists are capped, and the card always fits one SNS message.
-//! Where the page gives no limit (how many next steps, keywords, related resources; how
-//! long a thread id or a summary), rollgate keeps its own, small one.
+//! The format and its limits are `schema/chat-notification.schema.json`; its `$comment`
+//! says which of them were read on AWS's page
+//! (<https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html>) and which
+//! rest on copies of it. The service drops a message that is not in the format without an
+//! error, so every limit is kept here whatever the decision holds: text too long for its
+//! field is cut and marked ([`crate::limits::cut`]), lists are capped, and the card always
+//! fits one SNS message. Where no limit is known (how many next steps, keywords, related
+//! resources; how long a thread id or a summary), rollgate keeps its own, small one.
 //!
 //! Text that comes from outside (alarm reasons, smoke-test answers, check names, function
 //! names from an AppSpec) is shown with the characters that would make it a mention, a
@@ -34,23 +35,24 @@ pub const SOURCE: &str = "custom";
 /// `content.textType`: rendered in the chat application's own markdown.
 pub const TEXT_TYPE: &str = "client-markdown";
 
-/// `content.title`: at most 250 characters (the page's limit).
+/// `content.title`: at most 250 characters (the format's limit, as the schema records it).
 pub const TITLE_MAX_CHARS: usize = 250;
-/// `content.description`: at most 8000 characters (the page's limit).
+/// `content.description`: at most 8000 characters (the format's limit).
 pub const DESCRIPTION_MAX_CHARS: usize = 8000;
-/// Each of `content.nextSteps`: at most 350 characters (the page's limit).
+/// Each of `content.nextSteps`: at most 350 characters (the format's limit).
 pub const NEXT_STEP_MAX_CHARS: usize = 350;
-/// Each of `content.keywords`: at most 75 characters (the page's limit).
+/// Each of `content.keywords`: at most 75 characters (the format's limit).
 pub const KEYWORD_MAX_CHARS: usize = 75;
 
-/// rollgate's own caps, where the page sets none.
+/// rollgate's own caps, where no limit is known.
 pub const MAX_NEXT_STEPS: usize = 5;
 pub const MAX_KEYWORDS: usize = 8;
 pub const MAX_RELATED_RESOURCES: usize = 5;
 pub const RELATED_RESOURCE_MAX_CHARS: usize = 1024;
 pub const SUMMARY_MAX_CHARS: usize = 250;
 pub const THREAD_ID_MAX_CHARS: usize = 128;
-/// Letters, digits and `-` only, as a custom action's notification type is written.
+/// Letters, digits and `-` only, at most 100, as a custom action's `NotificationType` is
+/// written (<https://docs.aws.amazon.com/chatbot/latest/APIReference/API_CustomActionAttachment.html>).
 pub const EVENT_TYPE_MAX_CHARS: usize = 100;
 pub const MAX_CONTEXT_ENTRIES: usize = 12;
 pub const CONTEXT_VALUE_MAX_CHARS: usize = 256;

@@ -22,21 +22,44 @@
 //!
 //! # Bands
 //!
-//! The Accelerate State of DevOps Report 2023 (DORA, Google Cloud), chapter "How do you
-//! compare?", describes four software delivery performance levels:
+//! Source: *Accelerate State of DevOps Report 2023* (DORA, Google Cloud; report version
+//! v.2023-12), chapter 1 "How do you compare?", the table of software delivery performance
+//! levels (one row per level: deployment frequency, change lead time, change failure rate,
+//! failed deployment recovery time, share of respondents),
+//! <https://dora.dev/research/2023/dora-report/>. The three columns rollgate measures, as
+//! that table gives them (change lead time is left out: rollgate does not measure it):
 //!
 //! | level | deployment frequency | change failure rate | failed deployment recovery time |
 //! |---|---|---|---|
 //! | elite | on demand | 5% | less than one hour |
 //! | high | between once per day and once per week | 10% | less than one day |
 //! | medium | between once per week and once per month | 15% | between one day and one week |
-//! | low | between once per month and once every six months | 64% | between one month and six months |
+//! | low | between once per week and once per month | 64% | between one month and six months |
 //!
-//! rollgate reads them as thresholds ([`Band`]): a frequency above once a day is elite, at
-//! least once a week high, at least once in 30 days medium, less low; a change failure rate
-//! up to 5% is elite, up to 10% high, up to 15% medium, above low; a median time to restore
-//! under an hour is elite, under a day high, under a week medium, longer low. The rollback
-//! rate is rollgate's own figure and has no band.
+//! In 2023 the low level deploys as often as the medium one: the two differ in stability
+//! only. The change failure rates are one value per level, not ranges. The 2023 answer
+//! choices for frequency and recovery time are DORA's survey buckets
+//! (<https://github.com/dora-team/dora.dev/blob/main/hugo/data/survey_questions/2023.json>;
+//! "on demand" is "multiple deploys per day").
+//!
+//! rollgate reads the table as thresholds ([`Band`]): a frequency above once a day is elite,
+//! at least once a week high, at least once in 30 days medium (the range the medium and low
+//! levels share), less low (slower than every 2023 level); a change failure rate up to 5% is
+//! elite, up to 10% high, up to 15% medium, above low; a median time to restore under an
+//! hour is elite, under a day high, under a week medium, longer low (the table has no level
+//! between one week and one month; rollgate counts it as low). The rollback rate is
+//! rollgate's own figure and has no band.
+//!
+//! The values above were checked against a sponsor's transcription of that table
+//! (<https://octopus.com/blog/software-delivery-performance-clusters-2023>); the report PDF
+//! itself could not be read when they were.
+//!
+//! The 2024 report (<https://dora.dev/research/2024/dora-report/>) re-clustered the levels;
+//! as transcribed (<https://octopus.com/blog/2024-devops-performance-clusters>), high's
+//! change failure rate (20%) is above medium's (10%), medium recovers in less than a day,
+//! and low deploys between once per month and once every six months, fails 40% and
+//! recovers in one week to one month. Change failure rates that do not fall with the level
+//! cannot be read as thresholds, so the bands follow the 2023 table.
 
 use crate::metrics::Emf;
 use serde::{Deserialize, Serialize};
@@ -174,7 +197,7 @@ impl Band {
     }
 
     /// More than once a day elite, at least once a week high, at least once in 30 days
-    /// medium, else low.
+    /// medium (2023's medium and low levels share that range), else low.
     pub fn of_frequency(per_day: f64) -> Band {
         if per_day > 1.0 {
             Band::Elite

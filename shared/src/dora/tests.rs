@@ -261,6 +261,34 @@ fn bands_at_their_boundaries() {
     }
 }
 
+/// One value from inside each range of the 2023 report's table (see the module docs) lands
+/// in that row's band; the frequency range the medium and low rows share reads as medium,
+/// and a recovery between one week and one month (no 2023 row) as low.
+#[test]
+fn the_2023_table_rows_read_as_their_bands() {
+    use Band::*;
+    // Elite: on demand; high: between once per day and once per week; medium and low:
+    // between once per week and once per month.
+    assert_eq!(Band::of_frequency(4.0), Elite);
+    assert_eq!(Band::of_frequency(1.0 / 3.0), High);
+    assert_eq!(Band::of_frequency(1.0 / 14.0), Medium);
+    // Each row's change failure rate.
+    for (percent, band) in [(5.0, Elite), (10.0, High), (15.0, Medium), (64.0, Low)] {
+        assert_eq!(Band::of_change_failure_rate(percent), band, "{percent} %");
+    }
+    // Less than one hour; less than one day; between one day and one week; between one
+    // month and six months; and the gap between one week and one month.
+    for (ms, band) in [
+        (20 * MIN, Elite),
+        (6 * HOUR, High),
+        (3 * DAY_MS, Medium),
+        (90 * DAY_MS, Low),
+        (14 * DAY_MS, Low),
+    ] {
+        assert_eq!(Band::of_time_to_restore(ms), band, "{ms} ms");
+    }
+}
+
 #[test]
 fn a_restore_before_its_alarm_is_discarded_and_said_so() {
     let r = restored(release("orders", 0, Outcome::RolledBack), 10, 5);
