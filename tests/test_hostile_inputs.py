@@ -413,6 +413,16 @@ def test_hostile_input(world, function, path):
         for msg in announced:
             attrs = {k: v["Value"] for k, v in msg["MessageAttributes"].items()}
             assert attrs["verdict"] == "Failed" and attrs["component"] == function, attrs
+        # A gate keeps the decision it announced: one row in a `gate#` partition, that
+        # decision's, and nothing else in the ledger.
+        if "ledger" in changes:
+            before_rows, after_rows = changes.pop("ledger")
+            kept = [json.loads(r) for r in sorted(set(after_rows) - set(before_rows))]
+            assert set(before_rows) <= set(after_rows), f"{path.name}: ledger rows changed or lost"
+            assert len(kept) == len(announced) == 1, (path.name, kept)
+            row = kept[0]
+            assert row["pk"]["S"].startswith("gate#") and row["component"]["S"] == function, row
+            assert row["verdict"]["S"] == "Failed" == body["verdict"], row
         if expect.get("reported"):
             dep = names["deployment"]
             assert len(announced) == 1

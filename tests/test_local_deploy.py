@@ -129,10 +129,17 @@ def test_rules_route_to_alarm_rollback_with_retries_and_dlq(deployed, stack):
         (st,) = policy["Statement"]
         assert st["Principal"] == {"Service": "events.amazonaws.com"}
         assert rule["Arn"] in st["Condition"]["ArnEquals"]["aws:SourceArn"]
+    # The hourly delivery summary: a schedule, no pattern; the deployment rules' DLQ.
+    schedule = events.describe_rule(Name=f"{STACK}-delivery-summary")
+    assert schedule["ScheduleExpression"] == "rate(1 hour)" and "EventPattern" not in schedule
+    (target,) = events.list_targets_by_rule(Rule=schedule["Name"])["Targets"]
+    assert target["Arn"] == fn_arn and "Input" not in target
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
+    assert target["DeadLetterConfig"]["Arn"] == f"arn:aws:sqs:us-east-1:123456789012:{STACK}-deployment-rule-dlq"
     permissions = json.loads(stack.client("lambda").get_policy(
         FunctionName=outputs["AlarmRollbackFunctionName"])["Policy"])["Statement"]
     assert {p["Principal"]["Service"] for p in permissions} == {"events.amazonaws.com"}
-    assert len(permissions) == 3
+    assert len(permissions) == 4
 
 
 def test_invoking_a_deployed_function_reaches_its_binary(deployed, stack):

@@ -244,6 +244,10 @@ def _send_to_targets(self: Rule, event: dict[str, Any], transform_input: bool = 
     # A disabled rule delivers nothing (EventBridge's DisableRule; moto delivers anyway).
     if getattr(self, "state", "ENABLED") != "ENABLED":
         return None
+    # A scheduled rule (a ScheduleExpression and no EventPattern) is triggered by its
+    # schedule only: no event on the bus matches it (moto's empty pattern matches all).
+    if getattr(self, "scheduled_expression", None) and not self.event_pattern.get_pattern():
+        return None
     if not self.event_pattern.matches_event(event):
         return None
     lambdas = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]

@@ -60,6 +60,24 @@ def test_a_disabled_rule_delivers_nothing(aws, emulator, fake_watch):
     assert len(got) == 1 and len(control(emulator, "lambda-deliveries")) == 1
 
 
+def test_a_scheduled_rule_is_matched_by_no_event_on_the_bus(aws, emulator, fake_watch):
+    """A rule with a ScheduleExpression and no EventPattern runs on its schedule only
+    (EventBridge's PutRule): an alarm's state change is not delivered through it (moto's
+    empty pattern alone would match every event)."""
+    make_function(aws, "catcher", versions=1, alias=None)
+    got = []
+    fake_watch.handlers["catcher"] = lambda payload, _ctx: (got.append(payload), (200, {}))[1]
+    aws.events.put_rule(Name="hourly", ScheduleExpression="rate(1 hour)")
+    aws.events.put_targets(Rule="hourly", Targets=[{"Id": "1", "Arn": FN_ARN + "catcher"}])
+    aws.events.put_rule(Name="alarms", EventPattern=json.dumps({"source": ["aws.cloudwatch"]}))
+    aws.events.put_targets(Rule="alarms", Targets=[{"Id": "1", "Arn": FN_ARN + "catcher"}])
+    put_alarm(aws, "orders-errors")
+    aws.cloudwatch.set_alarm_state(AlarmName="orders-errors", StateValue="ALARM", StateReason="test")
+    wait_for(lambda: got)
+    assert [d["rule"] for d in control(emulator, "lambda-deliveries")] == ["alarms"]
+    assert len(got) == 1
+
+
 def test_an_undeliverable_event_goes_to_the_target_s_dlq_in_aws_shape(aws, emulator):
     """A rule target whose function or queue is gone: the event lands in the target's
     DeadLetterConfig queue with EventBridge's six String attributes (eb-rule-dlq.html)."""
