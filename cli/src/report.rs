@@ -139,26 +139,41 @@ async fn gather(ctx: &Context, deployment: &str, function: Option<&str>) -> Resu
 
 /// The gates' decisions (`decision#` rows): each check with its expected and actual
 /// values, a timeline entry each, and what the last one came to (an alarm's action,
-/// added after, overrides it).
+/// added after, overrides it). A gate that decided more than once (its report to
+/// CodeDeploy failed and Lambda retried it) shows every attempt on the timeline, and
+/// only its last attempt's checks.
 fn add_gates(data: &mut ReportData, rows: &[Value], deployment: &str) {
     let prefix = rollgate::rollback::ledger::decision_prefix(deployment);
-    let mut last: Option<(i64, Decision)> = None;
-    for r in rows {
-        let sk = r.get("sk").and_then(Value::as_str).unwrap_or("");
-        let text = r.get("decision").and_then(Value::as_str).unwrap_or("");
-        if !sk.starts_with(&prefix) {
-            continue;
+    let mut kept: Vec<(i64, Decision)> = rows
+        .iter()
+        .filter(|r| {
+            r.get("sk")
+                .and_then(Value::as_str)
+                .is_some_and(|sk| sk.starts_with(&prefix))
+        })
+        .filter_map(|r| {
+            let text = r.get("decision").and_then(Value::as_str)?;
+            let d = serde_json::from_str::<Decision>(text).ok()?;
+            Some((r.get("at_ms").and_then(Value::as_i64).unwrap_or(0), d))
+        })
+        .collect();
+    kept.sort_by_key(|(at, _)| *at);
+    for (i, (at, d)) in kept.iter().enumerate() {
+        let superseded = kept[i + 1..]
+            .iter()
+            .any(|(_, e)| e.component == d.component);
+        let mut entry = TimelineEntry::from_decision(*at, d);
+        if superseded {
+            entry.detail = Some(format!(
+                "superseded by the gate's later attempt (Lambda retried the invocation): {}",
+                entry.detail.unwrap_or_default()
+            ));
+        } else {
+            data.add_decision_checks(d);
         }
-        let Ok(d) = serde_json::from_str::<Decision>(text) else {
-            continue;
-        };
-        let at = r.get("at_ms").and_then(Value::as_i64).unwrap_or(0);
-        data.add_decision_checks(&d);
-        data.timeline.push(TimelineEntry::from_decision(at, &d));
-        if last.as_ref().is_none_or(|(t, _)| at >= *t) {
-            last = Some((at, d));
-        }
+        data.timeline.push(entry);
     }
+    let last = kept.pop();
     let Some((at, d)) = last else { return };
     let (action, outcome) = match (d.verdict, data.status.as_str()) {
         (Verdict::Failed, _) => ("stopped", Outcome::Fail),
@@ -293,4 +308,92 @@ async fn series(ctx: &Context, data: &ReportData) -> Result<Vec<Series>> {
             new: ms(&got["np"]),
         },
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollgate::decision::CheckResult;
+    use serde_json::json;
+
+    fn decision(component: &str, verdict: Verdict, check: CheckResult) -> String {
+        serde_json::to_string(&Decision {
+            component: component.into(),
+            verdict,
+            reason: format!("{} checks", check.name),
+            deployment_id: Some("d-1".into()),
+            function_name: Some("orders".into()),
+            alias: Some("live".into()),
+            current_version: Some("1".into()),
+            target_version: Some("2".into()),
+            policy_source: None,
+            checks: vec![check],
+            duration_ms: 5,
+        })
+        .unwrap()
+    }
+
+    fn data(status: &str) -> ReportData {
+        ReportData {
+            deployment_id: "d-1".into(),
+            function: "orders".into(),
+            alias: "live".into(),
+            from_version: "1".into(),
+            to_version: "2".into(),
+            status: status.into(),
+            origin: None,
+            initiator: None,
+            timeline: Vec::new(),
+            checks: Vec::new(),
+            series: Vec::new(),
+            decision: None,
+            generated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_retried_gate_shows_every_attempt_and_only_the_last_attempts_checks() {
+        let first = CheckResult::fail("smoke[a].status", json!(200), json!(500));
+        let retry = CheckResult::pass("smoke[a].status", json!(200), json!(200));
+        let post = CheckResult::pass("canary.error_rate", json!(0.01), json!(0.0));
+        // Out of time order, as a Query of several components may return them; another
+        // deployment's row is not this page's.
+        let rows = [
+            json!({"sk": "decision#d-1#0000000000900#pre-traffic-hook", "at_ms": 900,
+                "decision": decision("pre-traffic-hook", Verdict::Succeeded, retry.clone())}),
+            json!({"sk": "decision#d-1#0000000000100#pre-traffic-hook", "at_ms": 100,
+                "decision": decision("pre-traffic-hook", Verdict::Failed, first)}),
+            json!({"sk": "decision#d-1#0000000002000#post-traffic-hook", "at_ms": 2000,
+                "decision": decision("post-traffic-hook", Verdict::Succeeded, post.clone())}),
+            json!({"sk": "decision#d-10#0000000003000#post-traffic-hook", "at_ms": 3000,
+                "decision": decision("post-traffic-hook", Verdict::Failed, post.clone())}),
+        ];
+        let mut page = data("Succeeded");
+        add_gates(&mut page, &rows, "d-1");
+        let checks: Vec<(&str, &CheckResult)> = page
+            .checks
+            .iter()
+            .map(|c| (c.component.as_str(), &c.check))
+            .collect();
+        assert_eq!(
+            checks,
+            [("pre-traffic-hook", &retry), ("post-traffic-hook", &post)]
+        );
+        let times: Vec<i64> = page.timeline.iter().map(|e| e.at_ms).collect();
+        assert_eq!(times, [100, 900, 2000]);
+        let first_detail = page.timeline[0].detail.as_deref().unwrap();
+        assert!(
+            first_detail.starts_with("superseded by the gate's later attempt"),
+            "{first_detail}"
+        );
+        assert!(
+            !page.timeline[1]
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains("superseded")
+        );
+        let d = page.decision.unwrap();
+        assert_eq!((d.action.as_str(), d.at_ms), ("released", Some(2000)));
+    }
 }
