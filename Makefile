@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # cargo-lambda lives in the venv (pip ships it with Zig); put it first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup test test-unit test-emulator test-integration check-iac lint build build-release demo clean bench deny deny-advisories fuzz iam-mutation
+.PHONY: help setup test test-unit fuzz-replay test-emulator test-integration check-iac lint build build-release demo clean bench deny deny-advisories fuzz iam-mutation
 
 help:
 	@echo "make demo   - run the whole story end to end on the local AWS emulator"
@@ -33,10 +33,15 @@ setup: $(STAMP)
 build: setup
 	cargo build --workspace --bins
 
-test: setup deny build check-iac test-unit test-emulator test-integration
+test: setup deny build check-iac test-unit fuzz-replay test-emulator test-integration
 
 test-unit:
 	cargo test --workspace
+
+# Every fuzz target run once on its corpus and on the published samples (fuzz/replay.sh):
+# a target the library outgrew fails here, not at the next `make fuzz` (~3 min cold).
+fuzz-replay:
+	fuzz/replay.sh
 
 test-emulator: setup
 	$(PY) -m pytest -q infra/local/tests

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rollgate::redrive::request::RequestError;
+use rollgate::redrive::request::{Mode, RequestError, RunCounts};
 use rollgate::redrive::{AllowList, Request};
 use rollgate_fuzz::json_payload;
 use std::collections::BTreeMap;
@@ -20,22 +20,34 @@ fuzz_target!(|data: &[u8]| {
             let _ = req.filter.matches(&body, &BTreeMap::new());
             let allow = AllowList::parse(&req.source);
             let _ = allow.allows(&req.source);
-            let next = req.continuation(1, 1);
+            let done = RunCounts {
+                moved: 1,
+                duplicates: 1,
+            };
+            let next = req.continuation(done, Some(1));
             let again = Request::parse(&next)
                 .unwrap_or_else(|e| panic!("continuation rejected: {e}\n{next}"));
             assert_eq!(again.action, req.action);
             assert_eq!(again.source, req.source);
             assert_eq!(again.destination, req.destination);
-            assert_eq!(
-                again.carried.run,
-                req.carried.run.saturating_add(1),
-                "{next}"
-            );
-            assert_eq!(
-                again.carried.moved,
-                req.carried.moved.saturating_add(1),
-                "{next}"
-            );
+            assert_eq!(again.mode, req.mode);
+            // Copy mode counts the destination's accepted messages as copies, and keeps
+            // the hold; move mode counts them as moved and carries no hold.
+            let copy = req.mode == Mode::Copy;
+            let expect = |before: u64, step: u64| before.saturating_add(step);
+            let c = &again.carried;
+            let was = &req.carried;
+            assert_eq!(c.run, was.run.saturating_add(1), "{next}");
+            assert_eq!(c.duplicates, expect(was.duplicates, 1), "{next}");
+            if copy {
+                assert_eq!(c.moved, was.moved, "{next}");
+                assert_eq!(c.copied, expect(was.copied, 1), "{next}");
+                assert_eq!(c.hold_until_ms, Some(1), "{next}");
+            } else {
+                assert_eq!(c.moved, expect(was.moved, 1), "{next}");
+                assert_eq!(c.copied, was.copied, "{next}");
+                assert_eq!(c.hold_until_ms, None, "{next}");
+            }
         }
         Err(e) => {
             let RequestError::Field { field, message } = &e;
