@@ -94,9 +94,14 @@ def main() -> int:
     previous = RESULTS
     if only != set(SECTIONS) and previous.exists():
         # A partial run updates its sections and keeps the others, each with its date.
-        kept = json.loads(previous.read_text()).get("sections", {})
+        prev = json.loads(previous.read_text())
+        kept = prev.get("sections", {})
+        prev_load = prev.get("machine", {})
         for name, res in kept.items():
-            res.setdefault("date", json.loads(previous.read_text()).get("date"))
+            res.setdefault("date", prev.get("date"))
+            # Older results knew only the whole run's load; a kept section keeps it, so the
+            # page can still say its absolute numbers came from a busy machine.
+            res.setdefault("load", [prev_load.get("load_start", [0.0])[0], prev_load.get("load_end", [0.0])[0]])
         results["sections"] = kept
     steps = [("zip", zips.run, {}), ("cold", coldstart.run, {"runs": args.runs}),
              ("rollback", rollback.run, {}), ("redrive", redrive.run, {"messages": args.redrive_messages}),
@@ -107,12 +112,14 @@ def main() -> int:
             continue
         print(f"bench: {name} ...", flush=True)
         t0 = time.monotonic()
+        load_before = os.getloadavg()[0]
         try:
             res = fn(**kw)
         except Exception as e:  # noqa: BLE001 - a broken section is reported, never fatal
             res = {"status": "skipped", "reason": f"the section crashed: {type(e).__name__}: {e}"}
         res["seconds"] = round(time.monotonic() - t0, 1)
         res["date"] = now
+        res["load"] = [load_before, os.getloadavg()[0]]
         results["sections"][name] = res
         print(f"bench: {name} {res['status']} in {res['seconds']} s"
               + (f" ({res['reason']})" if res.get("reason") else ""), flush=True)

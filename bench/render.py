@@ -449,7 +449,10 @@ def _summary(sections: dict) -> list[str]:
 
 def render(res: dict) -> str:
     m, v = res["machine"], res["versions"]
-    busy = max(m["load_start"][0], m["load_end"][0]) > 0.5 * (m["nproc"] or 1)
+    limit = 0.5 * (m["nproc"] or 1)
+    # A section measured on a loaded host is flagged, also when an `--only` run kept it.
+    busy = [k for k, sec in res["sections"].items()
+            if max(sec.get("load") or [max(m["load_start"][0], m["load_end"][0])]) > limit]
     lines = [
         "# Benchmarks",
         "",
@@ -469,8 +472,9 @@ def render(res: dict) -> str:
     ]
     if busy:
         lines += [
-            "> **The absolute numbers come from a busy machine**: a shared host whose load average "
-            "exceeded half its CPU count while this ran (other builds and test suites). Only the ratios "
+            "> **The absolute numbers of " + ", ".join(busy) + " come from a busy machine**: a shared "
+            "host whose load average exceeded half its CPU count while they ran (other builds and test "
+            "suites). Only the ratios "
             "are meaningful — each compares implementations measured side by side, interleaved, in the "
             "same run, so the noise hit all of them alike.",
             "",
