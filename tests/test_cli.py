@@ -228,6 +228,15 @@ def test_rollout_commands_drive_the_rollout_function(stack, rollgate):
     assert "InvalidRequest" in failed.stderr, failed.stderr
     [s] = as_json(rollgate("status", f"{app.name}:live", "--json"))
     assert "aborted" in s["rollout"]["summary"]
+    # The rollout's page: each change on the timeline, its pre-traffic gate's checks
+    # with their values, and what it came to.
+    page = as_json(rollgate("report", aborted["id"], "--json"))
+    changes = [e["title"].split(":")[0] for e in page["timeline"] if e["kind"] == "rollout"]
+    assert changes == [f"rollout {a} by ci-operator" for a in ("start", "pause", "resume", "abort")], page
+    gate = [c for c in page["checks"] if c["component"] == "rollout (pre-traffic gate)"]
+    assert gate and all(c["check"]["outcome"] == "pass" for c in gate), page["checks"]
+    assert any(c["check"]["actual"] is not None for c in gate), gate
+    assert page["decision"]["action"] == "aborted" and "enough" in page["decision"]["reason"], page["decision"]
 
 
 def test_errors_name_the_problem_and_exit_as_documented(stack, rollgate):

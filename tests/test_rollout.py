@@ -128,6 +128,10 @@ def test_a_latency_regression_fails_a_step_and_restores_the_old_version(stack, a
     decision = json.loads(msg["Message"])
     latency = next(c for c in decision["checks"] if c["name"] == "canary.latency")
     assert latency["outcome"] == "fail", latency
+    # The failing step's ledger row keeps the checks it was decided on, values and all
+    # (the report page shows them), as DynamoDB returns it.
+    step = [r for r in rows(stack, app) if r["action"] == "step"][-1]
+    assert step["verdict"] == "fail" and step["checks"] == decision["checks"], step
 
 
 def test_an_undecided_step_is_held_again_then_fails(stack):
@@ -225,3 +229,6 @@ def test_a_codedeploy_canary_is_stopped_during_its_shift_by_the_judge(stack):
         ExpressionAttributeValues={":pk": {"S": f"fn#{app.name}#live"},
                                    ":p": {"S": f"shift#{dep}#0"}})["Items"]]
     assert judged and judged[-1]["verdict"] == "fail" and judged[-1]["stop"] == "Requested", judged
+    failed = [c for c in judged[-1]["checks"] if c["outcome"] == "fail"]
+    assert [c["name"] for c in failed] == judged[-1]["failed"], judged[-1]
+    assert all(c["expected"] is not None and c["actual"] is not None for c in failed), failed

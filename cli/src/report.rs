@@ -7,7 +7,7 @@ use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::out;
 use rollgate::clock::{epoch_ms, utc};
-use rollgate::decision::{Decision, Outcome, Verdict};
+use rollgate::decision::{CheckResult, Decision, Outcome, Verdict};
 use rollgate::dora::{self, Window};
 use rollgate::post_traffic::{Metrics, lambda_query};
 use rollgate::report_page::{
@@ -15,7 +15,7 @@ use rollgate::report_page::{
 };
 use rollgate::rollback::delivery;
 use rollgate::rollback::ledger::ShiftJudgement;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub async fn run(ctx: &Context, a: &ReportArgs) -> Result<()> {
     match &a.deployment {
@@ -127,6 +127,7 @@ async fn gather(ctx: &Context, deployment: &str, function: Option<&str>) -> Resu
         };
         let mut data = ReportData::from_record(&record, epoch_ms());
         add_gates(&mut data, &rows, deployment);
+        add_rollout(&mut data, &rows, deployment);
         add_actions(&mut data, &rows, deployment);
         add_shift(&mut data, &rows, deployment);
         data.series = series(ctx, &data).await?;
@@ -234,9 +235,139 @@ fn add_actions(data: &mut ReportData, rows: &[Value], deployment: &str) {
     }
 }
 
-/// The rollout function's judgements during the deployment's traffic shift.
+/// A rollgate rollout's changes (its `rollout#<id>#<seq>` rows): each on the timeline;
+/// the checks of its pre-traffic gate and of its last judged step, each with its
+/// expected and actual values; and, once it ended, what it came to (an alarm's action,
+/// added after, overrides it).
+fn add_rollout(data: &mut ReportData, rows: &[Value], deployment: &str) {
+    let prefix = rollgate::rollback::ledger::rollout_event_prefix(deployment);
+    let mut changes: Vec<Value> = rows
+        .iter()
+        .filter(|r| {
+            r.get("sk")
+                .and_then(Value::as_str)
+                .is_some_and(|sk| sk.starts_with(&prefix))
+        })
+        .filter_map(|r| serde_json::from_str(r.get("event")?.as_str()?).ok())
+        .collect();
+    changes.sort_by_key(|c| c.get("seq").and_then(Value::as_u64).unwrap_or(0));
+    for c in &changes {
+        data.timeline.push(rollout_entry(c, &data.to_version));
+    }
+    if let Some(start) = changes.iter().find(|c| field(c, "action") == "start") {
+        add_change_checks(data, "rollout (pre-traffic gate)".into(), start);
+    }
+    if let Some(step) = changes
+        .iter()
+        .rev()
+        .find(|c| field(c, "action") == "step" && !change_checks(c).is_empty())
+    {
+        let n = step.get("step").and_then(Value::as_u64).unwrap_or(0);
+        add_change_checks(data, format!("rollout (judge, step {n})"), step);
+    }
+    if let Some(d) = changes.last().and_then(rollout_decision) {
+        data.decision = Some(d);
+    }
+}
+
+fn field(row: &Value, key: &str) -> String {
+    row.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn change_checks(change: &Value) -> Vec<CheckResult> {
+    change
+        .get("checks")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// One change of a rollout on the timeline, with the verdict it was decided on.
+fn rollout_entry(c: &Value, to_version: &str) -> TimelineEntry {
+    let weight = c.get("weight").and_then(Value::as_f64).unwrap_or(0.0);
+    let mut entry = TimelineEntry::new(
+        c.get("at_ms").and_then(Value::as_i64).unwrap_or(0),
+        TimelineKind::Rollout,
+        format!(
+            "rollout {} by {}: {}, step {}, {weight}% on version {to_version}",
+            field(c, "action"),
+            field(c, "by"),
+            field(c, "status"),
+            c.get("step").and_then(Value::as_u64).unwrap_or(0),
+        ),
+    );
+    if !field(c, "reason").is_empty() {
+        entry.detail = Some(field(c, "reason"));
+    }
+    entry.outcome = match field(c, "verdict").as_str() {
+        "pass" => Some(Outcome::Pass),
+        "fail" => Some(Outcome::Fail),
+        "inconclusive" => Some(Outcome::Inconclusive),
+        _ => None,
+    };
+    entry
+}
+
+/// A change's checks under `component`, and a line for those its row left out.
+fn add_change_checks(data: &mut ReportData, component: String, change: &Value) {
+    data.checks.extend(
+        change_checks(change)
+            .into_iter()
+            .map(|check| report_page::ReportCheck {
+                component: component.clone(),
+                check,
+            }),
+    );
+    if let Some(n) = change.get("checks_left_out").and_then(Value::as_u64) {
+        let note = CheckResult::pass("passed checks left out", Value::Null, json!(n)).with_detail(
+            format!(
+                "{n} more checks passed; the ledger row keeps the first {} that say most",
+                rollgate::rollout::run::ROW_MAX_CHECKS
+            ),
+        );
+        data.checks.push(report_page::ReportCheck {
+            component,
+            check: note,
+        });
+    }
+}
+
+/// What an ended rollout came to; `None` while it runs or is paused.
+fn rollout_decision(last: &Value) -> Option<ReportDecision> {
+    let (action, outcome) = match (
+        field(last, "status").as_str(),
+        field(last, "action").as_str(),
+    ) {
+        ("succeeded", _) => ("released", Outcome::Pass),
+        // A failed pre-traffic gate never moved the alias.
+        ("failed", "start") => ("stopped", Outcome::Fail),
+        ("failed", _) => ("rolled back", Outcome::Fail),
+        ("aborted", _) => ("aborted", Outcome::Fail),
+        ("interrupted", _) => ("none", Outcome::Inconclusive),
+        _ => return None,
+    };
+    Some(ReportDecision {
+        action: action.into(),
+        outcome,
+        reason: format!(
+            "rollout {} by {}: {}",
+            field(last, "action"),
+            field(last, "by"),
+            field(last, "reason")
+        ),
+        component: Some("rollout".into()),
+        at_ms: last.get("at_ms").and_then(Value::as_i64),
+    })
+}
+
+/// The rollout function's judgements during the deployment's traffic shift: each round
+/// on the timeline, and the checks of the last judged round (rows written before checks
+/// were kept name only the failed ones).
 fn add_shift(data: &mut ReportData, rows: &[Value], deployment: &str) {
     let prefix = rollgate::rollback::ledger::shift_prefix(deployment);
+    let mut last_judged: Option<ShiftJudgement> = None;
     for r in rows {
         let sk = r.get("sk").and_then(Value::as_str).unwrap_or("");
         if !sk.starts_with(&prefix) || sk.ends_with("#end") {
@@ -246,20 +377,31 @@ fn add_shift(data: &mut ReportData, rows: &[Value], deployment: &str) {
         else {
             continue;
         };
-        for name in &j.failed {
-            let check =
-                rollgate::decision::CheckResult::fail(name.clone(), Value::Null, Value::Null)
-                    .with_detail(format!(
-                        "failed at shift round {} (weight {:?})",
-                        j.round, j.weight
-                    ));
-            data.checks.push(report_page::ReportCheck {
-                component: "rollout (shift judge)".into(),
-                check,
-            });
-        }
         data.timeline.push(TimelineEntry::from_shift(&j));
+        let judged = !j.checks.is_empty() || !j.failed.is_empty();
+        if judged && last_judged.as_ref().is_none_or(|l| l.round < j.round) {
+            last_judged = Some(j);
+        }
     }
+    let Some(j) = last_judged else { return };
+    let component = format!("rollout (shift judge, round {})", j.round);
+    let checks: Vec<CheckResult> = if j.checks.is_empty() {
+        j.failed
+            .iter()
+            .map(|name| {
+                CheckResult::fail(name.clone(), Value::Null, Value::Null).with_detail(
+                    "the round's row keeps only the failed checks' names (written before rollgate kept their values)",
+                )
+            })
+            .collect()
+    } else {
+        j.checks
+    };
+    data.checks
+        .extend(checks.into_iter().map(|check| report_page::ReportCheck {
+            component: component.clone(),
+            check,
+        }));
 }
 
 /// Error rate (%) and p99 latency (ms) of the old and the new version, a point a minute,
@@ -313,8 +455,6 @@ async fn series(ctx: &Context, data: &ReportData) -> Result<Vec<Series>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rollgate::decision::CheckResult;
-    use serde_json::json;
 
     fn decision(component: &str, verdict: Verdict, check: CheckResult) -> String {
         serde_json::to_string(&Decision {
@@ -395,5 +535,103 @@ mod tests {
         );
         let d = page.decision.unwrap();
         assert_eq!((d.action.as_str(), d.at_ms), ("released", Some(2000)));
+    }
+
+    fn change(seq: u64, action: &str, status: &str, step: u64, checks: &[CheckResult]) -> Value {
+        let verdict = checks
+            .iter()
+            .any(|c| !c.passed())
+            .then_some("fail")
+            .or((!checks.is_empty()).then_some("pass"));
+        let event = json!({"at_ms": 1000 * seq, "seq": seq, "action": action, "by": "alice",
+            "status": status, "step": step, "weight": 10.0, "verdict": verdict,
+            "reason": format!("{action} reason"), "checks": checks});
+        json!({"sk": format!("rollout#ro-1#{seq:06}"), "event": event.to_string()})
+    }
+
+    #[test]
+    fn a_rollout_shows_each_change_its_gate_and_its_last_judged_steps_checks() {
+        let gate = CheckResult::pass("config.state", json!("Active"), json!("Active"));
+        let early = CheckResult::pass("canary.latency", json!("<= 1.2x"), json!("1.0x"));
+        let late = CheckResult::fail("canary.latency", json!("<= 1.2x"), json!("2.1x"));
+        let rows = [
+            change(2, "step", "running", 2, std::slice::from_ref(&early)),
+            change(1, "start", "running", 1, std::slice::from_ref(&gate)),
+            change(3, "pause", "paused", 2, &[]),
+            change(4, "step", "failed", 2, std::slice::from_ref(&late)),
+            // Another rollout's row is not this page's.
+            {
+                let mut other = change(9, "start", "running", 1, std::slice::from_ref(&early));
+                other["sk"] = json!("rollout#ro-10#000009");
+                other
+            },
+        ];
+        let mut page = data("Failed");
+        add_rollout(&mut page, &rows, "ro-1");
+        let times: Vec<i64> = page.timeline.iter().map(|e| e.at_ms).collect();
+        assert_eq!(times, [1000, 2000, 3000, 4000]);
+        assert!(
+            page.timeline
+                .iter()
+                .all(|e| e.kind == TimelineKind::Rollout)
+        );
+        assert_eq!(page.timeline[3].outcome, Some(Outcome::Fail));
+        let checks: Vec<(&str, &CheckResult)> = page
+            .checks
+            .iter()
+            .map(|c| (c.component.as_str(), &c.check))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                ("rollout (pre-traffic gate)", &gate),
+                ("rollout (judge, step 2)", &late)
+            ]
+        );
+        let d = page.decision.unwrap();
+        assert_eq!(
+            (d.action.as_str(), d.outcome, d.at_ms),
+            ("rolled back", Outcome::Fail, Some(4000))
+        );
+        assert!(d.reason.contains("step reason"), "{}", d.reason);
+    }
+
+    #[test]
+    fn a_shift_shows_its_last_judged_rounds_checks_and_old_rows_their_failed_names() {
+        let pass = CheckResult::pass("canary.error_rate", json!(0.01), json!(0.0));
+        let fail = CheckResult::fail("canary.latency", json!("<= 1.2x"), json!("2.0x"));
+        let round = |n: u32, checks: Vec<CheckResult>, failed: Vec<String>| {
+            let j = ShiftJudgement {
+                checks,
+                failed,
+                ..ShiftJudgement::new(i64::from(n) * 1000, n, Some(0.1))
+            };
+            json!({"sk": format!("shift#d-1#{n:03}"), "event": serde_json::to_string(&j).unwrap()})
+        };
+        let rows = [
+            round(
+                2,
+                vec![pass.clone(), fail.clone()],
+                vec!["canary.latency".into()],
+            ),
+            round(1, vec![pass.clone()], vec![]),
+            json!({"sk": "shift#d-1#end", "event": "{}"}),
+        ];
+        let mut page = data("Stopped");
+        add_shift(&mut page, &rows, "d-1");
+        assert_eq!(page.timeline.len(), 2);
+        let checks: Vec<&CheckResult> = page.checks.iter().map(|c| &c.check).collect();
+        assert_eq!(checks, [&pass, &fail]);
+        assert_eq!(page.checks[0].component, "rollout (shift judge, round 2)");
+        // A row written before the checks were kept: the failed names, values unknown.
+        let mut old = data("Stopped");
+        add_shift(
+            &mut old,
+            &[round(3, vec![], vec!["canary.latency".into()])],
+            "d-1",
+        );
+        assert_eq!(old.checks.len(), 1);
+        assert_eq!(old.checks[0].check.name, "canary.latency");
+        assert!(!old.checks[0].check.passed());
     }
 }

@@ -50,6 +50,13 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// A rollout's or a shift's event row as stored: JSON of at most
+/// [`LOG_RECORD_MAX_BYTES`](crate::limits::LOG_RECORD_MAX_BYTES) (its checks' long values
+/// cut), far under DynamoDB's 400 KB item.
+fn event_text(event: &serde_json::Value) -> String {
+    crate::limits::fit_json(event, crate::limits::LOG_RECORD_MAX_BYTES, false)
+}
+
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
@@ -689,7 +696,7 @@ impl crate::rollout::ports::RolloutStore for DynamoLedger {
             .table_name(&self.table)
             .item("pk", s(ledger::partition(function, alias)))
             .item("sk", s(sort))
-            .item("event", s(row.to_string()))
+            .item("event", s(event_text(row)))
             .send()
             .await
             .map_err(ddb("PutItem"))?;
@@ -734,7 +741,7 @@ impl crate::rollout::ports::RolloutStore for DynamoLedger {
                 .table_name(&self.table)
                 .item("pk", s(pk))
                 .item("sk", s(ledger::rollout_event_sort(&state.id, state.seq)))
-                .item("event", s(event.to_string()))
+                .item("event", s(event_text(event)))
                 .send()
                 .await
                 .map_err(ddb("PutItem"))?;

@@ -169,8 +169,13 @@ pub fn stop_sort(deployment_id: &str) -> String {
 /// The sort key of an alias's rollout state.
 pub const ROLLOUT_SORT: &str = "rollout";
 
+/// The sort-key prefix of one rollout's change rows.
+pub fn rollout_event_prefix(id: &str) -> String {
+    format!("rollout#{id}#")
+}
+
 pub fn rollout_event_sort(id: &str, seq: u64) -> String {
-    format!("rollout#{id}#{seq:06}")
+    format!("{}{seq:06}", rollout_event_prefix(id))
 }
 
 /// The sort-key prefix of a deployment's shift judgements (and its `end` row).
@@ -215,6 +220,10 @@ pub struct ShiftJudgement {
     /// The checks that failed (a failed round).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<String>,
+    /// The round's checks, each with its expected and actual values (a judged round;
+    /// rows written before they were kept have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::decision::CheckResult>,
     /// Why nothing was judged (an unread round).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -232,6 +241,7 @@ impl ShiftJudgement {
             weight,
             verdict: None,
             failed: Vec::new(),
+            checks: Vec::new(),
             detail: None,
             stop: None,
         }

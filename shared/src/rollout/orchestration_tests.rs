@@ -230,6 +230,14 @@ async fn a_latency_regression_is_caught_at_a_step_and_the_old_version_restored()
         .unwrap();
     assert_eq!(latency["outcome"], "fail", "{latency}");
     assert!(w.schedules.next().is_none());
+    // The step's ledger row keeps the checks it was decided on, with their values, for
+    // the report page.
+    let step = w.store.rows().into_iter().last().unwrap();
+    assert_eq!(
+        (step["action"].as_str(), step["verdict"].as_str()),
+        (Some("step"), Some("fail"))
+    );
+    assert_eq!(step["checks"].as_array(), Some(checks), "{step}");
     let h = w.ledger.history("orders", "live").await.unwrap();
     assert_eq!(h.latest_release().unwrap().status, DeploymentStatus::Failed);
 }
@@ -402,6 +410,10 @@ async fn a_canary_that_regresses_is_stopped_during_its_shift() {
         "{row:?}"
     );
     assert_eq!(row.stop.as_deref(), Some("Requested"));
+    // ... and every check of the round with its values, as announced.
+    let (announced, _) = &w.announced.all()[0];
+    assert_eq!(row.checks, announced.checks, "{row:?}");
+    assert!(row.checks.iter().all(|c| !c.expected.is_null()), "{row:?}");
     assert_eq!(w.announced.all().len(), 1);
 }
 

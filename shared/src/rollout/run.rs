@@ -368,12 +368,36 @@ fn new_state(
     }
 }
 
-/// The ledger row of one change, with the verdict of the checks it was decided on.
+/// Checks a change's ledger row keeps at most: the failed and inconclusive ones first.
+pub const ROW_MAX_CHECKS: usize = 100;
+
+/// The ledger row of one change, with the checks it was decided on (each with its
+/// expected and actual values, for the report page) and their verdict.
 pub(super) fn row(state: &RolloutState, action: &str, by: &str, checks: &[CheckResult]) -> Value {
-    json!({"at_ms": state.updated_ms, "seq": state.seq, "action": action, "by": by,
+    let kept = kept_checks(checks);
+    let mut row = json!({"at_ms": state.updated_ms, "seq": state.seq, "action": action, "by": by,
            "status": state.status.as_str(), "step": state.step + 1, "weight": state.weight(),
            "verdict": (!checks.is_empty()).then(|| decide::verdict(checks)),
-           "reason": state.reason})
+           "reason": state.reason, "checks": kept});
+    if checks.len() > kept.len() {
+        row["checks_left_out"] = json!(checks.len() - kept.len());
+    }
+    row
+}
+
+/// The checks a ledger row keeps: all of them, or the [`ROW_MAX_CHECKS`] that say most
+/// (failed and inconclusive first).
+pub(super) fn kept_checks(checks: &[CheckResult]) -> Vec<CheckResult> {
+    if checks.len() <= ROW_MAX_CHECKS {
+        return checks.to_vec();
+    }
+    let passed = |c: &&CheckResult| c.outcome == crate::decision::Outcome::Pass;
+    let telling = checks.iter().filter(|c| !passed(c));
+    telling
+        .chain(checks.iter().filter(passed))
+        .take(ROW_MAX_CHECKS)
+        .cloned()
+        .collect()
 }
 
 /// The decision announced about a release, a rollout's or a CodeDeploy shift's.
@@ -439,5 +463,41 @@ pub fn routing(state: &RolloutState, movement: &Move) -> Option<(String, BTreeMa
         Move::Promote => Some((state.to_version.clone(), BTreeMap::new())),
         Move::Restore => Some((state.from_version.clone(), BTreeMap::new())),
         Move::Hold | Move::Stay => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_keeps_every_check_or_the_failed_ones_first() {
+        let check = |i: usize, failed: bool| {
+            let c = if failed {
+                CheckResult::fail
+            } else {
+                CheckResult::pass
+            };
+            c(
+                format!("smoke[{i}].status"),
+                json!(200),
+                json!(if failed { 500 } else { 200 }),
+            )
+        };
+        let few: Vec<CheckResult> = (0..3).map(|i| check(i, i == 2)).collect();
+        assert_eq!(kept_checks(&few), few, "all of them, in their order");
+        let many: Vec<CheckResult> = (0..150).map(|i| check(i, i % 50 == 49)).collect();
+        let kept = kept_checks(&many);
+        assert_eq!(kept.len(), ROW_MAX_CHECKS);
+        let names: Vec<&str> = kept.iter().take(4).map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "smoke[49].status",
+                "smoke[99].status",
+                "smoke[149].status",
+                "smoke[0].status"
+            ]
+        );
     }
 }

@@ -11,7 +11,7 @@ use super::decide::{Verdict, verdict};
 use super::judge::{Split, judge_split};
 use super::ports::{Aliases, RolloutStore, Schedules, Shifts};
 use super::request::{Envelope, ShiftRound};
-use super::run::{Deps, decision_for, refused};
+use super::run::{Deps, decision_for, kept_checks, refused};
 use crate::decision::CheckResult;
 use crate::error::Error;
 use crate::failure::Failure;
@@ -172,6 +172,7 @@ where
                 } else {
                     ShiftVerdict::Inconclusive
                 }),
+                checks: kept_checks(&checks),
                 ..ShiftJudgement::new(now, round.round, Some(weight))
             };
             return self.next_round(&info, round, every, row).await;
@@ -243,6 +244,7 @@ where
                 .filter(|c| c.outcome == crate::decision::Outcome::Fail)
                 .map(|c| c.name.clone())
                 .collect(),
+            checks: kept_checks(&checks),
             stop: Some(outcome),
             ..ShiftJudgement::new(self.clock.now_ms(), round.round, Some(weight))
         };
