@@ -96,12 +96,12 @@ def main() -> int:
         # A partial run updates its sections and keeps the others, each with its date.
         prev = json.loads(previous.read_text())
         kept = prev.get("sections", {})
-        prev_load = prev.get("machine", {})
+        prev_machine = prev.get("machine", {})
         for name, res in kept.items():
             res.setdefault("date", prev.get("date"))
             # Older results knew only the whole run's load; a kept section keeps it, so the
             # page can still say its absolute numbers came from a busy machine.
-            res.setdefault("load", [prev_load.get("load_start", [0.0])[0], prev_load.get("load_end", [0.0])[0]])
+            res.setdefault("load", [prev_machine.get("load_start", [0.0])[0], prev_machine.get("load_end", [0.0])[0]])
         results["sections"] = kept
     steps = [("zip", zips.run, {}), ("cold", coldstart.run, {"runs": args.runs}),
              ("rollback", rollback.run, {}), ("redrive", redrive.run, {"messages": args.redrive_messages}),

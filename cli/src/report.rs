@@ -145,13 +145,7 @@ async fn gather(ctx: &Context, deployment: &str, function: Option<&str>) -> Resu
 /// only its last attempt's checks.
 fn add_gates(data: &mut ReportData, rows: &[Value], deployment: &str) {
     let prefix = rollgate::rollback::ledger::decision_prefix(deployment);
-    let mut kept: Vec<(i64, Decision)> = rows
-        .iter()
-        .filter(|r| {
-            r.get("sk")
-                .and_then(Value::as_str)
-                .is_some_and(|sk| sk.starts_with(&prefix))
-        })
+    let mut kept: Vec<(i64, Decision)> = rows_under(rows, &prefix)
         .filter_map(|r| {
             let text = r.get("decision").and_then(Value::as_str)?;
             let d = serde_json::from_str::<Decision>(text).ok()?;
@@ -193,10 +187,9 @@ fn add_gates(data: &mut ReportData, rows: &[Value], deployment: &str) {
 /// The alarms (or requests) and the actions rollgate took on the deployment, and the
 /// decision they came to.
 fn add_actions(data: &mut ReportData, rows: &[Value], deployment: &str) {
-    let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     for c in delivery::acted_claims(rows, deployment) {
-        let stop = text(c, "sk").starts_with("stop#");
-        let by = text(c, "alarm");
+        let stop = field(c, "sk").starts_with("stop#");
+        let by = field(c, "alarm");
         if let Some(at) = c.get("since_ms").and_then(Value::as_i64) {
             let (kind, title) = if by.starts_with("manual ") {
                 (TimelineKind::Note, format!("{by}: requested"))
@@ -216,18 +209,19 @@ fn add_actions(data: &mut ReportData, rows: &[Value], deployment: &str) {
                 "deployment stopped, CodeDeploy rolled back".to_owned(),
             )
         } else {
-            let what = format!("alias back on version {}", text(c, "good_version"));
+            let what = format!("alias back on version {}", field(c, "good_version"));
             (TimelineKind::Rollback, "rollback", what)
         };
         data.timeline.push(
-            TimelineEntry::new(at.unwrap_or(0), kind, what.clone()).with_detail(text(c, "outcome")),
+            TimelineEntry::new(at.unwrap_or(0), kind, what.clone())
+                .with_detail(field(c, "outcome")),
         );
         data.decision = Some(ReportDecision {
             action: action.into(),
             outcome: Outcome::Fail,
             reason: format!(
                 "{by}: {what}; version {} quarantined",
-                text(c, "bad_version")
+                field(c, "bad_version")
             ),
             component: Some("alarm-rollback".into()),
             at_ms: at,
@@ -241,13 +235,7 @@ fn add_actions(data: &mut ReportData, rows: &[Value], deployment: &str) {
 /// added after, overrides it).
 fn add_rollout(data: &mut ReportData, rows: &[Value], deployment: &str) {
     let prefix = rollgate::rollback::ledger::rollout_event_prefix(deployment);
-    let mut changes: Vec<Value> = rows
-        .iter()
-        .filter(|r| {
-            r.get("sk")
-                .and_then(Value::as_str)
-                .is_some_and(|sk| sk.starts_with(&prefix))
-        })
+    let mut changes: Vec<Value> = rows_under(rows, &prefix)
         .filter_map(|r| serde_json::from_str(r.get("event")?.as_str()?).ok())
         .collect();
     changes.sort_by_key(|c| c.get("seq").and_then(Value::as_u64).unwrap_or(0));
@@ -255,19 +243,37 @@ fn add_rollout(data: &mut ReportData, rows: &[Value], deployment: &str) {
         data.timeline.push(rollout_entry(c, &data.to_version));
     }
     if let Some(start) = changes.iter().find(|c| field(c, "action") == "start") {
-        add_change_checks(data, "rollout (pre-traffic gate)".into(), start);
+        add_change_checks(
+            data,
+            "rollout (pre-traffic gate)",
+            start,
+            change_checks(start),
+        );
     }
-    if let Some(step) = changes
+    let judged = changes
         .iter()
         .rev()
-        .find(|c| field(c, "action") == "step" && !change_checks(c).is_empty())
-    {
+        .filter(|c| field(c, "action") == "step")
+        .find_map(|c| {
+            let checks = change_checks(c);
+            (!checks.is_empty()).then_some((c, checks))
+        });
+    if let Some((step, checks)) = judged {
         let n = step.get("step").and_then(Value::as_u64).unwrap_or(0);
-        add_change_checks(data, format!("rollout (judge, step {n})"), step);
+        add_change_checks(data, &format!("rollout (judge, step {n})"), step, checks);
     }
     if let Some(d) = changes.last().and_then(rollout_decision) {
         data.decision = Some(d);
     }
+}
+
+/// The rows whose sort key starts with `prefix`.
+fn rows_under<'a>(rows: &'a [Value], prefix: &'a str) -> impl Iterator<Item = &'a Value> {
+    rows.iter().filter(move |r| {
+        r.get("sk")
+            .and_then(Value::as_str)
+            .is_some_and(|sk| sk.starts_with(prefix))
+    })
 }
 
 fn field(row: &Value, key: &str) -> String {
@@ -310,16 +316,14 @@ fn rollout_entry(c: &Value, to_version: &str) -> TimelineEntry {
     entry
 }
 
-/// A change's checks under `component`, and a line for those its row left out.
-fn add_change_checks(data: &mut ReportData, component: String, change: &Value) {
-    data.checks.extend(
-        change_checks(change)
-            .into_iter()
-            .map(|check| report_page::ReportCheck {
-                component: component.clone(),
-                check,
-            }),
-    );
+/// A change's `checks` under `component`, and a line for those its row left out.
+fn add_change_checks(
+    data: &mut ReportData,
+    component: &str,
+    change: &Value,
+    checks: Vec<CheckResult>,
+) {
+    data.add_checks(component, checks);
     if let Some(n) = change.get("checks_left_out").and_then(Value::as_u64) {
         let note = CheckResult::pass("passed checks left out", Value::Null, json!(n)).with_detail(
             format!(
@@ -327,10 +331,7 @@ fn add_change_checks(data: &mut ReportData, component: String, change: &Value) {
                 rollgate::rollout::run::ROW_MAX_CHECKS
             ),
         );
-        data.checks.push(report_page::ReportCheck {
-            component,
-            check: note,
-        });
+        data.add_checks(component, [note]);
     }
 }
 
@@ -368,9 +369,8 @@ fn rollout_decision(last: &Value) -> Option<ReportDecision> {
 fn add_shift(data: &mut ReportData, rows: &[Value], deployment: &str) {
     let prefix = rollgate::rollback::ledger::shift_prefix(deployment);
     let mut last_judged: Option<ShiftJudgement> = None;
-    for r in rows {
-        let sk = r.get("sk").and_then(Value::as_str).unwrap_or("");
-        if !sk.starts_with(&prefix) || sk.ends_with("#end") {
+    for r in rows_under(rows, &prefix) {
+        if field(r, "sk").ends_with("#end") {
             continue;
         }
         let Ok(j) = serde_json::from_str::<ShiftJudgement>(r["event"].as_str().unwrap_or(""))
@@ -397,11 +397,7 @@ fn add_shift(data: &mut ReportData, rows: &[Value], deployment: &str) {
     } else {
         j.checks
     };
-    data.checks
-        .extend(checks.into_iter().map(|check| report_page::ReportCheck {
-            component: component.clone(),
-            check,
-        }));
+    data.add_checks(&component, checks);
 }
 
 /// Error rate (%) and p99 latency (ms) of the old and the new version, a point a minute,
@@ -510,13 +506,8 @@ mod tests {
         ];
         let mut page = data("Succeeded");
         add_gates(&mut page, &rows, "d-1");
-        let checks: Vec<(&str, &CheckResult)> = page
-            .checks
-            .iter()
-            .map(|c| (c.component.as_str(), &c.check))
-            .collect();
         assert_eq!(
-            checks,
+            shown(&page),
             [("pre-traffic-hook", &retry), ("post-traffic-hook", &post)]
         );
         let times: Vec<i64> = page.timeline.iter().map(|e| e.at_ms).collect();
@@ -535,6 +526,14 @@ mod tests {
         );
         let d = page.decision.unwrap();
         assert_eq!((d.action.as_str(), d.at_ms), ("released", Some(2000)));
+    }
+
+    /// The page's checks as `(component, check)`.
+    fn shown(page: &ReportData) -> Vec<(&str, &CheckResult)> {
+        page.checks
+            .iter()
+            .map(|c| (c.component.as_str(), &c.check))
+            .collect()
     }
 
     fn change(seq: u64, action: &str, status: &str, step: u64, checks: &[CheckResult]) -> Value {
@@ -576,13 +575,8 @@ mod tests {
                 .all(|e| e.kind == TimelineKind::Rollout)
         );
         assert_eq!(page.timeline[3].outcome, Some(Outcome::Fail));
-        let checks: Vec<(&str, &CheckResult)> = page
-            .checks
-            .iter()
-            .map(|c| (c.component.as_str(), &c.check))
-            .collect();
         assert_eq!(
-            checks,
+            shown(&page),
             [
                 ("rollout (pre-traffic gate)", &gate),
                 ("rollout (judge, step 2)", &late)

@@ -263,10 +263,15 @@ impl ReportData {
 
     /// Every check of a decision, under the component that made it.
     pub fn add_decision_checks(&mut self, decision: &Decision) {
+        self.add_checks(&decision.component, decision.checks.iter().cloned());
+    }
+
+    /// `checks`, each under `component` (the rollgate component that ran it).
+    pub fn add_checks(&mut self, component: &str, checks: impl IntoIterator<Item = CheckResult>) {
         self.checks
-            .extend(decision.checks.iter().map(|c| ReportCheck {
-                component: decision.component.clone(),
-                check: c.clone(),
+            .extend(checks.into_iter().map(|check| ReportCheck {
+                component: component.to_owned(),
+                check,
             }));
     }
 }
