@@ -231,7 +231,10 @@ def invoke(
                     time.sleep(delay)
                     if generation != _generation[0]:
                         return  # the world was reset meanwhile: its invocations are gone
-                    # Running again: the last attempt's outcome is no longer the record's.
+                    # Running again: the last attempt's outcome moves to `earlier`, so a
+                    # reader polling the record cannot miss it in the retry's short wait.
+                    record.setdefault("earlier", []).append(
+                        {k: record.get(k) for k in ("status", "functionError", "response", "durationMs")})
                     record["attempts"] = attempt + 1
                     record["status"] = 202
                     record.pop("functionError", None)
