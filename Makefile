@@ -33,15 +33,15 @@ setup: $(STAMP)
 build: setup
 	cargo build --workspace --bins
 
-test: setup deny build check-iac test-unit fuzz-replay test-emulator test-integration
+test: setup deny build check-iac test-unit test-emulator test-integration
 
+# Includes shared/tests/fuzz_replay.rs: every fuzz target's property on its seeds, AWS's
+# published samples and events/ (`make fuzz-replay` runs only that).
 test-unit:
 	cargo test --workspace
 
-# Every fuzz target run once on its corpus and on the published samples (fuzz/replay.sh):
-# a target the library outgrew fails here, not at the next `make fuzz` (~3 min cold).
 fuzz-replay:
-	fuzz/replay.sh
+	cargo test -p rollgate --test fuzz_replay -- --nocapture
 
 test-emulator: setup
 	$(PY) -m pytest -q infra/local/tests
